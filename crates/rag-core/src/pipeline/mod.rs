@@ -1,0 +1,30 @@
+//! The background pipelines and what they share: status reporting and the
+//! split between document problems (final) and infrastructure faults (retry).
+
+mod reporter;
+mod text;
+
+pub use reporter::RunReporter;
+pub use text::{TextPipeline, TextPipelineConfig};
+
+/// How a run ended when it ended because of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Indexed; `chunks` stored.
+    Completed { chunks: usize, pages: usize },
+    /// The document cannot be processed (corrupt, encrypted, empty,
+    /// unsupported, too large, owned by someone else). Recorded as `failed`;
+    /// retrying would not help.
+    Failed { error: String },
+}
+
+/// An infrastructure fault (database, embedding service, storage) that a
+/// retry may cure. The run's status is left where it was; the queue consumer
+/// retries and, after the last attempt, records the failure with
+/// [`RunReporter::fail`].
+#[derive(Debug, thiserror::Error)]
+#[error("{stage}: {message}")]
+pub struct TransientError {
+    pub stage: crate::status::Stage,
+    pub message: String,
+}

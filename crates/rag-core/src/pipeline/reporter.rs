@@ -1,0 +1,79 @@
+//! Status reporting for one processing run.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::classify::Pipeline;
+use crate::job::PipelineJob;
+use crate::ports::{StatusStore, StatusWrite};
+use crate::status::{Stage, StatusRecord, StatusUpdate};
+
+/// Records the stages of one run. A failed or stale status write never stops
+/// the pipeline: the work matters more than its progress report.
+#[derive(Clone)]
+pub struct RunReporter {
+    store: Arc<dyn StatusStore>,
+    status_id: String,
+    user: String,
+    run_id: String,
+    pipeline: Pipeline,
+}
+
+impl RunReporter {
+    /// A reporter for the run of `job`.
+    pub fn new(store: Arc<dyn StatusStore>, job: &PipelineJob) -> Self {
+        Self {
+            store,
+            status_id: job.status_id.clone(),
+            user: job.user.clone(),
+            run_id: job.run_id.clone(),
+            pipeline: job.pipeline,
+        }
+    }
+
+    /// Records `stage` at `fraction` (0..=1) of its progress band.
+    pub async fn stage(&self, stage: Stage, fraction: f64, message: impl Into<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
+        self.write(stage, stage.progress_at(fraction), message.into(), None, metadata).await
+    }
+
+    /// Records the end of the run.
+    pub async fn complete(&self, message: impl Into<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
+        self.write(Stage::Completed, 100, message.into(), None, metadata).await
+    }
+
+    /// Records a failure with the reason shown to the user.
+    pub async fn fail(&self, error: &str) -> Option<StatusRecord> {
+        self.write(Stage::Failed, 0, format!("Processing failed: {error}"), Some(error.to_owned()), Map::new()).await
+    }
+
+    async fn write(&self, stage: Stage, progress: u8, message: String, error: Option<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
+        let update = StatusUpdate {
+            status_id: self.status_id.clone(),
+            user: self.user.clone(),
+            run_id: self.run_id.clone(),
+            stage,
+            progress,
+            message,
+            pipeline: Some(self.pipeline),
+            error,
+            metadata,
+            starts_run: false,
+            force: false,
+        };
+        match self.store.apply(&update).await {
+            Ok(StatusWrite::Applied(record)) => {
+                tracing::info!(status_id = %self.status_id, stage = %stage, progress = record.progress, message = %record.message, "status");
+                Some(record)
+            }
+            Ok(StatusWrite::Stale) => {
+                tracing::debug!(status_id = %self.status_id, stage = %stage, "stale status update dropped");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(status_id = %self.status_id, stage = %stage, error = %e, "status write failed");
+                None
+            }
+        }
+    }
+}

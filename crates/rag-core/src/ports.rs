@@ -1,0 +1,255 @@
+//! The ports: every side effect of the core goes through one of these traits.
+//!
+//! Adapters implement them for AWS (S3, DynamoDB, SQS, API Gateway) and for
+//! local use (a directory, in-process stores); the index is PostgreSQL +
+//! pgvector everywhere. Errors carry enough to pick an HTTP status or a
+//! status-record message, never adapter internals.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::classify::Pipeline;
+use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use crate::identity::Caller;
+use crate::status::{StatusRecord, StatusUpdate};
+
+// ---------------------------------------------------------------- blobs
+
+/// Where an object lives (`s3://bucket/key`, or a local directory).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobRef {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl BlobRef {
+    /// The `statusId` (and document id) of the object: `bucket#key`.
+    pub fn status_id(&self) -> String {
+        format!("{}#{}", self.bucket, self.key)
+    }
+}
+
+/// What a HEAD tells about an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*` without the prefix), sorted.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Errors of a [`BlobStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("object not found")]
+    NotFound,
+    #[error("object is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Object storage: S3 in production, a directory locally.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Size, type and metadata, without reading the object.
+    async fn head(&self, blob: &BlobRef) -> Result<BlobMeta, BlobError>;
+    /// The whole object, refusing (before reading it all) anything over `max_bytes`.
+    async fn get(&self, blob: &BlobRef, max_bytes: u64) -> Result<Vec<u8>, BlobError>;
+}
+
+// ---------------------------------------------------------------- status
+
+/// Errors of a [`StatusStore`].
+#[derive(Debug, thiserror::Error)]
+#[error("status store error: {0}")]
+pub struct StatusStoreError(pub String);
+
+/// Result of a conditional status write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusWrite {
+    /// The update was applied; this is the record now stored.
+    Applied(StatusRecord),
+    /// The update was stale (older run, backwards, run ended) and dropped.
+    Stale,
+}
+
+/// Document status records (DynamoDB / local). Implementations must apply
+/// [`StatusRecord::check`] atomically with the write (a conditional write),
+/// so concurrent and duplicated updates cannot move a run backwards.
+#[async_trait]
+pub trait StatusStore: Send + Sync {
+    /// Applies `update` if the status rules allow it.
+    async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError>;
+    /// The current record of a `statusId`.
+    async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError>;
+    /// A user's most recent records, newest first.
+    async fn list_for_user(&self, user: &str, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError>;
+}
+
+// ---------------------------------------------------------------- embeddings
+
+/// Errors of an [`Embedder`].
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("embedding model failed: {0}")]
+    Model(String),
+    #[error("embedding service unavailable: {0}")]
+    Unavailable(String),
+    #[error("embedding service returned an invalid response: {0}")]
+    InvalidResponse(String),
+}
+
+/// Text embeddings: the local model, or a hosted one.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Identifies the model; vectors of different models are never compared.
+    fn model_id(&self) -> &str;
+    /// Vector length.
+    fn dimensions(&self) -> usize;
+    /// Unit-length vectors for document chunks, one per text, in order.
+    async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// A unit-length vector for a search query.
+    async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+}
+
+// ---------------------------------------------------------------- extraction
+
+/// Turns file bytes into text. Synchronous and CPU-bound: callers run it on a
+/// blocking thread. Implementations must never panic on any input.
+pub trait Extractor: Send + Sync {
+    fn extract(&self, input: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError>;
+}
+
+// ---------------------------------------------------------------- index
+
+/// A document as the index stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    /// `bucket#key` (the statusId).
+    pub document_id: String,
+    /// The user who owns it; only they (and grantees) can find it.
+    pub owner: String,
+    pub bucket: String,
+    pub key: String,
+    pub file_name: String,
+    pub content_type: Option<String>,
+    pub pipeline: Pipeline,
+    /// The embedding model its vectors come from.
+    pub embedding_model: String,
+    /// Free-form facts (format, page count, extraction time).
+    pub metadata: Value,
+}
+
+/// One chunk ready to store: text, vector and BM25 terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRecord {
+    /// Position in the document, from 0.
+    pub chunk_index: u32,
+    pub content: String,
+    pub page_num: Option<u32>,
+    pub embedding: Vec<f32>,
+    /// BM25 terms with their frequencies in this chunk.
+    pub terms: Vec<(String, u32)>,
+    /// Length of the chunk in terms (BM25's document length).
+    pub term_count: u32,
+    pub metadata: Value,
+}
+
+/// Which documents a search may look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchScope {
+    /// The caller: only documents they own or were granted are visible.
+    pub caller: Caller,
+    /// Narrows the visible set to these document ids; never widens it.
+    pub document_ids: Option<Vec<String>>,
+    /// Only chunks produced by this pipeline, when set.
+    pub pipeline: Option<Pipeline>,
+}
+
+/// A dense (vector) search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseQuery {
+    pub vector: Vec<f32>,
+    /// Only vectors of this model are compared.
+    pub model: String,
+    pub limit: usize,
+}
+
+/// BM25 parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25Params {
+    pub k1: f64,
+    pub b: f64,
+}
+
+impl Default for Bm25Params {
+    /// k1 = 0.9, b = 0.4: Anserini's defaults for passage retrieval, and the
+    /// settings of the rank_bm25 peer in `data/beir/SOURCE.md`.
+    fn default() -> Self {
+        Self { k1: 0.9, b: 0.4 }
+    }
+}
+
+/// A BM25 search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseQuery {
+    /// Query terms with their frequencies in the query.
+    pub terms: Vec<(String, u32)>,
+    pub params: Bm25Params,
+    pub limit: usize,
+}
+
+/// One index search: a dense list, a sparse list, or both in one round trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexQuery {
+    pub scope: SearchScope,
+    pub dense: Option<DenseQuery>,
+    pub sparse: Option<SparseQuery>,
+}
+
+/// A stored chunk as search returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkHit {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub content: String,
+    pub page_num: Option<u32>,
+    pub pipeline: Pipeline,
+    pub metadata: Value,
+}
+
+/// Ranked lists from one index search, best first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexResults {
+    /// `(chunk, cosine similarity)`.
+    pub dense: Vec<(ChunkHit, f64)>,
+    /// `(chunk, BM25 score)`.
+    pub sparse: Vec<(ChunkHit, f64)>,
+}
+
+/// Errors of an [`Index`].
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("document {document_id} belongs to another user")]
+    NotOwner { document_id: String },
+    #[error("index unavailable: {0}")]
+    Unavailable(String),
+    #[error("index error: {0}")]
+    Backend(String),
+}
+
+/// Chunks, vectors and BM25 postings, searchable per caller.
+#[async_trait]
+pub trait Index: Send + Sync {
+    /// Replaces everything stored for the document with `chunks`, atomically.
+    /// Fails with [`IndexError::NotOwner`] if another user owns it.
+    async fn replace_document(&self, doc: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<(), IndexError>;
+    /// Removes the document and everything it owns; `false` if the caller
+    /// owns no such document.
+    async fn delete_document(&self, caller: &Caller, document_id: &str) -> Result<bool, IndexError>;
+    /// Runs the requested searches over the scope.
+    async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError>;
+}

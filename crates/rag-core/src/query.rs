@@ -1,0 +1,286 @@
+//! `POST /v2/query`: request validation, hybrid search, response shape.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::analyzer::Analyzer;
+use crate::classify::Pipeline;
+use crate::error::ApiError;
+use crate::fusion::{fuse, Fusion};
+use crate::identity::Caller;
+use crate::ports::{Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, SearchScope, SparseQuery};
+
+/// Longest accepted query, in characters.
+pub const MAX_QUERY_CHARS: usize = 2000;
+/// Largest `top_k`.
+pub const MAX_TOP_K: usize = 100;
+
+/// The search modes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Dense + BM25, fused.
+    Hybrid,
+    /// Vector similarity only.
+    Dense,
+    /// BM25 only.
+    Sparse,
+    /// Documents routed to the VDR pipeline. Until page embeddings exist this
+    /// searches their per-page text index (hybrid), restricted to VDR pages.
+    Vdr,
+    /// VDR pages fused with text hybrid search; today the hybrid search of
+    /// every pipeline's text.
+    HybridVdrText,
+}
+
+impl SearchMode {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "hybrid" => Self::Hybrid,
+            "dense" => Self::Dense,
+            "sparse" => Self::Sparse,
+            "vdr" => Self::Vdr,
+            "hybrid_vdr_text" => Self::HybridVdrText,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated query request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRequest {
+    pub query: String,
+    pub top_k: usize,
+    pub search_mode: SearchMode,
+    pub dense_weight: f64,
+    pub sparse_weight: f64,
+    pub use_rrf: bool,
+    pub document_ids: Option<Vec<String>>,
+}
+
+impl QueryRequest {
+    /// A request with the API's defaults.
+    pub fn new(query: impl Into<String>) -> Self {
+        Self { query: query.into(), top_k: 10, search_mode: SearchMode::Hybrid, dense_weight: 0.7, sparse_weight: 0.3, use_rrf: false, document_ids: None }
+    }
+
+    /// Parses and validates a request body, with a `400` naming the field
+    /// for anything malformed, missing, of the wrong type or out of range.
+    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+        let Value::Object(obj) = value else {
+            return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
+        };
+        let mut req = Self::new(String::new());
+        req.query = match obj.get("query") {
+            None | Some(Value::Null) => return Err(ApiError::bad_request("missing_field", "'query' is required")),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(invalid("query", "must be a string")),
+        };
+        if req.query.trim().is_empty() {
+            return Err(invalid("query", "must not be empty"));
+        }
+        let chars = req.query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(invalid("query", &format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}")));
+        }
+        if let Some(v) = present(&obj, "top_k") {
+            req.top_k = match v.as_u64() {
+                Some(k) if (1..=MAX_TOP_K as u64).contains(&k) => k as usize,
+                _ if v.is_number() => return Err(invalid("top_k", &format!("must be an integer from 1 to {MAX_TOP_K}"))),
+                _ => return Err(invalid("top_k", "must be an integer")),
+            };
+        }
+        if let Some(v) = present(&obj, "search_mode") {
+            let s = v.as_str().ok_or_else(|| invalid("search_mode", "must be a string"))?;
+            req.search_mode = SearchMode::parse(s).ok_or_else(|| invalid("search_mode", &format!("'{s}' is not one of hybrid, dense, sparse, vdr, hybrid_vdr_text")))?;
+        }
+        for (name, slot) in [("dense_weight", &mut req.dense_weight), ("sparse_weight", &mut req.sparse_weight)] {
+            if let Some(v) = present(&obj, name) {
+                match v.as_f64() {
+                    Some(w) if (0.0..=1.0).contains(&w) => *slot = w,
+                    Some(_) => return Err(invalid(name, "must be between 0 and 1")),
+                    None => return Err(invalid(name, "must be a number")),
+                }
+            }
+        }
+        if req.dense_weight == 0.0 && req.sparse_weight == 0.0 {
+            return Err(ApiError::bad_request("invalid_field", "dense_weight and sparse_weight must not both be 0"));
+        }
+        if let Some(v) = present(&obj, "use_rrf") {
+            req.use_rrf = v.as_bool().ok_or_else(|| invalid("use_rrf", "must be a boolean"))?;
+        }
+        if let Some(v) = present(&obj, "document_ids") {
+            let ids = v.as_array().ok_or_else(|| invalid("document_ids", "must be an array of strings"))?;
+            let ids: Option<Vec<String>> = ids.iter().map(|i| i.as_str().map(str::to_owned)).collect();
+            req.document_ids = Some(ids.ok_or_else(|| invalid("document_ids", "must be an array of strings"))?);
+        }
+        Ok(req)
+    }
+}
+
+fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn invalid(field: &str, why: &str) -> ApiError {
+    ApiError::bad_request("invalid_field", format!("'{field}' {why}"))
+}
+
+/// One result of `POST /v2/query`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResult {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub content: String,
+    pub score: f64,
+    pub page_num: Option<u32>,
+    pub pipeline: Pipeline,
+    pub metadata: Value,
+}
+
+/// The body of a `200` from `POST /v2/query`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResponse {
+    pub results: Vec<QueryResult>,
+    pub query: String,
+    pub total_results: usize,
+    pub search_mode: SearchMode,
+    pub processing_time_ms: f64,
+}
+
+/// Tuning of the query service.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryConfig {
+    pub bm25: Bm25Params,
+    /// Candidates taken from each list before fusion (at least `top_k`).
+    pub fusion_candidates: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self { bm25: Bm25Params::default(), fusion_candidates: 100 }
+    }
+}
+
+/// Runs searches for callers.
+pub struct QueryService {
+    pub embedder: Arc<dyn Embedder>,
+    pub index: Arc<dyn Index>,
+    pub analyzer: Arc<Analyzer>,
+    pub config: QueryConfig,
+}
+
+impl QueryService {
+    /// Searches what `caller` may see.
+    pub async fn search(&self, caller: &Caller, req: &QueryRequest) -> Result<QueryResponse, ApiError> {
+        let started = Instant::now();
+        let (use_dense, use_sparse) = match req.search_mode {
+            SearchMode::Dense => (true, false),
+            SearchMode::Sparse => (false, true),
+            SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => (req.dense_weight > 0.0, req.sparse_weight > 0.0),
+        };
+        let fused = use_dense && use_sparse;
+        let limit = if fused { req.top_k.max(self.config.fusion_candidates) } else { req.top_k };
+        let dense = if use_dense {
+            let vector = self.embedder.embed_query(&req.query).await.map_err(|e| {
+                tracing::error!(error = %e, "query embedding failed");
+                ApiError::unavailable("the embedding model is unavailable; try again or use search_mode 'sparse'")
+            })?;
+            Some(DenseQuery { vector, model: self.embedder.model_id().to_owned(), limit })
+        } else {
+            None
+        };
+        let sparse = use_sparse.then(|| SparseQuery { terms: self.analyzer.query_terms(&req.query), params: self.config.bm25, limit });
+        let query = IndexQuery {
+            scope: SearchScope {
+                caller: caller.clone(),
+                document_ids: req.document_ids.clone(),
+                pipeline: (req.search_mode == SearchMode::Vdr).then_some(Pipeline::Vdr),
+            },
+            dense,
+            sparse,
+        };
+        let lists = self.index.search(&query).await.map_err(|e| {
+            tracing::error!(error = %e, "index search failed");
+            ApiError::internal()
+        })?;
+
+        let ranked: Vec<(ChunkHit, f64)> = if fused {
+            let key = |l: &[(ChunkHit, f64)]| l.iter().map(|(h, s)| (h.chunk_id.clone(), *s)).collect::<Vec<_>>();
+            let fusion = if req.use_rrf {
+                Fusion::Rrf { dense: req.dense_weight, sparse: req.sparse_weight }
+            } else {
+                Fusion::Weighted { dense: req.dense_weight, sparse: req.sparse_weight }
+            };
+            let order = fuse(&key(&lists.dense), &key(&lists.sparse), fusion);
+            let mut hits: std::collections::HashMap<String, ChunkHit> = lists.dense.into_iter().chain(lists.sparse).map(|(h, _)| (h.chunk_id.clone(), h)).collect();
+            order.into_iter().filter_map(|(id, s)| hits.remove(&id).map(|h| (h, s))).collect()
+        } else {
+            lists.dense.into_iter().chain(lists.sparse).collect()
+        };
+        let results: Vec<QueryResult> = ranked
+            .into_iter()
+            .take(req.top_k)
+            .map(|(h, score)| QueryResult { chunk_id: h.chunk_id, document_id: h.document_id, content: h.content, score, page_num: h.page_num, pipeline: h.pipeline, metadata: h.metadata })
+            .collect();
+        Ok(QueryResponse {
+            total_results: results.len(),
+            results,
+            query: req.query.clone(),
+            search_mode: req.search_mode,
+            processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ApiError {
+        QueryRequest::from_json(body.as_bytes()).expect_err(body)
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let r = QueryRequest::from_json(br#"{"query": "findings"}"#).unwrap();
+        assert_eq!(r, QueryRequest::new("findings"));
+        let r = QueryRequest::from_json(br#"{"query":"q","top_k":100,"search_mode":"sparse","dense_weight":0,"sparse_weight":1,"use_rrf":true,"document_ids":["a#b"],"extra":1}"#).unwrap();
+        assert_eq!((r.top_k, r.search_mode, r.use_rrf, r.document_ids), (100, SearchMode::Sparse, true, Some(vec!["a#b".to_string()])));
+    }
+
+    #[test]
+    fn every_bad_request_is_a_400_naming_the_problem() {
+        let cases = [
+            ("{not json", "invalid_json", "not valid JSON"),
+            ("[1,2]", "invalid_json", "JSON object"),
+            ("{}", "missing_field", "'query'"),
+            (r#"{"query": 5}"#, "invalid_field", "'query' must be a string"),
+            (r#"{"query": "   "}"#, "invalid_field", "must not be empty"),
+            (r#"{"query": "q", "top_k": 0}"#, "invalid_field", "'top_k'"),
+            (r#"{"query": "q", "top_k": 101}"#, "invalid_field", "from 1 to 100"),
+            (r#"{"query": "q", "top_k": 2.5}"#, "invalid_field", "'top_k'"),
+            (r#"{"query": "q", "top_k": "10"}"#, "invalid_field", "must be an integer"),
+            (r#"{"query": "q", "search_mode": "fuzzy"}"#, "invalid_field", "'fuzzy'"),
+            (r#"{"query": "q", "dense_weight": 1.5}"#, "invalid_field", "'dense_weight' must be between 0 and 1"),
+            (r#"{"query": "q", "sparse_weight": -0.1}"#, "invalid_field", "'sparse_weight'"),
+            (r#"{"query": "q", "dense_weight": 0, "sparse_weight": 0}"#, "invalid_field", "both be 0"),
+            (r#"{"query": "q", "use_rrf": "yes"}"#, "invalid_field", "'use_rrf'"),
+            (r#"{"query": "q", "document_ids": "a"}"#, "invalid_field", "'document_ids'"),
+            (r#"{"query": "q", "document_ids": [1]}"#, "invalid_field", "'document_ids'"),
+        ];
+        for (body, code, text) in cases {
+            let e = err(body);
+            assert_eq!((e.status, e.code), (400, code), "{body}: {e}");
+            assert!(e.error.contains(text), "{body}: {}", e.error);
+        }
+        let long = format!(r#"{{"query": "{}"}}"#, "é".repeat(MAX_QUERY_CHARS + 1));
+        assert!(err(&long).error.contains("2001 characters"));
+        let ok = format!(r#"{{"query": "{}"}}"#, "é".repeat(MAX_QUERY_CHARS));
+        assert!(QueryRequest::from_json(ok.as_bytes()).is_ok(), "the limit counts characters, not bytes");
+    }
+}
