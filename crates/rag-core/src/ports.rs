@@ -252,4 +252,21 @@ pub trait Index: Send + Sync {
     async fn delete_document(&self, caller: &Caller, document_id: &str) -> Result<bool, IndexError>;
     /// Runs the requested searches over the scope.
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError>;
+    /// The caller's own documents, with their metadata.
+    async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError>;
+    /// Removes every document the caller owns; returns how many.
+    async fn purge(&self, caller: &Caller) -> Result<u64, IndexError>;
+    /// Lets `grantee` search a document `owner` owns; `false` if the owner
+    /// has no such document.
+    async fn grant(&self, owner: &Caller, document_id: &str, grantee: &str) -> Result<bool, IndexError>;
+}
+
+/// A stored document as listings show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentSummary {
+    pub document_id: String,
+    pub file_name: String,
+    pub pipeline: Pipeline,
+    pub chunks: u32,
+    pub metadata: Value,
 }

@@ -1,0 +1,81 @@
+//! Where the database is and how connections are set up.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::SetupError;
+
+/// The embedded server `scripts/pg.sh` starts.
+pub const EMBEDDED_DATABASE_URL: &str = "postgres://rag@127.0.0.1:54329/amplify_rag";
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// `postgres://user[:password]@host:port/db`.
+    pub url: String,
+    pub max_connections: u32,
+    /// HNSW candidate list size per query (`hnsw.ef_search`).
+    pub ef_search: u32,
+}
+
+impl PgConfig {
+    /// `DATABASE_URL`, or the embedded server's address.
+    pub fn from_env() -> Self {
+        let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| EMBEDDED_DATABASE_URL.to_owned());
+        Self::new(url)
+    }
+
+    /// Settings for `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 8, ef_search: 200 }
+    }
+
+    /// The URL without its password, for messages.
+    pub fn redacted_url(&self) -> String {
+        match url_parts(&self.url) {
+            Some((scheme, creds, rest)) => {
+                let user = creds.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{rest}")
+            }
+            None => self.url.clone(),
+        }
+    }
+
+    /// Opens a pool. Every connection starts with the pgvector settings that
+    /// filtered HNSW searches need (iterative scans keep scanning until
+    /// enough rows pass the access filter), set as startup parameters so they
+    /// cost no extra round trip.
+    pub async fn connect(&self) -> Result<PgPool, SetupError> {
+        let opts = PgConnectOptions::from_str(&self.url).map_err(|e| SetupError::InvalidUrl(e.to_string()))?.options([
+            ("hnsw.ef_search", self.ef_search.to_string()),
+            ("hnsw.iterative_scan", "relaxed_order".to_owned()),
+            ("hnsw.max_scan_tuples", "40000".to_owned()),
+        ]);
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(|source| SetupError::Connect { target: self.redacted_url(), source })
+    }
+}
+
+fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (creds, host) = rest.rsplit_once('@')?;
+    Some((scheme, creds, host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(PgConfig::new("postgres://u:secret@h:5432/db").redacted_url(), "postgres://u@h:5432/db");
+        assert_eq!(PgConfig::new("postgres://h/db").redacted_url(), "postgres://h/db");
+    }
+}

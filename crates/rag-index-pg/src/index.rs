@@ -1,0 +1,332 @@
+//! [`PgIndex`]: documents, chunks, vectors and postings in PostgreSQL.
+
+use async_trait::async_trait;
+use pgvector::Vector;
+use rag_core::classify::Pipeline;
+use rag_core::ports::{ChunkHit, ChunkRecord, DocumentRecord, DocumentSummary, Index, IndexError, IndexQuery, IndexResults};
+use rag_core::Caller;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgPool, Row};
+
+use crate::search_sql::SearchSql;
+use crate::SetupError;
+
+/// Advisory lock key serialising the creation of HNSW indexes.
+const INDEX_DDL_LOCK: i64 = 0x7261_675f_686e_7377; // "rag_hnsw"
+
+/// The index for one embedding dimension.
+#[derive(Clone)]
+pub struct PgIndex {
+    pool: PgPool,
+    dims: usize,
+    sql: std::sync::Arc<SearchSql>,
+}
+
+impl std::fmt::Debug for PgIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgIndex").field("dims", &self.dims).finish()
+    }
+}
+
+fn backend(e: sqlx::Error) -> IndexError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => IndexError::Unavailable(e.to_string()),
+        other => IndexError::Backend(other.to_string()),
+    }
+}
+
+fn pipeline_name(p: Pipeline) -> &'static str {
+    p.as_str()
+}
+
+fn parse_pipeline(s: &str) -> Pipeline {
+    if s == "vdr" {
+        Pipeline::Vdr
+    } else {
+        Pipeline::TextRag
+    }
+}
+
+impl PgIndex {
+    /// An index over `pool` for vectors of `dims` dimensions.
+    pub fn new(pool: PgPool, dims: usize) -> Self {
+        Self { pool, dims, sql: std::sync::Arc::new(SearchSql::new(dims)) }
+    }
+
+    /// The pool, for callers that share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the SQL migrations, then makes sure the HNSW index for this
+    /// dimension exists. Idempotent and safe to run concurrently.
+    pub async fn migrate(&self) -> Result<(), SetupError> {
+        sqlx::migrate!("../../migrations").run(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INDEX_DDL_LOCK).execute(&mut *tx).await?;
+        let d = self.dims;
+        let ddl = format!(
+            "CREATE INDEX IF NOT EXISTS hybrid_dense_embeddings_hnsw_{d} ON hybrid_dense_embeddings \
+             USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dims = {d}"
+        );
+        // `d` is a number from configuration, not input.
+        sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refreshes planner statistics (and the visibility map, for index-only
+    /// postings scans) after a bulk load.
+    pub async fn analyze(&self) -> Result<(), IndexError> {
+        for table in ["hybrid_documents", "hybrid_chunks", "hybrid_dense_embeddings", "hybrid_bm25_index", "document_bm25_metadata"] {
+            sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}"))).execute(&self.pool).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn hit(row: &PgRow) -> Result<ChunkHit, sqlx::Error> {
+        let mut metadata: Value = row.try_get::<Json<Value>, _>("metadata")?.0;
+        if let Value::Object(m) = &mut metadata {
+            m.entry("file_name").or_insert_with(|| Value::String(row.try_get::<String, _>("file_name").unwrap_or_default()));
+        }
+        Ok(ChunkHit {
+            chunk_id: row.try_get::<i64, _>("chunk_id")?.to_string(),
+            document_id: row.try_get("document_id")?,
+            content: row.try_get("content")?,
+            page_num: row.try_get::<Option<i32>, _>("page_num")?.and_then(|p| u32::try_from(p).ok()),
+            pipeline: parse_pipeline(row.try_get::<&str, _>("pipeline")?),
+            metadata,
+        })
+    }
+}
+
+#[async_trait]
+impl Index for PgIndex {
+    async fn replace_document(&self, doc: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<(), IndexError> {
+        if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
+            return Err(IndexError::Backend(format!("chunk {} has a {}-dimensional vector; the index holds {}", bad.chunk_index, bad.embedding.len(), self.dims)));
+        }
+        let pipeline = pipeline_name(doc.pipeline);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+
+        // Claim or refresh the document row; another owner's row is left alone.
+        let claimed = sqlx::query(
+            "INSERT INTO hybrid_documents (document_id, owner, bucket, object_key, file_name, content_type, pipeline, embedding_model, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (document_id) DO UPDATE SET
+                bucket = EXCLUDED.bucket, object_key = EXCLUDED.object_key, file_name = EXCLUDED.file_name,
+                content_type = EXCLUDED.content_type, pipeline = EXCLUDED.pipeline,
+                embedding_model = EXCLUDED.embedding_model, metadata = EXCLUDED.metadata, updated_at = now()
+             WHERE hybrid_documents.owner = EXCLUDED.owner
+             RETURNING document_id",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(&doc.bucket)
+        .bind(&doc.key)
+        .bind(&doc.file_name)
+        .bind(&doc.content_type)
+        .bind(pipeline)
+        .bind(&doc.embedding_model)
+        .bind(Json(&doc.metadata))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if claimed.is_none() {
+            return Err(IndexError::NotOwner { document_id: doc.document_id.clone() });
+        }
+
+        for table in ["hybrid_bm25_index", "hybrid_dense_embeddings", "hybrid_chunks"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE document_id = $1"))).bind(&doc.document_id).execute(&mut *tx).await.map_err(backend)?;
+        }
+
+        let indexes: Vec<i32> = chunks.iter().map(|c| c.chunk_index as i32).collect();
+        let pages: Vec<Option<i32>> = chunks.iter().map(|c| c.page_num.map(|p| p as i32)).collect();
+        let contents: Vec<&str> = chunks.iter().map(|c| c.content.as_str()).collect();
+        let lengths: Vec<i32> = chunks.iter().map(|c| c.term_count as i32).collect();
+        let metadata: Vec<Json<&Value>> = chunks.iter().map(|c| Json(&c.metadata)).collect();
+        let ids: Vec<(i64, i32)> = sqlx::query_as(
+            "INSERT INTO hybrid_chunks (document_id, owner, chunk_index, page_num, pipeline, content, term_count, metadata)
+             SELECT $1, $2, i, p, $3, c, n, m FROM unnest($4::int[], $5::int[], $6::text[], $7::int[], $8::jsonb[]) AS t(i, p, c, n, m)
+             RETURNING chunk_id, chunk_index",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&indexes)
+        .bind(&pages)
+        .bind(&contents)
+        .bind(&lengths)
+        .bind(&metadata)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let id_of: std::collections::HashMap<i32, i64> = ids.into_iter().map(|(id, i)| (i, id)).collect();
+        let chunk_ids: Vec<i64> = chunks.iter().filter_map(|c| id_of.get(&(c.chunk_index as i32)).copied()).collect();
+        if chunk_ids.len() != chunks.len() {
+            return Err(IndexError::Backend("duplicate chunk_index in document".into()));
+        }
+
+        let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::from(c.embedding.clone())).collect();
+        sqlx::query(
+            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
+             SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&doc.embedding_model)
+        .bind(self.dims as i32)
+        .bind(&chunk_ids)
+        .bind(&vectors)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        let postings = chunks.iter().map(|c| c.terms.len()).sum();
+        let (mut terms, mut pchunks, mut tfs, mut lens) = (Vec::with_capacity(postings), Vec::with_capacity(postings), Vec::with_capacity(postings), Vec::with_capacity(postings));
+        for (c, id) in chunks.iter().zip(&chunk_ids) {
+            for (term, tf) in &c.terms {
+                terms.push(term.as_str());
+                pchunks.push(*id);
+                tfs.push(*tf as i32);
+                lens.push(c.term_count as i32);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO hybrid_bm25_index (term, chunk_id, document_id, owner, pipeline, tf, chunk_len)
+             SELECT t, id, $1, $2, $3, f, l FROM unnest($4::text[], $5::bigint[], $6::int[], $7::int[]) AS x(t, id, f, l)",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&terms)
+        .bind(&pchunks)
+        .bind(&tfs)
+        .bind(&lens)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        let total_terms: i64 = chunks.iter().map(|c| i64::from(c.term_count)).sum();
+        sqlx::query(
+            "INSERT INTO document_bm25_metadata (document_id, owner, chunk_count, total_terms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (document_id) DO UPDATE SET chunk_count = EXCLUDED.chunk_count, total_terms = EXCLUDED.total_terms, updated_at = now()",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(chunks.len() as i32)
+        .bind(total_terms)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_document(&self, caller: &Caller, document_id: &str) -> Result<bool, IndexError> {
+        let deleted = sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+            .bind(document_id)
+            .bind(&caller.user)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
+        let scope = &query.scope;
+        let statement = match (&query.dense, &query.sparse) {
+            (None, None) => return Ok(IndexResults::default()),
+            (Some(_), None) => &self.sql.dense_only,
+            (None, Some(_)) => &self.sql.sparse_only,
+            (Some(_), Some(_)) => &self.sql.hybrid,
+        };
+        if let Some(d) = &query.dense {
+            if d.vector.len() != self.dims {
+                return Err(IndexError::Backend(format!("query vector has {} dimensions; the index holds {}", d.vector.len(), self.dims)));
+            }
+        }
+        // Statements are built from constants and the configured dimension only.
+        let mut q = sqlx::query(AssertSqlSafe(statement.as_str()))
+            .bind(&scope.caller.user)
+            .bind(&scope.document_ids)
+            .bind(scope.pipeline.map(pipeline_name));
+        if let Some(d) = &query.dense {
+            q = q.bind(Vector::from(d.vector.clone())).bind(&d.model).bind(d.limit as i64);
+        }
+        if let Some(s) = &query.sparse {
+            let terms: Vec<&str> = s.terms.iter().map(|(t, _)| t.as_str()).collect();
+            let qtf: Vec<i32> = s.terms.iter().map(|(_, f)| *f as i32).collect();
+            q = q.bind(terms).bind(qtf).bind(s.params.k1).bind(s.params.b).bind(s.limit as i64);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        let mut out = IndexResults::default();
+        for row in &rows {
+            let list: &str = row.try_get("list").map_err(backend)?;
+            let score: f64 = row.try_get("score").map_err(backend)?;
+            let hit = Self::hit(row).map_err(backend)?;
+            if list == "d" {
+                out.dense.push((hit, score));
+            } else {
+                out.sparse.push((hit, score));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT d.document_id, d.file_name, d.pipeline, d.metadata, COALESCE(m.chunk_count, 0) AS chunks
+             FROM hybrid_documents d LEFT JOIN document_bm25_metadata m USING (document_id)
+             WHERE d.owner = $1 ORDER BY d.document_id",
+        )
+        .bind(&caller.user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DocumentSummary {
+                    document_id: r.try_get("document_id")?,
+                    file_name: r.try_get("file_name")?,
+                    pipeline: parse_pipeline(r.try_get::<&str, _>("pipeline")?),
+                    chunks: r.try_get::<i32, _>("chunks")?.max(0) as u32,
+                    metadata: r.try_get::<Json<Value>, _>("metadata")?.0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(backend)
+    }
+
+    async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {
+        let done = sqlx::query("DELETE FROM hybrid_documents WHERE owner = $1").bind(&caller.user).execute(&self.pool).await.map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn grant(&self, owner: &Caller, document_id: &str, grantee: &str) -> Result<bool, IndexError> {
+        let done = sqlx::query(
+            "INSERT INTO hybrid_document_grants (grantee, document_id)
+             SELECT $3, document_id FROM hybrid_documents WHERE document_id = $1 AND owner = $2
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(document_id)
+        .bind(&owner.user)
+        .bind(grantee)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let owns = sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+            .bind(document_id)
+            .bind(&owner.user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(owns.is_some())
+    }
+}

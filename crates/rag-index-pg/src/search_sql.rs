@@ -1,0 +1,92 @@
+//! The search statements, built once per embedding dimension.
+//!
+//! Access control is one predicate, [`visible`], applied to every table a
+//! search reads (each row carries its owner): the caller's own rows, rows of
+//! documents granted to them, narrowed (never widened) by `document_ids` and
+//! the pipeline. Parameters: `$1` caller, `$2` document ids (or NULL), `$3`
+//! pipeline (or NULL); then the dense and sparse parameters in that order.
+
+/// The statements for one dimension.
+#[derive(Debug, Clone)]
+pub(crate) struct SearchSql {
+    pub dense_only: String,
+    pub sparse_only: String,
+    pub hybrid: String,
+}
+
+/// Rows of table alias `t` the caller may search.
+fn visible(t: &str) -> String {
+    format!(
+        "({t}.owner = $1 OR {t}.document_id = ANY(ARRAY(SELECT g.document_id FROM hybrid_document_grants g WHERE g.grantee = $1))) \
+         AND ($2::text[] IS NULL OR {t}.document_id = ANY($2::text[])) \
+         AND ($3::text IS NULL OR {t}.pipeline = $3::text)"
+    )
+}
+
+/// Nearest chunks by cosine distance through the partial HNSW index of
+/// dimension `dims`. Parameters `$v` vector, `$v+1` model, `$v+2` limit.
+fn dense_cte(dims: usize, v: usize) -> String {
+    let (m, l) = (v + 1, v + 2);
+    format!(
+        "dense AS (
+            SELECT e.chunk_id, 1 - (e.embedding::vector({dims}) <=> ${v}::vector({dims})) AS score
+            FROM hybrid_dense_embeddings e
+            WHERE e.dims = {dims} AND e.model = ${m} AND {vis}
+            ORDER BY e.embedding::vector({dims}) <=> ${v}::vector({dims})
+            LIMIT ${l})",
+        vis = visible("e")
+    )
+}
+
+/// Okapi BM25 over the visible chunks, with N, avgdl and df computed over
+/// the same scope. Parameters `$t` terms, `$t+1` query term frequencies,
+/// `$t+2` k1, `$t+3` b, `$t+4` limit. IDF is Lucene's
+/// `ln(1 + (N - df + 0.5) / (df + 0.5))`, which is never negative.
+fn sparse_ctes(t: usize) -> String {
+    let (qtf, k1, b, l) = (t + 1, t + 2, t + 3, t + 4);
+    // BM25 statistics rows are per document; their visibility is the document's.
+    format!(
+        "q AS (SELECT * FROM unnest(${t}::text[], ${qtf}::int[]) AS q(term, qtf)),
+        hits AS MATERIALIZED (
+            SELECT p.term, p.chunk_id, p.tf, p.chunk_len
+            FROM hybrid_bm25_index p
+            WHERE p.term = ANY(${t}::text[]) AND {vis_p}),
+        stats AS (
+            SELECT COALESCE(SUM(m.chunk_count), 0)::float8 AS n,
+                   COALESCE(SUM(m.total_terms)::float8 / NULLIF(SUM(m.chunk_count), 0), 1) AS avgdl
+            FROM document_bm25_metadata m JOIN hybrid_documents md ON md.document_id = m.document_id
+            WHERE {vis_md}),
+        df AS (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
+        sparse AS (
+            SELECT h.chunk_id,
+                   SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+                       * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl))) AS score
+            FROM hits h JOIN df USING (term) JOIN q USING (term) CROSS JOIN stats s
+            GROUP BY h.chunk_id
+            ORDER BY score DESC, h.chunk_id
+            LIMIT ${l})",
+        vis_p = visible("p"),
+        vis_md = visible("md"),
+    )
+}
+
+/// Joins ranked ids (`list`, `chunk_id`, `score`) to their chunks, best first per list.
+const SELECT_RANKED: &str = "
+    SELECT r.list, r.score, c.chunk_id, c.document_id, c.content, c.page_num, c.pipeline, c.metadata, d.file_name
+    FROM ranked r
+    JOIN hybrid_chunks c ON c.chunk_id = r.chunk_id
+    JOIN hybrid_documents d ON d.document_id = c.document_id
+    ORDER BY r.list, r.score DESC, c.chunk_id";
+
+impl SearchSql {
+    pub(crate) fn new(dims: usize) -> Self {
+        let dense_only = format!("WITH {}, ranked AS (SELECT 'd' AS list, chunk_id, score FROM dense) {SELECT_RANKED}", dense_cte(dims, 4));
+        let sparse_only = format!("WITH {}, ranked AS (SELECT 's' AS list, chunk_id, score FROM sparse) {SELECT_RANKED}", sparse_ctes(4));
+        let hybrid = format!(
+            "WITH {}, {}, ranked AS (SELECT 'd' AS list, chunk_id, score FROM dense UNION ALL SELECT 's', chunk_id, score FROM sparse) {SELECT_RANKED}",
+            dense_cte(dims, 4),
+            sparse_ctes(7)
+        );
+        Self { dense_only, sparse_only, hybrid }
+    }
+}

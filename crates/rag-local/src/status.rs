@@ -1,0 +1,101 @@
+//! Status records in process memory, with the same conditional-write rules
+//! as the DynamoDB store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
+use rag_core::status::{StatusRecord, StatusUpdate};
+
+/// A [`StatusStore`] for one process (the CLI, tests).
+#[derive(Debug)]
+pub struct MemoryStatusStore {
+    records: Mutex<HashMap<String, StatusRecord>>,
+    ttl_secs: i64,
+}
+
+impl Default for MemoryStatusStore {
+    fn default() -> Self {
+        Self::new(7 * 24 * 3600)
+    }
+}
+
+impl MemoryStatusStore {
+    /// A store whose records expire `ttl_secs` after their last write.
+    pub fn new(ttl_secs: i64) -> Self {
+        Self { records: Mutex::new(HashMap::new()), ttl_secs }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
+        self.records.lock().map_err(|_| StatusStoreError("status store poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl StatusStore for MemoryStatusStore {
+    async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
+        let mut records = self.lock()?;
+        let current = records.get(&update.status_id);
+        if StatusRecord::check(current, update).is_err() {
+            return Ok(StatusWrite::Stale);
+        }
+        let record = StatusRecord::applied(current, update, Utc::now(), self.ttl_secs);
+        records.insert(update.status_id.clone(), record.clone());
+        Ok(StatusWrite::Applied(record))
+    }
+
+    async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        Ok(self.lock()?.get(status_id).filter(|r| r.ttl > now).cloned())
+    }
+
+    async fn list_for_user(&self, user: &str, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        let mut mine: Vec<StatusRecord> = self.lock()?.values().filter(|r| r.user == user && r.ttl > now).cloned().collect();
+        mine.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        mine.truncate(limit);
+        Ok(mine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rag_core::status::Stage;
+
+    fn update(run: &str, stage: Stage, progress: u8) -> StatusUpdate {
+        StatusUpdate {
+            status_id: "b#k".into(),
+            user: "alice".into(),
+            run_id: run.into(),
+            stage,
+            progress,
+            message: stage.to_string(),
+            pipeline: None,
+            error: None,
+            metadata: Default::default(),
+            starts_run: stage == Stage::Queued,
+            force: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_updates_never_move_backwards() {
+        let store = std::sync::Arc::new(MemoryStatusStore::default());
+        store.apply(&update("r", Stage::Queued, 5)).await.unwrap();
+        let mut tasks = Vec::new();
+        for p in (46..=85u8).rev() {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move { store.apply(&update("r", Stage::Embedding, p)).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.get("b#k").await.unwrap().unwrap().progress, 85);
+        assert_eq!(store.apply(&update("r", Stage::Chunking, 41)).await.unwrap(), StatusWrite::Stale);
+        assert_eq!(store.list_for_user("alice", 10).await.unwrap().len(), 1);
+        assert!(store.list_for_user("bob", 10).await.unwrap().is_empty());
+    }
+}
