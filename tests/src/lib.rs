@@ -1,1 +1,271 @@
-//! placeholder
+//! Shared set-up for the integration tests: the real database, the real
+//! model and extractor, local adapters for storage and status.
+//!
+//! Every test works as its own freshly named users, so tests share one
+//! database without seeing each other's documents or BM25 statistics.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rag_core::analyzer::Analyzer;
+use rag_core::chunking::{Chunker, ChunkingConfig};
+use rag_core::classify::{classify, DocumentFacts};
+use rag_core::job::PipelineJob;
+use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
+use rag_core::ports::{BlobRef, Embedder, StatusStore, StatusStoreError, StatusWrite};
+use rag_core::query::{QueryConfig, QueryRequest, QueryResponse, QueryService, SearchMode};
+use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::Caller;
+use rag_embed::BertEmbedder;
+use rag_extract::FileExtractor;
+use rag_index_pg::{PgConfig, PgIndex};
+use rag_local::{FsBlobStore, MemoryStatusStore};
+use tokio::sync::OnceCell;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shared sample documents.
+pub fn shared_pdf(name: &str) -> PathBuf {
+    workspace().join("../shared/data/docs/pdf").join(name)
+}
+
+/// A fresh user name.
+pub fn new_user(tag: &str) -> Caller {
+    Caller::new(format!("test-{tag}-{}", uuid::Uuid::new_v4()))
+}
+
+static EMBEDDER: OnceCell<Arc<BertEmbedder>> = OnceCell::const_new();
+static MIGRATED: OnceCell<()> = OnceCell::const_new();
+
+/// The local model, loaded once per test binary.
+pub async fn embedder() -> Arc<BertEmbedder> {
+    EMBEDDER
+        .get_or_init(|| async {
+            let dir = std::env::var_os("RAG_MODEL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join(".local/models/all-MiniLM-L6-v2"));
+            match BertEmbedder::load(&dir) {
+                Ok(e) => Arc::new(e),
+                Err(e) => panic!(
+                    "cannot load the model from {} ({e}); run scripts/fetch-model.sh",
+                    dir.display()
+                ),
+            }
+        })
+        .await
+        .clone()
+}
+
+/// The migrated index on the test database (DATABASE_URL or the embedded
+/// server). Each test gets its own pool: a pool belongs to the runtime of the
+/// test that opened it. The schema is migrated once per test binary.
+pub async fn index() -> PgIndex {
+    let config = PgConfig::from_env();
+    let pool = match config.connect().await {
+        Ok(p) => p,
+        Err(e) => panic!("{e}; start it with scripts/pg.sh start"),
+    };
+    let index = PgIndex::new(pool, embedder().await.dimensions());
+    MIGRATED
+        .get_or_init(|| async {
+            if let Err(e) = index.migrate().await {
+                panic!("migration failed: {e}");
+            }
+        })
+        .await;
+    index
+}
+
+/// A status store that also keeps every applied record, to check sequences.
+#[derive(Default)]
+pub struct RecordingStatusStore {
+    inner: MemoryStatusStore,
+    pub history: Mutex<Vec<StatusRecord>>,
+}
+
+impl RecordingStatusStore {
+    /// The applied records of one statusId, in order.
+    pub fn history_of(&self, status_id: &str) -> Vec<StatusRecord> {
+        self.history
+            .lock()
+            .map(|h| {
+                h.iter()
+                    .filter(|r| r.status_id == status_id)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl StatusStore for RecordingStatusStore {
+    async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
+        let out = self.inner.apply(update).await?;
+        if let StatusWrite::Applied(r) = &out {
+            if let Ok(mut h) = self.history.lock() {
+                h.push(r.clone());
+            }
+        }
+        Ok(out)
+    }
+    async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
+        self.inner.get(status_id).await
+    }
+    async fn list_for_user(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        self.inner.list_for_user(user, limit).await
+    }
+}
+
+/// A wired text pipeline over a temporary bucket directory.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub bucket: String,
+    pub pipeline: TextPipeline,
+    pub status: Arc<RecordingStatusStore>,
+    pub index: PgIndex,
+    pub query: QueryService,
+}
+
+impl Harness {
+    /// A harness whose objects may be at most `max_object_bytes`.
+    pub async fn with_limit(max_object_bytes: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
+        let embedder = embedder().await;
+        let index = index().await;
+        let status = Arc::new(RecordingStatusStore::default());
+        let analyzer = Arc::new(Analyzer::new());
+        let chunker = Arc::new(
+            Chunker::new(embedder.token_counter(), ChunkingConfig::default()).expect("chunker"),
+        );
+        let pipeline = TextPipeline {
+            blobs: Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path())),
+            extractor: Arc::new(FileExtractor::default()),
+            embedder: embedder.clone(),
+            index: Arc::new(index.clone()),
+            status: status.clone(),
+            chunker,
+            analyzer: analyzer.clone(),
+            config: TextPipelineConfig {
+                max_object_bytes,
+                ..TextPipelineConfig::default()
+            },
+        };
+        let query = QueryService {
+            embedder,
+            index: Arc::new(index.clone()),
+            analyzer,
+            config: QueryConfig::default(),
+        };
+        Self {
+            dir,
+            bucket,
+            pipeline,
+            status,
+            index,
+            query,
+        }
+    }
+
+    /// A harness with the default limits.
+    pub async fn new() -> Self {
+        Self::with_limit(TextPipelineConfig::default().max_object_bytes).await
+    }
+
+    /// Puts an object into the bucket; returns its statusId / document id.
+    pub fn put(&self, key: &str, bytes: &[u8]) -> String {
+        let path = self.dir.path().join(key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, bytes).expect("write object");
+        format!("{}#{key}", self.bucket)
+    }
+
+    /// Classifies and processes an object as `user`, as the queue consumer would.
+    pub async fn ingest(&self, user: &Caller, key: &str) -> RunOutcome {
+        let blob = BlobRef {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+        };
+        let meta = self
+            .pipeline
+            .blobs
+            .head(&blob)
+            .await
+            .expect("object exists");
+        let facts = DocumentFacts {
+            key,
+            content_type: meta.content_type.as_deref(),
+            size: meta.size,
+            metadata: &[],
+            pdf_without_text: false,
+        };
+        let route = match classify(&facts) {
+            Ok(r) => r,
+            Err(e) => {
+                return RunOutcome::Failed {
+                    error: e.to_string(),
+                }
+            }
+        };
+        let job = PipelineJob {
+            status_id: blob.status_id(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            user: user.user.clone(),
+            bucket: blob.bucket.clone(),
+            key: key.to_owned(),
+            pipeline: route.pipeline,
+            file_name: rag_core::classify::file_name(key).to_owned(),
+            content_type: meta.content_type,
+            size: meta.size,
+            force_reprocess: true,
+        };
+        RunReporter::new(self.status.clone(), &job)
+            .start_run(true, "queued")
+            .await;
+        self.pipeline
+            .run(&job)
+            .await
+            .expect("no infrastructure fault")
+    }
+
+    /// Searches as `user`.
+    pub async fn search(&self, user: &Caller, query: &str, mode: SearchMode) -> QueryResponse {
+        let mut req = QueryRequest::new(query);
+        req.search_mode = mode;
+        self.query.search(user, &req).await.expect("search")
+    }
+
+    /// Rows the index holds for a document, per table.
+    pub async fn row_counts(&self, document_id: &str) -> Vec<(&'static str, i64)> {
+        let mut out = Vec::new();
+        for table in [
+            "hybrid_documents",
+            "hybrid_chunks",
+            "hybrid_dense_embeddings",
+            "hybrid_bm25_index",
+            "document_bm25_metadata",
+            "hybrid_document_grants",
+        ] {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table} WHERE document_id = $1"
+            )))
+            .bind(document_id)
+            .fetch_one(self.index.pool())
+            .await
+            .expect("count");
+            out.push((table, n));
+        }
+        out
+    }
+}

@@ -17,6 +17,10 @@ use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
+/// Bumped whenever analysis changes, so stored postings built by an older
+/// analyzer are known to be stale (the eval scope is rebuilt, for one).
+pub const ANALYZER_VERSION: u32 = 1;
+
 /// Lucene's `EnglishAnalyzer` stop set.
 const ENGLISH_STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
@@ -53,7 +57,9 @@ pub type TermFreq = (String, u32);
 impl Analyzer {
     /// The analyzer used for every index and query.
     pub fn new() -> Self {
-        Self { english: Stemmer::create(Algorithm::English) }
+        Self {
+            english: Stemmer::create(Algorithm::English),
+        }
     }
 
     /// The terms of `text`, in order, duplicates kept.
@@ -87,7 +93,10 @@ impl Analyzer {
         let lower = word.to_lowercase();
         match script(&lower) {
             Script::Latin => {
-                let word = lower.strip_suffix("'s").or(lower.strip_suffix("’s")).unwrap_or(&lower);
+                let word = lower
+                    .strip_suffix("'s")
+                    .or(lower.strip_suffix("’s"))
+                    .unwrap_or(&lower);
                 if ENGLISH_STOP_WORDS.contains(&word) {
                     return None;
                 }
@@ -112,7 +121,13 @@ fn frequencies(terms: Vec<String>) -> Vec<TermFreq> {
         }
         *c += 1;
     }
-    order.into_iter().map(|t| { let c = counts[&t]; (t, c) }).collect()
+    order
+        .into_iter()
+        .map(|t| {
+            let c = counts[&t];
+            (t, c)
+        })
+        .collect()
 }
 
 enum Script {
@@ -125,14 +140,22 @@ fn script(word: &str) -> Script {
     let mut latin = false;
     for c in word.chars() {
         match c {
-            '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{08A0}'..='\u{08FF}' | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}' => return Script::Arabic,
+            '\u{0600}'..='\u{06FF}'
+            | '\u{0750}'..='\u{077F}'
+            | '\u{08A0}'..='\u{08FF}'
+            | '\u{FB50}'..='\u{FDFF}'
+            | '\u{FE70}'..='\u{FEFF}' => return Script::Arabic,
             'a'..='z' | '\u{00C0}'..='\u{024F}' => latin = true,
             '0'..='9' | '\'' | '’' | '.' | '_' => {}
             _ if c.is_alphabetic() => return Script::Other,
             _ => {}
         }
     }
-    if latin { Script::Latin } else { Script::Other }
+    if latin {
+        Script::Latin
+    } else {
+        Script::Other
+    }
 }
 
 /// Lucene's `ArabicNormalizer`: unify letter variants, drop diacritics.
@@ -177,8 +200,14 @@ mod tests {
     #[test]
     fn english_is_stemmed_and_stopped() {
         let a = Analyzer::new();
-        assert_eq!(a.terms("The Running dogs ran, and the runner's shoes!"), vec!["run", "dog", "ran", "runner", "shoe"]);
-        assert_eq!(a.terms("Causes of left ventricular hypertrophy"), vec!["caus", "left", "ventricular", "hypertrophi"]);
+        assert_eq!(
+            a.terms("The Running dogs ran, and the runner's shoes!"),
+            vec!["run", "dog", "ran", "runner", "shoe"]
+        );
+        assert_eq!(
+            a.terms("Causes of left ventricular hypertrophy"),
+            vec!["caus", "left", "ventricular", "hypertrophi"]
+        );
     }
 
     #[test]
@@ -186,14 +215,28 @@ mod tests {
         let a = Analyzer::new();
         let (doc, len) = a.document_terms("Hypertrophy causes hypertrophy.");
         assert_eq!(len, 3);
-        assert_eq!(doc, vec![("hypertrophi".to_string(), 2), ("caus".to_string(), 1)]);
-        assert_eq!(a.query_terms("what causes hypertrophy")[1], ("caus".to_string(), 1));
+        assert_eq!(
+            doc,
+            vec![("hypertrophi".to_string(), 2), ("caus".to_string(), 1)]
+        );
+        assert_eq!(
+            a.query_terms("what causes hypertrophy")[1],
+            ("caus".to_string(), 1)
+        );
     }
 
     #[test]
     fn stop_word_only_queries_still_search() {
         let a = Analyzer::new();
-        assert_eq!(a.query_terms("to be or not to be"), vec![("to".into(), 2), ("be".into(), 2), ("or".into(), 1), ("not".into(), 1)]);
+        assert_eq!(
+            a.query_terms("to be or not to be"),
+            vec![
+                ("to".into(), 2),
+                ("be".into(), 2),
+                ("or".into(), 1),
+                ("not".into(), 1)
+            ]
+        );
     }
 
     #[test]
@@ -210,7 +253,15 @@ mod tests {
     fn other_scripts_are_kept() {
         let a = Analyzer::new();
         assert_eq!(a.terms("Москва ΑΘΗΝΑ"), vec!["москва", "αθηνα"]);
-        assert_eq!(a.terms("東京タワー").len(), 3, "{:?}", a.terms("東京タワー"));
-        assert_eq!(a.terms("ｆｕｌｌｗｉｄｔｈ 2024"), vec!["fullwidth", "2024"]);
+        assert_eq!(
+            a.terms("東京タワー").len(),
+            3,
+            "{:?}",
+            a.terms("東京タワー")
+        );
+        assert_eq!(
+            a.terms("ｆｕｌｌｗｉｄｔｈ 2024"),
+            vec!["fullwidth", "2024"]
+        );
     }
 }

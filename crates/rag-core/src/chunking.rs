@@ -43,7 +43,10 @@ impl Default for ChunkingConfig {
     /// window with room for special tokens (measurement in the README,
     /// "Chunking").
     fn default() -> Self {
-        Self { max_tokens: 200, overlap_tokens: 30 }
+        Self {
+            max_tokens: 200,
+            overlap_tokens: 30,
+        }
     }
 }
 
@@ -58,7 +61,9 @@ pub enum TextKind {
 
 /// The chunk configuration is impossible (overlap not below the size).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid chunking configuration: overlap {overlap} must be below max {max}, and max above 0")]
+#[error(
+    "invalid chunking configuration: overlap {overlap} must be below max {max}, and max above 0"
+)]
 pub struct InvalidChunking {
     pub max: usize,
     pub overlap: usize,
@@ -81,14 +86,22 @@ pub struct Chunker {
 
 impl std::fmt::Debug for Chunker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chunker").field("config", &self.config).finish()
+        f.debug_struct("Chunker")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
 impl Chunker {
     /// A chunker counting with `counter`.
-    pub fn new(counter: Arc<dyn TokenCounter>, config: ChunkingConfig) -> Result<Self, InvalidChunking> {
-        let invalid = InvalidChunking { max: config.max_tokens, overlap: config.overlap_tokens };
+    pub fn new(
+        counter: Arc<dyn TokenCounter>,
+        config: ChunkingConfig,
+    ) -> Result<Self, InvalidChunking> {
+        let invalid = InvalidChunking {
+            max: config.max_tokens,
+            overlap: config.overlap_tokens,
+        };
         if config.max_tokens == 0 {
             return Err(invalid);
         }
@@ -100,7 +113,11 @@ impl Chunker {
         let (Ok(md), Ok(plain)) = (make(counter.clone()), make(counter)) else {
             return Err(invalid);
         };
-        Ok(Self { markdown: MarkdownSplitter::new(md), plain: TextSplitter::new(plain), config })
+        Ok(Self {
+            markdown: MarkdownSplitter::new(md),
+            plain: TextSplitter::new(plain),
+            config,
+        })
     }
 
     /// The configuration in force.
@@ -114,7 +131,11 @@ impl Chunker {
             TextKind::Markdown => self.markdown.chunks(text).collect(),
             TextKind::Plain => self.plain.chunks(text).collect(),
         };
-        chunks.into_iter().filter(|c| !c.trim().is_empty()).map(str::to_owned).collect()
+        chunks
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -132,28 +153,68 @@ mod tests {
 
     #[test]
     fn chunks_respect_the_token_budget_and_overlap() {
-        let c = Chunker::new(Arc::new(Words), ChunkingConfig { max_tokens: 10, overlap_tokens: 3 }).unwrap();
-        let text = (0..100).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let c = Chunker::new(
+            Arc::new(Words),
+            ChunkingConfig {
+                max_tokens: 10,
+                overlap_tokens: 3,
+            },
+        )
+        .unwrap();
+        let text = (0..100)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let chunks = c.chunk(&text, TextKind::Plain);
         assert!(chunks.len() >= 10);
         assert!(chunks.iter().all(|ch| Words.count(ch) <= 10));
         let first: Vec<&str> = chunks[0].split(' ').collect();
-        assert!(chunks[1].starts_with(first[first.len() - 3]), "consecutive chunks overlap: {chunks:?}");
+        assert!(
+            chunks[1].starts_with(first[first.len() - 3]),
+            "consecutive chunks overlap: {chunks:?}"
+        );
         assert!(chunks.last().unwrap().ends_with("w99"));
     }
 
     #[test]
     fn markdown_splits_at_headings_first() {
-        let c = Chunker::new(Arc::new(Words), ChunkingConfig { max_tokens: 12, overlap_tokens: 0 }).unwrap();
+        let c = Chunker::new(
+            Arc::new(Words),
+            ChunkingConfig {
+                max_tokens: 12,
+                overlap_tokens: 0,
+            },
+        )
+        .unwrap();
         let md = "# Alpha\n\none two three four five\n\n# Beta\n\nsix seven eight nine ten";
         let chunks = c.chunk(md, TextKind::Markdown);
-        assert_eq!(chunks, vec!["# Alpha\n\none two three four five", "# Beta\n\nsix seven eight nine ten"]);
+        assert_eq!(
+            chunks,
+            vec![
+                "# Alpha\n\none two three four five",
+                "# Beta\n\nsix seven eight nine ten"
+            ]
+        );
     }
 
     #[test]
     fn impossible_configs_are_refused() {
-        assert!(Chunker::new(Arc::new(Words), ChunkingConfig { max_tokens: 10, overlap_tokens: 10 }).is_err());
-        assert!(Chunker::new(Arc::new(Words), ChunkingConfig { max_tokens: 0, overlap_tokens: 0 }).is_err());
+        assert!(Chunker::new(
+            Arc::new(Words),
+            ChunkingConfig {
+                max_tokens: 10,
+                overlap_tokens: 10
+            }
+        )
+        .is_err());
+        assert!(Chunker::new(
+            Arc::new(Words),
+            ChunkingConfig {
+                max_tokens: 0,
+                overlap_tokens: 0
+            }
+        )
+        .is_err());
         let c = Chunker::new(Arc::new(ApproxTokenCounter), ChunkingConfig::default()).unwrap();
         assert!(c.chunk("  \n ", TextKind::Plain).is_empty());
     }

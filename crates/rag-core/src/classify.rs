@@ -76,12 +76,56 @@ const PRESENTATION_TYPES: &[&str] = &[
 ];
 const FORM_KEYWORDS: &[&str] = &["form", "invoice", "receipt", "application", "claim", "tax"];
 const CODE_EXTENSIONS: &[&str] = &[
-    "py", "js", "mjs", "cjs", "ts", "tsx", "jsx", "java", "cpp", "cc", "c", "h", "hpp", "cs", "go",
-    "rs", "rb", "php", "swift", "kt", "scala", "r", "css", "scss", "sass", "less", "vue", "svelte",
-    "yaml", "yml", "toml", "ini", "xml", "sql", "sh", "bash", "ps1", "dockerfile", "gitignore",
+    "py",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "tsx",
+    "jsx",
+    "java",
+    "cpp",
+    "cc",
+    "c",
+    "h",
+    "hpp",
+    "cs",
+    "go",
+    "rs",
+    "rb",
+    "php",
+    "swift",
+    "kt",
+    "scala",
+    "r",
+    "css",
+    "scss",
+    "sass",
+    "less",
+    "vue",
+    "svelte",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "xml",
+    "sql",
+    "sh",
+    "bash",
+    "ps1",
+    "dockerfile",
+    "gitignore",
 ];
-const CODE_FILE_NAMES: &[&str] = &["makefile", "dockerfile", "jenkinsfile", "rakefile", "gemfile"];
-const TEXT_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "rst", "log", "json", "jsonl", "html", "htm"];
+const CODE_FILE_NAMES: &[&str] = &[
+    "makefile",
+    "dockerfile",
+    "jenkinsfile",
+    "rakefile",
+    "gemfile",
+];
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt", "md", "markdown", "rst", "log", "json", "jsonl", "html", "htm",
+];
 const TEXT_TYPES: &[&str] = &[
     "text/plain",
     "text/markdown",
@@ -100,7 +144,9 @@ const SPREADSHEET_TYPES: &[&str] = &[
 ];
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp"];
 /// Other document formats the text pipeline reads (or will, as extraction grows).
-const DOCUMENT_EXTENSIONS: &[&str] = &["pdf", "doc", "docx", "odt", "rtf", "epub", "ipynb", "msg", "eml", "rss", "atom"];
+const DOCUMENT_EXTENSIONS: &[&str] = &[
+    "pdf", "doc", "docx", "odt", "rtf", "epub", "ipynb", "msg", "eml", "rss", "atom",
+];
 const DOCUMENT_TYPES: &[&str] = &[
     "application/pdf",
     "application/msword",
@@ -142,8 +188,11 @@ fn mime(content_type: Option<&str>) -> String {
 fn has_form_keyword(key: &str) -> bool {
     let name = file_name(key).to_lowercase();
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
-    stem.split(|c: char| !c.is_alphanumeric())
-        .any(|word| FORM_KEYWORDS.iter().any(|k| word == *k || word.strip_suffix('s') == Some(k)))
+    stem.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        FORM_KEYWORDS
+            .iter()
+            .any(|k| word == *k || word.strip_suffix('s') == Some(k))
+    })
 }
 
 fn looks_scanned(metadata: &[(String, String)]) -> bool {
@@ -159,7 +208,9 @@ pub fn classify(facts: &DocumentFacts<'_>) -> Result<Route, UnsupportedType> {
     let mime = mime(facts.content_type);
     let name = file_name(facts.key).to_lowercase();
     let route = |pipeline, reason| Ok(Route { pipeline, reason });
-    let is = |exts: &[&str], types: &[&str]| exts.contains(&ext.as_str()) || types.contains(&mime.as_str());
+    let is = |exts: &[&str], types: &[&str]| {
+        exts.contains(&ext.as_str()) || types.contains(&mime.as_str())
+    };
 
     if is(PRESENTATION_EXTENSIONS, PRESENTATION_TYPES) {
         return route(Pipeline::Vdr, RouteReason::Presentation);
@@ -206,22 +257,50 @@ mod tests {
     use Pipeline::*;
     use RouteReason::*;
 
-    fn facts<'a>(key: &'a str, ct: Option<&'a str>, size: u64, meta: &'a [(String, String)]) -> DocumentFacts<'a> {
-        DocumentFacts { key, content_type: ct, size, metadata: meta, pdf_without_text: false }
+    fn facts<'a>(
+        key: &'a str,
+        ct: Option<&'a str>,
+        size: u64,
+        meta: &'a [(String, String)],
+    ) -> DocumentFacts<'a> {
+        DocumentFacts {
+            key,
+            content_type: ct,
+            size,
+            metadata: meta,
+            pdf_without_text: false,
+        }
     }
+
+    /// key, content type, size, object metadata, expected pipeline, expected reason
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        u64,
+        &'a [(String, String)],
+        Pipeline,
+        RouteReason,
+    );
 
     #[test]
     fn routing_rules() {
         let none: &[(String, String)] = &[];
         let scan = [("source".to_string(), "Scanner-3000".to_string())];
         let flag = [("scanned".to_string(), "true".to_string())];
-        let cases: &[(&str, Option<&str>, u64, &[(String, String)], Pipeline, RouteReason)] = &[
+        let cases: &[Case<'_>] = &[
             // presentations, by extension or MIME type
             ("u/deck.pptx", None, 10, none, Vdr, Presentation),
             ("u/deck.PPT", None, 10, none, Vdr, Presentation),
             ("u/deck.odp", None, 10, none, Vdr, Presentation),
             ("u/deck.key", None, 10, none, Vdr, Presentation),
-            ("u/deck", Some("application/vnd.openxmlformats-officedocument.presentationml.presentation"), 10, none, Vdr, Presentation),
+            (
+                "u/deck",
+                Some("application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+                10,
+                none,
+                Vdr,
+                Presentation,
+            ),
             // forms and invoices, by whole words of the name
             ("u/Invoice-2024-03.pdf", None, 10, none, Vdr, FormOrInvoice),
             ("u/tax_return.pdf", None, 10, none, Vdr, FormOrInvoice),
@@ -234,8 +313,22 @@ mod tests {
             ("u/letter.pdf", None, 10, &flag, Vdr, Scanned),
             ("u/photo.jpg", Some("image/jpeg"), 10, none, Vdr, Scanned),
             // large PDFs
-            ("u/report.pdf", None, LARGE_PDF_BYTES + 1, none, Vdr, LargePdf),
-            ("u/report.pdf", Some("application/pdf"), LARGE_PDF_BYTES, none, TextRag, Document),
+            (
+                "u/report.pdf",
+                None,
+                LARGE_PDF_BYTES + 1,
+                none,
+                Vdr,
+                LargePdf,
+            ),
+            (
+                "u/report.pdf",
+                Some("application/pdf"),
+                LARGE_PDF_BYTES,
+                none,
+                TextRag,
+                Document,
+            ),
             // code never goes to VDR, even with a form keyword in its name
             ("u/tax_form.py", None, 10, none, TextRag, Code),
             ("u/src/main.rs", None, 10, none, TextRag, Code),
@@ -245,30 +338,58 @@ mod tests {
             ("u/notes.md", None, 10, none, TextRag, PlainText),
             ("u/page.html", None, 10, none, TextRag, PlainText),
             ("u/data.json", None, 10, none, TextRag, PlainText),
-            ("u/readme", Some("text/plain; charset=utf-8"), 10, none, TextRag, PlainText),
+            (
+                "u/readme",
+                Some("text/plain; charset=utf-8"),
+                10,
+                none,
+                TextRag,
+                PlainText,
+            ),
             ("u/table.csv", None, 10, none, TextRag, Spreadsheet),
             ("u/book.xlsx", None, 10, none, TextRag, Spreadsheet),
             ("u/forms.csv", None, 10, none, TextRag, Spreadsheet),
             // other documents
             ("u/essay.docx", None, 10, none, TextRag, Document),
             ("u/paper.pdf", None, 10, none, TextRag, Document),
-            ("u/export", Some("text/x-weird"), 10, none, TextRag, PlainText),
+            (
+                "u/export",
+                Some("text/x-weird"),
+                10,
+                none,
+                TextRag,
+                PlainText,
+            ),
         ];
         for (key, ct, size, meta, pipeline, reason) in cases {
-            let got = classify(&facts(key, *ct, *size, meta)).unwrap_or_else(|e| panic!("{key}: {e}"));
-            assert_eq!((got.pipeline, got.reason), (*pipeline, *reason), "{key} {ct:?}");
+            let got =
+                classify(&facts(key, *ct, *size, meta)).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert_eq!(
+                (got.pipeline, got.reason),
+                (*pipeline, *reason),
+                "{key} {ct:?}"
+            );
         }
     }
 
     #[test]
     fn pdf_without_text_layer_is_a_scan() {
-        let f = DocumentFacts { key: "u/paper.pdf", pdf_without_text: true, ..Default::default() };
+        let f = DocumentFacts {
+            key: "u/paper.pdf",
+            pdf_without_text: true,
+            ..Default::default()
+        };
         assert_eq!(classify(&f).unwrap().reason, Scanned);
     }
 
     #[test]
     fn unknown_types_are_refused() {
-        for (key, ct) in [("u/archive.zip", None), ("u/blob.bin", Some("application/octet-stream")), ("u/noext", None), ("u/x.exe", Some("application/x-msdownload"))] {
+        for (key, ct) in [
+            ("u/archive.zip", None),
+            ("u/blob.bin", Some("application/octet-stream")),
+            ("u/noext", None),
+            ("u/x.exe", Some("application/x-msdownload")),
+        ] {
             let err = classify(&facts(key, ct, 10, &[])).unwrap_err();
             assert!(err.0.contains(file_name(key)), "{err}");
         }

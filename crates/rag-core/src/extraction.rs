@@ -30,7 +30,12 @@ impl ExtractedDocument {
 
     /// All pages' text, separated by blank lines.
     pub fn full_text(&self) -> String {
-        self.pages.iter().map(|p| p.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n\n")
+        self.pages
+            .iter()
+            .map(|p| p.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 }
 
@@ -41,7 +46,10 @@ pub enum ExtractError {
     #[error("the document is encrypted or password-protected")]
     Encrypted,
     #[error("the file is corrupt or not a valid {format}: {detail}")]
-    Corrupt { format: &'static str, detail: String },
+    Corrupt {
+        format: &'static str,
+        detail: String,
+    },
     #[error("unsupported file type: {0}")]
     Unsupported(String),
     #[error("the document contains no extractable text")]

@@ -25,7 +25,11 @@ pub fn renormalize(dense: f64, sparse: f64) -> Option<(f64, f64)> {
 
 /// Fuses two ranked lists (best first) of `(id, score)` into one, best first.
 /// Ties keep the order of first appearance (dense, then sparse).
-pub fn fuse<Id: Eq + Hash + Clone>(dense: &[(Id, f64)], sparse: &[(Id, f64)], fusion: Fusion) -> Vec<(Id, f64)> {
+pub fn fuse<Id: Eq + Hash + Clone>(
+    dense: &[(Id, f64)],
+    sparse: &[(Id, f64)],
+    fusion: Fusion,
+) -> Vec<(Id, f64)> {
     let mut order: Vec<Id> = Vec::new();
     let mut fused: HashMap<Id, f64> = HashMap::new();
     let mut add = |id: &Id, s: f64| {
@@ -36,7 +40,10 @@ pub fn fuse<Id: Eq + Hash + Clone>(dense: &[(Id, f64)], sparse: &[(Id, f64)], fu
         *entry += s;
     };
     match fusion {
-        Fusion::Weighted { dense: wd, sparse: ws } => {
+        Fusion::Weighted {
+            dense: wd,
+            sparse: ws,
+        } => {
             let (wd, ws) = renormalize(wd, ws).unwrap_or((0.5, 0.5));
             for (list, w) in [(dense, wd), (sparse, ws)] {
                 for (id, norm) in min_max(list) {
@@ -44,7 +51,10 @@ pub fn fuse<Id: Eq + Hash + Clone>(dense: &[(Id, f64)], sparse: &[(Id, f64)], fu
                 }
             }
         }
-        Fusion::Rrf { dense: wd, sparse: ws } => {
+        Fusion::Rrf {
+            dense: wd,
+            sparse: ws,
+        } => {
             let (wd, ws) = renormalize(wd, ws).unwrap_or((0.5, 0.5));
             for (list, w) in [(dense, wd), (sparse, ws)] {
                 for (rank, (id, _)) in list.iter().enumerate() {
@@ -53,16 +63,28 @@ pub fn fuse<Id: Eq + Hash + Clone>(dense: &[(Id, f64)], sparse: &[(Id, f64)], fu
             }
         }
     }
-    let mut out: Vec<(usize, Id, f64)> = order.into_iter().enumerate().map(|(i, id)| { let s = fused[&id]; (i, id, s) }).collect();
+    let mut out: Vec<(usize, Id, f64)> = order
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let s = fused[&id];
+            (i, id, s)
+        })
+        .collect();
     out.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
     out.into_iter().map(|(_, id, s)| (id, s)).collect()
 }
 
 /// Min-max normalisation of one list; a list whose scores are all equal maps to 1.
 fn min_max<Id>(list: &[(Id, f64)]) -> impl Iterator<Item = (&Id, f64)> {
-    let (lo, hi) = list.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+    let (lo, hi) = list
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, s)| {
+            (lo.min(*s), hi.max(*s))
+        });
     let span = hi - lo;
-    list.iter().map(move |(id, s)| (id, if span > 0.0 { (s - lo) / span } else { 1.0 }))
+    list.iter()
+        .map(move |(id, s)| (id, if span > 0.0 { (s - lo) / span } else { 1.0 }))
 }
 
 #[cfg(test)]
@@ -73,9 +95,19 @@ mod tests {
     fn weighted_normalizes_scores_and_weights() {
         let dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)];
         let sparse = [("c", 30.0), ("d", 10.0)];
-        let out = fuse(&dense, &sparse, Fusion::Weighted { dense: 1.4, sparse: 0.6 });
+        let out = fuse(
+            &dense,
+            &sparse,
+            Fusion::Weighted {
+                dense: 1.4,
+                sparse: 0.6,
+            },
+        );
         // weights renormalise to 0.7 / 0.3: a=0.7, b=0.35, c=0+0.3, d=0
-        let got: Vec<(&str, f64)> = out.iter().map(|(id, s)| (*id, (s * 1000.0).round() / 1000.0)).collect();
+        let got: Vec<(&str, f64)> = out
+            .iter()
+            .map(|(id, s)| (*id, (s * 1000.0).round() / 1000.0))
+            .collect();
         assert_eq!(got, vec![("a", 0.7), ("b", 0.35), ("c", 0.3), ("d", 0.0)]);
     }
 
@@ -83,17 +115,44 @@ mod tests {
     fn rrf_uses_ranks_only() {
         let dense = [("a", 100.0), ("b", 99.0)];
         let sparse = [("b", 0.1), ("a", 0.0)];
-        let out = fuse(&dense, &sparse, Fusion::Rrf { dense: 1.0, sparse: 1.0 });
-        assert!((out[0].1 - out[1].1).abs() < 1e-12, "a and b swap ranks, so they tie: {out:?}");
+        let out = fuse(
+            &dense,
+            &sparse,
+            Fusion::Rrf {
+                dense: 1.0,
+                sparse: 1.0,
+            },
+        );
+        assert!(
+            (out[0].1 - out[1].1).abs() < 1e-12,
+            "a and b swap ranks, so they tie: {out:?}"
+        );
         assert_eq!(out[0].0, "a", "ties keep first appearance");
         assert!((out[0].1 - 0.5 * (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
     }
 
     #[test]
     fn single_valued_lists_and_zero_weights() {
-        let out = fuse(&[("a", 0.3)], &[], Fusion::Weighted { dense: 0.0, sparse: 1.0 });
+        let out = fuse(
+            &[("a", 0.3)],
+            &[],
+            Fusion::Weighted {
+                dense: 0.0,
+                sparse: 1.0,
+            },
+        );
         assert_eq!(out, vec![("a", 0.0)]);
         assert_eq!(renormalize(0.0, 0.0), None);
-        assert_eq!(fuse(&[("a", 0.3)], &[], Fusion::Weighted { dense: 1.0, sparse: 0.0 }), vec![("a", 1.0)]);
+        assert_eq!(
+            fuse(
+                &[("a", 0.3)],
+                &[],
+                Fusion::Weighted {
+                    dense: 1.0,
+                    sparse: 0.0
+                }
+            ),
+            vec![("a", 1.0)]
+        );
     }
 }

@@ -31,6 +31,9 @@ pub struct PipelineJob {
 impl PipelineJob {
     /// The object to read.
     pub fn blob(&self) -> BlobRef {
-        BlobRef { bucket: self.bucket.clone(), key: self.key.clone() }
+        BlobRef {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod analyzer;
 pub mod chunking;
 pub mod classify;
 pub mod error;
+pub mod eval;
 pub mod extraction;
 pub mod fusion;
 pub mod identity;

@@ -86,7 +86,11 @@ pub trait StatusStore: Send + Sync {
     /// The current record of a `statusId`.
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError>;
     /// A user's most recent records, newest first.
-    async fn list_for_user(&self, user: &str, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError>;
+    async fn list_for_user(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError>;
 }
 
 // ---------------------------------------------------------------- embeddings
@@ -246,10 +250,15 @@ pub enum IndexError {
 pub trait Index: Send + Sync {
     /// Replaces everything stored for the document with `chunks`, atomically.
     /// Fails with [`IndexError::NotOwner`] if another user owns it.
-    async fn replace_document(&self, doc: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<(), IndexError>;
+    async fn replace_document(
+        &self,
+        doc: &DocumentRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), IndexError>;
     /// Removes the document and everything it owns; `false` if the caller
     /// owns no such document.
-    async fn delete_document(&self, caller: &Caller, document_id: &str) -> Result<bool, IndexError>;
+    async fn delete_document(&self, caller: &Caller, document_id: &str)
+        -> Result<bool, IndexError>;
     /// Runs the requested searches over the scope.
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError>;
     /// The caller's own documents, with their metadata.
@@ -258,7 +267,12 @@ pub trait Index: Send + Sync {
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError>;
     /// Lets `grantee` search a document `owner` owns; `false` if the owner
     /// has no such document.
-    async fn grant(&self, owner: &Caller, document_id: &str, grantee: &str) -> Result<bool, IndexError>;
+    async fn grant(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        grantee: &str,
+    ) -> Result<bool, IndexError>;
 }
 
 /// A stored document as listings show it.

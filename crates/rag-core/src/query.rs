@@ -11,7 +11,9 @@ use crate::classify::Pipeline;
 use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
 use crate::identity::Caller;
-use crate::ports::{Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, SearchScope, SparseQuery};
+use crate::ports::{
+    Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, SearchScope, SparseQuery,
+};
 
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 2000;
@@ -64,19 +66,40 @@ pub struct QueryRequest {
 impl QueryRequest {
     /// A request with the API's defaults.
     pub fn new(query: impl Into<String>) -> Self {
-        Self { query: query.into(), top_k: 10, search_mode: SearchMode::Hybrid, dense_weight: 0.7, sparse_weight: 0.3, use_rrf: false, document_ids: None }
+        Self {
+            query: query.into(),
+            top_k: 10,
+            search_mode: SearchMode::Hybrid,
+            dense_weight: 0.7,
+            sparse_weight: 0.3,
+            use_rrf: false,
+            document_ids: None,
+        }
     }
 
     /// Parses and validates a request body, with a `400` naming the field
     /// for anything malformed, missing, of the wrong type or out of range.
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?;
         let Value::Object(obj) = value else {
-            return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "request body must be a JSON object",
+            ));
         };
         let mut req = Self::new(String::new());
         req.query = match obj.get("query") {
-            None | Some(Value::Null) => return Err(ApiError::bad_request("missing_field", "'query' is required")),
+            None | Some(Value::Null) => {
+                return Err(ApiError::bad_request(
+                    "missing_field",
+                    "'query' is required",
+                ))
+            }
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(invalid("query", "must be a string")),
         };
@@ -85,20 +108,38 @@ impl QueryRequest {
         }
         let chars = req.query.chars().count();
         if chars > MAX_QUERY_CHARS {
-            return Err(invalid("query", &format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}")));
+            return Err(invalid(
+                "query",
+                &format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}"),
+            ));
         }
         if let Some(v) = present(&obj, "top_k") {
             req.top_k = match v.as_u64() {
                 Some(k) if (1..=MAX_TOP_K as u64).contains(&k) => k as usize,
-                _ if v.is_number() => return Err(invalid("top_k", &format!("must be an integer from 1 to {MAX_TOP_K}"))),
+                _ if v.is_number() => {
+                    return Err(invalid(
+                        "top_k",
+                        &format!("must be an integer from 1 to {MAX_TOP_K}"),
+                    ))
+                }
                 _ => return Err(invalid("top_k", "must be an integer")),
             };
         }
         if let Some(v) = present(&obj, "search_mode") {
-            let s = v.as_str().ok_or_else(|| invalid("search_mode", "must be a string"))?;
-            req.search_mode = SearchMode::parse(s).ok_or_else(|| invalid("search_mode", &format!("'{s}' is not one of hybrid, dense, sparse, vdr, hybrid_vdr_text")))?;
+            let s = v
+                .as_str()
+                .ok_or_else(|| invalid("search_mode", "must be a string"))?;
+            req.search_mode = SearchMode::parse(s).ok_or_else(|| {
+                invalid(
+                    "search_mode",
+                    &format!("'{s}' is not one of hybrid, dense, sparse, vdr, hybrid_vdr_text"),
+                )
+            })?;
         }
-        for (name, slot) in [("dense_weight", &mut req.dense_weight), ("sparse_weight", &mut req.sparse_weight)] {
+        for (name, slot) in [
+            ("dense_weight", &mut req.dense_weight),
+            ("sparse_weight", &mut req.sparse_weight),
+        ] {
             if let Some(v) = present(&obj, name) {
                 match v.as_f64() {
                     Some(w) if (0.0..=1.0).contains(&w) => *slot = w,
@@ -108,15 +149,24 @@ impl QueryRequest {
             }
         }
         if req.dense_weight == 0.0 && req.sparse_weight == 0.0 {
-            return Err(ApiError::bad_request("invalid_field", "dense_weight and sparse_weight must not both be 0"));
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "dense_weight and sparse_weight must not both be 0",
+            ));
         }
         if let Some(v) = present(&obj, "use_rrf") {
-            req.use_rrf = v.as_bool().ok_or_else(|| invalid("use_rrf", "must be a boolean"))?;
+            req.use_rrf = v
+                .as_bool()
+                .ok_or_else(|| invalid("use_rrf", "must be a boolean"))?;
         }
         if let Some(v) = present(&obj, "document_ids") {
-            let ids = v.as_array().ok_or_else(|| invalid("document_ids", "must be an array of strings"))?;
-            let ids: Option<Vec<String>> = ids.iter().map(|i| i.as_str().map(str::to_owned)).collect();
-            req.document_ids = Some(ids.ok_or_else(|| invalid("document_ids", "must be an array of strings"))?);
+            let ids = v
+                .as_array()
+                .ok_or_else(|| invalid("document_ids", "must be an array of strings"))?;
+            let ids: Option<Vec<String>> =
+                ids.iter().map(|i| i.as_str().map(str::to_owned)).collect();
+            req.document_ids =
+                Some(ids.ok_or_else(|| invalid("document_ids", "must be an array of strings"))?);
         }
         Ok(req)
     }
@@ -162,7 +212,10 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { bm25: Bm25Params::default(), fusion_candidates: 100 }
+        Self {
+            bm25: Bm25Params::default(),
+            fusion_candidates: 100,
+        }
     }
 }
 
@@ -176,25 +229,45 @@ pub struct QueryService {
 
 impl QueryService {
     /// Searches what `caller` may see.
-    pub async fn search(&self, caller: &Caller, req: &QueryRequest) -> Result<QueryResponse, ApiError> {
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        req: &QueryRequest,
+    ) -> Result<QueryResponse, ApiError> {
         let started = Instant::now();
         let (use_dense, use_sparse) = match req.search_mode {
             SearchMode::Dense => (true, false),
             SearchMode::Sparse => (false, true),
-            SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => (req.dense_weight > 0.0, req.sparse_weight > 0.0),
+            SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => {
+                (req.dense_weight > 0.0, req.sparse_weight > 0.0)
+            }
         };
         let fused = use_dense && use_sparse;
-        let limit = if fused { req.top_k.max(self.config.fusion_candidates) } else { req.top_k };
+        let limit = if fused {
+            req.top_k.max(self.config.fusion_candidates)
+        } else {
+            req.top_k
+        };
         let dense = if use_dense {
             let vector = self.embedder.embed_query(&req.query).await.map_err(|e| {
                 tracing::error!(error = %e, "query embedding failed");
-                ApiError::unavailable("the embedding model is unavailable; try again or use search_mode 'sparse'")
+                ApiError::unavailable(
+                    "the embedding model is unavailable; try again or use search_mode 'sparse'",
+                )
             })?;
-            Some(DenseQuery { vector, model: self.embedder.model_id().to_owned(), limit })
+            Some(DenseQuery {
+                vector,
+                model: self.embedder.model_id().to_owned(),
+                limit,
+            })
         } else {
             None
         };
-        let sparse = use_sparse.then(|| SparseQuery { terms: self.analyzer.query_terms(&req.query), params: self.config.bm25, limit });
+        let sparse = use_sparse.then(|| SparseQuery {
+            terms: self.analyzer.query_terms(&req.query),
+            params: self.config.bm25,
+            limit,
+        });
         let query = IndexQuery {
             scope: SearchScope {
                 caller: caller.clone(),
@@ -210,22 +283,48 @@ impl QueryService {
         })?;
 
         let ranked: Vec<(ChunkHit, f64)> = if fused {
-            let key = |l: &[(ChunkHit, f64)]| l.iter().map(|(h, s)| (h.chunk_id.clone(), *s)).collect::<Vec<_>>();
+            let key = |l: &[(ChunkHit, f64)]| {
+                l.iter()
+                    .map(|(h, s)| (h.chunk_id.clone(), *s))
+                    .collect::<Vec<_>>()
+            };
             let fusion = if req.use_rrf {
-                Fusion::Rrf { dense: req.dense_weight, sparse: req.sparse_weight }
+                Fusion::Rrf {
+                    dense: req.dense_weight,
+                    sparse: req.sparse_weight,
+                }
             } else {
-                Fusion::Weighted { dense: req.dense_weight, sparse: req.sparse_weight }
+                Fusion::Weighted {
+                    dense: req.dense_weight,
+                    sparse: req.sparse_weight,
+                }
             };
             let order = fuse(&key(&lists.dense), &key(&lists.sparse), fusion);
-            let mut hits: std::collections::HashMap<String, ChunkHit> = lists.dense.into_iter().chain(lists.sparse).map(|(h, _)| (h.chunk_id.clone(), h)).collect();
-            order.into_iter().filter_map(|(id, s)| hits.remove(&id).map(|h| (h, s))).collect()
+            let mut hits: std::collections::HashMap<String, ChunkHit> = lists
+                .dense
+                .into_iter()
+                .chain(lists.sparse)
+                .map(|(h, _)| (h.chunk_id.clone(), h))
+                .collect();
+            order
+                .into_iter()
+                .filter_map(|(id, s)| hits.remove(&id).map(|h| (h, s)))
+                .collect()
         } else {
             lists.dense.into_iter().chain(lists.sparse).collect()
         };
         let results: Vec<QueryResult> = ranked
             .into_iter()
             .take(req.top_k)
-            .map(|(h, score)| QueryResult { chunk_id: h.chunk_id, document_id: h.document_id, content: h.content, score, page_num: h.page_num, pipeline: h.pipeline, metadata: h.metadata })
+            .map(|(h, score)| QueryResult {
+                chunk_id: h.chunk_id,
+                document_id: h.document_id,
+                content: h.content,
+                score,
+                page_num: h.page_num,
+                pipeline: h.pipeline,
+                metadata: h.metadata,
+            })
             .collect();
         Ok(QueryResponse {
             total_results: results.len(),
@@ -250,7 +349,10 @@ mod tests {
         let r = QueryRequest::from_json(br#"{"query": "findings"}"#).unwrap();
         assert_eq!(r, QueryRequest::new("findings"));
         let r = QueryRequest::from_json(br#"{"query":"q","top_k":100,"search_mode":"sparse","dense_weight":0,"sparse_weight":1,"use_rrf":true,"document_ids":["a#b"],"extra":1}"#).unwrap();
-        assert_eq!((r.top_k, r.search_mode, r.use_rrf, r.document_ids), (100, SearchMode::Sparse, true, Some(vec!["a#b".to_string()])));
+        assert_eq!(
+            (r.top_k, r.search_mode, r.use_rrf, r.document_ids),
+            (100, SearchMode::Sparse, true, Some(vec!["a#b".to_string()]))
+        );
     }
 
     #[test]
@@ -259,19 +361,63 @@ mod tests {
             ("{not json", "invalid_json", "not valid JSON"),
             ("[1,2]", "invalid_json", "JSON object"),
             ("{}", "missing_field", "'query'"),
-            (r#"{"query": 5}"#, "invalid_field", "'query' must be a string"),
+            (
+                r#"{"query": 5}"#,
+                "invalid_field",
+                "'query' must be a string",
+            ),
             (r#"{"query": "   "}"#, "invalid_field", "must not be empty"),
             (r#"{"query": "q", "top_k": 0}"#, "invalid_field", "'top_k'"),
-            (r#"{"query": "q", "top_k": 101}"#, "invalid_field", "from 1 to 100"),
-            (r#"{"query": "q", "top_k": 2.5}"#, "invalid_field", "'top_k'"),
-            (r#"{"query": "q", "top_k": "10"}"#, "invalid_field", "must be an integer"),
-            (r#"{"query": "q", "search_mode": "fuzzy"}"#, "invalid_field", "'fuzzy'"),
-            (r#"{"query": "q", "dense_weight": 1.5}"#, "invalid_field", "'dense_weight' must be between 0 and 1"),
-            (r#"{"query": "q", "sparse_weight": -0.1}"#, "invalid_field", "'sparse_weight'"),
-            (r#"{"query": "q", "dense_weight": 0, "sparse_weight": 0}"#, "invalid_field", "both be 0"),
-            (r#"{"query": "q", "use_rrf": "yes"}"#, "invalid_field", "'use_rrf'"),
-            (r#"{"query": "q", "document_ids": "a"}"#, "invalid_field", "'document_ids'"),
-            (r#"{"query": "q", "document_ids": [1]}"#, "invalid_field", "'document_ids'"),
+            (
+                r#"{"query": "q", "top_k": 101}"#,
+                "invalid_field",
+                "from 1 to 100",
+            ),
+            (
+                r#"{"query": "q", "top_k": 2.5}"#,
+                "invalid_field",
+                "'top_k'",
+            ),
+            (
+                r#"{"query": "q", "top_k": "10"}"#,
+                "invalid_field",
+                "must be an integer",
+            ),
+            (
+                r#"{"query": "q", "search_mode": "fuzzy"}"#,
+                "invalid_field",
+                "'fuzzy'",
+            ),
+            (
+                r#"{"query": "q", "dense_weight": 1.5}"#,
+                "invalid_field",
+                "'dense_weight' must be between 0 and 1",
+            ),
+            (
+                r#"{"query": "q", "sparse_weight": -0.1}"#,
+                "invalid_field",
+                "'sparse_weight'",
+            ),
+            (
+                r#"{"query": "q", "dense_weight": 0, "sparse_weight": 0}"#,
+                "invalid_field",
+                "both be 0",
+            ),
+            (
+                r#"{"query": "q", "use_rrf": "yes"}"#,
+                "invalid_field",
+                "'use_rrf'",
+            ),
+            (
+                r#"{"query": "q", "document_ids": "a"}"#,
+                "invalid_field",
+                "'document_ids'",
+            ),
+            (
+                r#"{"query": "q", "document_ids": [1]}"#,
+                "invalid_field",
+                "'document_ids'",
+            ),
         ];
         for (body, code, text) in cases {
             let e = err(body);
@@ -281,6 +427,9 @@ mod tests {
         let long = format!(r#"{{"query": "{}"}}"#, "é".repeat(MAX_QUERY_CHARS + 1));
         assert!(err(&long).error.contains("2001 characters"));
         let ok = format!(r#"{{"query": "{}"}}"#, "é".repeat(MAX_QUERY_CHARS));
-        assert!(QueryRequest::from_json(ok.as_bytes()).is_ok(), "the limit counts characters, not bytes");
+        assert!(
+            QueryRequest::from_json(ok.as_bytes()).is_ok(),
+            "the limit counts characters, not bytes"
+        );
     }
 }

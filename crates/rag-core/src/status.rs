@@ -111,7 +111,11 @@ impl Stage {
     /// Progress for having done `fraction` (0..=1) of this stage.
     pub fn progress_at(self, fraction: f64) -> u8 {
         let (lo, hi) = self.progress_band();
-        let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+        let f = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         lo + ((hi - lo) as f64 * f).floor() as u8
     }
 }
@@ -310,25 +314,43 @@ mod tests {
 
     #[test]
     fn stages_are_ordered_and_bands_increase() {
-        let working: Vec<Stage> = Stage::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
+        let working: Vec<Stage> = Stage::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .collect();
         for pair in working.windows(2) {
             assert!(pair[0] < pair[1]);
-            assert!(pair[0].progress_band().1 <= pair[1].progress_band().0 || pair[0].progress_band() == pair[1].progress_band(),
-                "{:?} band overlaps {:?}", pair[0], pair[1]);
+            assert!(
+                pair[0].progress_band().1 <= pair[1].progress_band().0
+                    || pair[0].progress_band() == pair[1].progress_band(),
+                "{:?} band overlaps {:?}",
+                pair[0],
+                pair[1]
+            );
         }
         assert_eq!(Stage::Embedding.progress_at(0.5), 65);
         assert_eq!(Stage::Embedding.progress_at(f64::NAN), 46);
         assert_eq!(Stage::parse("embedding_pages"), Some(Stage::EmbeddingPages));
-        assert_eq!(serde_json::to_value(Stage::ProcessingStarted).unwrap(), "processing_started");
+        assert_eq!(
+            serde_json::to_value(Stage::ProcessingStarted).unwrap(),
+            "processing_started"
+        );
     }
 
     #[test]
     fn progress_never_goes_backwards_within_a_run() {
         let r = apply(None, &update("r1", Stage::Queued, 5)).unwrap();
         let r = apply(Some(r), &update("r1", Stage::Embedding, 60)).unwrap();
-        assert_eq!(apply(Some(r.clone()), &update("r1", Stage::Embedding, 55)), Err(Rejection::Backwards));
-        assert_eq!(apply(Some(r.clone()), &update("r1", Stage::Chunking, 70)), Err(Rejection::Backwards));
-        let r = apply(Some(r), &update("r1", Stage::Embedding, 60)).expect("a duplicate at the same point is harmless");
+        assert_eq!(
+            apply(Some(r.clone()), &update("r1", Stage::Embedding, 55)),
+            Err(Rejection::Backwards)
+        );
+        assert_eq!(
+            apply(Some(r.clone()), &update("r1", Stage::Chunking, 70)),
+            Err(Rejection::Backwards)
+        );
+        let r = apply(Some(r), &update("r1", Stage::Embedding, 60))
+            .expect("a duplicate at the same point is harmless");
         assert_eq!(r.progress, 60);
     }
 
@@ -338,10 +360,20 @@ mod tests {
         let r = apply(Some(r), &update("r1", Stage::Storing, 90)).unwrap();
         let done = apply(Some(r), &update("r1", Stage::Completed, 0)).unwrap();
         assert_eq!(done.progress, 100);
-        assert_eq!(apply(Some(done.clone()), &update("r1", Stage::Embedding, 99)), Err(Rejection::RunEnded));
-        assert_eq!(apply(Some(done.clone()), &update("r1", Stage::Failed, 0)), Err(Rejection::RunEnded));
-        assert_eq!(apply(Some(done.clone()), &update("r1", Stage::Queued, 5)), Err(Rejection::Backwards));
-        let next = apply(Some(done), &update("r2", Stage::Queued, 5)).expect("a new run may start after the end");
+        assert_eq!(
+            apply(Some(done.clone()), &update("r1", Stage::Embedding, 99)),
+            Err(Rejection::RunEnded)
+        );
+        assert_eq!(
+            apply(Some(done.clone()), &update("r1", Stage::Failed, 0)),
+            Err(Rejection::RunEnded)
+        );
+        assert_eq!(
+            apply(Some(done.clone()), &update("r1", Stage::Queued, 5)),
+            Err(Rejection::Backwards)
+        );
+        let next = apply(Some(done), &update("r2", Stage::Queued, 5))
+            .expect("a new run may start after the end");
         assert_eq!((next.status, next.progress), (Stage::Queued, 5));
     }
 
@@ -352,7 +384,10 @@ mod tests {
         let mut fail = update("r1", Stage::Failed, 0);
         fail.error = Some("PDF is encrypted".into());
         let f = apply(Some(r), &fail).unwrap();
-        assert_eq!((f.progress, f.failed_at_stage), (20, Some(Stage::ExtractingText)));
+        assert_eq!(
+            (f.progress, f.failed_at_stage),
+            (20, Some(Stage::ExtractingText))
+        );
         let msg = f.to_push_message();
         assert_eq!(msg["type"], "document_status_update");
         assert_eq!(msg["metadata"]["failed_at_stage"], "extracting_text");
@@ -362,11 +397,20 @@ mod tests {
     #[test]
     fn other_runs_and_live_runs_are_protected() {
         let r = apply(None, &update("r1", Stage::Queued, 5)).unwrap();
-        assert_eq!(apply(Some(r.clone()), &update("r0", Stage::Embedding, 70)), Err(Rejection::OtherRun));
-        assert_eq!(apply(Some(r.clone()), &update("r2", Stage::Queued, 5)), Err(Rejection::RunInProgress));
+        assert_eq!(
+            apply(Some(r.clone()), &update("r0", Stage::Embedding, 70)),
+            Err(Rejection::OtherRun)
+        );
+        assert_eq!(
+            apply(Some(r.clone()), &update("r2", Stage::Queued, 5)),
+            Err(Rejection::RunInProgress)
+        );
         let mut forced = update("r2", Stage::Queued, 5);
         forced.force = true;
         assert_eq!(apply(Some(r), &forced).unwrap().run_id, "r2");
-        assert_eq!(apply(None, &update("r1", Stage::Embedding, 50)), Err(Rejection::NoRun));
+        assert_eq!(
+            apply(None, &update("r1", Stage::Embedding, 50)),
+            Err(Rejection::NoRun)
+        );
     }
 }

@@ -1,1 +1,52 @@
-//! placeholder
+//! Embedder adapters for the `rag_core::ports::Embedder` port.
+//!
+//! Two ways of turning text into vectors exist because deployments differ:
+//! [`BertEmbedder`] runs a BERT-family sentence-transformers model in-process
+//! on the CPU (no service, no network, the default for local use), and
+//! [`OpenAiEmbedder`] calls any OpenAI-compatible `/v1/embeddings` endpoint
+//! (OpenAI itself, or a self-hosted server) when a hosted model is wanted.
+//! Both return unit-length vectors, because the index compares by cosine.
+
+pub mod bert;
+mod encoder;
+pub mod openai;
+
+pub use bert::{BertEmbedder, BertTokenCounter, LoadError, Pooling};
+pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
+
+/// Scales `v` to unit length in place; returns `false` (leaving `v` as it is)
+/// when its norm is zero or not finite, which callers treat as a bad vector.
+pub(crate) fn l2_normalize(v: &mut [f32]) -> bool {
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
+    if !norm.is_finite() || norm == 0.0 {
+        return false;
+    }
+    for x in v.iter_mut() {
+        *x = (f64::from(*x) / norm) as f32;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::l2_normalize;
+
+    #[test]
+    fn normalizes_to_unit_length() {
+        let mut v = vec![3.0, 4.0];
+        assert!(l2_normalize(&mut v));
+        assert!((v[0] - 0.6).abs() < 1e-7 && (v[1] - 0.8).abs() < 1e-7);
+    }
+
+    #[test]
+    fn rejects_zero_and_non_finite_vectors() {
+        let mut zero = vec![0.0, 0.0];
+        assert!(!l2_normalize(&mut zero));
+        let mut nan = vec![f32::NAN, 1.0];
+        assert!(!l2_normalize(&mut nan));
+    }
+}

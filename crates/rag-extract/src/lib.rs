@@ -1,1 +1,549 @@
-//! placeholder
+//! Turns uploaded bytes into text with page boundaries, for the text-RAG
+//! pipeline: plain text and code in any common encoding, Markdown, HTML (as
+//! Markdown), CSV/TSV (as Markdown tables), JSON and JSON Lines, and PDF (one
+//! page of text per PDF page).
+//!
+//! [`FileExtractor`] picks a reader by the file's extension, then by its MIME
+//! type, and refuses everything else with a message naming the type. Readers
+//! run on a thread of their own with a large stack, under `catch_unwind`, so
+//! no input makes extraction panic. (A contained panic is still reported by
+//! the process's panic hook on stderr; lopdf and pdf-extract write nothing to
+//! stdout, only `log` records.)
+
+mod decode;
+mod html;
+mod json;
+mod pdf;
+mod table;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, PoisonError};
+
+use rag_core::chunking::TextKind;
+use rag_core::classify::{extension, file_name};
+use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
+use rag_core::ports::Extractor;
+
+/// Safety limits of an extraction: a document over either is refused with
+/// [`ExtractError::LimitExceeded`] rather than indexed in part, so a user
+/// never searches a silently truncated document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most pages a PDF may have; checked before any text is extracted.
+    pub max_pages: u32,
+    /// Most characters of text the whole document may produce.
+    pub max_chars: usize,
+}
+
+impl Default for Limits {
+    /// 2,000 pages and 10 million characters: far beyond any document the
+    /// text pipeline handles well (about 2.5 million tokens, some 12,000
+    /// chunks), low enough to bound a worker's memory and time.
+    fn default() -> Self {
+        Self {
+            max_pages: 2_000,
+            max_chars: 10_000_000,
+        }
+    }
+}
+
+/// A document's text plus notes about parts that could not be read (a PDF
+/// page that failed is kept as an empty page and noted here), for the caller
+/// to log or record in the document's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extraction {
+    /// The extracted text.
+    pub document: ExtractedDocument,
+    /// Human-readable notes, e.g. `"page 3: text could not be extracted fully (...)"`.
+    pub notes: Vec<String>,
+}
+
+/// The text pipeline's [`Extractor`]: reads every text format the pipeline
+/// supports, with [`Limits`] on what one document may produce.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileExtractor {
+    limits: Limits,
+}
+
+impl FileExtractor {
+    /// An extractor with the given limits (use `default()` for the defaults).
+    pub fn new(limits: Limits) -> Self {
+        Self { limits }
+    }
+
+    /// The limits this extractor enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Like [`Extractor::extract`], also returning notes about pages that
+    /// could not be read fully.
+    pub fn extract_with_notes(&self, input: ExtractInput<'_>) -> Result<Extraction, ExtractError> {
+        if input.bytes.is_empty() {
+            return Err(ExtractError::Empty);
+        }
+        let reader = route(input.file_name, input.content_type)?;
+        let limits = self.limits;
+        let mut extraction = isolated(reader.format(), || reader.read(input, &limits))?;
+        let mut chars = 0usize;
+        for page in &mut extraction.document.pages {
+            // PostgreSQL text cannot hold NUL.
+            if page.text.contains('\0') {
+                page.text.retain(|c| c != '\0');
+            }
+            chars += page.text.chars().count();
+        }
+        if chars > limits.max_chars {
+            return Err(too_many_chars(&limits));
+        }
+        Ok(extraction)
+    }
+}
+
+impl Extractor for FileExtractor {
+    fn extract(&self, input: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError> {
+        self.extract_with_notes(input).map(|e| e.document)
+    }
+}
+
+pub(crate) fn too_many_chars(limits: &Limits) -> ExtractError {
+    ExtractError::LimitExceeded(format!("more than {} characters of text", limits.max_chars))
+}
+
+// ---------------------------------------------------------------- routing
+
+/// Which reader a file goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Text,
+    Markdown,
+    Html,
+    Csv,
+    Tsv,
+    Json,
+    JsonLines,
+    Pdf,
+}
+
+const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd", "mkdn", "mdx"];
+const TEXT_EXTENSIONS: &[&str] = &[
+    // prose and logs
+    "txt",
+    "text",
+    "log",
+    "rst",
+    "adoc",
+    "asciidoc",
+    "org",
+    "tex",
+    "bib",
+    "srt",
+    "vtt",
+    "nfo",
+    // configuration and data
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "cfg",
+    "conf",
+    "properties",
+    "env",
+    "xml",
+    "xsd",
+    "xsl",
+    "xslt",
+    "plist",
+    "sql",
+    "graphql",
+    "gql",
+    "proto",
+    "tf",
+    "hcl",
+    "diff",
+    "patch",
+    // source code
+    "py",
+    "pyi",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "tsx",
+    "jsx",
+    "java",
+    "cpp",
+    "cc",
+    "cxx",
+    "c",
+    "h",
+    "hpp",
+    "hh",
+    "cs",
+    "go",
+    "rs",
+    "rb",
+    "php",
+    "swift",
+    "kt",
+    "kts",
+    "scala",
+    "r",
+    "css",
+    "scss",
+    "sass",
+    "less",
+    "vue",
+    "svelte",
+    "sh",
+    "bash",
+    "zsh",
+    "fish",
+    "ps1",
+    "bat",
+    "cmd",
+    "lua",
+    "pl",
+    "pm",
+    "dart",
+    "ex",
+    "exs",
+    "erl",
+    "hs",
+    "ml",
+    "clj",
+    "elm",
+    "jl",
+    "m",
+    "groovy",
+    "gradle",
+    "dockerfile",
+    "gitignore",
+    "cmake",
+    "mk",
+];
+/// Text files known by name rather than extension.
+const TEXT_FILE_NAMES: &[&str] = &[
+    "makefile",
+    "dockerfile",
+    "jenkinsfile",
+    "rakefile",
+    "gemfile",
+    "procfile",
+    "vagrantfile",
+    "readme",
+    "license",
+    "licence",
+    "changelog",
+    "authors",
+    "copying",
+    "notice",
+    "gitignore",
+    "dockerignore",
+    "editorconfig",
+    "gitattributes",
+    "env",
+];
+const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml", "shtml"];
+const OFFICE_EXTENSIONS: &[&str] = &[
+    "doc", "docx", "docm", "dot", "dotx", "odt", "ppt", "pptx", "pptm", "pps", "ppsx", "odp",
+    "xls", "xlsx", "xlsm", "xlsb", "ods", "key", "pages", "numbers",
+];
+const OFFICE_TYPES: &[&str] = &[
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/vnd.oasis.opendocument.spreadsheet",
+];
+const OFFICE_MESSAGE: &str = "Word/PowerPoint/Excel documents are not supported yet";
+/// What other well-known extensions are, for the refusal message.
+const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
+    (
+        &[
+            "zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "jar", "war",
+        ],
+        "archives are not supported",
+    ),
+    (
+        &[
+            "exe", "dll", "so", "dylib", "msi", "bin", "o", "a", "class", "wasm", "apk", "dmg",
+            "iso",
+        ],
+        "executables and binary files are not supported",
+    ),
+    (
+        &[
+            "png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "heic", "svg", "ico",
+        ],
+        "images have no text to extract",
+    ),
+    (
+        &[
+            "mp3", "wav", "ogg", "flac", "m4a", "aac", "mp4", "mov", "avi", "mkv", "webm",
+        ],
+        "audio and video are not supported",
+    ),
+    (&["rtf"], "RTF documents are not supported yet"),
+    (&["epub", "mobi"], "e-books are not supported yet"),
+    (&["eml", "msg"], "e-mail messages are not supported yet"),
+];
+
+/// Picks the reader: by extension first, then by MIME type.
+fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> {
+    let ext = extension(key);
+    let name = file_name(key);
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let refuse = |what: &str| {
+        let shown = if ext.is_empty() {
+            format!("'{name}'")
+        } else {
+            format!("'{name}' (.{ext})")
+        };
+        Err(ExtractError::Unsupported(format!("{shown}: {what}")))
+    };
+
+    let by_extension = match ext.as_str() {
+        "" => None,
+        "pdf" => Some(Reader::Pdf),
+        "csv" => Some(Reader::Csv),
+        "tsv" | "tab" => Some(Reader::Tsv),
+        "json" => Some(Reader::Json),
+        "jsonl" | "ndjson" => Some(Reader::JsonLines),
+        e if HTML_EXTENSIONS.contains(&e) => Some(Reader::Html),
+        e if MARKDOWN_EXTENSIONS.contains(&e) => Some(Reader::Markdown),
+        e if TEXT_EXTENSIONS.contains(&e) => Some(Reader::Text),
+        e if OFFICE_EXTENSIONS.contains(&e) => return refuse(OFFICE_MESSAGE),
+        e => match KNOWN_UNSUPPORTED.iter().find(|(exts, _)| exts.contains(&e)) {
+            Some((_, what)) => return refuse(what),
+            None => None,
+        },
+    };
+    if let Some(reader) = by_extension {
+        return Ok(reader);
+    }
+    let by_name = name.trim_start_matches('.').to_ascii_lowercase();
+    if ext.is_empty() && TEXT_FILE_NAMES.contains(&by_name.as_str()) {
+        return Ok(Reader::Text);
+    }
+
+    let by_mime = match mime.as_str() {
+        "application/pdf" | "application/x-pdf" => Some(Reader::Pdf),
+        "text/html" | "application/xhtml+xml" => Some(Reader::Html),
+        "text/csv" | "application/csv" => Some(Reader::Csv),
+        "text/tab-separated-values" => Some(Reader::Tsv),
+        "application/x-ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines" => Some(Reader::JsonLines),
+        "application/json" | "text/json" => Some(Reader::Json),
+        m if m.ends_with("+json") => Some(Reader::Json),
+        "text/markdown" | "text/x-markdown" => Some(Reader::Markdown),
+        "application/xml"
+        | "application/yaml"
+        | "application/x-yaml"
+        | "application/toml"
+        | "application/javascript"
+        | "application/x-sh"
+        | "application/sql" => Some(Reader::Text),
+        m if m.starts_with("text/") || m.ends_with("+xml") => Some(Reader::Text),
+        m if OFFICE_TYPES.contains(&m) => return refuse(OFFICE_MESSAGE),
+        _ => None,
+    };
+    if let Some(reader) = by_mime {
+        return Ok(reader);
+    }
+    match mime.as_str() {
+        "" | "application/octet-stream" | "binary/octet-stream" => {
+            refuse("not a text, HTML, CSV, JSON or PDF file")
+        }
+        m if m.starts_with("image/") => refuse(&format!("images ({m}) have no text to extract")),
+        m => refuse(&format!("{m} files are not supported")),
+    }
+}
+
+impl Reader {
+    fn format(self) -> &'static str {
+        match self {
+            Reader::Text => "text",
+            Reader::Markdown => "markdown",
+            Reader::Html => "html",
+            Reader::Csv => "csv",
+            Reader::Tsv => "tsv",
+            Reader::Json => "json",
+            Reader::JsonLines => "jsonl",
+            Reader::Pdf => "pdf",
+        }
+    }
+
+    fn read(self, input: ExtractInput<'_>, limits: &Limits) -> Result<Extraction, ExtractError> {
+        let name = file_name(input.file_name);
+        let declared = decode::charset_of_content_type(input.content_type);
+        // Every encoding takes at most 4 bytes per character: no need to
+        // decode a file that cannot fit.
+        let text_fits = input.bytes.len() / 4 <= limits.max_chars;
+        let decoded = |declared| -> Result<String, ExtractError> {
+            if !text_fits {
+                return Err(too_many_chars(limits));
+            }
+            decode::decode_text(input.bytes, declared, name)
+        };
+        let (kind, text) = match self {
+            Reader::Pdf => {
+                let (pages, notes) = pdf::extract(input.bytes, limits)?;
+                let document = ExtractedDocument {
+                    pages,
+                    kind: TextKind::Plain,
+                    format: self.format(),
+                };
+                return Ok(Extraction { document, notes });
+            }
+            Reader::Text => (TextKind::Plain, normalize_newlines(decoded(declared)?)),
+            Reader::Markdown => (TextKind::Markdown, normalize_newlines(decoded(declared)?)),
+            Reader::Html => {
+                let declared = declared.or_else(|| decode::charset_of_html(input.bytes));
+                (TextKind::Markdown, html::to_markdown(&decoded(declared)?)?)
+            }
+            Reader::Csv => (
+                TextKind::Markdown,
+                table::to_markdown(&decoded(declared)?, false)?,
+            ),
+            Reader::Tsv => (
+                TextKind::Markdown,
+                table::to_markdown(&decoded(declared)?, true)?,
+            ),
+            Reader::Json => (TextKind::Plain, json::to_text(&decoded(declared)?)?),
+            Reader::JsonLines => (TextKind::Plain, json::lines_to_text(&decoded(declared)?)?),
+        };
+        let document = ExtractedDocument {
+            pages: vec![ExtractedPage { number: None, text }],
+            kind,
+            format: self.format(),
+        };
+        Ok(Extraction {
+            document,
+            notes: Vec::new(),
+        })
+    }
+}
+
+/// `\r\n` and lone `\r` as `\n`, so the chunker sees paragraphs.
+fn normalize_newlines(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    }
+}
+
+// ---------------------------------------------------------------- isolation
+
+/// Stack of the reader thread: parsers recurse on nesting (HTML elements,
+/// PDF objects), and a stack overflow aborts the process. Only the pages
+/// actually touched are committed.
+const READER_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Runs a reader on a thread with a large stack, turning a panic into
+/// [`ExtractError::Corrupt`]. Falls back to the current thread if no thread
+/// can be started.
+fn isolated<T: Send>(
+    format: &'static str,
+    work: impl FnOnce() -> Result<T, ExtractError> + Send,
+) -> Result<T, ExtractError> {
+    let crashed = || ExtractError::Corrupt {
+        format,
+        detail: "the file could not be parsed".to_owned(),
+    };
+    let slot = Mutex::new(Some(work));
+    let take = || slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let spawned = std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("rag-extract".to_owned())
+            .stack_size(READER_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                take().map(|work| catch_unwind(AssertUnwindSafe(work)))
+            });
+        handle.ok().map(|h| h.join())
+    });
+    match spawned {
+        Some(Ok(Some(Ok(result)))) => result,
+        Some(Ok(Some(Err(_)))) | Some(Err(_)) => Err(crashed()),
+        // The thread did not start: run here.
+        Some(Ok(None)) | None => match take() {
+            Some(work) => catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| Err(crashed())),
+            None => Err(crashed()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_extension_then_mime() {
+        let ok = |key: &str, ct: Option<&str>| route(key, ct).ok();
+        assert_eq!(ok("a/b.PDF", None), Some(Reader::Pdf));
+        assert_eq!(ok("a/b.md", None), Some(Reader::Markdown));
+        assert_eq!(
+            ok("a/b.rs", Some("application/octet-stream")),
+            Some(Reader::Text)
+        );
+        assert_eq!(ok("a/Makefile", None), Some(Reader::Text));
+        assert_eq!(ok("a/.gitignore", None), Some(Reader::Text));
+        assert_eq!(
+            ok("a/export", Some("text/csv; charset=utf-8")),
+            Some(Reader::Csv)
+        );
+        assert_eq!(ok("a/export", Some("application/pdf")), Some(Reader::Pdf));
+        assert_eq!(
+            ok("a/page", Some("application/xhtml+xml")),
+            Some(Reader::Html)
+        );
+        assert_eq!(ok("a/x.unknownext", Some("text/plain")), Some(Reader::Text));
+        for (key, ct, needle) in [
+            (
+                "a/report.docx",
+                None,
+                "Word/PowerPoint/Excel documents are not supported yet",
+            ),
+            (
+                "a/report",
+                Some("application/vnd.ms-excel"),
+                "Word/PowerPoint/Excel",
+            ),
+            ("a/x.zip", Some("text/plain"), "archives"),
+            ("a/photo.jpg", None, "images"),
+            ("a/blob", None, "'blob'"),
+            (
+                "a/blob.weird",
+                Some("application/x-weird"),
+                "application/x-weird",
+            ),
+        ] {
+            match route(key, ct) {
+                Err(ExtractError::Unsupported(msg)) => {
+                    assert!(msg.contains(needle), "{key}: {msg}")
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn isolation_turns_panics_into_errors() {
+        let result: Result<(), _> = isolated("test", || panic!("boom"));
+        assert!(matches!(
+            result,
+            Err(ExtractError::Corrupt { format: "test", .. })
+        ));
+        assert_eq!(isolated("test", || Ok(42)), Ok(42));
+    }
+}

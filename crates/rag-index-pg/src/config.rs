@@ -24,13 +24,20 @@ pub struct PgConfig {
 impl PgConfig {
     /// `DATABASE_URL`, or the embedded server's address.
     pub fn from_env() -> Self {
-        let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| EMBEDDED_DATABASE_URL.to_owned());
+        let url = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| EMBEDDED_DATABASE_URL.to_owned());
         Self::new(url)
     }
 
     /// Settings for `url` with the defaults.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 8, ef_search: 200 }
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            ef_search: 200,
+        }
     }
 
     /// The URL without its password, for messages.
@@ -49,17 +56,25 @@ impl PgConfig {
     /// enough rows pass the access filter), set as startup parameters so they
     /// cost no extra round trip.
     pub async fn connect(&self) -> Result<PgPool, SetupError> {
-        let opts = PgConnectOptions::from_str(&self.url).map_err(|e| SetupError::InvalidUrl(e.to_string()))?.options([
-            ("hnsw.ef_search", self.ef_search.to_string()),
-            ("hnsw.iterative_scan", "relaxed_order".to_owned()),
-            ("hnsw.max_scan_tuples", "40000".to_owned()),
-        ]);
+        let opts = PgConnectOptions::from_str(&self.url)
+            .map_err(|e| SetupError::InvalidUrl(e.to_string()))?
+            .options([
+                ("hnsw.ef_search", self.ef_search.to_string()),
+                ("hnsw.iterative_scan", "relaxed_order".to_owned()),
+                ("hnsw.max_scan_tuples", "40000".to_owned()),
+                // Plan every search for its own parameters: a generic plan cannot
+                // tell a one-document scope from a million-document one.
+                ("plan_cache_mode", "force_custom_plan".to_owned()),
+            ]);
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
-            .map_err(|source| SetupError::Connect { target: self.redacted_url(), source })
+            .map_err(|source| SetupError::Connect {
+                target: self.redacted_url(),
+                source,
+            })
     }
 }
 
@@ -75,7 +90,13 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(PgConfig::new("postgres://u:secret@h:5432/db").redacted_url(), "postgres://u@h:5432/db");
-        assert_eq!(PgConfig::new("postgres://h/db").redacted_url(), "postgres://h/db");
+        assert_eq!(
+            PgConfig::new("postgres://u:secret@h:5432/db").redacted_url(),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(
+            PgConfig::new("postgres://h/db").redacted_url(),
+            "postgres://h/db"
+        );
     }
 }

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use pgvector::Vector;
 use rag_core::classify::Pipeline;
-use rag_core::ports::{ChunkHit, ChunkRecord, DocumentRecord, DocumentSummary, Index, IndexError, IndexQuery, IndexResults};
+use rag_core::ports::{
+    ChunkHit, ChunkRecord, DocumentRecord, DocumentSummary, Index, IndexError, IndexQuery,
+    IndexResults,
+};
 use rag_core::Caller;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -32,9 +35,16 @@ impl std::fmt::Debug for PgIndex {
 
 fn backend(e: sqlx::Error) -> IndexError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => IndexError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => IndexError::Unavailable(e.to_string()),
         other => IndexError::Backend(other.to_string()),
     }
+}
+
+fn chunk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 fn pipeline_name(p: Pipeline) -> &'static str {
@@ -52,7 +62,11 @@ fn parse_pipeline(s: &str) -> Pipeline {
 impl PgIndex {
     /// An index over `pool` for vectors of `dims` dimensions.
     pub fn new(pool: PgPool, dims: usize) -> Self {
-        Self { pool, dims, sql: std::sync::Arc::new(SearchSql::new(dims)) }
+        Self {
+            pool,
+            dims,
+            sql: std::sync::Arc::new(SearchSql::new(dims)),
+        }
     }
 
     /// The pool, for callers that share it.
@@ -65,7 +79,10 @@ impl PgIndex {
     pub async fn migrate(&self) -> Result<(), SetupError> {
         sqlx::migrate!("../../migrations").run(&self.pool).await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(INDEX_DDL_LOCK).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INDEX_DDL_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let d = self.dims;
         let ddl = format!(
             "CREATE INDEX IF NOT EXISTS hybrid_dense_embeddings_hnsw_{d} ON hybrid_dense_embeddings \
@@ -80,8 +97,17 @@ impl PgIndex {
     /// Refreshes planner statistics (and the visibility map, for index-only
     /// postings scans) after a bulk load.
     pub async fn analyze(&self) -> Result<(), IndexError> {
-        for table in ["hybrid_documents", "hybrid_chunks", "hybrid_dense_embeddings", "hybrid_bm25_index", "document_bm25_metadata"] {
-            sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}"))).execute(&self.pool).await.map_err(backend)?;
+        for table in [
+            "hybrid_documents",
+            "hybrid_chunks",
+            "hybrid_dense_embeddings",
+            "hybrid_bm25_index",
+            "document_bm25_metadata",
+        ] {
+            sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
         }
         Ok(())
     }
@@ -89,13 +115,17 @@ impl PgIndex {
     fn hit(row: &PgRow) -> Result<ChunkHit, sqlx::Error> {
         let mut metadata: Value = row.try_get::<Json<Value>, _>("metadata")?.0;
         if let Value::Object(m) = &mut metadata {
-            m.entry("file_name").or_insert_with(|| Value::String(row.try_get::<String, _>("file_name").unwrap_or_default()));
+            m.entry("file_name").or_insert_with(|| {
+                Value::String(row.try_get::<String, _>("file_name").unwrap_or_default())
+            });
         }
         Ok(ChunkHit {
             chunk_id: row.try_get::<i64, _>("chunk_id")?.to_string(),
             document_id: row.try_get("document_id")?,
             content: row.try_get("content")?,
-            page_num: row.try_get::<Option<i32>, _>("page_num")?.and_then(|p| u32::try_from(p).ok()),
+            page_num: row
+                .try_get::<Option<i32>, _>("page_num")?
+                .and_then(|p| u32::try_from(p).ok()),
             pipeline: parse_pipeline(row.try_get::<&str, _>("pipeline")?),
             metadata,
         })
@@ -104,9 +134,18 @@ impl PgIndex {
 
 #[async_trait]
 impl Index for PgIndex {
-    async fn replace_document(&self, doc: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<(), IndexError> {
+    async fn replace_document(
+        &self,
+        doc: &DocumentRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), IndexError> {
         if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
-            return Err(IndexError::Backend(format!("chunk {} has a {}-dimensional vector; the index holds {}", bad.chunk_index, bad.embedding.len(), self.dims)));
+            return Err(IndexError::Backend(format!(
+                "chunk {} has a {}-dimensional vector; the index holds {}",
+                bad.chunk_index,
+                bad.embedding.len(),
+                self.dims
+            )));
         }
         let pipeline = pipeline_name(doc.pipeline);
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -135,15 +174,30 @@ impl Index for PgIndex {
         .await
         .map_err(backend)?;
         if claimed.is_none() {
-            return Err(IndexError::NotOwner { document_id: doc.document_id.clone() });
+            return Err(IndexError::NotOwner {
+                document_id: doc.document_id.clone(),
+            });
         }
 
-        for table in ["hybrid_bm25_index", "hybrid_dense_embeddings", "hybrid_chunks"] {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE document_id = $1"))).bind(&doc.document_id).execute(&mut *tx).await.map_err(backend)?;
+        for table in [
+            "hybrid_bm25_index",
+            "hybrid_dense_embeddings",
+            "hybrid_chunks",
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE document_id = $1"
+            )))
+            .bind(&doc.document_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
 
         let indexes: Vec<i32> = chunks.iter().map(|c| c.chunk_index as i32).collect();
-        let pages: Vec<Option<i32>> = chunks.iter().map(|c| c.page_num.map(|p| p as i32)).collect();
+        let pages: Vec<Option<i32>> = chunks
+            .iter()
+            .map(|c| c.page_num.map(|p| p as i32))
+            .collect();
         let contents: Vec<&str> = chunks.iter().map(|c| c.content.as_str()).collect();
         let lengths: Vec<i32> = chunks.iter().map(|c| c.term_count as i32).collect();
         let metadata: Vec<Json<&Value>> = chunks.iter().map(|c| Json(&c.metadata)).collect();
@@ -163,13 +217,22 @@ impl Index for PgIndex {
         .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
-        let id_of: std::collections::HashMap<i32, i64> = ids.into_iter().map(|(id, i)| (i, id)).collect();
-        let chunk_ids: Vec<i64> = chunks.iter().filter_map(|c| id_of.get(&(c.chunk_index as i32)).copied()).collect();
+        let id_of: std::collections::HashMap<i32, i64> =
+            ids.into_iter().map(|(id, i)| (i, id)).collect();
+        let chunk_ids: Vec<i64> = chunks
+            .iter()
+            .filter_map(|c| id_of.get(&(c.chunk_index as i32)).copied())
+            .collect();
         if chunk_ids.len() != chunks.len() {
-            return Err(IndexError::Backend("duplicate chunk_index in document".into()));
+            return Err(IndexError::Backend(
+                "duplicate chunk_index in document".into(),
+            ));
         }
 
-        let vectors: Vec<Vector> = chunks.iter().map(|c| Vector::from(c.embedding.clone())).collect();
+        let vectors: Vec<Vector> = chunks
+            .iter()
+            .map(|c| Vector::from(c.embedding.clone()))
+            .collect();
         sqlx::query(
             "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
              SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
@@ -186,7 +249,12 @@ impl Index for PgIndex {
         .map_err(backend)?;
 
         let postings = chunks.iter().map(|c| c.terms.len()).sum();
-        let (mut terms, mut pchunks, mut tfs, mut lens) = (Vec::with_capacity(postings), Vec::with_capacity(postings), Vec::with_capacity(postings), Vec::with_capacity(postings));
+        let (mut terms, mut pchunks, mut tfs, mut lens) = (
+            Vec::with_capacity(postings),
+            Vec::with_capacity(postings),
+            Vec::with_capacity(postings),
+            Vec::with_capacity(postings),
+        );
         for (c, id) in chunks.iter().zip(&chunk_ids) {
             for (term, tf) in &c.terms {
                 terms.push(term.as_str());
@@ -226,13 +294,18 @@ impl Index for PgIndex {
         tx.commit().await.map_err(backend)
     }
 
-    async fn delete_document(&self, caller: &Caller, document_id: &str) -> Result<bool, IndexError> {
-        let deleted = sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
-            .bind(document_id)
-            .bind(&caller.user)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+    async fn delete_document(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<bool, IndexError> {
+        let deleted =
+            sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+                .bind(document_id)
+                .bind(&caller.user)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(deleted.rows_affected() > 0)
     }
 
@@ -246,7 +319,11 @@ impl Index for PgIndex {
         };
         if let Some(d) = &query.dense {
             if d.vector.len() != self.dims {
-                return Err(IndexError::Backend(format!("query vector has {} dimensions; the index holds {}", d.vector.len(), self.dims)));
+                return Err(IndexError::Backend(format!(
+                    "query vector has {} dimensions; the index holds {}",
+                    d.vector.len(),
+                    self.dims
+                )));
             }
         }
         // Statements are built from constants and the configured dimension only.
@@ -255,24 +332,40 @@ impl Index for PgIndex {
             .bind(&scope.document_ids)
             .bind(scope.pipeline.map(pipeline_name));
         if let Some(d) = &query.dense {
-            q = q.bind(Vector::from(d.vector.clone())).bind(&d.model).bind(d.limit as i64);
+            q = q
+                .bind(Vector::from(d.vector.clone()))
+                .bind(&d.model)
+                .bind(d.limit as i64);
         }
         if let Some(s) = &query.sparse {
             let terms: Vec<&str> = s.terms.iter().map(|(t, _)| t.as_str()).collect();
             let qtf: Vec<i32> = s.terms.iter().map(|(_, f)| *f as i32).collect();
-            q = q.bind(terms).bind(qtf).bind(s.params.k1).bind(s.params.b).bind(s.limit as i64);
+            q = q
+                .bind(terms)
+                .bind(qtf)
+                .bind(s.params.k1)
+                .bind(s.params.b)
+                .bind(s.limit as i64);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
         let mut out = IndexResults::default();
         for row in &rows {
-            let list: &str = row.try_get("list").map_err(backend)?;
-            let score: f64 = row.try_get("score").map_err(backend)?;
+            let dense: Option<f64> = row.try_get("dense_score").map_err(backend)?;
+            let sparse: Option<f64> = row.try_get("sparse_score").map_err(backend)?;
             let hit = Self::hit(row).map_err(backend)?;
-            if list == "d" {
-                out.dense.push((hit, score));
-            } else {
-                out.sparse.push((hit, score));
+            if let Some(s) = dense {
+                out.dense.push((hit.clone(), s));
             }
+            if let Some(s) = sparse {
+                out.sparse.push((hit, s));
+            }
+        }
+        // Best first; ties by chunk id, so results are deterministic.
+        for list in [&mut out.dense, &mut out.sparse] {
+            list.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then_with(|| chunk_order(&a.0.chunk_id, &b.0.chunk_id))
+            });
         }
         Ok(out)
     }
@@ -302,11 +395,20 @@ impl Index for PgIndex {
     }
 
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {
-        let done = sqlx::query("DELETE FROM hybrid_documents WHERE owner = $1").bind(&caller.user).execute(&self.pool).await.map_err(backend)?;
+        let done = sqlx::query("DELETE FROM hybrid_documents WHERE owner = $1")
+            .bind(&caller.user)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(done.rows_affected())
     }
 
-    async fn grant(&self, owner: &Caller, document_id: &str, grantee: &str) -> Result<bool, IndexError> {
+    async fn grant(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        grantee: &str,
+    ) -> Result<bool, IndexError> {
         let done = sqlx::query(
             "INSERT INTO hybrid_document_grants (grantee, document_id)
              SELECT $3, document_id FROM hybrid_documents WHERE document_id = $1 AND owner = $2
@@ -321,12 +423,13 @@ impl Index for PgIndex {
         if done.rows_affected() > 0 {
             return Ok(true);
         }
-        let owns = sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
-            .bind(document_id)
-            .bind(&owner.user)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let owns =
+            sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+                .bind(document_id)
+                .bind(&owner.user)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(owns.is_some())
     }
 }

@@ -51,42 +51,69 @@ fn sparse_ctes(t: usize) -> String {
             SELECT p.term, p.chunk_id, p.tf, p.chunk_len
             FROM hybrid_bm25_index p
             WHERE p.term = ANY(${t}::text[]) AND {vis_p}),
-        stats AS (
+        stats AS MATERIALIZED (
             SELECT COALESCE(SUM(m.chunk_count), 0)::float8 AS n,
                    COALESCE(SUM(m.total_terms)::float8 / NULLIF(SUM(m.chunk_count), 0), 1) AS avgdl
             FROM document_bm25_metadata m JOIN hybrid_documents md ON md.document_id = m.document_id
             WHERE {vis_md}),
-        df AS (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
-        sparse AS (
+        df AS MATERIALIZED (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
+        sparse_all AS MATERIALIZED (
             SELECT h.chunk_id,
                    SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
                        * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl))) AS score
             FROM hits h JOIN df USING (term) JOIN q USING (term) CROSS JOIN stats s
-            GROUP BY h.chunk_id
-            ORDER BY score DESC, h.chunk_id
-            LIMIT ${l})",
+            GROUP BY h.chunk_id),
+        sparse AS (SELECT chunk_id, score FROM sparse_all ORDER BY score DESC, chunk_id LIMIT ${l})",
         vis_p = visible("p"),
         vis_md = visible("md"),
     )
 }
 
-/// Joins ranked ids (`list`, `chunk_id`, `score`) to their chunks, best first per list.
-const SELECT_RANKED: &str = "
-    SELECT r.list, r.score, c.chunk_id, c.document_id, c.content, c.page_num, c.pipeline, c.metadata, d.file_name
-    FROM ranked r
+/// Joins scored candidates (`chunk_id`, `dense_score`, `sparse_score`, either
+/// may be NULL) to their chunks.
+const SELECT_SCORED: &str = "
+    SELECT r.dense_score, r.sparse_score, c.chunk_id, c.document_id, c.content, c.page_num, c.pipeline, c.metadata, d.file_name
+    FROM scored r
     JOIN hybrid_chunks c ON c.chunk_id = r.chunk_id
-    JOIN hybrid_documents d ON d.document_id = c.document_id
-    ORDER BY r.list, r.score DESC, c.chunk_id";
+    JOIN hybrid_documents d ON d.document_id = c.document_id";
+
+/// Hybrid candidates are the union of both top lists, and each gets *both*
+/// exact scores: BM25 from the postings already gathered (absent = a true 0)
+/// and cosine from its stored vector. Fusion then compares like with like,
+/// instead of guessing a score for a chunk that only one list returned.
+fn hybrid_scored(dims: usize) -> String {
+    format!(
+        "cand AS (SELECT chunk_id FROM dense UNION SELECT chunk_id FROM sparse),
+        scored AS (
+            SELECT c.chunk_id,
+                   1 - (e.embedding::vector({dims}) <=> $4::vector({dims})) AS dense_score,
+                   COALESCE(sa.score, 0) AS sparse_score
+            FROM cand c
+            LEFT JOIN hybrid_dense_embeddings e ON e.chunk_id = c.chunk_id AND e.dims = {dims} AND e.model = $5
+            LEFT JOIN sparse_all sa ON sa.chunk_id = c.chunk_id)"
+    )
+}
 
 impl SearchSql {
     pub(crate) fn new(dims: usize) -> Self {
-        let dense_only = format!("WITH {}, ranked AS (SELECT 'd' AS list, chunk_id, score FROM dense) {SELECT_RANKED}", dense_cte(dims, 4));
-        let sparse_only = format!("WITH {}, ranked AS (SELECT 's' AS list, chunk_id, score FROM sparse) {SELECT_RANKED}", sparse_ctes(4));
-        let hybrid = format!(
-            "WITH {}, {}, ranked AS (SELECT 'd' AS list, chunk_id, score FROM dense UNION ALL SELECT 's', chunk_id, score FROM sparse) {SELECT_RANKED}",
-            dense_cte(dims, 4),
-            sparse_ctes(7)
+        let dense_only = format!(
+            "WITH {}, scored AS (SELECT chunk_id, score AS dense_score, NULL::float8 AS sparse_score FROM dense) {SELECT_SCORED}",
+            dense_cte(dims, 4)
         );
-        Self { dense_only, sparse_only, hybrid }
+        let sparse_only = format!(
+            "WITH {}, scored AS (SELECT chunk_id, NULL::float8 AS dense_score, score AS sparse_score FROM sparse) {SELECT_SCORED}",
+            sparse_ctes(4)
+        );
+        let hybrid = format!(
+            "WITH {}, {}, {} {SELECT_SCORED}",
+            dense_cte(dims, 4),
+            sparse_ctes(7),
+            hybrid_scored(dims)
+        );
+        Self {
+            dense_only,
+            sparse_only,
+            hybrid,
+        }
     }
 }

@@ -29,7 +29,10 @@ impl FsBlobStore {
     fn path(&self, blob: &BlobRef) -> Result<PathBuf, BlobError> {
         let root = self.buckets.get(&blob.bucket).ok_or(BlobError::NotFound)?;
         let key = Path::new(&blob.key);
-        if key.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        if key
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
             return Err(BlobError::NotFound);
         }
         Ok(root.join(key))
@@ -56,7 +59,11 @@ impl BlobStore for FsBlobStore {
         if !meta.is_file() {
             return Err(BlobError::NotFound);
         }
-        Ok(BlobMeta { size: meta.len(), content_type: Self::guess_content_type(&blob.key), metadata: Default::default() })
+        Ok(BlobMeta {
+            size: meta.len(),
+            content_type: Self::guess_content_type(&blob.key),
+            metadata: Default::default(),
+        })
     }
 
     async fn get(&self, blob: &BlobRef, max_bytes: u64) -> Result<Vec<u8>, BlobError> {
@@ -64,13 +71,22 @@ impl BlobStore for FsBlobStore {
         let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
         let size = file.metadata().await.map_err(io_error)?.len();
         if size > max_bytes {
-            return Err(BlobError::TooLarge { size, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
         }
         // Read at most one byte past the limit: the file may grow while read.
         let mut bytes = Vec::with_capacity(size as usize);
-        file.take(max_bytes + 1).read_to_end(&mut bytes).await.map_err(io_error)?;
+        file.take(max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(io_error)?;
         if bytes.len() as u64 > max_bytes {
-            return Err(BlobError::TooLarge { size: bytes.len() as u64, limit: max_bytes });
+            return Err(BlobError::TooLarge {
+                size: bytes.len() as u64,
+                limit: max_bytes,
+            });
         }
         Ok(bytes)
     }
@@ -86,14 +102,40 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         std::fs::write(dir.path().join("docs/a.md"), b"# hello").unwrap();
         let store = FsBlobStore::new().with_bucket("b", dir.path());
-        let blob = |key: &str| BlobRef { bucket: "b".into(), key: key.into() };
+        let blob = |key: &str| BlobRef {
+            bucket: "b".into(),
+            key: key.into(),
+        };
         let meta = store.head(&blob("docs/a.md")).await.unwrap();
-        assert_eq!((meta.size, meta.content_type.as_deref()), (7, Some("text/markdown")));
+        assert_eq!(
+            (meta.size, meta.content_type.as_deref()),
+            (7, Some("text/markdown"))
+        );
         assert_eq!(store.get(&blob("docs/a.md"), 7).await.unwrap(), b"# hello");
-        assert!(matches!(store.get(&blob("docs/a.md"), 6).await, Err(BlobError::TooLarge { size: 7, limit: 6 })));
-        assert!(matches!(store.head(&blob("docs/missing.md")).await, Err(BlobError::NotFound)));
-        assert!(matches!(store.head(&blob("../etc/passwd")).await, Err(BlobError::NotFound)));
-        assert!(matches!(store.head(&blob("docs")).await, Err(BlobError::NotFound)));
-        assert!(matches!(store.head(&BlobRef { bucket: "other".into(), key: "docs/a.md".into() }).await, Err(BlobError::NotFound)));
+        assert!(matches!(
+            store.get(&blob("docs/a.md"), 6).await,
+            Err(BlobError::TooLarge { size: 7, limit: 6 })
+        ));
+        assert!(matches!(
+            store.head(&blob("docs/missing.md")).await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(matches!(
+            store.head(&blob("../etc/passwd")).await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(matches!(
+            store.head(&blob("docs")).await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .head(&BlobRef {
+                    bucket: "other".into(),
+                    key: "docs/a.md".into()
+                })
+                .await,
+            Err(BlobError::NotFound)
+        ));
     }
 }

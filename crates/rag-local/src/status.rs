@@ -25,11 +25,18 @@ impl Default for MemoryStatusStore {
 impl MemoryStatusStore {
     /// A store whose records expire `ttl_secs` after their last write.
     pub fn new(ttl_secs: i64) -> Self {
-        Self { records: Mutex::new(HashMap::new()), ttl_secs }
+        Self {
+            records: Mutex::new(HashMap::new()),
+            ttl_secs,
+        }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
-        self.records.lock().map_err(|_| StatusStoreError("status store poisoned".into()))
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
+        self.records
+            .lock()
+            .map_err(|_| StatusStoreError("status store poisoned".into()))
     }
 }
 
@@ -51,10 +58,19 @@ impl StatusStore for MemoryStatusStore {
         Ok(self.lock()?.get(status_id).filter(|r| r.ttl > now).cloned())
     }
 
-    async fn list_for_user(&self, user: &str, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+    async fn list_for_user(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         let now = Utc::now().timestamp();
-        let mut mine: Vec<StatusRecord> = self.lock()?.values().filter(|r| r.user == user && r.ttl > now).cloned().collect();
-        mine.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
+        let mut mine: Vec<StatusRecord> = self
+            .lock()?
+            .values()
+            .filter(|r| r.user == user && r.ttl > now)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|r| std::cmp::Reverse(r.timestamp));
         mine.truncate(limit);
         Ok(mine)
     }
@@ -88,13 +104,21 @@ mod tests {
         let mut tasks = Vec::new();
         for p in (46..=85u8).rev() {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move { store.apply(&update("r", Stage::Embedding, p)).await }));
+            tasks.push(tokio::spawn(async move {
+                store.apply(&update("r", Stage::Embedding, p)).await
+            }));
         }
         for t in tasks {
             t.await.unwrap().unwrap();
         }
         assert_eq!(store.get("b#k").await.unwrap().unwrap().progress, 85);
-        assert_eq!(store.apply(&update("r", Stage::Chunking, 41)).await.unwrap(), StatusWrite::Stale);
+        assert_eq!(
+            store
+                .apply(&update("r", Stage::Chunking, 41))
+                .await
+                .unwrap(),
+            StatusWrite::Stale
+        );
         assert_eq!(store.list_for_user("alice", 10).await.unwrap().len(), 1);
         assert!(store.list_for_user("bob", 10).await.unwrap().is_empty());
     }

@@ -1,1 +1,187 @@
-fn main() {}
+//! `ragctl`: run amplify-rag-async from a terminal: migrate the index,
+//! ingest files, search them, inspect extraction and measure retrieval.
+
+mod commands;
+mod wiring;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// amplify-rag-async command-line tool.
+///
+/// Uses the database in DATABASE_URL (default: the embedded PostgreSQL that
+/// `scripts/pg.sh start` runs) and the local embedding model in RAG_MODEL_DIR
+/// (fetched by `scripts/fetch-model.sh`). Start with `ragctl db migrate`.
+#[derive(Parser, Debug)]
+#[command(name = "ragctl", version, propagate_version = true)]
+struct Cli {
+    /// Log progress as JSON to stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Database administration.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Index files or directories (recursively) for a user.
+    ///
+    /// Each file is classified, extracted, chunked, embedded and stored; a
+    /// summary lists documents, chunks and failures with their reasons.
+    /// Re-ingesting a file replaces its previous version.
+    Ingest(IngestArgs),
+    /// Search a user's documents.
+    Query(QueryArgs),
+    /// Print the text (Markdown) extracted from a file.
+    Extract {
+        /// File to read.
+        file: PathBuf,
+    },
+    /// Measure retrieval quality on a BEIR-format dataset.
+    ///
+    /// Loads corpus.jsonl into its own isolated scope (reused while the corpus,
+    /// model and settings are unchanged), runs every judged query of
+    /// qrels/test.tsv and prints nDCG@10, recall@100, MRR and latencies.
+    Eval(EvalArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Create or update the index tables (idempotent).
+    Migrate,
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Owner of the documents.
+    #[arg(long, env = "RAG_USER", default_value = "local-user")]
+    user: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Search modes offered by the CLI.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Hybrid,
+    Dense,
+    Sparse,
+}
+
+impl Mode {
+    fn api_name(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Dense => "dense",
+            Mode::Sparse => "sparse",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// What to search for.
+    text: String,
+    /// Whose documents to search.
+    #[arg(long, env = "RAG_USER", default_value = "local-user")]
+    user: String,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    mode: Mode,
+    /// Number of results (1-100).
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    /// Weight of the dense list in hybrid mode (0-1).
+    #[arg(long, default_value_t = 0.7)]
+    dense_weight: f64,
+    /// Weight of the BM25 list in hybrid mode (0-1).
+    #[arg(long, default_value_t = 0.3)]
+    sparse_weight: f64,
+    /// Fuse with reciprocal rank fusion instead of weighted scores.
+    #[arg(long)]
+    rrf: bool,
+    /// Only search these documents (repeatable).
+    #[arg(long = "document-id")]
+    document_ids: Vec<String>,
+    /// Print the API's JSON response.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Folder with corpus.jsonl, queries.jsonl and qrels/test.tsv.
+    #[arg(long)]
+    dataset: PathBuf,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    mode: Mode,
+    /// Dense weight in hybrid mode.
+    #[arg(long, default_value_t = 0.7)]
+    dense_weight: f64,
+    /// BM25 weight in hybrid mode.
+    #[arg(long, default_value_t = 0.3)]
+    sparse_weight: f64,
+    /// Fuse with reciprocal rank fusion.
+    #[arg(long)]
+    rrf: bool,
+    /// Rebuild the dataset's scope even if it is current.
+    #[arg(long)]
+    rebuild: bool,
+    /// Print the result as JSON only.
+    #[arg(long)]
+    json: bool,
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "error",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Db(DbCommand::Migrate) => commands::db::migrate().await,
+            Command::Ingest(a) => commands::ingest::run(&a.paths, &a.user, a.json).await,
+            Command::Query(a) => commands::query::run(a).await,
+            Command::Extract { file } => commands::extract::run(&file),
+            Command::Eval(a) => commands::eval::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The background pipelines and what they share: status reporting and the
 //! split between document problems (final) and infrastructure faults (retry).
 
+pub mod indexing;
 mod reporter;
 mod text;
 

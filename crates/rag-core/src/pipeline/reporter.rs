@@ -32,22 +32,80 @@ impl RunReporter {
         }
     }
 
+    /// Starts the run: records `queued`, replacing a finished run (or, with
+    /// `force`, one still in progress). `false` if a live run was kept.
+    pub async fn start_run(&self, force: bool, message: impl Into<String>) -> bool {
+        let update = StatusUpdate {
+            status_id: self.status_id.clone(),
+            user: self.user.clone(),
+            run_id: self.run_id.clone(),
+            stage: Stage::Queued,
+            progress: Stage::Queued.progress_at(0.0),
+            message: message.into(),
+            pipeline: Some(self.pipeline),
+            error: None,
+            metadata: Map::new(),
+            starts_run: true,
+            force,
+        };
+        match self.store.apply(&update).await {
+            Ok(StatusWrite::Applied(_)) => true,
+            Ok(StatusWrite::Stale) => false,
+            Err(e) => {
+                tracing::warn!(status_id = %self.status_id, error = %e, "status write failed");
+                true
+            }
+        }
+    }
+
     /// Records `stage` at `fraction` (0..=1) of its progress band.
-    pub async fn stage(&self, stage: Stage, fraction: f64, message: impl Into<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
-        self.write(stage, stage.progress_at(fraction), message.into(), None, metadata).await
+    pub async fn stage(
+        &self,
+        stage: Stage,
+        fraction: f64,
+        message: impl Into<String>,
+        metadata: Map<String, Value>,
+    ) -> Option<StatusRecord> {
+        self.write(
+            stage,
+            stage.progress_at(fraction),
+            message.into(),
+            None,
+            metadata,
+        )
+        .await
     }
 
     /// Records the end of the run.
-    pub async fn complete(&self, message: impl Into<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
-        self.write(Stage::Completed, 100, message.into(), None, metadata).await
+    pub async fn complete(
+        &self,
+        message: impl Into<String>,
+        metadata: Map<String, Value>,
+    ) -> Option<StatusRecord> {
+        self.write(Stage::Completed, 100, message.into(), None, metadata)
+            .await
     }
 
     /// Records a failure with the reason shown to the user.
     pub async fn fail(&self, error: &str) -> Option<StatusRecord> {
-        self.write(Stage::Failed, 0, format!("Processing failed: {error}"), Some(error.to_owned()), Map::new()).await
+        self.write(
+            Stage::Failed,
+            0,
+            format!("Processing failed: {error}"),
+            Some(error.to_owned()),
+            Map::new(),
+        )
+        .await
     }
 
-    async fn write(&self, stage: Stage, progress: u8, message: String, error: Option<String>, metadata: Map<String, Value>) -> Option<StatusRecord> {
+    async fn write(
+        &self,
+        stage: Stage,
+        progress: u8,
+        message: String,
+        error: Option<String>,
+        metadata: Map<String, Value>,
+    ) -> Option<StatusRecord> {
         let update = StatusUpdate {
             status_id: self.status_id.clone(),
             user: self.user.clone(),

@@ -5,12 +5,15 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
+use super::indexing::chunk_records;
 use super::{RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use crate::job::PipelineJob;
-use crate::ports::{BlobError, BlobStore, ChunkRecord, DocumentRecord, Embedder, Extractor, Index, IndexError, StatusStore};
+use crate::ports::{
+    BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, StatusStore,
+};
 use crate::status::Stage;
 
 /// Limits and batch sizes of the text pipeline.
@@ -24,7 +27,10 @@ pub struct TextPipelineConfig {
 
 impl Default for TextPipelineConfig {
     fn default() -> Self {
-        Self { max_object_bytes: 200 * 1024 * 1024, embed_batch: 32 }
+        Self {
+            max_object_bytes: 200 * 1024 * 1024,
+            embed_batch: 32,
+        }
     }
 }
 
@@ -61,27 +67,60 @@ impl TextPipeline {
         };
         let transient = |stage: Stage, message: String| TransientError { stage, message };
 
-        report.stage(Stage::ProcessingStarted, 0.0, "Processing started", meta(json!({"file_name": job.file_name}))).await;
+        report
+            .stage(
+                Stage::ProcessingStarted,
+                0.0,
+                "Processing started",
+                meta(json!({"file_name": job.file_name})),
+            )
+            .await;
 
         // Read
-        let bytes = match self.blobs.get(&job.blob(), self.config.max_object_bytes).await {
+        let bytes = match self
+            .blobs
+            .get(&job.blob(), self.config.max_object_bytes)
+            .await
+        {
             Ok(b) => b,
-            Err(BlobError::NotFound) => return fail("the document no longer exists in storage".into()).await,
+            Err(BlobError::NotFound) => {
+                return fail("the document no longer exists in storage".into()).await
+            }
             Err(e @ BlobError::TooLarge { .. }) => return fail(e.to_string()).await,
             Err(BlobError::Backend(e)) => return Err(transient(Stage::ProcessingStarted, e)),
         };
 
         // Extract
-        report.stage(Stage::ExtractingText, 0.0, format!("Extracting text from {}", job.file_name), Map::new()).await;
+        report
+            .stage(
+                Stage::ExtractingText,
+                0.0,
+                format!("Extracting text from {}", job.file_name),
+                Map::new(),
+            )
+            .await;
         let extracted = match self.extract(bytes, job).await {
             Ok(doc) => doc,
             Err(e) => return fail(e.to_string()).await,
         };
         let pages = extracted.pages.len();
-        report.stage(Stage::ExtractingText, 1.0, format!("Extracted {} ({pages} page{})", extracted.format, if pages == 1 { "" } else { "s" }), meta(json!({"pages": pages, "format": extracted.format}))).await;
+        report
+            .stage(
+                Stage::ExtractingText,
+                1.0,
+                format!(
+                    "Extracted {} ({pages} page{})",
+                    extracted.format,
+                    if pages == 1 { "" } else { "s" }
+                ),
+                meta(json!({"pages": pages, "format": extracted.format})),
+            )
+            .await;
 
         // Chunk, per page so every chunk knows its page
-        report.stage(Stage::Chunking, 0.0, "Chunking text", Map::new()).await;
+        report
+            .stage(Stage::Chunking, 0.0, "Chunking text", Map::new())
+            .await;
         let mut chunks: Vec<(Option<u32>, String)> = Vec::new();
         for page in &extracted.pages {
             for c in self.chunker.chunk(&page.text, extracted.kind) {
@@ -92,33 +131,62 @@ impl TextPipeline {
             return fail(ExtractError::Empty.to_string()).await;
         }
         let total = chunks.len();
-        report.stage(Stage::Chunking, 1.0, format!("Created {total} chunks"), meta(json!({"chunks": total}))).await;
+        report
+            .stage(
+                Stage::Chunking,
+                1.0,
+                format!("Created {total} chunks"),
+                meta(json!({"chunks": total})),
+            )
+            .await;
 
         // Embed, in batches, reporting each
         let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total);
         let batch = self.config.embed_batch.max(1);
         for (i, group) in chunks.chunks(batch).enumerate() {
             let done = i * batch;
-            report.stage(Stage::Embedding, done as f64 / total as f64, format!("Embedding {done}/{total} chunks"), Map::new()).await;
+            report
+                .stage(
+                    Stage::Embedding,
+                    done as f64 / total as f64,
+                    format!("Embedding {done}/{total} chunks"),
+                    Map::new(),
+                )
+                .await;
             let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
-            let embedded = self.embedder.embed_documents(&texts).await.map_err(|e| transient(Stage::Embedding, e.to_string()))?;
+            let embedded = self
+                .embedder
+                .embed_documents(&texts)
+                .await
+                .map_err(|e| transient(Stage::Embedding, e.to_string()))?;
             if embedded.len() != texts.len() {
-                return Err(transient(Stage::Embedding, format!("embedder returned {} vectors for {} texts", embedded.len(), texts.len())));
+                return Err(transient(
+                    Stage::Embedding,
+                    format!(
+                        "embedder returned {} vectors for {} texts",
+                        embedded.len(),
+                        texts.len()
+                    ),
+                ));
             }
             vectors.extend(embedded);
         }
 
         // Store, atomically replacing any earlier version
-        report.stage(Stage::Storing, 0.0, format!("Storing {total} chunks"), Map::new()).await;
-        let records: Vec<ChunkRecord> = chunks
-            .into_iter()
-            .zip(vectors)
-            .enumerate()
-            .map(|(i, ((page_num, content), embedding))| {
-                let (terms, term_count) = self.analyzer.document_terms(&content);
-                ChunkRecord { chunk_index: i as u32, content, page_num, embedding, terms, term_count, metadata: json!({"file_name": job.file_name}) }
-            })
-            .collect();
+        report
+            .stage(
+                Stage::Storing,
+                0.0,
+                format!("Storing {total} chunks"),
+                Map::new(),
+            )
+            .await;
+        let records = chunk_records(
+            &self.analyzer,
+            chunks,
+            vectors,
+            &json!({"file_name": job.file_name}),
+        );
         let document = DocumentRecord {
             document_id: job.status_id.clone(),
             owner: job.user.clone(),
@@ -136,18 +204,34 @@ impl TextPipeline {
             Err(e) => return Err(transient(Stage::Storing, e.to_string())),
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        report.complete(format!("Indexed {total} chunks from {pages} page(s)"), meta(json!({"chunks": total, "pages": pages, "elapsed_ms": elapsed_ms}))).await;
-        Ok(RunOutcome::Completed { chunks: total, pages })
+        report
+            .complete(
+                format!("Indexed {total} chunks from {pages} page(s)"),
+                meta(json!({"chunks": total, "pages": pages, "elapsed_ms": elapsed_ms})),
+            )
+            .await;
+        Ok(RunOutcome::Completed {
+            chunks: total,
+            pages,
+        })
     }
 
     /// Extraction on a blocking thread; a panic inside an extractor is
     /// contained and reported as a corrupt file.
-    async fn extract(&self, bytes: Vec<u8>, job: &PipelineJob) -> Result<ExtractedDocument, ExtractError> {
+    async fn extract(
+        &self,
+        bytes: Vec<u8>,
+        job: &PipelineJob,
+    ) -> Result<ExtractedDocument, ExtractError> {
         let extractor = self.extractor.clone();
         let file_name = job.file_name.clone();
         let content_type = job.content_type.clone();
         let result = tokio::task::spawn_blocking(move || {
-            extractor.extract(ExtractInput { bytes: &bytes, file_name: &file_name, content_type: content_type.as_deref() })
+            extractor.extract(ExtractInput {
+                bytes: &bytes,
+                file_name: &file_name,
+                content_type: content_type.as_deref(),
+            })
         })
         .await;
         match result {
@@ -155,7 +239,10 @@ impl TextPipeline {
             Ok(other) => other,
             Err(join) => {
                 tracing::error!(status_id = %job.status_id, error = %join, "extractor crashed");
-                Err(ExtractError::Corrupt { format: "document", detail: "the file could not be parsed".into() })
+                Err(ExtractError::Corrupt {
+                    format: "document",
+                    detail: "the file could not be parsed".into(),
+                })
             }
         }
     }

