@@ -6,6 +6,8 @@
 //! what sentence-transformers does — the same tokenizer, truncation to
 //! `max_seq_length` tokens counting `[CLS]`/`[SEP]`, attention-masked mean (or
 //! CLS) pooling — and always L2-normalizes, since the index compares by cosine.
+//! The forward pass itself is [`crate::encoder`], a faster equivalent of
+//! candle-transformers' `BertModel` over the same weights.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,12 +19,15 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use rag_core::chunking::TokenCounter;
 use rag_core::ports::{EmbedError, Embedder};
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{
     Encoding, PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
-/// Texts per forward pass unless [`BertEmbedder::with_batch_size`] says otherwise.
+/// Texts per forward pass unless [`BertEmbedder::with_batch_size`] says
+/// otherwise. Smaller batches are faster on CPU once texts are long (less
+/// activation memory per pass): see the throughput test for measurements.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
 
 /// Why a model directory could not be loaded.
@@ -107,8 +112,10 @@ struct Model {
 
 /// A BERT-family sentence-transformers model running in-process.
 ///
-/// Cheap to clone (the model is behind an [`Arc`]); inference runs on tokio's
-/// blocking pool, and candle spreads each forward pass over all cores.
+/// Cheap to clone (the model is behind an [`Arc`]). The async methods run
+/// inference on tokio's blocking pool; within a call, batches run
+/// concurrently on rayon's pool (one thread per core, `RAYON_NUM_THREADS`
+/// to change) and matrix products use every core.
 #[derive(Clone)]
 pub struct BertEmbedder {
     model: Arc<Model>,
@@ -360,12 +367,20 @@ impl Model {
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
 
+        // Batches run concurrently (rayon): each forward pass alternates
+        // multi-threaded matrix products with single-threaded elementwise
+        // candle ops, so one pass alone leaves cores idle.
+        let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+        let results: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let refs: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
+                self.forward(&refs)
+                    .map_err(|e| EmbedError::Model(format!("inference failed: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(batch_size.max(1)) {
-            let refs: Vec<&Encoding> = batch.iter().map(|&i| &encodings[i]).collect();
-            let vectors = self
-                .forward(&refs)
-                .map_err(|e| EmbedError::Model(format!("inference failed: {e}")))?;
+        for (batch, vectors) in batches.iter().zip(results) {
             for (&i, mut v) in batch.iter().zip(vectors) {
                 if !crate::l2_normalize(&mut v) {
                     return Err(EmbedError::Model(format!(

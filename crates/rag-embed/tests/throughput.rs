@@ -1,6 +1,7 @@
 //! Embedding throughput of the in-process model on MS MARCO-like passages
-//! (256 passages of about 60 words). Ignored by default; run with
-//! `cargo test -p rag-embed --test throughput -- --ignored --nocapture`.
+//! (256 passages of about 60 words) and on chunk-sized ones (about 200
+//! tokens). Ignored by default; run (in release, as production does) with
+//! `cargo test --release -p rag-embed --test throughput -- --ignored --nocapture --test-threads 1`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,8 +148,8 @@ const WORDS: &[&str] = &[
     "many",
 ];
 
-/// A deterministic pseudo-random passage of 55–65 words with sentences.
-fn passage(seed: u64) -> String {
+/// A deterministic pseudo-random passage of `words` ± 5 words in sentences.
+fn passage(seed: u64, words: usize) -> String {
     let mut state = seed
         .wrapping_mul(6_364_136_223_846_793_005)
         .wrapping_add(1_442_695_040_888_963_407);
@@ -158,7 +159,7 @@ fn passage(seed: u64) -> String {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) as usize
     };
-    let n = 55 + next() % 11;
+    let n = words - 5 + next() % 11;
     let mut out = String::new();
     let mut sentence_len = 0;
     for i in 0..n {
@@ -203,41 +204,28 @@ fn model_dir() -> PathBuf {
         })
 }
 
-#[test]
-#[ignore = "benchmark: run explicitly"]
-fn embeddings_per_second() {
-    let dir = model_dir();
-    let model = match BertEmbedder::load(&dir) {
-        Ok(m) => m,
-        Err(e) => panic!(
-            "cannot load {} ({e}): run scripts/fetch-model.sh",
-            dir.display()
-        ),
-    };
-    let passages: Vec<String> = (0..256).map(passage).collect();
+fn measure(model: &BertEmbedder, passages: &[String], runs: usize) {
     let counter = model.token_counter();
     let tokens: usize = passages.iter().map(|p| counter.count(p)).sum();
+    let words: usize = passages.iter().map(|p| p.split_whitespace().count()).sum();
+    let n = passages.len() as f64;
     println!(
-        "256 passages, {:.1} words and {:.1} tokens on average; candle threads: {}",
-        passages
-            .iter()
-            .map(|p| p.split_whitespace().count())
-            .sum::<usize>() as f64
-            / 256.0,
-        tokens as f64 / 256.0,
+        "{} passages, {:.1} words and {:.1} tokens on average; candle threads: {}",
+        passages.len(),
+        words as f64 / n,
+        tokens as f64 / n,
         candle_core::utils::get_num_threads(),
     );
     // Warm-up: page in the memory-mapped weights, size the allocator.
-    if let Err(e) = model.embed_blocking(&passages[..32]) {
+    if let Err(e) = model.embed_blocking(&passages[..32.min(passages.len())]) {
         panic!("warm-up failed: {e}");
     }
     for batch in [1, 16, 32, 64] {
         let m = model.clone().with_batch_size(batch);
-        let runs = 2;
         let started = Instant::now();
         let cpu_start = cpu_seconds();
         for _ in 0..runs {
-            if let Err(e) = m.embed_blocking(&passages) {
+            if let Err(e) = m.embed_blocking(passages) {
                 panic!("embedding failed: {e}");
             }
         }
@@ -251,4 +239,32 @@ fn embeddings_per_second() {
             cpu.map_or(f64::NAN, |c| 100.0 * c / secs),
         );
     }
+}
+
+fn load() -> BertEmbedder {
+    let dir = model_dir();
+    match BertEmbedder::load(&dir) {
+        Ok(m) => m,
+        Err(e) => panic!(
+            "cannot load {} ({e}): run scripts/fetch-model.sh",
+            dir.display()
+        ),
+    }
+}
+
+/// MS MARCO-sized passages: 256 of about 60 words.
+#[test]
+#[ignore = "benchmark: run explicitly"]
+fn embeddings_per_second() {
+    let passages: Vec<String> = (0..256).map(|i| passage(i, 60)).collect();
+    measure(&load(), &passages, 2);
+}
+
+/// Chunk-sized passages: 128 of about 170 words, near the chunker's default
+/// 200-token chunks.
+#[test]
+#[ignore = "benchmark: run explicitly"]
+fn embeddings_per_second_full_chunks() {
+    let passages: Vec<String> = (0..128).map(|i| passage(i, 170)).collect();
+    measure(&load(), &passages, 1);
 }

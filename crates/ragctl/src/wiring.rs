@@ -14,20 +14,28 @@ use rag_index_pg::{PgConfig, PgIndex};
 /// Default model location, relative to the working directory.
 const DEFAULT_MODEL_DIR: &str = ".local/models/all-MiniLM-L6-v2";
 
-/// The embedder chosen by `RAG_EMBEDDER` (`local`, the default, or `openai`),
-/// with the token counter chunking must use for it.
-pub fn embedder() -> Result<(Arc<dyn Embedder>, Arc<dyn TokenCounter>, ChunkingConfig)> {
+/// An embedder with what chunking for it needs.
+pub struct EmbedderSetup {
+    pub embedder: Arc<dyn Embedder>,
+    /// Counts tokens as the embedder's model does.
+    pub counter: Arc<dyn TokenCounter>,
+    /// Chunk sizes that fit the model's window.
+    pub chunking: ChunkingConfig,
+}
+
+/// The embedder chosen by `RAG_EMBEDDER` (`local`, the default, or `openai`).
+pub fn embedder() -> Result<EmbedderSetup> {
     match std::env::var("RAG_EMBEDDER").as_deref() {
         Ok("openai") => {
             let config =
                 OpenAiConfig::from_env().context("configuring the OpenAI-compatible embedder")?;
             let embedder =
                 OpenAiEmbedder::new(config).context("creating the OpenAI-compatible embedder")?;
-            Ok((
-                Arc::new(embedder),
-                Arc::new(ApproxTokenCounter),
-                ChunkingConfig::default(),
-            ))
+            Ok(EmbedderSetup {
+                embedder: Arc::new(embedder),
+                counter: Arc::new(ApproxTokenCounter),
+                chunking: ChunkingConfig::default(),
+            })
         }
         Ok("local") | Err(_) => {
             let dir = std::env::var_os("RAG_MODEL_DIR")
@@ -37,7 +45,11 @@ pub fn embedder() -> Result<(Arc<dyn Embedder>, Arc<dyn TokenCounter>, ChunkingC
             let mut chunking = ChunkingConfig::default();
             chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
             let counter = embedder.token_counter();
-            Ok((Arc::new(embedder), counter, chunking))
+            Ok(EmbedderSetup {
+                embedder: Arc::new(embedder),
+                counter,
+                chunking,
+            })
         }
         Ok(other) => anyhow::bail!("RAG_EMBEDDER must be 'local' or 'openai', not '{other}'"),
     }
@@ -64,7 +76,11 @@ pub struct Services {
 impl Services {
     /// Connects and loads the model; the schema must be migrated.
     pub async fn connect() -> Result<Self> {
-        let (embedder, counter, chunking) = embedder()?;
+        let EmbedderSetup {
+            embedder,
+            counter,
+            chunking,
+        } = embedder()?;
         let index = Arc::new(index(embedder.dimensions()).await?);
         let chunker = Arc::new(Chunker::new(counter, chunking)?);
         Ok(Self {

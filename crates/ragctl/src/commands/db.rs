@@ -8,7 +8,7 @@ use crate::wiring;
 
 /// Applies the migrations and the HNSW index for the configured model.
 pub async fn migrate() -> Result<ExitCode> {
-    let (embedder, _, _) = wiring::embedder()?;
+    let embedder = wiring::embedder()?.embedder;
     let index = wiring::index(embedder.dimensions()).await?;
     index
         .migrate()
