@@ -48,7 +48,7 @@ fn sparse_ctes(t: usize) -> String {
     format!(
         "q AS (SELECT * FROM unnest(${t}::text[], ${qtf}::int[]) AS q(term, qtf)),
         hits AS MATERIALIZED (
-            SELECT p.term, p.chunk_id, p.tf, p.chunk_len
+            SELECT p.term, p.chunk_id, p.document_id, p.tf, p.chunk_len
             FROM hybrid_bm25_index p
             WHERE p.term = ANY(${t}::text[]) AND {vis_p}),
         stats AS MATERIALIZED (
@@ -58,12 +58,14 @@ fn sparse_ctes(t: usize) -> String {
             WHERE {vis_md}),
         df AS MATERIALIZED (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
         sparse_all AS MATERIALIZED (
-            SELECT h.chunk_id,
+            SELECT h.chunk_id, h.document_id,
                    SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
                        * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl))) AS score
             FROM hits h JOIN df USING (term) JOIN q USING (term) CROSS JOIN stats s
-            GROUP BY h.chunk_id),
-        sparse AS (SELECT chunk_id, score FROM sparse_all ORDER BY score DESC, chunk_id LIMIT ${l})",
+            GROUP BY h.chunk_id, h.document_id),
+        -- Ties are broken by document, then position: the same for every
+        -- load of the same corpus, whatever order rows were inserted in.
+        sparse AS (SELECT chunk_id, score FROM sparse_all ORDER BY score DESC, document_id, chunk_id LIMIT ${l})",
         vis_p = visible("p"),
         vis_md = visible("md"),
     )
