@@ -39,9 +39,12 @@ pub struct ChunkingConfig {
 }
 
 impl Default for ChunkingConfig {
-    /// 200 tokens with 30 overlapping: fits all-MiniLM-L6-v2's 256-token
-    /// window with room for special tokens (measurement in the README,
-    /// "Chunking").
+    /// 200 tokens with 30 overlapping. The bound is the model's window:
+    /// all-MiniLM-L6-v2 reads 256 tokens including `[CLS]`/`[SEP]` and
+    /// silently drops the rest, so larger chunks lose text from the dense
+    /// index. Within that bound the value is not yet tuned: the BEIR sets at
+    /// hand are single passages (one chunk each), so they cannot tell sizes
+    /// apart; a long-document set is needed for that measurement.
     fn default() -> Self {
         Self {
             max_tokens: 200,
