@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::formats;
+
 /// The two background pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,57 +77,6 @@ const PRESENTATION_TYPES: &[&str] = &[
     "application/x-iwork-keynote-sffkey",
 ];
 const FORM_KEYWORDS: &[&str] = &["form", "invoice", "receipt", "application", "claim", "tax"];
-const CODE_EXTENSIONS: &[&str] = &[
-    "py",
-    "js",
-    "mjs",
-    "cjs",
-    "ts",
-    "tsx",
-    "jsx",
-    "java",
-    "cpp",
-    "cc",
-    "c",
-    "h",
-    "hpp",
-    "cs",
-    "go",
-    "rs",
-    "rb",
-    "php",
-    "swift",
-    "kt",
-    "scala",
-    "r",
-    "css",
-    "scss",
-    "sass",
-    "less",
-    "vue",
-    "svelte",
-    "yaml",
-    "yml",
-    "toml",
-    "ini",
-    "xml",
-    "sql",
-    "sh",
-    "bash",
-    "ps1",
-    "dockerfile",
-    "gitignore",
-];
-const CODE_FILE_NAMES: &[&str] = &[
-    "makefile",
-    "dockerfile",
-    "jenkinsfile",
-    "rakefile",
-    "gemfile",
-];
-const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "md", "markdown", "rst", "log", "json", "jsonl", "html", "htm",
-];
 const TEXT_TYPES: &[&str] = &[
     "text/plain",
     "text/markdown",
@@ -216,10 +167,20 @@ pub fn classify(facts: &DocumentFacts<'_>) -> Result<Route, UnsupportedType> {
         return route(Pipeline::Vdr, RouteReason::Presentation);
     }
     // Code and text are never visual, whatever their names say.
-    if CODE_EXTENSIONS.contains(&ext.as_str()) || CODE_FILE_NAMES.contains(&name.as_str()) {
+    if formats::CODE_EXTENSIONS.contains(&ext.as_str()) {
         return route(Pipeline::TextRag, RouteReason::Code);
     }
-    if is(TEXT_EXTENSIONS, TEXT_TYPES) {
+    let known_name =
+        ext.is_empty() && formats::TEXT_FILE_NAMES.contains(&name.trim_start_matches('.'));
+    let text_ext = [
+        formats::PLAIN_TEXT_EXTENSIONS,
+        formats::MARKDOWN_EXTENSIONS,
+        formats::HTML_EXTENSIONS,
+        &["json", "jsonl", "ndjson"],
+    ]
+    .iter()
+    .any(|list| list.contains(&ext.as_str()));
+    if text_ext || known_name || TEXT_TYPES.contains(&mime.as_str()) {
         return route(Pipeline::TextRag, RouteReason::PlainText);
     }
     if is(SPREADSHEET_EXTENSIONS, SPREADSHEET_TYPES) {
@@ -332,8 +293,9 @@ mod tests {
             // code never goes to VDR, even with a form keyword in its name
             ("u/tax_form.py", None, 10, none, TextRag, Code),
             ("u/src/main.rs", None, 10, none, TextRag, Code),
-            ("u/Makefile", None, 10, none, TextRag, Code),
-            ("u/config.yaml", None, 10, none, TextRag, Code),
+            ("u/Makefile", None, 10, none, TextRag, PlainText),
+            ("u/config.yaml", None, 10, none, TextRag, PlainText),
+            ("u/schema.proto", None, 10, none, TextRag, PlainText),
             // text and spreadsheets
             ("u/notes.md", None, 10, none, TextRag, PlainText),
             ("u/page.html", None, 10, none, TextRag, PlainText),

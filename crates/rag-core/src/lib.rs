@@ -11,6 +11,7 @@ pub mod classify;
 pub mod error;
 pub mod eval;
 pub mod extraction;
+pub mod formats;
 pub mod fusion;
 pub mod identity;
 pub mod job;

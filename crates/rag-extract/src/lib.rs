@@ -22,6 +22,7 @@ use std::sync::{Mutex, PoisonError};
 use rag_core::chunking::TextKind;
 use rag_core::classify::{extension, file_name};
 use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
+use rag_core::formats;
 use rag_core::ports::Extractor;
 
 /// Safety limits of an extraction: a document over either is refused with
@@ -125,126 +126,6 @@ enum Reader {
     Pdf,
 }
 
-const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd", "mkdn", "mdx"];
-const TEXT_EXTENSIONS: &[&str] = &[
-    // prose and logs
-    "txt",
-    "text",
-    "log",
-    "rst",
-    "adoc",
-    "asciidoc",
-    "org",
-    "tex",
-    "bib",
-    "srt",
-    "vtt",
-    "nfo",
-    // configuration and data
-    "yaml",
-    "yml",
-    "toml",
-    "ini",
-    "cfg",
-    "conf",
-    "properties",
-    "env",
-    "xml",
-    "xsd",
-    "xsl",
-    "xslt",
-    "plist",
-    "sql",
-    "graphql",
-    "gql",
-    "proto",
-    "tf",
-    "hcl",
-    "diff",
-    "patch",
-    // source code
-    "py",
-    "pyi",
-    "js",
-    "mjs",
-    "cjs",
-    "ts",
-    "tsx",
-    "jsx",
-    "java",
-    "cpp",
-    "cc",
-    "cxx",
-    "c",
-    "h",
-    "hpp",
-    "hh",
-    "cs",
-    "go",
-    "rs",
-    "rb",
-    "php",
-    "swift",
-    "kt",
-    "kts",
-    "scala",
-    "r",
-    "css",
-    "scss",
-    "sass",
-    "less",
-    "vue",
-    "svelte",
-    "sh",
-    "bash",
-    "zsh",
-    "fish",
-    "ps1",
-    "bat",
-    "cmd",
-    "lua",
-    "pl",
-    "pm",
-    "dart",
-    "ex",
-    "exs",
-    "erl",
-    "hs",
-    "ml",
-    "clj",
-    "elm",
-    "jl",
-    "m",
-    "groovy",
-    "gradle",
-    "dockerfile",
-    "gitignore",
-    "cmake",
-    "mk",
-];
-/// Text files known by name rather than extension.
-const TEXT_FILE_NAMES: &[&str] = &[
-    "makefile",
-    "dockerfile",
-    "jenkinsfile",
-    "rakefile",
-    "gemfile",
-    "procfile",
-    "vagrantfile",
-    "readme",
-    "license",
-    "licence",
-    "changelog",
-    "authors",
-    "copying",
-    "notice",
-    "gitignore",
-    "dockerignore",
-    "editorconfig",
-    "gitattributes",
-    "env",
-];
-const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml", "shtml"];
 const OFFICE_EXTENSIONS: &[&str] = &[
     "doc", "docx", "docm", "dot", "dotx", "odt", "ppt", "pptx", "pptm", "pps", "ppsx", "odp",
     "xls", "xlsx", "xlsm", "xlsb", "ods", "key", "pages", "numbers",
@@ -317,9 +198,13 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         "tsv" | "tab" => Some(Reader::Tsv),
         "json" => Some(Reader::Json),
         "jsonl" | "ndjson" => Some(Reader::JsonLines),
-        e if HTML_EXTENSIONS.contains(&e) => Some(Reader::Html),
-        e if MARKDOWN_EXTENSIONS.contains(&e) => Some(Reader::Markdown),
-        e if TEXT_EXTENSIONS.contains(&e) => Some(Reader::Text),
+        e if formats::HTML_EXTENSIONS.contains(&e) => Some(Reader::Html),
+        e if formats::MARKDOWN_EXTENSIONS.contains(&e) => Some(Reader::Markdown),
+        e if formats::PLAIN_TEXT_EXTENSIONS.contains(&e)
+            || formats::CODE_EXTENSIONS.contains(&e) =>
+        {
+            Some(Reader::Text)
+        }
         e if OFFICE_EXTENSIONS.contains(&e) => return refuse(OFFICE_MESSAGE),
         e => match KNOWN_UNSUPPORTED.iter().find(|(exts, _)| exts.contains(&e)) {
             Some((_, what)) => return refuse(what),
@@ -330,7 +215,7 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         return Ok(reader);
     }
     let by_name = name.trim_start_matches('.').to_ascii_lowercase();
-    if ext.is_empty() && TEXT_FILE_NAMES.contains(&by_name.as_str()) {
+    if ext.is_empty() && formats::TEXT_FILE_NAMES.contains(&by_name.as_str()) {
         return Ok(Reader::Text);
     }
 
