@@ -428,3 +428,20 @@ async fn migrations_are_idempotent() {
     index.migrate().await.expect("second migrate");
     index.migrate().await.expect("third migrate");
 }
+
+#[tokio::test]
+async fn ties_rank_by_document_not_by_insertion_order() {
+    let h = Harness::new().await;
+    let user = new_user("ties");
+    // Identical documents, ingested in reverse order: their scores tie exactly.
+    let b = h.put("u/b.txt", BEES.as_bytes());
+    let a = h.put("u/a.txt", BEES.as_bytes());
+    completed(h.ingest(&user, "u/b.txt").await);
+    completed(h.ingest(&user, "u/a.txt").await);
+    for mode in [SearchMode::Sparse, SearchMode::Dense, SearchMode::Hybrid] {
+        let r = h.search(&user, "honey bees pollinate", mode).await;
+        let ids: Vec<&str> = r.results.iter().map(|x| x.document_id.as_str()).collect();
+        assert_eq!(ids, vec![a.as_str(), b.as_str()], "{mode:?}");
+        assert_eq!(r.results[0].score, r.results[1].score, "{mode:?}");
+    }
+}

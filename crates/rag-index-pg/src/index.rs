@@ -360,10 +360,12 @@ impl Index for PgIndex {
                 out.sparse.push((hit, s));
             }
         }
-        // Best first; ties by chunk id, so results are deterministic.
+        // Best first; ties by document, then position, so results do not
+        // depend on the order rows were inserted or summed in.
         for list in [&mut out.dense, &mut out.sparse] {
             list.sort_by(|a, b| {
                 b.1.total_cmp(&a.1)
+                    .then_with(|| a.0.document_id.cmp(&b.0.document_id))
                     .then_with(|| chunk_order(&a.0.chunk_id, &b.0.chunk_id))
             });
         }

@@ -59,8 +59,10 @@ fn sparse_ctes(t: usize) -> String {
         df AS MATERIALIZED (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
         sparse_all AS MATERIALIZED (
             SELECT h.chunk_id, h.document_id,
-                   SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-                       * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl))) AS score
+                   -- Rounded so that equal scores are equal whatever order the
+                   -- plan summed the terms in (ties are then broken by document).
+                   ROUND(SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+                       * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl)))::numeric, 9)::float8 AS score
             FROM hits h JOIN df USING (term) JOIN q USING (term) CROSS JOIN stats s
             GROUP BY h.chunk_id, h.document_id),
         -- Ties are broken by document, then position: the same for every
