@@ -37,6 +37,23 @@ enum Command {
     Ingest(IngestArgs),
     /// Search a user's documents.
     Query(QueryArgs),
+    /// List a user's indexed documents.
+    Documents {
+        /// Whose documents.
+        #[arg(long, env = "RAG_USER", default_value = "local-user")]
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a document and everything indexed from it.
+    Delete {
+        /// The document id (`bucket#key`, as `documents` lists it).
+        document_id: String,
+        /// The owner.
+        #[arg(long, env = "RAG_USER", default_value = "local-user")]
+        user: String,
+    },
     /// Print the text (Markdown) extracted from a file.
     Extract {
         /// File to read.
@@ -173,6 +190,10 @@ fn main() -> ExitCode {
             Command::Db(DbCommand::Migrate) => commands::db::migrate().await,
             Command::Ingest(a) => commands::ingest::run(&a.paths, &a.user, a.json).await,
             Command::Query(a) => commands::query::run(a).await,
+            Command::Documents { user, json } => commands::documents::list(&user, json).await,
+            Command::Delete { document_id, user } => {
+                commands::documents::delete(&document_id, &user).await
+            }
             Command::Extract { file } => commands::extract::run(&file),
             Command::Eval(a) => commands::eval::run(a).await,
         }

@@ -1,0 +1,51 @@
+//! `ragctl documents` and `ragctl delete`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use rag_core::ports::Index;
+use rag_core::Caller;
+use serde_json::json;
+
+use crate::wiring;
+
+/// Lists the user's documents with their chunk counts.
+pub async fn list(user: &str, as_json: bool) -> Result<ExitCode> {
+    let embedder = wiring::embedder()?.embedder;
+    let index = wiring::index(embedder.dimensions()).await?;
+    let docs = index.documents(&Caller::new(user)).await?;
+    if as_json {
+        let rows: Vec<_> = docs
+            .iter()
+            .map(|d| json!({"document_id": d.document_id, "file_name": d.file_name, "pipeline": d.pipeline, "chunks": d.chunks, "metadata": d.metadata}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{} document(s) for user '{user}'", docs.len());
+        for d in &docs {
+            println!(
+                "  {:>5} chunks  {:<8}  {}",
+                d.chunks,
+                d.pipeline.as_str(),
+                d.document_id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes one document; exit code 1 if the user owns no such document.
+pub async fn delete(document_id: &str, user: &str) -> Result<ExitCode> {
+    let embedder = wiring::embedder()?.embedder;
+    let index = wiring::index(embedder.dimensions()).await?;
+    if index
+        .delete_document(&Caller::new(user), document_id)
+        .await?
+    {
+        println!("deleted {document_id}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: user '{user}' owns no document '{document_id}'");
+        Ok(ExitCode::FAILURE)
+    }
+}
