@@ -445,3 +445,34 @@ async fn ties_rank_by_document_not_by_insertion_order() {
         assert_eq!(r.results[0].score, r.results[1].score, "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn vdr_mode_searches_only_vdr_routed_documents() {
+    let h = Harness::new().await;
+    let user = new_user("vdr");
+    // "invoice" in the name routes a PDF to VDR; until page embeddings exist
+    // its text is indexed per page under pipeline "vdr".
+    let pdf = std::fs::read(shared_pdf("pdflatex-4-pages.pdf")).unwrap();
+    let invoice = h.put("u/invoice-2024.pdf", &pdf);
+    let plain = h.put(
+        "u/notes.txt",
+        b"Huardest gefburn is a nonsense phrase from a blind text.",
+    );
+    completed(h.ingest(&user, "u/invoice-2024.pdf").await);
+    completed(h.ingest(&user, "u/notes.txt").await);
+
+    let vdr = h.search(&user, "Huardest gefburn", SearchMode::Vdr).await;
+    assert!(!vdr.results.is_empty());
+    assert!(
+        vdr.results.iter().all(|r| r.document_id == invoice
+            && r.pipeline == rag_core::classify::Pipeline::Vdr
+            && r.page_num.is_some()),
+        "{:?}",
+        vdr.results
+    );
+    let all = h
+        .search(&user, "Huardest gefburn", SearchMode::HybridVdrText)
+        .await;
+    assert!(all.results.iter().any(|r| r.document_id == plain));
+    assert!(all.results.iter().any(|r| r.document_id == invoice));
+}
