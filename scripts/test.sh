@@ -12,6 +12,8 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee "$CACHE_DIR/test.log"
 log "retrieval quality"
 scripts/eval.sh --check
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$CACHE_DIR/test.log"
