@@ -184,6 +184,33 @@ pub struct StatusUpdate {
     pub force: bool,
 }
 
+impl StatusUpdate {
+    /// An update of `stage` within run `run_id`, without extras; set the
+    /// other fields with struct-update syntax.
+    pub fn new(
+        status_id: impl Into<String>,
+        user: impl Into<String>,
+        run_id: impl Into<String>,
+        stage: Stage,
+        progress: u8,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status_id: status_id.into(),
+            user: user.into(),
+            run_id: run_id.into(),
+            stage,
+            progress,
+            message: message.into(),
+            pipeline: None,
+            error: None,
+            metadata: Map::new(),
+            starts_run: false,
+            force: false,
+        }
+    }
+}
+
 /// Why an update was not applied. Not an error: races and redeliveries are
 /// expected, and the stale update is simply dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,17 +320,8 @@ mod tests {
 
     fn update(run: &str, stage: Stage, progress: u8) -> StatusUpdate {
         StatusUpdate {
-            status_id: "b#k".into(),
-            user: "alice".into(),
-            run_id: run.into(),
-            stage,
-            progress,
-            message: String::new(),
-            pipeline: None,
-            error: None,
-            metadata: Map::new(),
             starts_run: stage == Stage::Queued,
-            force: false,
+            ..StatusUpdate::new("b#k", "alice", run, stage, progress, "")
         }
     }
 

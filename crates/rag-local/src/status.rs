@@ -83,17 +83,8 @@ mod tests {
 
     fn update(run: &str, stage: Stage, progress: u8) -> StatusUpdate {
         StatusUpdate {
-            status_id: "b#k".into(),
-            user: "alice".into(),
-            run_id: run.into(),
-            stage,
-            progress,
-            message: stage.to_string(),
-            pipeline: None,
-            error: None,
-            metadata: Default::default(),
             starts_run: stage == Stage::Queued,
-            force: false,
+            ..StatusUpdate::new("b#k", "alice", run, stage, progress, stage.to_string())
         }
     }
 

@@ -36,26 +36,16 @@ impl RunReporter {
     /// `force`, one still in progress). `false` if a live run was kept.
     pub async fn start_run(&self, force: bool, message: impl Into<String>) -> bool {
         let update = StatusUpdate {
-            status_id: self.status_id.clone(),
-            user: self.user.clone(),
-            run_id: self.run_id.clone(),
-            stage: Stage::Queued,
-            progress: Stage::Queued.progress_at(0.0),
-            message: message.into(),
-            pipeline: Some(self.pipeline),
-            error: None,
-            metadata: Map::new(),
             starts_run: true,
             force,
+            ..self.update(
+                Stage::Queued,
+                Stage::Queued.progress_at(0.0),
+                message.into(),
+            )
         };
-        match self.store.apply(&update).await {
-            Ok(StatusWrite::Applied(_)) => true,
-            Ok(StatusWrite::Stale) => false,
-            Err(e) => {
-                tracing::warn!(status_id = %self.status_id, error = %e, "status write failed");
-                true
-            }
-        }
+        // A store fault does not stop the work: the run goes ahead unrecorded.
+        !matches!(self.apply(&update).await, Some(StatusWrite::Stale))
     }
 
     /// Records `stage` at `fraction` (0..=1) of its progress band.
@@ -107,29 +97,42 @@ impl RunReporter {
         metadata: Map<String, Value>,
     ) -> Option<StatusRecord> {
         let update = StatusUpdate {
-            status_id: self.status_id.clone(),
-            user: self.user.clone(),
-            run_id: self.run_id.clone(),
-            stage,
-            progress,
-            message,
-            pipeline: Some(self.pipeline),
             error,
             metadata,
-            starts_run: false,
-            force: false,
+            ..self.update(stage, progress, message)
         };
-        match self.store.apply(&update).await {
-            Ok(StatusWrite::Applied(record)) => {
+        match self.apply(&update).await? {
+            StatusWrite::Applied(record) => {
                 tracing::info!(status_id = %self.status_id, stage = %stage, progress = record.progress, message = %record.message, "status");
                 Some(record)
             }
-            Ok(StatusWrite::Stale) => {
+            StatusWrite::Stale => {
                 tracing::debug!(status_id = %self.status_id, stage = %stage, "stale status update dropped");
                 None
             }
+        }
+    }
+
+    fn update(&self, stage: Stage, progress: u8, message: String) -> StatusUpdate {
+        StatusUpdate {
+            pipeline: Some(self.pipeline),
+            ..StatusUpdate::new(
+                &self.status_id,
+                &self.user,
+                &self.run_id,
+                stage,
+                progress,
+                message,
+            )
+        }
+    }
+
+    /// Writes an update; a store fault is logged and yields `None`.
+    async fn apply(&self, update: &StatusUpdate) -> Option<StatusWrite> {
+        match self.store.apply(update).await {
+            Ok(outcome) => Some(outcome),
             Err(e) => {
-                tracing::warn!(status_id = %self.status_id, stage = %stage, error = %e, "status write failed");
+                tracing::warn!(status_id = %self.status_id, stage = %update.stage, error = %e, "status write failed");
                 None
             }
         }
