@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rag_core::analyzer::Analyzer;
 use rag_core::chunking::{Chunker, ChunkingConfig};
-use rag_core::classify::{classify, DocumentFacts};
 use rag_core::job::PipelineJob;
 use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
 use rag_core::ports::{BlobRef, Embedder, StatusStore, StatusStoreError, StatusWrite};
@@ -203,32 +202,19 @@ impl Harness {
             .head(&blob)
             .await
             .expect("object exists");
-        let facts = DocumentFacts {
-            key,
-            content_type: meta.content_type.as_deref(),
-            size: meta.size,
-            metadata: &[],
-            pdf_without_text: false,
-        };
-        let route = match classify(&facts) {
-            Ok(r) => r,
+        let job = match PipelineJob::for_object(
+            &blob,
+            &meta,
+            &user.user,
+            uuid::Uuid::new_v4().to_string(),
+            true,
+        ) {
+            Ok((job, _)) => job,
             Err(e) => {
                 return RunOutcome::Failed {
                     error: e.to_string(),
                 }
             }
-        };
-        let job = PipelineJob {
-            status_id: blob.status_id(),
-            run_id: uuid::Uuid::new_v4().to_string(),
-            user: user.user.clone(),
-            bucket: blob.bucket.clone(),
-            key: key.to_owned(),
-            pipeline: route.pipeline,
-            file_name: rag_core::classify::file_name(key).to_owned(),
-            content_type: meta.content_type,
-            size: meta.size,
-            force_reprocess: true,
         };
         RunReporter::new(self.status.clone(), &job)
             .start_run(true, "queued")

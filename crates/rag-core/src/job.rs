@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Pipeline;
-use crate::ports::BlobRef;
+use crate::classify::{classify, file_name, DocumentFacts, Pipeline, Route, UnsupportedType};
+use crate::ports::{BlobMeta, BlobRef};
 
 /// A queued request to process one document (the SQS message body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,5 +35,88 @@ impl PipelineJob {
             bucket: self.bucket.clone(),
             key: self.key.clone(),
         }
+    }
+}
+
+impl PipelineJob {
+    /// The job for an object, routed by the classifier from what a HEAD
+    /// tells (name, type, size, user metadata): what every entry point
+    /// does when a document is submitted. Refuses types no pipeline reads.
+    pub fn for_object(
+        blob: &BlobRef,
+        meta: &BlobMeta,
+        user: &str,
+        run_id: String,
+        force_reprocess: bool,
+    ) -> Result<(Self, Route), UnsupportedType> {
+        let metadata: Vec<(String, String)> = meta
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let route = classify(&DocumentFacts {
+            key: &blob.key,
+            content_type: meta.content_type.as_deref(),
+            size: meta.size,
+            metadata: &metadata,
+            pdf_without_text: false,
+        })?;
+        let job = Self {
+            status_id: blob.status_id(),
+            run_id,
+            user: user.to_owned(),
+            bucket: blob.bucket.clone(),
+            key: blob.key.clone(),
+            pipeline: route.pipeline,
+            file_name: file_name(&blob.key).to_owned(),
+            content_type: meta.content_type.clone(),
+            size: meta.size,
+            force_reprocess,
+        };
+        Ok((job, route))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::RouteReason;
+
+    #[test]
+    fn object_metadata_reaches_the_classifier() {
+        let blob = BlobRef {
+            bucket: "b".into(),
+            key: "u/letter.pdf".into(),
+        };
+        let mut meta = BlobMeta {
+            size: 10,
+            content_type: Some("application/pdf".into()),
+            ..Default::default()
+        };
+        let (job, route) =
+            PipelineJob::for_object(&blob, &meta, "alice", "r1".into(), false).unwrap();
+        assert_eq!(
+            (
+                job.status_id.as_str(),
+                job.file_name.as_str(),
+                route.pipeline
+            ),
+            ("b#u/letter.pdf", "letter.pdf", Pipeline::TextRag)
+        );
+        meta.metadata.insert("scanned".into(), "true".into());
+        let (job, route) =
+            PipelineJob::for_object(&blob, &meta, "alice", "r1".into(), false).unwrap();
+        assert_eq!(
+            (job.pipeline, route.reason),
+            (Pipeline::Vdr, RouteReason::Scanned)
+        );
+        let zip = BlobRef {
+            bucket: "b".into(),
+            key: "u/a.zip".into(),
+        };
+        assert!(
+            PipelineJob::for_object(&zip, &BlobMeta::default(), "alice", "r1".into(), false)
+                .is_err()
+        );
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rag_core::classify::{classify, DocumentFacts};
 use rag_core::job::PipelineJob;
 use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
 use rag_core::ports::{BlobRef, BlobStore, StatusStore};
@@ -110,7 +109,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
             bucket: LOCAL_BUCKET.into(),
             key: path.to_string_lossy().trim_start_matches('/').to_owned(),
         };
-        let outcome = ingest_one(&pipeline, blobs.as_ref(), &status, &blob, &name, user).await;
+        let outcome = ingest_one(&pipeline, blobs.as_ref(), &status, &blob, user).await;
         match outcome {
             Ok(RunOutcome::Completed { chunks, pages }) => {
                 summary.documents += 1;
@@ -157,36 +156,18 @@ async fn ingest_one(
     blobs: &dyn BlobStore,
     status: &Arc<dyn StatusStore>,
     blob: &BlobRef,
-    name: &str,
     user: &str,
 ) -> Result<RunOutcome> {
     let meta = blobs.head(blob).await?;
-    let route = match classify(&DocumentFacts {
-        key: &blob.key,
-        content_type: meta.content_type.as_deref(),
-        size: meta.size,
-        metadata: &[],
-        pdf_without_text: false,
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(RunOutcome::Failed {
-                error: e.to_string(),
-            })
-        }
-    };
-    let job = PipelineJob {
-        status_id: blob.status_id(),
-        run_id: uuid::Uuid::new_v4().to_string(),
-        user: user.to_owned(),
-        bucket: blob.bucket.clone(),
-        key: blob.key.clone(),
-        pipeline: route.pipeline,
-        file_name: name.to_owned(),
-        content_type: meta.content_type,
-        size: meta.size,
-        force_reprocess: true,
-    };
+    let job =
+        match PipelineJob::for_object(blob, &meta, user, uuid::Uuid::new_v4().to_string(), true) {
+            Ok((job, _)) => job,
+            Err(e) => {
+                return Ok(RunOutcome::Failed {
+                    error: e.to_string(),
+                })
+            }
+        };
     RunReporter::new(status.clone(), &job)
         .start_run(true, "Queued by ragctl")
         .await;
