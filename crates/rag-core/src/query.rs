@@ -19,6 +19,12 @@ use crate::ports::{
 pub const MAX_QUERY_CHARS: usize = 2000;
 /// Largest `top_k`.
 pub const MAX_TOP_K: usize = 100;
+/// `top_k` when the request has none.
+pub const DEFAULT_TOP_K: usize = 10;
+/// `dense_weight` when the request has none.
+pub const DEFAULT_DENSE_WEIGHT: f64 = 0.7;
+/// `sparse_weight` when the request has none.
+pub const DEFAULT_SPARSE_WEIGHT: f64 = 0.3;
 
 /// The search modes of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,10 +74,10 @@ impl QueryRequest {
     pub fn new(query: impl Into<String>) -> Self {
         Self {
             query: query.into(),
-            top_k: 10,
+            top_k: DEFAULT_TOP_K,
             search_mode: SearchMode::Hybrid,
-            dense_weight: 0.7,
-            sparse_weight: 0.3,
+            dense_weight: DEFAULT_DENSE_WEIGHT,
+            sparse_weight: DEFAULT_SPARSE_WEIGHT,
             use_rrf: false,
             document_ids: None,
         }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rag_core::query::{QueryRequest, DEFAULT_DENSE_WEIGHT, DEFAULT_SPARSE_WEIGHT, DEFAULT_TOP_K};
+use rag_core::ApiError;
 
 /// amplify-rag-async command-line tool.
 ///
@@ -104,6 +106,41 @@ impl Mode {
     }
 }
 
+/// How to search; shared by `query` and `eval`.
+#[derive(Args, Debug)]
+struct SearchOptions {
+    #[arg(long, value_enum, default_value = "hybrid")]
+    mode: Mode,
+    /// Weight of the dense list in hybrid mode (0-1).
+    #[arg(long, default_value_t = DEFAULT_DENSE_WEIGHT)]
+    dense_weight: f64,
+    /// Weight of the BM25 list in hybrid mode (0-1).
+    #[arg(long, default_value_t = DEFAULT_SPARSE_WEIGHT)]
+    sparse_weight: f64,
+    /// Fuse with reciprocal rank fusion instead of weighted scores.
+    #[arg(long)]
+    rrf: bool,
+}
+
+impl SearchOptions {
+    /// The request for `text`, validated exactly as `POST /v2/query` does.
+    fn request(
+        &self,
+        text: &str,
+        top_k: usize,
+        document_ids: &[String],
+    ) -> Result<QueryRequest, ApiError> {
+        let mut body = serde_json::json!({
+            "query": text, "top_k": top_k, "search_mode": self.mode.api_name(),
+            "dense_weight": self.dense_weight, "sparse_weight": self.sparse_weight, "use_rrf": self.rrf,
+        });
+        if !document_ids.is_empty() {
+            body["document_ids"] = serde_json::json!(document_ids);
+        }
+        QueryRequest::from_json(body.to_string().as_bytes())
+    }
+}
+
 #[derive(Args, Debug)]
 struct QueryArgs {
     /// What to search for.
@@ -111,20 +148,11 @@ struct QueryArgs {
     /// Whose documents to search.
     #[arg(long, env = "RAG_USER", default_value = "local-user")]
     user: String,
-    #[arg(long, value_enum, default_value = "hybrid")]
-    mode: Mode,
+    #[command(flatten)]
+    search: SearchOptions,
     /// Number of results (1-100).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_TOP_K)]
     top_k: usize,
-    /// Weight of the dense list in hybrid mode (0-1).
-    #[arg(long, default_value_t = 0.7)]
-    dense_weight: f64,
-    /// Weight of the BM25 list in hybrid mode (0-1).
-    #[arg(long, default_value_t = 0.3)]
-    sparse_weight: f64,
-    /// Fuse with reciprocal rank fusion instead of weighted scores.
-    #[arg(long)]
-    rrf: bool,
     /// Only search these documents (repeatable).
     #[arg(long = "document-id")]
     document_ids: Vec<String>,
@@ -138,17 +166,8 @@ struct EvalArgs {
     /// Folder with corpus.jsonl, queries.jsonl and qrels/test.tsv.
     #[arg(long)]
     dataset: PathBuf,
-    #[arg(long, value_enum, default_value = "hybrid")]
-    mode: Mode,
-    /// Dense weight in hybrid mode.
-    #[arg(long, default_value_t = 0.7)]
-    dense_weight: f64,
-    /// BM25 weight in hybrid mode.
-    #[arg(long, default_value_t = 0.3)]
-    sparse_weight: f64,
-    /// Fuse with reciprocal rank fusion.
-    #[arg(long)]
-    rrf: bool,
+    #[command(flatten)]
+    search: SearchOptions,
     /// Rebuild the dataset's scope even if it is current.
     #[arg(long)]
     rebuild: bool,

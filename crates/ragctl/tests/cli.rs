@@ -119,3 +119,22 @@ fn ingest_query_list_delete() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn eval_refuses_bad_search_options_before_loading() {
+    let out = ragctl(&[
+        "eval",
+        "--dataset",
+        "../shared/data/beir/arcd-ar",
+        "--mode",
+        "hybrid",
+        "--dense-weight",
+        "2",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("'dense_weight' must be between 0 and 1"),
+        "{}",
+        text(&out)
+    );
+}

@@ -23,13 +23,13 @@ use rag_core::eval::{
 };
 use rag_core::pipeline::indexing::chunk_records;
 use rag_core::ports::{DocumentRecord, Index};
-use rag_core::query::{QueryRequest, SearchMode};
+use rag_core::query::MAX_TOP_K;
 use rag_core::Caller;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::wiring::Services;
-use crate::{EvalArgs, Mode};
+use crate::EvalArgs;
 
 /// Chunks handed to the embedder per call while loading: large, so that its
 /// length-sorted batching packs similar lengths together and pads little.
@@ -57,6 +57,10 @@ fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
 
 /// Runs the evaluation and prints the metrics.
 pub async fn run(a: EvalArgs) -> Result<ExitCode> {
+    // Refuse bad search options before a load that may take minutes.
+    a.search
+        .request("check", MAX_TOP_K, &[])
+        .map_err(|e| anyhow::anyhow!(e.error))?;
     let dir = &a.dataset;
     let name = dir
         .canonicalize()
@@ -101,11 +105,6 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         Some(seconds)
     };
 
-    let mode = match a.mode {
-        Mode::Hybrid => SearchMode::Hybrid,
-        Mode::Dense => SearchMode::Dense,
-        Mode::Sparse => SearchMode::Sparse,
-    };
     let service = services.query_service();
     let prefix = format!("eval-{name}#");
     let (mut ndcg, mut recall, mut mrr, mut latencies) = (0.0, 0.0, 0.0, Vec::new());
@@ -114,12 +113,10 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         .filter(|q| qrels.get(&q.id).is_some_and(is_judged))
         .collect();
     for q in &judged {
-        let mut request = QueryRequest::new(q.text.clone());
-        request.top_k = 100;
-        request.search_mode = mode;
-        request.dense_weight = a.dense_weight;
-        request.sparse_weight = a.sparse_weight;
-        request.use_rrf = a.rrf;
+        let request = a
+            .search
+            .request(&q.text, MAX_TOP_K, &[])
+            .map_err(|e| anyhow::anyhow!("query {}: {}", q.id, e.error))?;
         let started = Instant::now();
         let response = service
             .search(&owner, &request)
@@ -146,7 +143,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
     let result = json!({
         "dataset": name,
-        "mode": a.mode.api_name(),
+        "mode": a.search.mode.api_name(),
         "ndcg@10": round(ndcg / n, 4),
         "recall@100": round(recall / n, 4),
         "mrr": round(mrr / n, 4),

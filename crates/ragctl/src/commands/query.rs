@@ -3,23 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use rag_core::query::QueryRequest;
 use rag_core::Caller;
-use serde_json::json;
 
 use crate::wiring::Services;
 use crate::QueryArgs;
 
 /// Validates the request exactly as `POST /v2/query` does, then searches.
 pub async fn run(a: QueryArgs) -> Result<ExitCode> {
-    let mut body = json!({
-        "query": a.text, "top_k": a.top_k, "search_mode": a.mode.api_name(),
-        "dense_weight": a.dense_weight, "sparse_weight": a.sparse_weight, "use_rrf": a.rrf,
-    });
-    if !a.document_ids.is_empty() {
-        body["document_ids"] = json!(a.document_ids);
-    }
-    let request = match QueryRequest::from_json(body.to_string().as_bytes()) {
+    let request = match a.search.request(&a.text, a.top_k, &a.document_ids) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}", e.error);
@@ -43,7 +34,7 @@ pub async fn run(a: QueryArgs) -> Result<ExitCode> {
         "{} result(s) for {:?} ({}, {:.1} ms)",
         response.total_results,
         response.query,
-        a.mode.api_name(),
+        a.search.mode.api_name(),
         response.processing_time_ms
     );
     for (i, r) in response.results.iter().enumerate() {
