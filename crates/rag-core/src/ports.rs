@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::classify::Pipeline;
@@ -283,4 +284,116 @@ pub struct DocumentSummary {
     pub pipeline: Pipeline,
     pub chunks: u32,
     pub metadata: Value,
+}
+
+// ---------------------------------------------------------------- queue
+
+/// Errors of a [`JobQueue`].
+#[derive(Debug, thiserror::Error)]
+#[error("queue error: {0}")]
+pub struct QueueError(pub String);
+
+/// Hands jobs to the background pipelines (SQS / the local queue).
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends `job` to the queue of its pipeline (`job.pipeline`).
+    async fn send(&self, job: &crate::job::PipelineJob) -> Result<(), QueueError>;
+}
+
+// ---------------------------------------------------------------- connections
+
+/// An open WebSocket connection and who opened it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    /// API Gateway's `connectionId`.
+    pub connection_id: String,
+    /// The verified user behind it.
+    pub user: String,
+    pub connected_at: chrono::DateTime<chrono::Utc>,
+    /// Expiry in epoch seconds; the connection and its subscriptions vanish
+    /// after it even if `$disconnect` never arrives.
+    pub ttl: i64,
+}
+
+/// A connection subscribed to a statusId.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub connection_id: String,
+    /// The user of the connection, so a push can be checked against the
+    /// record's owner without another lookup.
+    pub user: String,
+}
+
+/// Errors of a [`ConnectionStore`].
+#[derive(Debug, thiserror::Error)]
+#[error("connection store error: {0}")]
+pub struct ConnectionStoreError(pub String);
+
+/// WebSocket connections and their many-to-many subscriptions to statusIds
+/// (DynamoDB table with an index by statusId / local).
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Records a new connection.
+    async fn put(&self, connection: &Connection) -> Result<(), ConnectionStoreError>;
+    /// The connection, if it is known and not expired.
+    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, ConnectionStoreError>;
+    /// Forgets the connection and every subscription it holds.
+    async fn remove(&self, connection_id: &str) -> Result<(), ConnectionStoreError>;
+    /// Subscribes the connection to `status_id` (idempotent).
+    async fn subscribe(
+        &self,
+        connection: &Connection,
+        status_id: &str,
+    ) -> Result<(), ConnectionStoreError>;
+    /// Drops one subscription, or all of the connection's with `None`.
+    async fn unsubscribe(
+        &self,
+        connection_id: &str,
+        status_id: Option<&str>,
+    ) -> Result<(), ConnectionStoreError>;
+    /// Every connection subscribed to `status_id`.
+    async fn subscribers(&self, status_id: &str) -> Result<Vec<Subscriber>, ConnectionStoreError>;
+}
+
+// ---------------------------------------------------------------- notifier
+
+/// Errors of a [`Notifier`].
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The connection no longer exists (API Gateway's `410 Gone`).
+    #[error("connection is gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(String),
+}
+
+/// Pushes a JSON message to one WebSocket connection (API Gateway Management
+/// API / local WebSocket hub).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn send(&self, connection_id: &str, message: &Value) -> Result<(), NotifyError>;
+}
+
+// ---------------------------------------------------------------- identity
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token")]
+    Missing,
+    #[error("token expired")]
+    Expired,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The key set could not be fetched; not the caller's fault.
+    #[error("token keys unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Verifies a bearer token (a Cognito id token in production, a local token
+/// in development) and names its user.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync {
+    async fn verify(&self, token: &str) -> Result<Caller, AuthError>;
 }
