@@ -1,7 +1,9 @@
 //! Turns uploaded bytes into text with page boundaries, for the text-RAG
 //! pipeline: plain text and code in any common encoding, Markdown, HTML (as
-//! Markdown), CSV/TSV (as Markdown tables), JSON and JSON Lines, and PDF (one
-//! page of text per PDF page).
+//! Markdown), CSV/TSV (as Markdown tables), JSON and JSON Lines, PDF (one
+//! page of text per PDF page), and Office documents as Markdown: Word (DOCX)
+//! and OpenDocument text (ODT) as one page, PowerPoint (PPTX) and
+//! OpenDocument presentations (ODP) as one page per slide.
 //!
 //! [`FileExtractor`] picks a reader by the file's extension, then by its MIME
 //! type, and refuses everything else with a message naming the type. Readers
@@ -13,6 +15,7 @@
 mod decode;
 mod html;
 mod json;
+mod office;
 mod pdf;
 mod table;
 
@@ -30,20 +33,37 @@ use rag_core::ports::Extractor;
 /// never searches a silently truncated document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most pages a PDF may have; checked before any text is extracted.
+    /// Most pages a PDF (slides a presentation) may have; checked before any
+    /// text is extracted.
     pub max_pages: u32,
     /// Most characters of text the whole document may produce.
     pub max_chars: usize,
+    /// Office documents (zip archives): most bytes the parts read may unzip
+    /// to in total, counted from their declared sizes and enforced while
+    /// unzipping (headers can lie).
+    pub max_archive_bytes: u64,
+    /// Office documents: most entries the zip archive may list.
+    pub max_archive_entries: usize,
+    /// Office documents: highest compression ratio (unzipped size over
+    /// compressed size) of a part unzipping to more than 1 MiB; above it the
+    /// part is taken for a zip bomb.
+    pub max_compression_ratio: u64,
 }
 
 impl Default for Limits {
     /// 2,000 pages and 10 million characters: far beyond any document the
     /// text pipeline handles well (about 2.5 million tokens, some 12,000
-    /// chunks), low enough to bound a worker's memory and time.
+    /// chunks), low enough to bound a worker's memory and time. Office
+    /// archives: 256 MiB unzipped (XML is some 10 to 20 bytes per character
+    /// of text), 10,000 entries, a compression ratio of 100 (Office XML
+    /// compresses 5 to 20 times).
     fn default() -> Self {
         Self {
             max_pages: 2_000,
             max_chars: 10_000_000,
+            max_archive_bytes: 256 * 1024 * 1024,
+            max_archive_entries: 10_000,
+            max_compression_ratio: 100,
         }
     }
 }
@@ -82,6 +102,13 @@ impl FileExtractor {
     pub fn extract_with_notes(&self, input: ExtractInput<'_>) -> Result<Extraction, ExtractError> {
         if input.bytes.is_empty() {
             return Err(ExtractError::Empty);
+        }
+        // Office encrypts a password-protected DOCX/PPTX/XLSX into an OLE
+        // compound file instead of a zip.
+        if office::is_ole(input.bytes)
+            && office::is_ooxml(&extension(input.file_name), &mime_type(input.content_type))
+        {
+            return Err(ExtractError::Encrypted);
         }
         let reader = route(input.file_name, input.content_type)?;
         let limits = self.limits;
@@ -124,24 +151,41 @@ enum Reader {
     Json,
     JsonLines,
     Pdf,
+    Docx,
+    Pptx,
+    Odt,
+    Odp,
 }
 
-const OFFICE_EXTENSIONS: &[&str] = &[
-    "doc", "docx", "docm", "dot", "dotx", "odt", "ppt", "pptx", "pptm", "pps", "ppsx", "odp",
-    "xls", "xlsx", "xlsm", "xlsb", "ods", "key", "pages", "numbers",
+/// Office formats still refused, by extension and MIME type, with why.
+const OFFICE_REFUSED: &[(&[&str], &[&str], &str)] = &[
+    (
+        &["doc", "dot"],
+        &["application/msword"],
+        "legacy Word 97-2003 documents are not supported yet (save as .docx)",
+    ),
+    (
+        &["ppt", "pps", "pot"],
+        &["application/vnd.ms-powerpoint"],
+        "legacy PowerPoint 97-2003 presentations are not supported yet (save as .pptx)",
+    ),
+    (
+        &["xls", "xlsx", "xlsm", "xlsb", "xltx", "xltm", "ods", "ots"],
+        &[
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-excel.sheet.macroenabled.12",
+            "application/vnd.oasis.opendocument.spreadsheet",
+        ],
+        SPREADSHEET_MESSAGE,
+    ),
+    (
+        &["key", "pages", "numbers"],
+        &[],
+        "Apple Keynote, Pages and Numbers files are not supported yet",
+    ),
 ];
-const OFFICE_TYPES: &[&str] = &[
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.presentation",
-    "application/vnd.oasis.opendocument.spreadsheet",
-];
-const OFFICE_MESSAGE: &str = "Word/PowerPoint/Excel documents are not supported yet";
+const SPREADSHEET_MESSAGE: &str = "Word/PowerPoint/Excel documents are not supported yet";
 /// What other well-known extensions are, for the refusal message.
 const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
     (
@@ -178,10 +222,7 @@ const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
 fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> {
     let ext = extension(key);
     let name = file_name(key);
-    let mime = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let mime = mime_type(content_type);
     let refuse = |what: &str| {
         let shown = if ext.is_empty() {
             format!("'{name}'")
@@ -198,6 +239,10 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         "tsv" | "tab" => Some(Reader::Tsv),
         "json" => Some(Reader::Json),
         "jsonl" | "ndjson" => Some(Reader::JsonLines),
+        "docx" | "docm" | "dotx" | "dotm" => Some(Reader::Docx),
+        "pptx" | "pptm" | "ppsx" | "ppsm" | "potx" | "potm" => Some(Reader::Pptx),
+        "odt" | "ott" => Some(Reader::Odt),
+        "odp" | "otp" => Some(Reader::Odp),
         e if formats::HTML_EXTENSIONS.contains(&e) => Some(Reader::Html),
         e if formats::MARKDOWN_EXTENSIONS.contains(&e) => Some(Reader::Markdown),
         e if formats::PLAIN_TEXT_EXTENSIONS.contains(&e)
@@ -205,10 +250,12 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         {
             Some(Reader::Text)
         }
-        e if OFFICE_EXTENSIONS.contains(&e) => return refuse(OFFICE_MESSAGE),
         e => match KNOWN_UNSUPPORTED.iter().find(|(exts, _)| exts.contains(&e)) {
             Some((_, what)) => return refuse(what),
-            None => None,
+            None => match OFFICE_REFUSED.iter().find(|(exts, _, _)| exts.contains(&e)) {
+                Some((_, _, what)) => return refuse(what),
+                None => None,
+            },
         },
     };
     if let Some(reader) = by_extension {
@@ -221,6 +268,15 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
 
     let by_mime = match mime.as_str() {
         "application/pdf" | "application/x-pdf" => Some(Reader::Pdf),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.template"
+        | "application/vnd.ms-word.document.macroenabled.12" => Some(Reader::Docx),
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+        | "application/vnd.openxmlformats-officedocument.presentationml.slideshow"
+        | "application/vnd.openxmlformats-officedocument.presentationml.template"
+        | "application/vnd.ms-powerpoint.presentation.macroenabled.12" => Some(Reader::Pptx),
+        "application/vnd.oasis.opendocument.text" => Some(Reader::Odt),
+        "application/vnd.oasis.opendocument.presentation" => Some(Reader::Odp),
         "text/html" | "application/xhtml+xml" => Some(Reader::Html),
         "text/csv" | "application/csv" => Some(Reader::Csv),
         "text/tab-separated-values" => Some(Reader::Tsv),
@@ -239,19 +295,32 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         | "application/x-sh"
         | "application/sql" => Some(Reader::Text),
         m if m.starts_with("text/") || m.ends_with("+xml") => Some(Reader::Text),
-        m if OFFICE_TYPES.contains(&m) => return refuse(OFFICE_MESSAGE),
-        _ => None,
+        m => match OFFICE_REFUSED
+            .iter()
+            .find(|(_, types, _)| types.contains(&m))
+        {
+            Some((_, _, what)) => return refuse(what),
+            None => None,
+        },
     };
     if let Some(reader) = by_mime {
         return Ok(reader);
     }
     match mime.as_str() {
         "" | "application/octet-stream" | "binary/octet-stream" => {
-            refuse("not a text, HTML, CSV, JSON or PDF file")
+            refuse("not a text, HTML, CSV, JSON, PDF or Office document")
         }
         m if m.starts_with("image/") => refuse(&format!("images ({m}) have no text to extract")),
         m => refuse(&format!("{m} files are not supported")),
     }
+}
+
+/// The MIME type without parameters, lower-cased (empty when unknown).
+fn mime_type(content_type: Option<&str>) -> String {
+    content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 impl Reader {
@@ -265,6 +334,10 @@ impl Reader {
             Reader::Json => "json",
             Reader::JsonLines => "jsonl",
             Reader::Pdf => "pdf",
+            Reader::Docx => "docx",
+            Reader::Pptx => "pptx",
+            Reader::Odt => "odt",
+            Reader::Odp => "odp",
         }
     }
 
@@ -280,16 +353,32 @@ impl Reader {
             }
             decode::decode_text(input.bytes, declared, name)
         };
+        let paged = |kind, (pages, notes)| {
+            let format = self.format();
+            let document = ExtractedDocument {
+                pages,
+                kind,
+                format,
+            };
+            Ok(Extraction { document, notes })
+        };
         let (kind, text) = match self {
-            Reader::Pdf => {
-                let (pages, notes) = pdf::extract(input.bytes, limits)?;
-                let document = ExtractedDocument {
-                    pages,
-                    kind: TextKind::Plain,
-                    format: self.format(),
-                };
-                return Ok(Extraction { document, notes });
+            Reader::Pdf => return paged(TextKind::Plain, pdf::extract(input.bytes, limits)?),
+            Reader::Pptx => {
+                return paged(
+                    TextKind::Markdown,
+                    office::pptx::extract(input.bytes, limits)?,
+                )
             }
+            Reader::Odt | Reader::Odp => {
+                let format = if self == Reader::Odp { "ODP" } else { "ODT" };
+                let read = office::odf::extract(input.bytes, format, limits)?;
+                return paged(TextKind::Markdown, read);
+            }
+            Reader::Docx => (
+                TextKind::Markdown,
+                office::docx::extract(input.bytes, limits)?,
+            ),
             Reader::Text => (TextKind::Plain, normalize_newlines(decoded(declared)?)),
             Reader::Markdown => (TextKind::Markdown, normalize_newlines(decoded(declared)?)),
             Reader::Html => {
@@ -393,12 +482,35 @@ mod tests {
             Some(Reader::Html)
         );
         assert_eq!(ok("a/x.unknownext", Some("text/plain")), Some(Reader::Text));
+        assert_eq!(ok("a/report.DOCX", None), Some(Reader::Docx));
+        assert_eq!(ok("a/deck.pptx", None), Some(Reader::Pptx));
+        assert_eq!(ok("a/show.ppsx", None), Some(Reader::Pptx));
+        assert_eq!(ok("a/notes.odt", None), Some(Reader::Odt));
+        assert_eq!(ok("a/talk.odp", None), Some(Reader::Odp));
+        assert_eq!(
+            ok(
+                "a/upload",
+                Some("application/vnd.openxmlformats-officedocument.presentationml.presentation")
+            ),
+            Some(Reader::Pptx)
+        );
+        assert_eq!(
+            ok(
+                "a/upload",
+                Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            ),
+            Some(Reader::Docx)
+        );
         for (key, ct, needle) in [
+            ("a/report.doc", None, "legacy Word 97-2003 documents"),
+            ("a/deck.ppt", None, "legacy PowerPoint 97-2003"),
+            ("a/upload", Some("application/msword"), "legacy Word"),
             (
-                "a/report.docx",
+                "a/sheet.xlsx",
                 None,
                 "Word/PowerPoint/Excel documents are not supported yet",
             ),
+            ("a/talk.key", None, "Keynote"),
             (
                 "a/report",
                 Some("application/vnd.ms-excel"),

@@ -33,15 +33,22 @@ pub(crate) fn to_markdown(text: &str, tab_separated: bool) -> Result<String, Ext
         }
         rows.push(row);
     }
+    Ok(rows_to_markdown(&rows))
+}
+
+/// Rows of cells (already one line each, `|` escaped) as a Markdown table:
+/// the first row as the header, short rows padded.
+pub(crate) fn rows_to_markdown(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let size: usize = rows.iter().flatten().map(|c| c.len() + 3).sum();
+    let mut out = String::with_capacity(size + 4 * width + 2 * rows.len());
     for (i, row) in rows.iter().enumerate() {
         push_row(&mut out, row.iter().map(String::as_str), width);
         if i == 0 {
             push_row(&mut out, std::iter::repeat_n("---", width), width);
         }
     }
-    Ok(out)
+    out
 }
 
 /// The candidate that splits the first records into the same number (> 1)
@@ -75,7 +82,7 @@ fn sniff_delimiter(text: &str) -> u8 {
 }
 
 /// A cell as Markdown table text: one line, whitespace collapsed, `|` escaped.
-fn cell(raw: &str) -> String {
+pub(crate) fn cell(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for word in raw.split_whitespace() {
         if !out.is_empty() {

@@ -244,18 +244,37 @@ fn refusals_name_the_problem() {
         Err(ExtractError::Unsupported(m)) => assert!(m.contains("binary content"), "{m}"),
         other => panic!("{other:?}"),
     }
-    match extract(zip, "report.docx") {
+    match extract(zip, "report.doc") {
+        Err(ExtractError::Unsupported(m)) => assert!(
+            m.contains("report.doc") && m.contains("legacy Word 97-2003"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match extract(zip, "sheet.xlsx") {
         Err(ExtractError::Unsupported(m)) => assert!(
             m.contains("Word/PowerPoint/Excel documents are not supported yet"),
             "{m}"
         ),
         other => panic!("{other:?}"),
     }
+    assert!(matches!(
+        extract(zip, "report.docx"),
+        Err(ExtractError::Corrupt { format: "DOCX", .. })
+    ));
     match extract_typed(b"\x89PNG\r\n", "upload", "image/png") {
         Err(ExtractError::Unsupported(m)) => assert!(m.contains("image/png"), "{m}"),
         other => panic!("{other:?}"),
     }
-    for name in ["empty.txt", "empty.pdf", "empty.html", "empty.zip", "empty"] {
+    for name in [
+        "empty.txt",
+        "empty.pdf",
+        "empty.html",
+        "empty.zip",
+        "empty.docx",
+        "empty.pptx",
+        "empty",
+    ] {
         assert_eq!(extract(b"", name), Err(ExtractError::Empty), "{name}");
     }
 }

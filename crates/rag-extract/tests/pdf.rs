@@ -288,6 +288,7 @@ fn limits_refuse_long_documents() {
     let enough = FileExtractor::new(Limits {
         max_pages: 3,
         max_chars: 11,
+        ..Limits::default()
     });
     assert_eq!(
         enough.extract(input).map(|d| d.full_text()),

@@ -6,6 +6,10 @@ use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_core::ports::Extractor;
 use rag_extract::{Extraction, FileExtractor};
 
+mod office;
+#[allow(unused_imports)]
+pub use office::*;
+
 /// The read-only sample PDFs (py-pdf/sample-files), next to the repository.
 pub const PDF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/docs/pdf");
 
