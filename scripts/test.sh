@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: set up the embedded services,
-# check formatting and lints, run every test against the real PostgreSQL
-# and model, then the retrieval-quality gates (scripts/eval.sh --check).
+# The whole test suite on a fresh machine: set up the embedded services
+# (PostgreSQL, the model, moto for AWS), check formatting and lints, run every
+# test against them, then the retrieval-quality gates (scripts/eval.sh --check).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO"
 
 export DATABASE_URL="$(scripts/setup.sh)"
+# AWS emulation for the adapters and the Lambda fleet tests (S3, SQS,
+# DynamoDB, Cognito, Secrets Manager): the real SDK clients, pointed at moto.
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  AWS_ENDPOINT_URL="$(scripts/moto.sh start)"
+  export AWS_ENDPOINT_URL
+fi
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}" AWS_REGION="${AWS_REGION:-us-east-1}"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"

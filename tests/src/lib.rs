@@ -22,6 +22,8 @@ use rag_index_pg::{PgConfig, PgIndex};
 use rag_local::{FsBlobStore, MemoryStatusStore};
 use tokio::sync::OnceCell;
 
+pub mod fleet;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -205,6 +207,7 @@ impl Harness {
         let job = match PipelineJob::for_object(
             &blob,
             &meta,
+            None,
             &user.user,
             uuid::Uuid::new_v4().to_string(),
             true,
@@ -234,24 +237,29 @@ impl Harness {
 
     /// Rows the index holds for a document, per table.
     pub async fn row_counts(&self, document_id: &str) -> Vec<(&'static str, i64)> {
-        let mut out = Vec::new();
-        for table in [
-            "hybrid_documents",
-            "hybrid_chunks",
-            "hybrid_dense_embeddings",
-            "hybrid_bm25_index",
-            "document_bm25_metadata",
-            "hybrid_document_grants",
-        ] {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT count(*) FROM {table} WHERE document_id = $1"
-            )))
-            .bind(document_id)
-            .fetch_one(self.index.pool())
-            .await
-            .expect("count");
-            out.push((table, n));
-        }
-        out
+        row_counts(&self.index, document_id).await
     }
+}
+
+/// Rows `index` holds for a document, per table.
+pub async fn row_counts(index: &PgIndex, document_id: &str) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in [
+        "hybrid_documents",
+        "hybrid_chunks",
+        "hybrid_dense_embeddings",
+        "hybrid_bm25_index",
+        "document_bm25_metadata",
+        "hybrid_document_grants",
+    ] {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE document_id = $1"
+        )))
+        .bind(document_id)
+        .fetch_one(index.pool())
+        .await
+        .expect("count");
+        out.push((table, n));
+    }
+    out
 }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{classify, file_name, DocumentFacts, Pipeline, Route, UnsupportedType};
+use crate::classify::{
+    classify, file_name as file_name_of, DocumentFacts, Pipeline, Route, UnsupportedType,
+};
 use crate::ports::{BlobMeta, BlobRef};
 
 /// A queued request to process one document (the SQS message body).
@@ -42,9 +44,12 @@ impl PipelineJob {
     /// The job for an object, routed by the classifier from what a HEAD
     /// tells (name, type, size, user metadata): what every entry point
     /// does when a document is submitted. Refuses types no pipeline reads.
+    /// `file_name` is the name the user gave the file, when the key is not
+    /// it (Amplify stores uploads under generated keys).
     pub fn for_object(
         blob: &BlobRef,
         meta: &BlobMeta,
+        file_name: Option<&str>,
         user: &str,
         run_id: String,
         force_reprocess: bool,
@@ -54,8 +59,11 @@ impl PipelineJob {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let name = file_name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| file_name_of(&blob.key));
         let route = classify(&DocumentFacts {
-            key: &blob.key,
+            key: name,
             content_type: meta.content_type.as_deref(),
             size: meta.size,
             metadata: &metadata,
@@ -68,7 +76,7 @@ impl PipelineJob {
             bucket: blob.bucket.clone(),
             key: blob.key.clone(),
             pipeline: route.pipeline,
-            file_name: file_name(&blob.key).to_owned(),
+            file_name: name.to_owned(),
             content_type: meta.content_type.clone(),
             size: meta.size,
             force_reprocess,
@@ -94,7 +102,7 @@ mod tests {
             ..Default::default()
         };
         let (job, route) =
-            PipelineJob::for_object(&blob, &meta, "alice", "r1".into(), false).unwrap();
+            PipelineJob::for_object(&blob, &meta, None, "alice", "r1".into(), false).unwrap();
         assert_eq!(
             (
                 job.status_id.as_str(),
@@ -105,7 +113,7 @@ mod tests {
         );
         meta.metadata.insert("scanned".into(), "true".into());
         let (job, route) =
-            PipelineJob::for_object(&blob, &meta, "alice", "r1".into(), false).unwrap();
+            PipelineJob::for_object(&blob, &meta, None, "alice", "r1".into(), false).unwrap();
         assert_eq!(
             (job.pipeline, route.reason),
             (Pipeline::Vdr, RouteReason::Scanned)
@@ -114,9 +122,14 @@ mod tests {
             bucket: "b".into(),
             key: "u/a.zip".into(),
         };
-        assert!(
-            PipelineJob::for_object(&zip, &BlobMeta::default(), "alice", "r1".into(), false)
-                .is_err()
-        );
+        assert!(PipelineJob::for_object(
+            &zip,
+            &BlobMeta::default(),
+            None,
+            "alice",
+            "r1".into(),
+            false
+        )
+        .is_err());
     }
 }

@@ -6,6 +6,8 @@
 //! `ragctl` (local adapters), and in tests.
 
 pub mod analyzer;
+pub mod api;
+pub mod body;
 pub mod chunking;
 pub mod classify;
 pub mod error;
@@ -18,6 +20,7 @@ pub mod job;
 pub mod pipeline;
 pub mod ports;
 pub mod query;
+pub mod realtime;
 pub mod status;
 
 pub use error::ApiError;

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::analyzer::Analyzer;
+use crate::body::{self, invalid, present};
 use crate::classify::Pipeline;
 use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
@@ -86,32 +87,9 @@ impl QueryRequest {
     /// Parses and validates a request body, with a `400` naming the field
     /// for anything malformed, missing, of the wrong type or out of range.
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
-                format!("request body is not valid JSON: {e}"),
-            )
-        })?;
-        let Value::Object(obj) = value else {
-            return Err(ApiError::bad_request(
-                "invalid_json",
-                "request body must be a JSON object",
-            ));
-        };
+        let obj = body::object(body)?;
         let mut req = Self::new(String::new());
-        req.query = match obj.get("query") {
-            None | Some(Value::Null) => {
-                return Err(ApiError::bad_request(
-                    "missing_field",
-                    "'query' is required",
-                ))
-            }
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(invalid("query", "must be a string")),
-        };
-        if req.query.trim().is_empty() {
-            return Err(invalid("query", "must not be empty"));
-        }
+        req.query = body::required_str(&obj, "query")?;
         let chars = req.query.chars().count();
         if chars > MAX_QUERY_CHARS {
             return Err(invalid(
@@ -160,10 +138,8 @@ impl QueryRequest {
                 "dense_weight and sparse_weight must not both be 0",
             ));
         }
-        if let Some(v) = present(&obj, "use_rrf") {
-            req.use_rrf = v
-                .as_bool()
-                .ok_or_else(|| invalid("use_rrf", "must be a boolean"))?;
+        if let Some(rrf) = body::optional_bool(&obj, "use_rrf")? {
+            req.use_rrf = rrf;
         }
         if let Some(v) = present(&obj, "document_ids") {
             let ids = v
@@ -176,14 +152,6 @@ impl QueryRequest {
         }
         Ok(req)
     }
-}
-
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn invalid(field: &str, why: &str) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("'{field}' {why}"))
 }
 
 /// One result of `POST /v2/query`.

@@ -10,9 +10,11 @@
 pub mod bert;
 mod encoder;
 pub mod openai;
+pub mod setup;
 
 pub use bert::{BertEmbedder, BertTokenCounter, LoadError, Pooling};
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
+pub use setup::{embedder_from_env, EmbedderSetup};
 
 /// Scales `v` to unit length in place; returns `false` (leaving `v` as it is)
 /// when its norm is zero or not finite, which callers treat as a bad vector.

@@ -31,6 +31,24 @@ impl PgConfig {
         Self::new(url)
     }
 
+    /// Settings for a server named by parts, as the Lambda functions get it
+    /// (`RAG_POSTGRES_DB_*_ENDPOINT` as `host` or `host:port`, the user, the
+    /// password resolved from Secrets Manager, the database name).
+    pub fn from_parts(endpoint: &str, user: &str, password: &str, database: &str) -> Self {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let host = if endpoint.contains(':') {
+            endpoint.to_owned()
+        } else {
+            format!("{endpoint}:5432")
+        };
+        Self::new(format!(
+            "postgres://{}:{}@{host}/{}",
+            utf8_percent_encode(user, NON_ALPHANUMERIC),
+            utf8_percent_encode(password, NON_ALPHANUMERIC),
+            utf8_percent_encode(database, NON_ALPHANUMERIC),
+        ))
+    }
+
     /// Settings for `url` with the defaults.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -87,6 +105,20 @@ fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_encoded_into_a_url() {
+        let c = PgConfig::from_parts("db.example:6543", "rag", "p@ss/w:rd", "amplify");
+        assert_eq!(
+            c.url,
+            "postgres://rag:p%40ss%2Fw%3Ard@db.example:6543/amplify"
+        );
+        assert_eq!(c.redacted_url(), "postgres://rag@db.example:6543/amplify");
+        assert!(PgConfig::from_parts("h", "u", "p", "d")
+            .url
+            .ends_with("@h:5432/d"));
+        assert!(PgConnectOptions::from_str(&c.url).is_ok());
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -1,58 +1,22 @@
 //! Building the adapters from the environment, once per process.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rag_core::analyzer::Analyzer;
-use rag_core::chunking::{ApproxTokenCounter, Chunker, ChunkingConfig, TokenCounter};
+use rag_core::chunking::Chunker;
 use rag_core::ports::{Embedder, Index};
 use rag_core::query::{QueryConfig, QueryService};
-use rag_embed::{BertEmbedder, OpenAiConfig, OpenAiEmbedder};
+use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_index_pg::{PgConfig, PgIndex};
 
 /// Default model location, relative to the working directory.
 const DEFAULT_MODEL_DIR: &str = ".local/models/all-MiniLM-L6-v2";
 
-/// An embedder with what chunking for it needs.
-pub struct EmbedderSetup {
-    pub embedder: Arc<dyn Embedder>,
-    /// Counts tokens as the embedder's model does.
-    pub counter: Arc<dyn TokenCounter>,
-    /// Chunk sizes that fit the model's window.
-    pub chunking: ChunkingConfig,
-}
-
 /// The embedder chosen by `RAG_EMBEDDER` (`local`, the default, or `openai`).
 pub fn embedder() -> Result<EmbedderSetup> {
-    match std::env::var("RAG_EMBEDDER").as_deref() {
-        Ok("openai") => {
-            let config =
-                OpenAiConfig::from_env().context("configuring the OpenAI-compatible embedder")?;
-            let embedder =
-                OpenAiEmbedder::new(config).context("creating the OpenAI-compatible embedder")?;
-            Ok(EmbedderSetup {
-                embedder: Arc::new(embedder),
-                counter: Arc::new(ApproxTokenCounter),
-                chunking: ChunkingConfig::default(),
-            })
-        }
-        Ok("local") | Err(_) => {
-            let dir = std::env::var_os("RAG_MODEL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
-            let embedder = BertEmbedder::load(&dir).with_context(|| format!("loading the embedding model from {} (run scripts/fetch-model.sh, or set RAG_MODEL_DIR)", dir.display()))?;
-            let mut chunking = ChunkingConfig::default();
-            chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
-            let counter = embedder.token_counter();
-            Ok(EmbedderSetup {
-                embedder: Arc::new(embedder),
-                counter,
-                chunking,
-            })
-        }
-        Ok(other) => anyhow::bail!("RAG_EMBEDDER must be 'local' or 'openai', not '{other}'"),
-    }
+    Ok(embedder_from_env(Path::new(DEFAULT_MODEL_DIR))?)
 }
 
 /// The index for `dims`-dimensional vectors, connected.

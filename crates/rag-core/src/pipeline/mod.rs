@@ -1,12 +1,16 @@
 //! The background pipelines and what they share: status reporting and the
 //! split between document problems (final) and infrastructure faults (retry).
 
+mod consumer;
 pub mod indexing;
 mod reporter;
 mod text;
+mod vdr;
 
+pub use consumer::{Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use reporter::RunReporter;
 pub use text::{TextPipeline, TextPipelineConfig};
+pub use vdr::VdrPipeline;
 
 /// How a run ended when it ended because of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,16 @@ impl Default for TextPipelineConfig {
     }
 }
 
+/// How a run reads and reports a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavor {
+    /// The text-RAG pipeline.
+    Text,
+    /// The VDR pipeline's text-layer mode: pages read as text, every chunk
+    /// numbered with its page.
+    VdrPageText,
+}
+
 /// Everything the text pipeline needs, wired once per process.
 pub struct TextPipeline {
     pub blobs: Arc<dyn BlobStore>,
@@ -58,7 +68,20 @@ impl TextPipeline {
     /// `failed` (and return [`RunOutcome::Failed`]); infrastructure faults
     /// return [`TransientError`] and leave the run open for a retry.
     pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        self.run_as(job, Flavor::Text).await
+    }
+
+    /// The run, with the stages and page numbering of `flavor`.
+    pub(super) async fn run_as(
+        &self,
+        job: &PipelineJob,
+        flavor: Flavor,
+    ) -> Result<RunOutcome, TransientError> {
         let started = Instant::now();
+        let read_stage = match flavor {
+            Flavor::Text => Stage::ExtractingText,
+            Flavor::VdrPageText => Stage::ConvertingPages,
+        };
         let report = RunReporter::new(self.status.clone(), job);
         let fail = |error: String| async {
             tracing::warn!(status_id = %job.status_id, error = %error, "document failed");
@@ -93,10 +116,14 @@ impl TextPipeline {
         // Extract
         report
             .stage(
-                Stage::ExtractingText,
+                read_stage,
                 0.0,
                 format!("Extracting text from {}", job.file_name),
-                Map::new(),
+                match flavor {
+                    Flavor::Text => Map::new(),
+                    // Honest about what VDR does until page embeddings exist.
+                    Flavor::VdrPageText => meta(json!({"vdr_mode": "page_text"})),
+                },
             )
             .await;
         let extracted = match self.extract(bytes, job).await {
@@ -106,7 +133,7 @@ impl TextPipeline {
         let pages = extracted.pages.len();
         report
             .stage(
-                Stage::ExtractingText,
+                read_stage,
                 1.0,
                 format!(
                     "Extracted {} ({pages} page{})",
@@ -122,9 +149,15 @@ impl TextPipeline {
             .stage(Stage::Chunking, 0.0, "Chunking text", Map::new())
             .await;
         let mut chunks: Vec<(Option<u32>, String)> = Vec::new();
-        for page in &extracted.pages {
+        for (i, page) in extracted.pages.iter().enumerate() {
+            let number = match flavor {
+                Flavor::Text => page.number,
+                // Every VDR result points at a page, even for formats
+                // without pages (a one-page form in plain text).
+                Flavor::VdrPageText => page.number.or(Some(i as u32 + 1)),
+            };
             for c in self.chunker.chunk(&page.text, extracted.kind) {
-                chunks.push((page.number, c));
+                chunks.push((number, c));
             }
         }
         if chunks.is_empty() {

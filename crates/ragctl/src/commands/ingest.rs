@@ -159,15 +159,21 @@ async fn ingest_one(
     user: &str,
 ) -> Result<RunOutcome> {
     let meta = blobs.head(blob).await?;
-    let job =
-        match PipelineJob::for_object(blob, &meta, user, uuid::Uuid::new_v4().to_string(), true) {
-            Ok((job, _)) => job,
-            Err(e) => {
-                return Ok(RunOutcome::Failed {
-                    error: e.to_string(),
-                })
-            }
-        };
+    let job = match PipelineJob::for_object(
+        blob,
+        &meta,
+        None,
+        user,
+        uuid::Uuid::new_v4().to_string(),
+        true,
+    ) {
+        Ok((job, _)) => job,
+        Err(e) => {
+            return Ok(RunOutcome::Failed {
+                error: e.to_string(),
+            })
+        }
+    };
     RunReporter::new(status.clone(), &job)
         .start_run(true, "Queued by ragctl")
         .await;

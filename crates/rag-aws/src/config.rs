@@ -1,0 +1,31 @@
+//! The one place that builds the AWS SDK configuration.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// The SDK configuration every adapter's client is built from: region,
+/// credentials and endpoint come from the standard chain (environment,
+/// profile, Lambda's role), so `AWS_ENDPOINT_URL` alone points every client at
+/// an emulator; no adapter has an endpoint code path of its own.
+///
+/// The HTTPS client is hyper + rustls on *ring* (the SDK's default client
+/// brings aws-lc-sys, a C library build that the workspace does not otherwise
+/// need). Clients must be built from this config: the SDK crates are compiled
+/// without a default HTTP client.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}
+
+/// Whether an endpoint override is configured for `service_env` (e.g. `S3`
+/// for `AWS_ENDPOINT_URL_S3`) or for all services: emulators then stand in
+/// for AWS and need their quirks (e.g. S3 path-style addressing).
+pub(crate) fn has_custom_endpoint(config: &SdkConfig, service_env: &str) -> bool {
+    config.endpoint_url().is_some()
+        || std::env::var_os(format!("AWS_ENDPOINT_URL_{service_env}")).is_some()
+}

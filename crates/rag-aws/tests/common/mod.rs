@@ -1,0 +1,160 @@
+//! Shared setup of the moto-backed tests: one emulator per machine, one
+//! environment per test process, unique resource names per test.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::Once;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+static SETUP: Once = Once::new();
+
+/// Points the SDK at moto: `AWS_ENDPOINT_URL` as given by the test runner,
+/// or else the server `scripts/moto.sh start` runs (starting it if needed);
+/// dummy credentials and region unless some are set. Runs once per process,
+/// before any test touches the SDK (every test calls it first).
+fn setup_env() {
+    SETUP.call_once(|| {
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/moto.sh");
+            let out = Command::new("bash")
+                .arg(script)
+                .arg("start")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+            assert!(
+                out.status.success(),
+                "scripts/moto.sh start failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let url = stdout
+                .lines()
+                .last()
+                .map(str::trim)
+                .filter(|u| u.starts_with("http"))
+                .unwrap_or_else(|| panic!("scripts/moto.sh printed no URL: {stdout}"))
+                .to_owned();
+            std::env::set_var("AWS_ENDPOINT_URL", url);
+        }
+        for (name, value) in [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ] {
+            if std::env::var_os(name).is_none() {
+                std::env::set_var(name, value);
+            }
+        }
+    });
+}
+
+/// The crate's own SDK configuration, pointed at moto.
+pub async fn sdk() -> SdkConfig {
+    setup_env();
+    rag_aws::sdk_config().await
+}
+
+/// The emulator's URL.
+pub fn endpoint() -> String {
+    setup_env();
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
+}
+
+/// A name no other test (or earlier run) uses: `prefix-<32 hex>`, lowercase
+/// so it is also a valid bucket name.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attribute definition")
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("key schema element")
+}
+
+fn gsi(name: &str, hash: &str, range: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash))
+        .key_schema(key(range, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("global secondary index")
+}
+
+async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) {
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("ttl")
+                .build()
+                .expect("ttl spec"),
+        )
+        .send()
+        .await
+        .expect("UpdateTimeToLive");
+}
+
+/// The status table as `infra/` declares it: `statusId` hash key, GSI
+/// `UserIndex` (`user`, `timestamp`, ALL), TTL on `ttl`.
+pub async fn create_status_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let table = unique("status");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("statusId"))
+        .attribute_definitions(attr("user"))
+        .attribute_definitions(attr("timestamp"))
+        .key_schema(key("statusId", KeyType::Hash))
+        .global_secondary_indexes(gsi("UserIndex", "user", "timestamp"))
+        .send()
+        .await
+        .expect("CreateTable status");
+    enable_ttl(client, &table).await;
+    table
+}
+
+/// The connections table as `infra/` declares it: `connectionId` hash key,
+/// `sk` range key, GSI `StatusIdIndex` (`statusId`, `connectionId`, ALL),
+/// TTL on `ttl`.
+pub async fn create_connections_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let table = unique("connections");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("connectionId"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("statusId"))
+        .key_schema(key("connectionId", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(gsi("StatusIdIndex", "statusId", "connectionId"))
+        .send()
+        .await
+        .expect("CreateTable connections");
+    enable_ttl(client, &table).await;
+    table
+}

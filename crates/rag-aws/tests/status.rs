@@ -1,0 +1,319 @@
+//! DynamoStatusStore against moto: the status rules hold under conditional
+//! writes, races and redeliveries.
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rag_aws::DynamoStatusStore;
+use rag_core::classify::Pipeline;
+use rag_core::ports::{StatusStore, StatusWrite};
+use rag_core::status::Stage::{self, *};
+use rag_core::status::{StatusRecord, StatusUpdate};
+
+async fn store() -> (DynamoStatusStore, aws_sdk_dynamodb::Client, String) {
+    let client = aws_sdk_dynamodb::Client::new(&common::sdk().await);
+    let table = common::create_status_table(&client).await;
+    (
+        DynamoStatusStore::new(client.clone(), &table),
+        client,
+        table,
+    )
+}
+
+fn update(id: &str, user: &str, run: &str, stage: Stage, progress: u8) -> StatusUpdate {
+    StatusUpdate {
+        starts_run: stage == Queued,
+        pipeline: (stage == Queued).then_some(Pipeline::TextRag),
+        ..StatusUpdate::new(
+            id,
+            user,
+            run,
+            stage,
+            progress,
+            format!("{stage} {progress}"),
+        )
+    }
+}
+
+fn applied(w: StatusWrite) -> StatusRecord {
+    match w {
+        StatusWrite::Applied(r) => r,
+        StatusWrite::Stale => panic!("expected the update to apply"),
+    }
+}
+
+#[tokio::test]
+async fn a_run_moves_through_its_stages() {
+    let (store, client, table) = store().await;
+    let id = "bucket#docs/report.pdf";
+    let mut last = None;
+    for (stage, progress) in [
+        (Queued, 5),
+        (ProcessingStarted, 10),
+        (ExtractingText, 20),
+        (Chunking, 42),
+        (Embedding, 50),
+        (Embedding, 70),
+        (Storing, 90),
+        (Completed, 0),
+    ] {
+        let r = applied(
+            store
+                .apply(&update(id, "alice", "r1", stage, progress))
+                .await
+                .unwrap(),
+        );
+        assert_eq!((r.status, r.run_id.as_str()), (stage, "r1"));
+        last = Some(r);
+    }
+    let last = last.unwrap();
+    assert_eq!(
+        (last.progress, last.pipeline),
+        (100, Some(Pipeline::TextRag))
+    );
+    assert_eq!(store.get(id).await.unwrap(), Some(last.clone()));
+    assert_eq!(store.get("bucket#other").await.unwrap(), None);
+
+    // The stored item keeps the table's contract: string timestamp of fixed
+    // width (the UserIndex sort key), numeric ttl and version.
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("statusId", AttributeValue::S(id.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ts = item["timestamp"].as_s().unwrap();
+    assert_eq!(ts.len(), "2026-11-24T10:30:00.000000Z".len(), "{ts}");
+    assert_eq!(item["ttl"].as_n().unwrap(), &last.ttl.to_string());
+    assert_eq!(item["version"].as_n().unwrap(), "8");
+    assert_eq!(item["status"].as_s().unwrap(), "completed");
+    let ttl_days = (last.ttl - last.timestamp.timestamp()) / 86_400;
+    assert_eq!(ttl_days, 30);
+}
+
+#[tokio::test]
+async fn stale_updates_are_dropped() {
+    let (store, _, _) = store().await;
+    let id = "bucket#a.txt";
+    // Nothing to update yet.
+    assert_eq!(
+        store
+            .apply(&update(id, "alice", "r1", Embedding, 50))
+            .await
+            .unwrap(),
+        StatusWrite::Stale
+    );
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    // The API's `queued` delivered twice.
+    assert_eq!(
+        store
+            .apply(&update(id, "alice", "r1", Queued, 5))
+            .await
+            .unwrap(),
+        StatusWrite::Stale
+    );
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Embedding, 60))
+            .await
+            .unwrap(),
+    );
+    // A duplicate at the same point is harmless and applies.
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Embedding, 60))
+            .await
+            .unwrap(),
+    );
+    for stale in [
+        update(id, "alice", "r1", Embedding, 55), // progress backwards
+        update(id, "alice", "r1", Chunking, 70),  // stage backwards
+        update(id, "alice", "r0", Storing, 90),   // another run
+        update(id, "alice", "r2", Queued, 5),     // a new run while this one lives
+    ] {
+        assert_eq!(
+            store.apply(&stale).await.unwrap(),
+            StatusWrite::Stale,
+            "{stale:?}"
+        );
+    }
+    assert_eq!(store.get(id).await.unwrap().unwrap().progress, 60);
+
+    let mut fail = update(id, "alice", "r1", Failed, 0);
+    fail.error = Some("PDF is encrypted".into());
+    let failed = applied(store.apply(&fail).await.unwrap());
+    assert_eq!(
+        (failed.progress, failed.failed_at_stage),
+        (60, Some(Embedding))
+    );
+    // The run ended: late messages of it change nothing.
+    assert_eq!(
+        store
+            .apply(&update(id, "alice", "r1", Storing, 95))
+            .await
+            .unwrap(),
+        StatusWrite::Stale
+    );
+    assert_eq!(
+        store
+            .apply(&update(id, "alice", "r1", Completed, 100))
+            .await
+            .unwrap(),
+        StatusWrite::Stale
+    );
+    // A new run starts over.
+    let next = applied(
+        store
+            .apply(&update(id, "alice", "r2", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (next.run_id.as_str(), next.progress, next.error),
+        ("r2", 5, None)
+    );
+    // A forced reprocess replaces even a live run.
+    let mut forced = update(id, "alice", "r3", Queued, 5);
+    forced.force = true;
+    assert_eq!(applied(store.apply(&forced).await.unwrap()).run_id, "r3");
+}
+
+#[tokio::test]
+async fn racing_writers_never_move_progress_backwards() {
+    let (store, _, _) = store().await;
+    let store = Arc::new(store);
+    let id = "bucket#race.pdf";
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Queued, 5))
+            .await
+            .unwrap(),
+    );
+
+    // A reader watches the record while 20 writers race.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.push(store.get(id).await.unwrap().unwrap().progress);
+            }
+            seen
+        })
+    };
+    // Progress values in a scrambled order: 46..=85 (the embedding band).
+    let values: Vec<u8> = (0..20u8).map(|i| 46 + (i * 7) % 40).collect();
+    let max = *values.iter().max().unwrap();
+    let writers: Vec<_> = values
+        .iter()
+        .map(|&p| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.apply(&update(id, "alice", "r1", Embedding, p)).await })
+        })
+        .collect();
+    let mut applied_values = Vec::new();
+    for (w, p) in writers.into_iter().zip(&values) {
+        match w.await.unwrap().expect("no writer gives up") {
+            StatusWrite::Applied(r) => {
+                assert_eq!(r.progress, *p);
+                applied_values.push(*p);
+            }
+            StatusWrite::Stale => {}
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.await.unwrap();
+    assert_eq!(store.get(id).await.unwrap().unwrap().progress, max);
+    assert!(applied_values.contains(&max));
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress went backwards: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn users_list_their_own_records_newest_first() {
+    let (store, _, _) = store().await;
+    for key in ["a", "b", "c"] {
+        applied(
+            store
+                .apply(&update(&format!("bkt#{key}"), "alice", "r1", Queued, 5))
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    applied(
+        store
+            .apply(&update("bkt#z", "bob", "r1", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    let ids =
+        |records: Vec<StatusRecord>| records.into_iter().map(|r| r.status_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_for_user("alice", 10).await.unwrap()),
+        ["bkt#c", "bkt#b", "bkt#a"]
+    );
+    assert_eq!(
+        ids(store.list_for_user("alice", 2).await.unwrap()),
+        ["bkt#c", "bkt#b"]
+    );
+    assert_eq!(
+        ids(store.list_for_user("bob", 10).await.unwrap()),
+        ["bkt#z"]
+    );
+    assert!(store.list_for_user("carol", 10).await.unwrap().is_empty());
+    assert!(store.list_for_user("alice", 0).await.unwrap().is_empty());
+    // An update makes a record the newest.
+    applied(
+        store
+            .apply(&update("bkt#a", "alice", "r1", ProcessingStarted, 10))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        ids(store.list_for_user("alice", 10).await.unwrap()),
+        ["bkt#a", "bkt#c", "bkt#b"]
+    );
+}
+
+#[tokio::test]
+async fn expired_records_are_gone_and_only_a_new_run_revives_them() {
+    let (store, _, _) = store().await;
+    let store = store.with_ttl_secs(-10);
+    applied(
+        store
+            .apply(&update("bkt#old", "alice", "r1", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(store.get("bkt#old").await.unwrap(), None);
+    assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .apply(&update("bkt#old", "alice", "r1", Embedding, 50))
+            .await
+            .unwrap(),
+        StatusWrite::Stale
+    );
+    let store = store.with_ttl_secs(3600);
+    let r = applied(
+        store
+            .apply(&update("bkt#old", "alice", "r2", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(store.get("bkt#old").await.unwrap(), Some(r));
+}

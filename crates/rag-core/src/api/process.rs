@@ -1,0 +1,339 @@
+//! `POST /v2/process-document`: validate, classify, queue, return at once.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::body::{self, invalid};
+use crate::classify::{Pipeline, RouteReason};
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::job::PipelineJob;
+use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
+use crate::status::{Stage, StatusRecord, StatusUpdate};
+
+/// Longest accepted object key (S3's own limit).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A validated `process-document` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDocumentRequest {
+    pub bucket: String,
+    pub key: String,
+    /// The name the user gave the file (`metadata.fileName`).
+    pub file_name: Option<String>,
+    /// `metadata.contentType`, used when the object itself has none.
+    pub content_type: Option<String>,
+    pub force_reprocess: bool,
+}
+
+impl ProcessDocumentRequest {
+    /// Parses and validates a request body (`400` naming the field).
+    pub fn from_json(raw: &[u8]) -> Result<Self, ApiError> {
+        let obj = body::object(raw)?;
+        let bucket = body::required_str(&obj, "bucket")?;
+        let key = body::required_str(&obj, "key")?;
+        if key.len() > MAX_KEY_BYTES {
+            return Err(invalid("key", "is longer than 1024 bytes"));
+        }
+        let empty = Map::new();
+        let metadata = match body::present(&obj, "metadata") {
+            None => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(invalid("metadata", "must be an object")),
+        };
+        let file_name = body::optional_str(metadata, "fileName")?;
+        let content_type = body::optional_str(metadata, "contentType")?;
+        if let Some(size) = body::present(metadata, "size") {
+            if size.as_u64().is_none() {
+                return Err(invalid("metadata.size", "must be a non-negative integer"));
+            }
+        }
+        let force_reprocess = body::optional_bool(&obj, "force_reprocess")?.unwrap_or(false);
+        Ok(Self {
+            bucket,
+            key,
+            file_name,
+            content_type,
+            force_reprocess,
+        })
+    }
+
+    fn blob(&self) -> BlobRef {
+        BlobRef {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// The body of a successful `process-document` call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// `202` when a run was queued, `200` when nothing needed doing.
+    #[serde(skip)]
+    pub http_status: u16,
+    pub status_id: String,
+    pub status: Stage,
+    pub pipeline: Pipeline,
+    pub message: String,
+}
+
+/// Limits and switches of the endpoint.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// Largest object accepted, in bytes (`413` above it).
+    pub max_object_bytes: u64,
+    /// Buckets documents may come from (`FILES_BUCKET`); any when empty.
+    pub allowed_buckets: Vec<String>,
+    /// With the VDR pipeline off (`ENABLE_VDR_PIPELINE=false`), documents
+    /// it would take go to text RAG instead of waiting for it.
+    pub enable_vdr: bool,
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        Self {
+            max_object_bytes: 200 * 1024 * 1024,
+            allowed_buckets: Vec::new(),
+            enable_vdr: true,
+        }
+    }
+}
+
+/// Accepts documents for processing.
+pub struct ProcessService {
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub status: Arc<dyn StatusStore>,
+    pub config: ProcessConfig,
+}
+
+impl ProcessService {
+    /// Validates the object (it exists, fits, has a type a pipeline reads,
+    /// is not someone else's), records `queued` and sends the job. Does no
+    /// processing itself, so it answers in one HEAD, one status write and
+    /// one queue send.
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        req: &ProcessDocumentRequest,
+    ) -> Result<Accepted, ApiError> {
+        let blob = req.blob();
+        let status_id = blob.status_id();
+        if !self.config.allowed_buckets.is_empty()
+            && !self.config.allowed_buckets.contains(&req.bucket)
+        {
+            return Err(ApiError::forbidden(format!(
+                "documents are accepted from bucket {} only",
+                self.config.allowed_buckets.join(", ")
+            )));
+        }
+        let current = self.status.get(&status_id).await.map_err(|e| {
+            tracing::error!(status_id = %status_id, error = %e, "status read failed");
+            ApiError::unavailable("the status store is unavailable; try again")
+        })?;
+        if let Some(cur) = &current {
+            if cur.user != caller.user {
+                return Err(ApiError::forbidden("this document belongs to another user"));
+            }
+        }
+        let meta = self.head(&blob, req).await?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let (mut job, route) = PipelineJob::for_object(
+            &blob,
+            &meta,
+            req.file_name.as_deref(),
+            &caller.user,
+            run_id,
+            req.force_reprocess,
+        )
+        .map_err(|e| ApiError::unsupported_type(e.to_string()))?;
+        let mut reason = route.reason;
+        if job.pipeline == Pipeline::Vdr && !self.config.enable_vdr {
+            job.pipeline = Pipeline::TextRag;
+            reason = RouteReason::Document;
+        }
+        if let Some(done) = current
+            .as_ref()
+            .filter(|c| !req.force_reprocess && c.status == Stage::Completed)
+        {
+            return Ok(Self::unchanged(
+                done,
+                job.pipeline,
+                "Document already processed; set force_reprocess to process it again",
+            ));
+        }
+
+        let mut metadata = Map::new();
+        metadata.insert("file_name".into(), json!(job.file_name));
+        metadata.insert("size".into(), json!(job.size));
+        metadata.insert("route_reason".into(), json!(reason));
+        let queued = StatusUpdate {
+            starts_run: true,
+            force: req.force_reprocess,
+            pipeline: Some(job.pipeline),
+            metadata,
+            ..StatusUpdate::new(
+                &status_id,
+                &caller.user,
+                &job.run_id,
+                Stage::Queued,
+                Stage::Queued.progress_at(0.0),
+                "Document queued for async processing",
+            )
+        };
+        match self.status.apply(&queued).await {
+            Ok(StatusWrite::Applied(_)) => {}
+            Ok(StatusWrite::Stale) => {
+                // A run is still going and this call did not force a new one.
+                let live = self.status.get(&status_id).await.ok().flatten();
+                return Ok(match live {
+                    Some(live) => {
+                        Self::unchanged(&live, job.pipeline, "Document is already being processed")
+                    }
+                    None => {
+                        return Err(ApiError::unavailable(
+                            "the document's status changed while queuing it; try again",
+                        ))
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(status_id = %status_id, error = %e, "status write failed");
+                return Err(ApiError::unavailable(
+                    "the status store is unavailable; try again",
+                ));
+            }
+        }
+        if let Err(e) = self.queue.send(&job).await {
+            tracing::error!(status_id = %status_id, error = %e, "enqueue failed");
+            let failed = StatusUpdate {
+                error: Some("the document could not be queued".into()),
+                pipeline: Some(job.pipeline),
+                ..StatusUpdate::new(
+                    &status_id,
+                    &caller.user,
+                    &job.run_id,
+                    Stage::Failed,
+                    0,
+                    "Processing failed: the document could not be queued",
+                )
+            };
+            if let Err(e) = self.status.apply(&failed).await {
+                tracing::warn!(status_id = %status_id, error = %e, "status write failed");
+            }
+            return Err(ApiError::unavailable(
+                "the processing queue is unavailable; try again",
+            ));
+        }
+        tracing::info!(status_id = %status_id, run_id = %job.run_id, pipeline = job.pipeline.as_str(), reason = ?reason, size = job.size, "document queued");
+        Ok(Accepted {
+            http_status: 202,
+            status_id,
+            status: Stage::Queued,
+            pipeline: job.pipeline,
+            message: "Document queued for async processing".into(),
+        })
+    }
+
+    /// The object's HEAD, with the request's type filling in a missing one.
+    async fn head(
+        &self,
+        blob: &BlobRef,
+        req: &ProcessDocumentRequest,
+    ) -> Result<BlobMeta, ApiError> {
+        let mut meta = match self.blobs.head(blob).await {
+            Ok(meta) => meta,
+            Err(BlobError::NotFound) => {
+                return Err(ApiError::not_found(format!(
+                    "no object {} in bucket {}",
+                    blob.key, blob.bucket
+                )))
+            }
+            Err(e) => {
+                tracing::error!(bucket = %blob.bucket, key = %blob.key, error = %e, "HEAD failed");
+                return Err(ApiError::unavailable(
+                    "the file store is unavailable; try again",
+                ));
+            }
+        };
+        if meta.size > self.config.max_object_bytes {
+            return Err(ApiError::too_large(format!(
+                "the document is {} bytes; the limit is {} bytes",
+                meta.size, self.config.max_object_bytes
+            )));
+        }
+        let generic =
+            |t: &str| t.is_empty() || t == "application/octet-stream" || t == "binary/octet-stream";
+        if meta.content_type.as_deref().is_none_or(generic) {
+            if let Some(ct) = &req.content_type {
+                meta.content_type = Some(ct.clone());
+            }
+        }
+        Ok(meta)
+    }
+
+    fn unchanged(record: &StatusRecord, pipeline: Pipeline, message: &str) -> Accepted {
+        Accepted {
+            http_status: 200,
+            status_id: record.status_id.clone(),
+            status: record.status,
+            pipeline: record.pipeline.unwrap_or(pipeline),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_validated_field_by_field() {
+        let ok = ProcessDocumentRequest::from_json(
+            br#"{"bucket":"b","key":"k/a.pdf","metadata":{"fileName":"a.pdf","contentType":"application/pdf","size":12},"force_reprocess":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.file_name.as_deref(), ok.force_reprocess),
+            (Some("a.pdf"), true)
+        );
+        let long_key = format!(r#"{{"bucket":"b","key":"{}"}}"#, "k".repeat(1025));
+        for (body, code, mentions) in [
+            ("{", "invalid_json", "JSON"),
+            ("[1]", "invalid_json", "object"),
+            (r#"{"key":"k"}"#, "missing_field", "'bucket'"),
+            (r#"{"bucket":"b"}"#, "missing_field", "'key'"),
+            (r#"{"bucket":"b","key":" "}"#, "invalid_field", "'key'"),
+            (r#"{"bucket":7,"key":"k"}"#, "invalid_field", "'bucket'"),
+            (
+                r#"{"bucket":"b","key":"k","metadata":"x"}"#,
+                "invalid_field",
+                "'metadata'",
+            ),
+            (
+                r#"{"bucket":"b","key":"k","metadata":{"size":-1}}"#,
+                "invalid_field",
+                "'metadata.size'",
+            ),
+            (
+                r#"{"bucket":"b","key":"k","metadata":{"fileName":1}}"#,
+                "invalid_field",
+                "'fileName'",
+            ),
+            (
+                r#"{"bucket":"b","key":"k","force_reprocess":"yes"}"#,
+                "invalid_field",
+                "'force_reprocess'",
+            ),
+            (long_key.as_str(), "invalid_field", "'key'"),
+        ] {
+            let err = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap_err();
+            assert_eq!((err.status, err.code), (400, code), "{body}");
+            assert!(err.error.contains(mentions), "{body}: {}", err.error);
+        }
+    }
+}

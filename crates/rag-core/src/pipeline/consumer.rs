@@ -1,0 +1,135 @@
+//! Queue consumption: one batch of messages in, the ids of the ones to retry
+//! out (SQS partial batch responses), so one bad message never fails or
+//! replays its neighbours.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{RunOutcome, RunReporter, TextPipeline, TransientError, VdrPipeline};
+use crate::job::PipelineJob;
+use crate::ports::StatusStore;
+
+/// A pipeline a consumer can drive.
+#[async_trait]
+pub trait JobRunner: Send + Sync {
+    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError>;
+}
+
+#[async_trait]
+impl JobRunner for TextPipeline {
+    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        TextPipeline::run(self, job).await
+    }
+}
+
+#[async_trait]
+impl JobRunner for VdrPipeline {
+    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        VdrPipeline::run(self, job).await
+    }
+}
+
+/// One received queue message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub message_id: String,
+    pub body: String,
+    /// How many times the queue has delivered it, this time included.
+    pub receive_count: u32,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done with (processed, failed for good, or a duplicate): delete it.
+    Done,
+    /// Leave it on the queue: it is retried, and after the last receive the
+    /// queue moves it to the dead-letter queue.
+    Retry,
+}
+
+/// Runs queued jobs with at-least-once delivery in mind.
+pub struct JobConsumer {
+    pub runner: Arc<dyn JobRunner>,
+    pub status: Arc<dyn StatusStore>,
+    /// The queue's `maxReceiveCount`: on that receive, a job that still
+    /// fails has its run recorded as `failed` before the queue dead-letters it.
+    pub max_receives: u32,
+}
+
+impl JobConsumer {
+    /// Processes a batch in order; returns the ids of messages to retry.
+    pub async fn handle_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let mut retry = Vec::new();
+        for message in messages {
+            if self.handle(message).await == Disposition::Retry {
+                retry.push(message.message_id.clone());
+            }
+        }
+        retry
+    }
+
+    /// Processes one message.
+    pub async fn handle(&self, message: &QueueMessage) -> Disposition {
+        let last_try = message.receive_count >= self.max_receives;
+        let job: PipelineJob = match serde_json::from_str(&message.body) {
+            Ok(job) => job,
+            Err(e) => {
+                // Kept (not deleted) so that it reaches the dead-letter queue
+                // for inspection instead of vanishing.
+                tracing::error!(message_id = %message.message_id, receive_count = message.receive_count, dead_letter = last_try, error = %e, "malformed job message");
+                return Disposition::Retry;
+            }
+        };
+        if self.already_settled(&job).await {
+            return Disposition::Done;
+        }
+        tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, "job started");
+        match self.runner.run(&job).await {
+            Ok(RunOutcome::Completed { chunks, pages }) => {
+                tracing::info!(status_id = %job.status_id, chunks, pages, "job completed");
+                Disposition::Done
+            }
+            Ok(RunOutcome::Failed { error }) => {
+                tracing::info!(status_id = %job.status_id, error = %error, "job failed for good");
+                Disposition::Done
+            }
+            Err(e) if last_try => {
+                tracing::error!(status_id = %job.status_id, error = %e, receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
+                RunReporter::new(self.status.clone(), &job)
+                    .fail(&format!(
+                        "{} (gave up after {} attempts)",
+                        e.message, message.receive_count
+                    ))
+                    .await;
+                Disposition::Retry
+            }
+            Err(e) => {
+                tracing::warn!(status_id = %job.status_id, error = %e, receive_count = message.receive_count, "job failed; will retry");
+                Disposition::Retry
+            }
+        }
+    }
+
+    /// Whether the job's run is already over, or superseded by a newer run:
+    /// a redelivered or stale message that must do nothing.
+    async fn already_settled(&self, job: &PipelineJob) -> bool {
+        match self.status.get(&job.status_id).await {
+            Ok(Some(record)) if record.run_id != job.run_id => {
+                tracing::info!(status_id = %job.status_id, run_id = %job.run_id, current_run = %record.run_id, "job of a superseded run skipped");
+                true
+            }
+            Ok(Some(record)) if record.status.is_terminal() => {
+                tracing::info!(status_id = %job.status_id, run_id = %job.run_id, status = %record.status, "duplicate delivery of a finished run skipped");
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                // The status is advisory here; the index write is idempotent.
+                tracing::warn!(status_id = %job.status_id, error = %e, "status read failed; processing anyway");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Choosing the embedder from the environment: one place for every entry
+//! point (`ragctl`, the Lambda functions, the local gateway).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rag_core::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
+use rag_core::ports::Embedder;
+
+use crate::{BertEmbedder, OpenAiConfig, OpenAiEmbedder};
+
+/// An embedder with what chunking for it needs.
+pub struct EmbedderSetup {
+    pub embedder: Arc<dyn Embedder>,
+    /// Counts tokens as the embedder's model does.
+    pub counter: Arc<dyn TokenCounter>,
+    /// Chunk sizes that fit the model's window.
+    pub chunking: ChunkingConfig,
+}
+
+/// Why no embedder could be set up; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("configuring the OpenAI-compatible embedder: {0}")]
+    OpenAi(String),
+    #[error("loading the embedding model from {dir} (fetch it with scripts/fetch-model.sh, or set RAG_MODEL_DIR): {source}")]
+    Model {
+        dir: PathBuf,
+        source: Box<crate::LoadError>,
+    },
+    #[error("RAG_EMBEDDER must be 'local' or 'openai', not '{0}'")]
+    Unknown(String),
+}
+
+/// The embedder chosen by `RAG_EMBEDDER`: `local` (the default) loads the
+/// model in `RAG_MODEL_DIR`, or `default_model_dir`; `openai` calls the
+/// endpoint `OpenAiConfig::from_env` describes.
+pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, SetupError> {
+    match std::env::var("RAG_EMBEDDER").as_deref() {
+        Ok("openai") => {
+            let config = OpenAiConfig::from_env().map_err(|e| SetupError::OpenAi(e.to_string()))?;
+            let embedder =
+                OpenAiEmbedder::new(config).map_err(|e| SetupError::OpenAi(e.to_string()))?;
+            Ok(EmbedderSetup {
+                embedder: Arc::new(embedder),
+                counter: Arc::new(ApproxTokenCounter),
+                chunking: ChunkingConfig::default(),
+            })
+        }
+        Ok("local") | Ok("") | Err(_) => {
+            let dir = std::env::var_os("RAG_MODEL_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_model_dir.to_path_buf());
+            let embedder = BertEmbedder::load(&dir).map_err(|source| SetupError::Model {
+                dir: dir.clone(),
+                source: Box::new(source),
+            })?;
+            let mut chunking = ChunkingConfig::default();
+            chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
+            let counter = embedder.token_counter();
+            Ok(EmbedderSetup {
+                embedder: Arc::new(embedder),
+                counter,
+                chunking,
+            })
+        }
+        Ok(other) => Err(SetupError::Unknown(other.to_owned())),
+    }
+}

@@ -1,0 +1,129 @@
+//! The environment variables the functions read (names from the original
+//! service), and which function needs which: the serverless configuration
+//! is checked against [`REQUIRED`] by a test, so a function never deploys
+//! without a variable it reads.
+
+use anyhow::{bail, Context, Result};
+
+pub const DOCUMENT_STATUS_TABLE: &str = "DOCUMENT_STATUS_TABLE";
+pub const WEBSOCKET_CONNECTIONS_TABLE: &str = "WEBSOCKET_CONNECTIONS_TABLE";
+pub const WEBSOCKET_API_ENDPOINT: &str = "WEBSOCKET_API_ENDPOINT";
+pub const VDR_PROCESSING_QUEUE_URL: &str = "VDR_PROCESSING_QUEUE_URL";
+pub const TEXT_RAG_PROCESSING_QUEUE_URL: &str = "TEXT_RAG_PROCESSING_QUEUE_URL";
+pub const FILES_BUCKET: &str = "FILES_BUCKET";
+pub const MAX_DOCUMENT_BYTES: &str = "MAX_DOCUMENT_BYTES";
+pub const ENABLE_VDR_PIPELINE: &str = "ENABLE_VDR_PIPELINE";
+pub const ENABLE_HYBRID_SEARCH: &str = "ENABLE_HYBRID_SEARCH";
+pub const ENABLE_SELECTIVE_VISUALS: &str = "ENABLE_SELECTIVE_VISUALS";
+pub const RAG_POSTGRES_DB_READ_ENDPOINT: &str = "RAG_POSTGRES_DB_READ_ENDPOINT";
+pub const RAG_POSTGRES_DB_WRITE_ENDPOINT: &str = "RAG_POSTGRES_DB_WRITE_ENDPOINT";
+pub const RAG_POSTGRES_DB_USERNAME: &str = "RAG_POSTGRES_DB_USERNAME";
+pub const RAG_POSTGRES_DB_NAME: &str = "RAG_POSTGRES_DB_NAME";
+pub const RAG_POSTGRES_DB_SECRET: &str = "RAG_POSTGRES_DB_SECRET";
+pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
+pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
+pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
+/// Local development only: a PostgreSQL URL instead of the `RAG_POSTGRES_DB_*` parts.
+pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Local development only: trust `?user=` on `$connect` (off unless `true`).
+pub const WEBSOCKET_ALLOW_USER_PARAM: &str = "WEBSOCKET_ALLOW_USER_PARAM";
+
+const PROCESSOR: &[&str] = &[
+    DOCUMENT_STATUS_TABLE,
+    WEBSOCKET_CONNECTIONS_TABLE,
+    WEBSOCKET_API_ENDPOINT,
+    RAG_POSTGRES_DB_WRITE_ENDPOINT,
+    RAG_POSTGRES_DB_USERNAME,
+    RAG_POSTGRES_DB_NAME,
+    RAG_POSTGRES_DB_SECRET,
+    RAG_MODEL_DIR,
+];
+
+/// The variables each function (by binary name) needs in production.
+/// `DATABASE_URL` may replace the `RAG_POSTGRES_DB_*` parts locally.
+pub const REQUIRED: &[(&str, &[&str])] = &[
+    (
+        "api-processor",
+        &[
+            DOCUMENT_STATUS_TABLE,
+            WEBSOCKET_CONNECTIONS_TABLE,
+            WEBSOCKET_API_ENDPOINT,
+            VDR_PROCESSING_QUEUE_URL,
+            TEXT_RAG_PROCESSING_QUEUE_URL,
+        ],
+    ),
+    ("text-rag-processor", PROCESSOR),
+    ("vdr-processor", PROCESSOR),
+    (
+        "query-handler",
+        &[
+            RAG_POSTGRES_DB_READ_ENDPOINT,
+            RAG_POSTGRES_DB_USERNAME,
+            RAG_POSTGRES_DB_NAME,
+            RAG_POSTGRES_DB_SECRET,
+            RAG_MODEL_DIR,
+        ],
+    ),
+    (
+        "ws-connect",
+        &[
+            WEBSOCKET_CONNECTIONS_TABLE,
+            COGNITO_USER_POOL_ID,
+            COGNITO_CLIENT_ID,
+        ],
+    ),
+    ("ws-disconnect", &[WEBSOCKET_CONNECTIONS_TABLE]),
+    (
+        "ws-default",
+        &[
+            WEBSOCKET_CONNECTIONS_TABLE,
+            DOCUMENT_STATUS_TABLE,
+            WEBSOCKET_API_ENDPOINT,
+        ],
+    ),
+];
+
+/// Variables a function reads when set, with a default otherwise.
+pub const OPTIONAL: &[&str] = &[
+    FILES_BUCKET,
+    MAX_DOCUMENT_BYTES,
+    ENABLE_VDR_PIPELINE,
+    ENABLE_HYBRID_SEARCH,
+    ENABLE_SELECTIVE_VISUALS,
+    DATABASE_URL,
+    WEBSOCKET_ALLOW_USER_PARAM,
+];
+
+/// A variable that must be set and non-empty.
+pub fn required(name: &str) -> Result<String> {
+    optional(name).with_context(|| format!("environment variable {name} is not set"))
+}
+
+/// A variable, if set and non-empty.
+pub fn optional(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A boolean switch (`true`/`false`, `1`/`0`, `yes`/`no`), `default` if unset.
+pub fn flag(name: &str, default: bool) -> Result<bool> {
+    match optional(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => bail!("{name} must be true or false, not '{other}'"),
+    }
+}
+
+/// A number of bytes, `default` if unset.
+pub fn bytes(name: &str, default: u64) -> Result<u64> {
+    optional(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .with_context(|| format!("{name} must be a number of bytes, not '{v}'"))
+        })
+        .transpose()
+        .map(|v| v.unwrap_or(default))
+}

@@ -1,0 +1,365 @@
+//! Building each function's services, once per container: AWS clients,
+//! the database pool and the embedding model are created here, outside the
+//! handler, and reused by every invocation.
+//!
+//! Each builder has two halves: `*_from` takes explicit settings (tests and
+//! the local gateway use it), and the bare one reads the environment.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use rag_aws::{
+    ApiGatewayNotifier, CognitoConfig, CognitoVerifier, DynamoConnectionStore, DynamoStatusStore,
+    S3BlobStore, SqsJobQueue,
+};
+use rag_core::analyzer::Analyzer;
+use rag_core::api::{ProcessConfig, ProcessService, StatusService};
+use rag_core::chunking::Chunker;
+use rag_core::pipeline::{JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrPipeline};
+use rag_core::ports::{
+    AuthError, ConnectionStore, Index, Notifier, NotifyError, StatusStore, StatusStoreError,
+    StatusWrite, TokenVerifier,
+};
+use rag_core::query::{QueryConfig, QueryService};
+use rag_core::realtime::{
+    NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
+};
+use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::Caller;
+use rag_embed::{embedder_from_env, EmbedderSetup};
+use rag_extract::FileExtractor;
+use rag_index_pg::{PgConfig, PgIndex};
+use serde_json::Value;
+
+use crate::api_processor::ApiProcessor;
+use crate::env;
+use crate::query_handler::QueryHandler;
+
+/// Where the model layer mounts the default embedding model.
+pub const LAMBDA_MODEL_DIR: &str = "/opt/models/all-MiniLM-L6-v2";
+/// SQS `maxReceiveCount` of the processing queues (DESIGN.md).
+pub const MAX_RECEIVES: u32 = 3;
+/// Largest document accepted by default (`MAX_DOCUMENT_BYTES`).
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 200 * 1024 * 1024;
+
+/// The deployed resources a function talks to.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    pub status_table: Option<String>,
+    pub connections_table: Option<String>,
+    /// The WebSocket API's `https://` management endpoint.
+    pub websocket_endpoint: Option<String>,
+    pub text_rag_queue_url: Option<String>,
+    pub vdr_queue_url: Option<String>,
+}
+
+impl Resources {
+    /// From `DOCUMENT_STATUS_TABLE`, `WEBSOCKET_CONNECTIONS_TABLE`,
+    /// `WEBSOCKET_API_ENDPOINT` and the two queue URLs.
+    pub fn from_env() -> Self {
+        Self {
+            status_table: env::optional(env::DOCUMENT_STATUS_TABLE),
+            connections_table: env::optional(env::WEBSOCKET_CONNECTIONS_TABLE),
+            websocket_endpoint: env::optional(env::WEBSOCKET_API_ENDPOINT),
+            text_rag_queue_url: env::optional(env::TEXT_RAG_PROCESSING_QUEUE_URL),
+            vdr_queue_url: env::optional(env::VDR_PROCESSING_QUEUE_URL),
+        }
+    }
+
+    fn need<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str> {
+        value
+            .as_deref()
+            .with_context(|| format!("environment variable {name} is not set"))
+    }
+
+    fn connections(&self, sdk: &SdkConfig) -> Result<Arc<dyn ConnectionStore>> {
+        let table = Self::need(&self.connections_table, env::WEBSOCKET_CONNECTIONS_TABLE)?;
+        Ok(Arc::new(DynamoConnectionStore::from_config(sdk, table)))
+    }
+
+    fn publisher(&self, sdk: &SdkConfig) -> Result<StatusPublisher> {
+        let endpoint = Self::need(&self.websocket_endpoint, env::WEBSOCKET_API_ENDPOINT)?;
+        let notifier = ApiGatewayNotifier::new(sdk, endpoint)
+            .with_context(|| format!("{} is not a usable URL", env::WEBSOCKET_API_ENDPOINT))?;
+        Ok(StatusPublisher {
+            connections: self.connections(sdk)?,
+            notifier: Arc::new(notifier),
+        })
+    }
+
+    fn plain_status(&self, sdk: &SdkConfig) -> Result<Arc<dyn StatusStore>> {
+        let table = Self::need(&self.status_table, env::DOCUMENT_STATUS_TABLE)?;
+        Ok(Arc::new(DynamoStatusStore::from_config(sdk, table)))
+    }
+
+    /// The status store whose every change is pushed to subscribers.
+    pub fn status(&self, sdk: &SdkConfig) -> Result<Arc<dyn StatusStore>> {
+        Ok(Arc::new(NotifyingStatusStore {
+            inner: self.plain_status(sdk)?,
+            publisher: self.publisher(sdk)?,
+        }))
+    }
+}
+
+/// `async-v2-api-processor` with explicit settings.
+pub fn api_processor_from(
+    sdk: &SdkConfig,
+    resources: &Resources,
+    config: ProcessConfig,
+) -> Result<ApiProcessor> {
+    let status = resources.status(sdk)?;
+    let queue = SqsJobQueue::from_config(
+        sdk,
+        Resources::need(
+            &resources.text_rag_queue_url,
+            env::TEXT_RAG_PROCESSING_QUEUE_URL,
+        )?,
+        Resources::need(&resources.vdr_queue_url, env::VDR_PROCESSING_QUEUE_URL)?,
+    );
+    Ok(ApiProcessor {
+        process: ProcessService {
+            blobs: Arc::new(S3BlobStore::from_config(sdk)),
+            queue: Arc::new(queue),
+            status: status.clone(),
+            config,
+        },
+        status: StatusService { status },
+    })
+}
+
+/// `async-v2-api-processor` from the environment.
+pub async fn api_processor() -> Result<ApiProcessor> {
+    let sdk = rag_aws::sdk_config().await;
+    let config = ProcessConfig {
+        max_object_bytes: env::bytes(env::MAX_DOCUMENT_BYTES, DEFAULT_MAX_DOCUMENT_BYTES)?,
+        allowed_buckets: env::optional(env::FILES_BUCKET).into_iter().collect(),
+        enable_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
+    };
+    api_processor_from(&sdk, &Resources::from_env(), config)
+}
+
+/// Which queue a processor consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processor {
+    TextRag,
+    Vdr,
+}
+
+/// The index and model a processor or the query handler uses.
+pub struct SearchParts {
+    pub index: Arc<dyn Index>,
+    pub embedder: EmbedderSetup,
+}
+
+impl SearchParts {
+    /// Loads the model (`RAG_MODEL_DIR`, or the layer's) and connects to
+    /// the read or write endpoint.
+    pub async fn from_env(sdk: &SdkConfig, write: bool) -> Result<Self> {
+        let embedder = embedder_from_env(Path::new(LAMBDA_MODEL_DIR))?;
+        let pool = database(sdk, write).await?.connect().await?;
+        Ok(Self {
+            index: Arc::new(PgIndex::new(pool, embedder.embedder.dimensions())),
+            embedder,
+        })
+    }
+}
+
+/// The database settings: `DATABASE_URL` locally, otherwise the
+/// `RAG_POSTGRES_DB_*` parts with the password resolved from Secrets Manager.
+pub async fn database(sdk: &SdkConfig, write: bool) -> Result<PgConfig> {
+    let mut config = if env::optional(env::DATABASE_URL).is_some() {
+        PgConfig::from_env()
+    } else {
+        let endpoint = env::required(if write {
+            env::RAG_POSTGRES_DB_WRITE_ENDPOINT
+        } else {
+            env::RAG_POSTGRES_DB_READ_ENDPOINT
+        })?;
+        let secret = env::required(env::RAG_POSTGRES_DB_SECRET)?;
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        let password = rag_aws::resolve_secret(&client, &secret)
+            .await
+            .with_context(|| format!("resolving the database secret {secret}"))?;
+        PgConfig::from_parts(
+            &endpoint,
+            &env::required(env::RAG_POSTGRES_DB_USERNAME)?,
+            &password,
+            &env::required(env::RAG_POSTGRES_DB_NAME)?,
+        )
+    };
+    // One invocation at a time per container: a couple of connections is
+    // all it can use, and RDS connection slots are shared by the fleet.
+    config.max_connections = 2;
+    Ok(config)
+}
+
+/// A queue consumer with explicit settings and parts.
+pub fn consumer_from(
+    sdk: &SdkConfig,
+    resources: &Resources,
+    parts: SearchParts,
+    processor: Processor,
+    max_object_bytes: u64,
+) -> Result<JobConsumer> {
+    let status = resources.status(sdk)?;
+    let EmbedderSetup {
+        embedder,
+        counter,
+        chunking,
+    } = parts.embedder;
+    let text = TextPipeline {
+        blobs: Arc::new(S3BlobStore::from_config(sdk)),
+        extractor: Arc::new(FileExtractor::default()),
+        embedder,
+        index: parts.index,
+        status: status.clone(),
+        chunker: Arc::new(Chunker::new(counter, chunking)?),
+        analyzer: Arc::new(Analyzer::new()),
+        config: TextPipelineConfig {
+            max_object_bytes,
+            ..TextPipelineConfig::default()
+        },
+    };
+    let runner: Arc<dyn JobRunner> = match processor {
+        Processor::TextRag => Arc::new(text),
+        Processor::Vdr => Arc::new(VdrPipeline { pages: text }),
+    };
+    Ok(JobConsumer {
+        runner,
+        status,
+        max_receives: MAX_RECEIVES,
+    })
+}
+
+/// `async-v2-{text-rag,vdr}-processor` from the environment.
+pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
+    let sdk = rag_aws::sdk_config().await;
+    let parts = SearchParts::from_env(&sdk, true).await?;
+    let max = env::bytes(env::MAX_DOCUMENT_BYTES, DEFAULT_MAX_DOCUMENT_BYTES)?;
+    consumer_from(&sdk, &Resources::from_env(), parts, processor, max)
+}
+
+/// `async-v2-query-handler` over explicit parts.
+pub fn query_handler_from(parts: SearchParts, enable_hybrid: bool) -> QueryHandler {
+    QueryHandler {
+        service: QueryService {
+            embedder: parts.embedder.embedder,
+            index: parts.index,
+            analyzer: Arc::new(Analyzer::new()),
+            config: QueryConfig::default(),
+        },
+        enable_hybrid,
+    }
+}
+
+/// `async-v2-query-handler` from the environment.
+pub async fn query_handler() -> Result<QueryHandler> {
+    let sdk = rag_aws::sdk_config().await;
+    let parts = SearchParts::from_env(&sdk, false).await?;
+    Ok(query_handler_from(
+        parts,
+        env::flag(env::ENABLE_HYBRID_SEARCH, true)?,
+    ))
+}
+
+/// The WebSocket route a function serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsRoute {
+    Connect,
+    Disconnect,
+    Default,
+}
+
+/// The WebSocket service for `route`, with explicit settings: `$connect`
+/// needs the verifier, `$default` the status table and the management API,
+/// `$disconnect` only the connections table. What a route does not need is
+/// left [`Unconfigured`], so each function deploys with its own variables.
+pub fn websocket_from(
+    sdk: &SdkConfig,
+    resources: &Resources,
+    route: WsRoute,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    config: WebSocketConfig,
+) -> Result<WebSocketService> {
+    let connections = resources.connections(sdk)?;
+    let unconfigured = Arc::new(Unconfigured);
+    let (status, notifier): (Arc<dyn StatusStore>, Arc<dyn Notifier>) = match route {
+        WsRoute::Default => (
+            resources.plain_status(sdk)?,
+            resources.publisher(sdk)?.notifier,
+        ),
+        WsRoute::Connect | WsRoute::Disconnect => (unconfigured.clone(), unconfigured.clone()),
+    };
+    Ok(WebSocketService {
+        connections: connections.clone(),
+        status,
+        verifier: verifier.unwrap_or(unconfigured),
+        publisher: StatusPublisher {
+            connections,
+            notifier,
+        },
+        config,
+    })
+}
+
+/// `async-v2-websocket-*` from the environment.
+pub async fn websocket(route: WsRoute) -> Result<WebSocketService> {
+    let sdk = rag_aws::sdk_config().await;
+    let config = WebSocketConfig {
+        allow_user_param: env::flag(env::WEBSOCKET_ALLOW_USER_PARAM, false)?,
+        ..WebSocketConfig::default()
+    };
+    let verifier: Option<Arc<dyn TokenVerifier>> = match route {
+        WsRoute::Connect
+            if config.allow_user_param && env::optional(env::COGNITO_USER_POOL_ID).is_none() =>
+        {
+            None
+        }
+        WsRoute::Connect => {
+            let cognito = CognitoConfig::from_env().context("configuring token verification")?;
+            Some(Arc::new(CognitoVerifier::new(cognito)?))
+        }
+        _ => None,
+    };
+    websocket_from(&sdk, &Resources::from_env(), route, verifier, config)
+}
+
+/// Stands in for a part a function was not configured with; any use is a
+/// deployment mistake and fails loudly rather than silently doing nothing.
+pub struct Unconfigured;
+
+const NOT_CONFIGURED: &str = "not configured for this function";
+
+#[async_trait]
+impl StatusStore for Unconfigured {
+    async fn apply(&self, _: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
+        Err(StatusStoreError(NOT_CONFIGURED.into()))
+    }
+    async fn get(&self, _: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
+        Err(StatusStoreError(NOT_CONFIGURED.into()))
+    }
+    async fn list_for_user(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        Err(StatusStoreError(NOT_CONFIGURED.into()))
+    }
+}
+
+#[async_trait]
+impl Notifier for Unconfigured {
+    async fn send(&self, _: &str, _: &Value) -> Result<(), NotifyError> {
+        Err(NotifyError::Failed(NOT_CONFIGURED.into()))
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for Unconfigured {
+    async fn verify(&self, _: &str) -> Result<Caller, AuthError> {
+        Err(AuthError::Unavailable(NOT_CONFIGURED.into()))
+    }
+}

@@ -1,0 +1,929 @@
+//! The Lambda fleet end to end: real event payloads through the real
+//! handlers and AWS adapters, against moto (S3, SQS, DynamoDB, Cognito) with
+//! resources created from the serverless config, a real PostgreSQL and the
+//! real model, and a local Management API for WebSocket pushes.
+
+use aws_lambda_events::sqs::SqsBatchResponse;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use integration_tests::fleet::{
+    cognito, response_json, rest_event, sqs_event, ws_event, Stack, STACK_MAX_DOCUMENT_BYTES,
+};
+use integration_tests::{new_user, row_counts, shared_pdf};
+use rag_core::pipeline::JobConsumer;
+use rag_lambda::{sqs, websocket};
+use serde_json::{json, Value};
+
+const PROCESS: &str = "api-processor";
+
+async fn put(stack: &Stack, key: &str, bytes: Vec<u8>, content_type: &str) {
+    s3(stack)
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("put object");
+}
+
+fn s3(stack: &Stack) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+fn sqs_client(stack: &Stack) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&stack.sdk)
+}
+
+/// Submits `key` as `user`; returns (HTTP status, body).
+async fn submit(stack: &Stack, user: &str, key: &str, extra: Value) -> (i64, Value) {
+    let mut body = json!({"bucket": stack.bucket, "key": key});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let event = rest_event(
+        PROCESS,
+        "process-document.json",
+        Some(user),
+        Some(&body.to_string()),
+    );
+    let response = stack.api.handle(event).await;
+    (response.status_code, response_json(&response))
+}
+
+/// Receives up to 10 messages of a queue (by logical id), visible again
+/// after `visibility` seconds.
+async fn receive(stack: &Stack, queue: &str, visibility: i32) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs_client(stack)
+        .receive_message()
+        .queue_url(&stack.queues[queue].url)
+        .max_number_of_messages(10)
+        .visibility_timeout(visibility)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
+}
+
+/// What Lambda's SQS event source does: receive a batch, invoke the
+/// function, delete the messages it did not report as failed.
+async fn deliver(
+    stack: &Stack,
+    consumer: &JobConsumer,
+    queue: &str,
+    visibility: i32,
+) -> (usize, SqsBatchResponse) {
+    let messages = receive(stack, queue, visibility).await;
+    let response = sqs::handle(consumer, sqs_event(&messages, &stack.queues[queue].arn)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    for m in &messages {
+        if !failed.contains(&m.message_id().unwrap_or_default()) {
+            sqs_client(stack)
+                .delete_message()
+                .queue_url(&stack.queues[queue].url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    (messages.len(), response)
+}
+
+async fn status_of(stack: &Stack, user: &str, status_id: &str) -> (i64, Value) {
+    let mut event = integration_tests::fleet::sample_event(PROCESS, "status.json");
+    event["requestContext"]["authorizer"]["claims"]["cognito:username"] = user.into();
+    let encoded = status_id
+        .replace('%', "%25")
+        .replace('#', "%23")
+        .replace('/', "%2F");
+    event["pathParameters"] = json!({ "statusId": encoded });
+    let response = stack
+        .api
+        .handle(serde_json::from_value(event).expect("status event"))
+        .await;
+    (response.status_code, response_json(&response))
+}
+
+/// Connects `connection_id` as `user` (a real Cognito id token) and
+/// subscribes it to `status_id`; returns the subscription replies.
+async fn connect_and_subscribe(
+    stack: &Stack,
+    user: &str,
+    connection_id: &str,
+    status_id: &str,
+) -> Vec<Value> {
+    let token = cognito()
+        .await
+        .id_token(user, &cognito().await.client_id)
+        .await;
+    let event = ws_event(
+        "ws-connect",
+        "connect.json",
+        connection_id,
+        None,
+        Some(json!({"token": token})),
+    );
+    let response = websocket::connect(&stack.connect, event).await;
+    assert_eq!(response.status_code, 200, "{:?}", response_json(&response));
+    let body = json!({"action": "subscribe", "statusId": status_id}).to_string();
+    let event = ws_event(
+        "ws-default",
+        "subscribe.json",
+        connection_id,
+        Some(&body),
+        None,
+    );
+    assert_eq!(
+        websocket::default(&stack.default, event).await.status_code,
+        200
+    );
+    stack.management.messages_to(connection_id)
+}
+
+async fn chunk_count(stack: &Stack, document_id: &str) -> i64 {
+    row_counts(&stack.index, document_id)
+        .await
+        .into_iter()
+        .find(|(t, _)| *t == "hybrid_chunks")
+        .map(|(_, n)| n)
+        .unwrap_or(0)
+}
+
+async fn search(stack: &Stack, user: &str, body: Value) -> (i64, Value) {
+    let event = rest_event(
+        "query-handler",
+        "query.json",
+        Some(user),
+        Some(&body.to_string()),
+    );
+    let response = stack.query.handle(event).await;
+    (response.status_code, response_json(&response))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
+    let stack = Stack::new().await;
+    let user = new_user("flow").user;
+    let key = "test-documents/crazyones.pdf";
+    put(
+        &stack,
+        key,
+        std::fs::read(shared_pdf("crazyones-pdfa.pdf")).unwrap(),
+        "application/pdf",
+    )
+    .await;
+    let status_id = format!("{}#{key}", stack.bucket);
+
+    // A client subscribes before the document is even submitted.
+    let replies = connect_and_subscribe(&stack, &user, "conn-flow", &status_id).await;
+    assert_eq!(
+        replies,
+        vec![json!({"type": "subscription_confirmed", "statusId": status_id})]
+    );
+
+    let (code, body) = submit(
+        &stack,
+        &user,
+        key,
+        json!({"metadata": {"fileName": "crazyones.pdf"}}),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(
+        (
+            body["statusId"].as_str(),
+            body["status"].as_str(),
+            body["pipeline"].as_str()
+        ),
+        (Some(status_id.as_str()), Some("queued"), Some("text_rag"))
+    );
+
+    let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 30).await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+
+    let (code, record) = status_of(&stack, &user, &status_id).await;
+    assert_eq!(
+        (code, record["status"].as_str(), record["progress"].as_u64()),
+        (200, Some("completed"), Some(100)),
+        "{record}"
+    );
+    assert_eq!(record["user"], user.as_str());
+
+    // Every stage reached the subscriber, in order, progress never falling.
+    let pushes: Vec<Value> = stack
+        .management
+        .messages_to("conn-flow")
+        .into_iter()
+        .skip(1)
+        .collect();
+    let stages: Vec<&str> = pushes.iter().filter_map(|m| m["status"].as_str()).collect();
+    let mut distinct = stages.clone();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        [
+            "queued",
+            "processing_started",
+            "extracting_text",
+            "chunking",
+            "embedding",
+            "storing",
+            "completed"
+        ],
+        "{pushes:?}"
+    );
+    let progress: Vec<u64> = pushes
+        .iter()
+        .filter_map(|m| m["metadata"]["progress"].as_u64())
+        .collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert!(pushes
+        .iter()
+        .all(|m| m["type"] == "document_status_update" && m["statusId"] == status_id.as_str()));
+
+    // The query handler finds it; another user does not.
+    let (code, found) = search(
+        &stack,
+        &user,
+        json!({"query": "the crazy ones, the misfits, the rebels"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(
+        found["results"][0]["document_id"],
+        status_id.as_str(),
+        "{found}"
+    );
+    assert_eq!(found["results"][0]["pipeline"], "text_rag");
+    let (_, other) = search(
+        &stack,
+        &new_user("other").user,
+        json!({"query": "the crazy ones"}),
+    )
+    .await;
+    assert_eq!(other["total_results"], 0, "{other}");
+
+    // The per-user listing has it.
+    let event = rest_event(PROCESS, "status-list.json", Some(&user), None);
+    let listing = response_json(&stack.api.handle(event).await);
+    assert_eq!(
+        listing["documents"][0]["statusId"],
+        status_id.as_str(),
+        "{listing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_delivery_neither_duplicates_chunks_nor_regresses_status() {
+    let stack = Stack::new().await;
+    let user = new_user("dup").user;
+    let key = "docs/notes.md";
+    let text = "# Field notes\n\nThe heron waits at the weir every morning.\n\n".repeat(40);
+    put(&stack, key, text.into_bytes(), "text/markdown").await;
+    let status_id = format!("{}#{key}", stack.bucket);
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
+
+    // The same message delivered twice (visibility 0: it is back at once).
+    let first = receive(&stack, "TextRagQueue", 0).await;
+    let second = receive(&stack, "TextRagQueue", 0).await;
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_eq!(first[0].body(), second[0].body());
+    let arn = &stack.queues["TextRagQueue"].arn;
+    assert!(sqs::handle(&stack.text, sqs_event(&first, arn))
+        .await
+        .batch_item_failures
+        .is_empty());
+    let chunks = chunk_count(&stack, &status_id).await;
+    let done = status_of(&stack, &user, &status_id).await.1;
+    assert!(chunks > 0);
+    assert!(sqs::handle(&stack.text, sqs_event(&second, arn))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(chunk_count(&stack, &status_id).await, chunks);
+    let after = status_of(&stack, &user, &status_id).await.1;
+    assert_eq!(
+        (after["status"].as_str(), after["progress"].as_u64()),
+        (Some("completed"), Some(100))
+    );
+    assert_eq!(
+        after["timestamp"], done["timestamp"],
+        "the duplicate wrote nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
+    let stack = Stack::new().await;
+    let user = new_user("poison").user;
+    for (i, key) in ["a.txt", "b.txt"].iter().enumerate() {
+        put(
+            &stack,
+            key,
+            format!("document {i} about lighthouses").into_bytes(),
+            "text/plain",
+        )
+        .await;
+    }
+    let queue = &stack.queues["TextRagQueue"].url;
+    assert_eq!(submit(&stack, &user, "a.txt", json!({})).await.0, 202);
+    sqs_client(&stack)
+        .send_message()
+        .queue_url(queue)
+        .message_body("{not a job")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submit(&stack, &user, "b.txt", json!({})).await.0, 202);
+
+    // First receive: the good ones complete, only the poison is reported.
+    let mut all = Vec::new();
+    while all.len() < 3 {
+        let batch = receive(&stack, "TextRagQueue", 0).await;
+        assert!(!batch.is_empty(), "the queue holds 3 messages");
+        all.extend(batch);
+    }
+    let response = sqs::handle(
+        &stack.text,
+        sqs_event(&all, &stack.queues["TextRagQueue"].arn),
+    )
+    .await;
+    let poison_id = all
+        .iter()
+        .find(|m| m.body() == Some("{not a job"))
+        .and_then(|m| m.message_id())
+        .unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [poison_id]);
+    for key in ["a.txt", "b.txt"] {
+        let record = status_of(&stack, &user, &format!("{}#{key}", stack.bucket))
+            .await
+            .1;
+        assert_eq!(record["status"], "completed", "{record}");
+    }
+    for m in all.iter().filter(|m| m.message_id() != Some(poison_id)) {
+        sqs_client(&stack)
+            .delete_message()
+            .queue_url(queue)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // Two more failing receives, then the queue's redrive policy (from the
+    // serverless config) moves it to the dead-letter queue.
+    for _ in 0..2 {
+        let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 0).await;
+        assert_eq!((received, response.batch_item_failures.len()), (1, 1));
+    }
+    assert_eq!(
+        deliver(&stack, &stack.text, "TextRagQueue", 0).await.0,
+        0,
+        "dead-lettered after 3 receives"
+    );
+    let dead = receive(&stack, "TextRagDeadLetterQueue", 30).await;
+    assert_eq!(
+        dead.iter().map(|m| m.body()).collect::<Vec<_>>(),
+        [Some("{not a job")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
+    let stack = Stack::new().await;
+    let user = new_user("fault").user;
+    put(
+        &stack,
+        "doc.txt",
+        b"a document about tides".to_vec(),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(submit(&stack, &user, "doc.txt", json!({})).await.0, 202);
+    let status_id = format!("{}#doc.txt", stack.bucket);
+
+    // A processor whose database is down: an infrastructure fault, retried.
+    let broken = rag_lambda::wiring::SearchParts {
+        index: std::sync::Arc::new(rag_index_pg::PgIndex::new(
+            sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_millis(300))
+                .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+                .unwrap(),
+            384,
+        )),
+        ..integration_tests::fleet::search_parts().await
+    };
+    let consumer = rag_lambda::wiring::consumer_from(
+        &stack.sdk,
+        &stack.resources,
+        broken,
+        rag_lambda::wiring::Processor::TextRag,
+        STACK_MAX_DOCUMENT_BYTES,
+    )
+    .unwrap();
+    for receive_count in 1..=3 {
+        let (received, response) = deliver(&stack, &consumer, "TextRagQueue", 0).await;
+        assert_eq!((received, response.batch_item_failures.len()), (1, 1));
+        let record = status_of(&stack, &user, &status_id).await.1;
+        if receive_count < 3 {
+            assert_ne!(
+                record["status"], "failed",
+                "retries are not failures: {record}"
+            );
+        } else {
+            assert_eq!(record["status"], "failed", "{record}");
+            assert_eq!(record["failedAtStage"], "storing", "{record}");
+            let error = record["error"].as_str().unwrap_or_default();
+            assert!(error.contains("gave up after 3 attempts"), "{error}");
+            assert!(!error.contains("127.0.0.1"), "no internals leak: {error}");
+        }
+    }
+    // SQS moves it to the dead-letter queue at the next receive.
+    assert_eq!(deliver(&stack, &consumer, "TextRagQueue", 0).await.0, 0);
+    assert_eq!(receive(&stack, "TextRagDeadLetterQueue", 30).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_connection_is_removed_when_a_push_finds_it_gone() {
+    let stack = Stack::new().await;
+    let user = new_user("gone").user;
+    put(&stack, "g.txt", b"gone connections".to_vec(), "text/plain").await;
+    let status_id = format!("{}#g.txt", stack.bucket);
+    connect_and_subscribe(&stack, &user, "conn-live", &status_id).await;
+    connect_and_subscribe(&stack, &user, "conn-gone", &status_id).await;
+    stack.management.close("conn-gone");
+
+    assert_eq!(submit(&stack, &user, "g.txt", json!({})).await.0, 202);
+    let connections = &stack.connect.connections;
+    assert!(
+        connections.get("conn-gone").await.unwrap().is_none(),
+        "removed at the first push"
+    );
+    assert!(connections.get("conn-live").await.unwrap().is_some());
+    let subscribers = connections.subscribers(&status_id).await.unwrap();
+    assert_eq!(
+        subscribers
+            .iter()
+            .map(|s| s.connection_id.as_str())
+            .collect::<Vec<_>>(),
+        ["conn-live"]
+    );
+    let live = stack.management.messages_to("conn-live");
+    assert_eq!(
+        live.last().map(|m| m["status"].clone()),
+        Some(json!("queued"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_requires_a_valid_token_for_this_app() {
+    let stack = Stack::new().await;
+    let cognito = cognito().await;
+    let user = new_user("ws").user;
+    let valid = cognito.id_token(&user, &cognito.client_id).await;
+    let other_app = cognito.id_token(&user, &cognito.other_client_id).await;
+    let connect = |id: &'static str, query: Value| {
+        let event = ws_event("ws-connect", "connect.json", id, None, Some(query));
+        websocket::connect(&stack.connect, event)
+    };
+
+    let ok = connect("c-valid", json!({"token": valid})).await;
+    assert_eq!(ok.status_code, 200);
+    let stored = stack
+        .connect
+        .connections
+        .get("c-valid")
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(stored.user, user);
+
+    for (id, query, why) in [
+        ("c-audience", json!({"token": other_app}), "audience"),
+        ("c-missing", json!({}), "token"),
+        ("c-garbage", json!({"token": "not.a.jwt"}), "invalid"),
+        ("c-user-param", json!({"user": user}), "token"),
+    ] {
+        let refused = connect(id, query).await;
+        let body = response_json(&refused);
+        assert_eq!(refused.status_code, 401, "{id}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains(why),
+            "{id}: {body}"
+        );
+        assert!(stack.connect.connections.get(id).await.unwrap().is_none());
+    }
+
+    // The same valid token two hours later: expired.
+    let later = rag_lambda::wiring::websocket_from(
+        &stack.sdk,
+        &stack.resources,
+        rag_lambda::wiring::WsRoute::Connect,
+        Some(std::sync::Arc::new(cognito.verifier(2 * 3600))),
+        Default::default(),
+    )
+    .unwrap();
+    let event = ws_event(
+        "ws-connect",
+        "connect.json",
+        "c-expired",
+        None,
+        Some(json!({"token": valid})),
+    );
+    let expired = websocket::connect(&later, event).await;
+    assert_eq!(expired.status_code, 401);
+    assert!(response_json(&expired)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("expired"));
+
+    // $disconnect forgets the connection and its subscriptions.
+    let body = json!({"action": "subscribe", "statusId": "b#k"}).to_string();
+    websocket::default(
+        &stack.default,
+        ws_event("ws-default", "subscribe.json", "c-valid", Some(&body), None),
+    )
+    .await;
+    assert_eq!(
+        stack
+            .connect
+            .connections
+            .subscribers("b#k")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let bye = websocket::disconnect(
+        &stack.disconnect,
+        ws_event("ws-disconnect", "disconnect.json", "c-valid", None, None),
+    )
+    .await;
+    assert_eq!(bye.status_code, 200);
+    assert!(stack
+        .connect
+        .connections
+        .get("c-valid")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(stack
+        .connect
+        .connections
+        .subscribers("b#k")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_actions_follow_the_protocol() {
+    let stack = Stack::new().await;
+    let alice = new_user("alice").user;
+    let mallory = new_user("mallory").user;
+    put(
+        &stack,
+        "secret.txt",
+        b"alice's secret plans".to_vec(),
+        "text/plain",
+    )
+    .await;
+    let status_id = format!("{}#secret.txt", stack.bucket);
+    // Mallory subscribes before the document exists (nothing to check it
+    // against yet)...
+    let early = connect_and_subscribe(&stack, &mallory, "c-early", &status_id).await;
+    assert_eq!(early[0]["type"], "subscription_confirmed");
+    assert_eq!(submit(&stack, &alice, "secret.txt", json!({})).await.0, 202);
+    // ...and still never sees Alice's progress.
+    assert_eq!(stack.management.messages_to("c-early").len(), 1);
+
+    // Alice subscribes late and gets the current status at once.
+    let replies = connect_and_subscribe(&stack, &alice, "c-alice", &status_id).await;
+    assert_eq!(
+        replies[0],
+        json!({"type": "subscription_confirmed", "statusId": status_id})
+    );
+    assert_eq!(
+        (replies[1]["type"].as_str(), replies[1]["status"].as_str()),
+        (Some("document_status_update"), Some("queued"))
+    );
+
+    // Mallory may not subscribe to Alice's document.
+    let replies = connect_and_subscribe(&stack, &mallory, "c-mallory", &status_id).await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["type"], "error");
+    let subscribed = |stack: &Stack, status_id: String| {
+        let connections = stack.connect.connections.clone();
+        async move {
+            let mut ids: Vec<String> = connections
+                .subscribers(&status_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.connection_id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        subscribed(&stack, status_id.clone()).await,
+        ["c-alice", "c-early"]
+    );
+
+    let send = |body: &str| {
+        let event = ws_event("ws-default", "ping.json", "c-alice", Some(body), None);
+        let default = &stack.default;
+        async move { default.message("c-alice", event.body.as_deref()).await }
+    };
+    let pong = send(r#"{"action":"ping"}"#).await;
+    assert_eq!(pong[0]["type"], "pong");
+    assert!(pong[0]["timestamp"].is_string());
+    assert_eq!(
+        send(r#"{"action":"dance"}"#).await[0],
+        json!({"type": "error", "error": "Unknown action: dance"})
+    );
+    assert_eq!(send("{oops").await[0]["type"], "error");
+    assert_eq!(send(r#"{"action":"subscribe"}"#).await[0]["type"], "error");
+    assert_eq!(
+        send(r#"{"action":"unsubscribe"}"#).await[0]["type"],
+        "unsubscribed"
+    );
+    assert_eq!(subscribed(&stack, status_id.clone()).await, ["c-early"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vdr_routed_documents_are_indexed_page_by_page() {
+    let stack = Stack::new().await;
+    let user = new_user("vdr").user;
+    let key = "uploads/7f3a.pdf";
+    put(
+        &stack,
+        key,
+        std::fs::read(shared_pdf("pdflatex-4-pages.pdf")).unwrap(),
+        "application/pdf",
+    )
+    .await;
+    let (code, body) = submit(
+        &stack,
+        &user,
+        key,
+        json!({"metadata": {"fileName": "application-form.pdf"}}),
+    )
+    .await;
+    assert_eq!(
+        (code, body["pipeline"].as_str()),
+        (202, Some("vdr")),
+        "{body}"
+    );
+    let (received, response) = deliver(&stack, &stack.vdr, "VdrQueue", 30).await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    let status_id = format!("{}#{key}", stack.bucket);
+    let record = status_of(&stack, &user, &status_id).await.1;
+    assert_eq!(
+        (
+            record["status"].as_str(),
+            record["metadata"]["vdr_mode"].as_str()
+        ),
+        (Some("completed"), Some("page_text")),
+        "{record}"
+    );
+
+    let (_, found) = search(
+        &stack,
+        &user,
+        json!({"query": "Huardest gefburn", "search_mode": "vdr", "top_k": 100}),
+    )
+    .await;
+    let results = found["results"].as_array().cloned().unwrap_or_default();
+    assert!(!results.is_empty(), "{found}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["pipeline"] == "vdr" && r["page_num"].as_u64().is_some()),
+        "{found}"
+    );
+    let mut pages: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r["page_num"].as_u64())
+        .collect();
+    pages.sort();
+    pages.dedup();
+    assert_eq!(pages, [1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_error_has_its_status_and_code() {
+    let stack = Stack::new().await;
+    let alice = new_user("alice").user;
+    let bob = new_user("bob").user;
+    put(&stack, "ok.txt", b"plain text".to_vec(), "text/plain").await;
+    put(
+        &stack,
+        "big.txt",
+        vec![b'a'; STACK_MAX_DOCUMENT_BYTES as usize + 1],
+        "text/plain",
+    )
+    .await;
+    put(
+        &stack,
+        "archive.zip",
+        b"PK\x03\x04".to_vec(),
+        "application/zip",
+    )
+    .await;
+    assert_eq!(submit(&stack, &alice, "ok.txt", json!({})).await.0, 202);
+    let alices = format!("{}#ok.txt", stack.bucket);
+
+    let process = |user: Option<&str>, body: &str| {
+        stack.api.handle(rest_event(
+            PROCESS,
+            "process-document.json",
+            user,
+            Some(body),
+        ))
+    };
+    let bucket = stack.bucket.as_str();
+    let cases: Vec<(Option<&str>, String, i64, &str)> = vec![
+        (Some(&alice), "{oops".into(), 400, "invalid_json"),
+        (
+            Some(&alice),
+            json!({"bucket": bucket}).to_string(),
+            400,
+            "missing_field",
+        ),
+        (
+            Some(&alice),
+            json!({"bucket": bucket, "key": 5}).to_string(),
+            400,
+            "invalid_field",
+        ),
+        (
+            None,
+            json!({"bucket": bucket, "key": "ok.txt"}).to_string(),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some(&bob),
+            json!({"bucket": bucket, "key": "ok.txt"}).to_string(),
+            403,
+            "forbidden",
+        ),
+        (
+            Some(&alice),
+            json!({"bucket": "someone-elses-bucket", "key": "ok.txt"}).to_string(),
+            403,
+            "forbidden",
+        ),
+        (
+            Some(&alice),
+            json!({"bucket": bucket, "key": "missing.txt"}).to_string(),
+            404,
+            "not_found",
+        ),
+        (
+            Some(&alice),
+            json!({"bucket": bucket, "key": "big.txt"}).to_string(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            Some(&alice),
+            json!({"bucket": bucket, "key": "archive.zip"}).to_string(),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (user, body, status, code) in cases {
+        let response = process(user, &body).await;
+        let json = response_json(&response);
+        assert_eq!(
+            (response.status_code, json["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {json}"
+        );
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+
+    // Status: unknown, another user's.
+    assert_eq!(
+        status_of(&stack, &alice, &format!("{bucket}#nothing"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(status_of(&stack, &bob, &alices).await.0, 403);
+    assert_eq!(status_of(&stack, &alice, &alices).await.0, 200);
+
+    // Query validation.
+    let long = "x".repeat(2001);
+    for (body, field) in [
+        (json!({"query": "q", "top_k": 500}), "top_k"),
+        (json!({"query": "q", "top_k": 0}), "top_k"),
+        (json!({"query": ""}), "query"),
+        (json!({"query": long}), "query"),
+        (
+            json!({"query": "q", "search_mode": "psychic"}),
+            "search_mode",
+        ),
+        (json!({"query": "q", "dense_weight": 1.5}), "dense_weight"),
+        (
+            json!({"query": "q", "dense_weight": 0, "sparse_weight": 0}),
+            "sparse_weight",
+        ),
+        (json!({"top_k": 3}), "query"),
+    ] {
+        let (code, json) = search(&stack, &alice, body.clone()).await;
+        assert_eq!(code, 400, "{body}: {json}");
+        assert!(
+            json["error"].as_str().unwrap_or_default().contains(field),
+            "{body}: {json}"
+        );
+    }
+    let event = rest_event(
+        "query-handler",
+        "query.json",
+        None,
+        Some(r#"{"query":"q"}"#),
+    );
+    assert_eq!(stack.query.handle(event).await.status_code, 401);
+
+    // The committed bad-input samples answer as their names say.
+    for (function, sample, status) in [
+        (PROCESS, "process-document-bad-json.json", 400),
+        (PROCESS, "process-document-missing-key.json", 400),
+        (PROCESS, "process-document-no-claims.json", 401),
+        ("query-handler", "query-bad-top-k.json", 400),
+        ("query-handler", "query-empty.json", 400),
+        ("query-handler", "query-bad-mode.json", 400),
+    ] {
+        let event =
+            serde_json::from_value(integration_tests::fleet::sample_event(function, sample))
+                .unwrap();
+        let response = if function == PROCESS {
+            stack.api.handle(event).await
+        } else {
+            stack.query.handle(event).await
+        };
+        assert_eq!(response.status_code, status, "{function}/{sample}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmitting_is_idempotent_unless_forced() {
+    let stack = Stack::new().await;
+    let user = new_user("again").user;
+    put(
+        &stack,
+        "r.txt",
+        b"resubmitted document about owls".to_vec(),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(submit(&stack, &user, "r.txt", json!({})).await.0, 202);
+    // While queued: nothing new is queued.
+    let (code, body) = submit(&stack, &user, "r.txt", json!({})).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
+    deliver(&stack, &stack.text, "TextRagQueue", 30).await;
+    // Completed: unchanged without force, a new run with it.
+    let (code, body) = submit(&stack, &user, "r.txt", json!({})).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("completed")),
+        "{body}"
+    );
+    assert!(receive(&stack, "TextRagQueue", 0).await.is_empty());
+    let (code, _) = submit(&stack, &user, "r.txt", json!({"force_reprocess": true})).await;
+    assert_eq!(code, 202);
+    let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 30).await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    let record = status_of(&stack, &user, &format!("{}#r.txt", stack.bucket))
+        .await
+        .1;
+    assert_eq!(record["status"], "completed");
+}

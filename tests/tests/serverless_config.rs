@@ -1,0 +1,173 @@
+//! `infra/serverless-async-separate.yml` checked against the workspace:
+//! every function of DESIGN.md has a binary and a `cargo lambda build`
+//! artifact, every variable its handler needs is set, and everything a
+//! variable names (tables, queues, the management endpoint) is declared.
+
+use integration_tests::fleet::serverless_config;
+use integration_tests::workspace;
+use rag_lambda::env::REQUIRED;
+use serde_json::Value;
+
+/// DESIGN.md "Functions": serverless name, binary, trigger kind.
+const FUNCTIONS: &[(&str, &str, &str)] = &[
+    ("async-v2-api-processor", "api-processor", "http"),
+    ("async-v2-text-rag-processor", "text-rag-processor", "sqs"),
+    ("async-v2-vdr-processor", "vdr-processor", "sqs"),
+    ("async-v2-query-handler", "query-handler", "http"),
+    ("async-v2-websocket-connect", "ws-connect", "websocket"),
+    (
+        "async-v2-websocket-disconnect",
+        "ws-disconnect",
+        "websocket",
+    ),
+    ("async-v2-websocket-default", "ws-default", "websocket"),
+];
+
+fn resources(config: &Value) -> &serde_json::Map<String, Value> {
+    config["resources"]["Resources"]
+        .as_object()
+        .expect("resources.Resources")
+}
+
+#[test]
+fn the_service_is_amplify_rag_async_on_provided_al2023() {
+    let config = serverless_config();
+    assert_eq!(config["service"], "amplify-rag-async");
+    assert_eq!(config["provider"]["runtime"], "provided.al2023");
+    let outputs = config["resources"]["Outputs"].as_object().expect("Outputs");
+    for output in ["ApiProcessorUrl", "QueryHandlerUrl", "WebSocketApiUrl"] {
+        assert!(outputs.contains_key(output), "missing output {output}");
+    }
+}
+
+#[test]
+fn every_function_has_a_binary_an_artifact_and_its_trigger() {
+    let config = serverless_config();
+    let functions = config["functions"].as_object().expect("functions");
+    assert_eq!(functions.len(), FUNCTIONS.len(), "{:?}", functions.keys());
+    for (name, binary, trigger) in FUNCTIONS {
+        let f = &functions[*name];
+        assert_eq!(f["handler"], "bootstrap", "{name}");
+        let artifact = f["package"]["artifact"].as_str().unwrap_or_default();
+        assert!(
+            artifact.ends_with(&format!("target/lambda/{binary}/bootstrap.zip")),
+            "{name}: artifact {artifact}"
+        );
+        let manifest = workspace()
+            .join("functions")
+            .join(binary)
+            .join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+        assert!(
+            text.contains(&format!("name = \"{binary}\"")),
+            "{} names the binary {binary}",
+            manifest.display()
+        );
+        let events = f["events"].as_array().cloned().unwrap_or_default();
+        assert!(!events.is_empty(), "{name} has no trigger");
+        assert!(
+            events.iter().all(|e| e.get(trigger).is_some()),
+            "{name}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn every_variable_a_handler_needs_is_set_and_names_something_declared() {
+    let config = serverless_config();
+    let declared = resources(&config);
+    let provider_env = config["provider"]["environment"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (name, binary, _) in FUNCTIONS {
+        let env = config["functions"][*name]["environment"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let needed = REQUIRED
+            .iter()
+            .find(|(b, _)| b == binary)
+            .map(|(_, vars)| *vars)
+            .unwrap_or_else(|| panic!("rag_lambda::env::REQUIRED has no entry for {binary}"));
+        for var in needed {
+            let value = env
+                .get(*var)
+                .or_else(|| provider_env.get(*var))
+                .unwrap_or_else(|| panic!("{name} does not set {var}"));
+            // A `Ref` must name a declared resource (a table or a queue).
+            if let Some(target) = value.get("Ref").and_then(Value::as_str) {
+                assert!(
+                    declared.contains_key(target),
+                    "{name}: {var} refers to undeclared {target}"
+                );
+                let kind = declared[target]["Type"].as_str().unwrap_or_default();
+                let expected = if var.ends_with("_TABLE") {
+                    "AWS::DynamoDB::Table"
+                } else {
+                    "AWS::SQS::Queue"
+                };
+                assert_eq!(kind, expected, "{name}: {var} refers to a {kind}");
+            }
+        }
+    }
+    let endpoint = config["custom"]["websocketApiEndpoint"]["Fn::Join"][1][0].as_str();
+    assert_eq!(
+        endpoint,
+        Some("https://"),
+        "WEBSOCKET_API_ENDPOINT is the https:// management URL"
+    );
+}
+
+#[test]
+fn tables_and_queues_are_those_of_the_design() {
+    let config = serverless_config();
+    let declared = resources(&config);
+    let named = |kind: &str, key: &str| -> Vec<String> {
+        let mut names: Vec<String> = declared
+            .values()
+            .filter(|r| r["Type"] == kind)
+            .filter_map(|r| r["Properties"][key].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        named("AWS::DynamoDB::Table", "TableName"),
+        [
+            "amplify-rag-async-${sls:stage}-status",
+            "amplify-rag-async-${sls:stage}-ws-connections"
+        ]
+    );
+    assert_eq!(
+        named("AWS::SQS::Queue", "QueueName"),
+        [
+            "amplify-rag-async-${sls:stage}-text-rag-dlq",
+            "amplify-rag-async-${sls:stage}-text-rag-queue",
+            "amplify-rag-async-${sls:stage}-vdr-dlq",
+            "amplify-rag-async-${sls:stage}-vdr-queue",
+        ]
+    );
+    for queue in declared.values().filter(|r| r["Type"] == "AWS::SQS::Queue") {
+        let p = &queue["Properties"];
+        if p.get("RedrivePolicy").is_some() {
+            assert_eq!(
+                (
+                    p["VisibilityTimeout"].as_u64(),
+                    p["RedrivePolicy"]["maxReceiveCount"].as_u64()
+                ),
+                (Some(900), Some(3))
+            );
+        } else {
+            assert_eq!(p["MessageRetentionPeriod"].as_u64(), Some(14 * 24 * 3600));
+        }
+    }
+    let alarms = declared
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .count();
+    assert!(
+        alarms >= 2 + FUNCTIONS.len(),
+        "a DLQ alarm per queue and an error alarm per function"
+    );
+}
