@@ -1,7 +1,8 @@
 //! Creates the fleet's AWS resources in moto for local runs of the real
 //! functions (`cargo lambda watch`): the tables and queues exactly as
-//! `infra/serverless-async-separate.yml` declares them for a stage, a files
-//! bucket, and a Cognito user pool with a user; then writes the functions'
+//! `infra/serverless-async-separate.yml` declares them for a stage, the files
+//! bucket of the sample events with the objects they name, and a Cognito
+//! user pool with a user; then writes the functions'
 //! environment as `KEY=VALUE` lines (for `cargo lambda watch --env-file`).
 //!
 //! Usage: `local-stack STAGE ENV_FILE` (run by `scripts/lambda-local.sh`).
@@ -9,6 +10,7 @@
 use std::fmt::Write as _;
 
 use integration_tests::fleet::{cognito, create_declared_resources, emulator_url, sdk};
+use integration_tests::workspace;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let env_file = args.next().unwrap_or_else(|| ".local/lambda.env".into());
     let sdk = sdk().await;
     let (tables, queues) = create_declared_resources(&sdk, &stage).await;
-    let bucket = format!("amplify-files-{stage}");
+    // The bucket the sample events under functions/*/events name.
+    let bucket = "amplify-files-dev".to_owned();
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
@@ -25,6 +28,29 @@ async fn main() -> anyhow::Result<()> {
     );
     if s3.head_bucket().bucket(&bucket).send().await.is_err() {
         s3.create_bucket().bucket(&bucket).send().await?;
+    }
+    // The objects the sample events submit and process.
+    let pdf = workspace().join("../shared/data/docs/pdf/crazyones-pdfa.pdf");
+    let samples = [
+        (
+            "test-documents/sample.pdf",
+            std::fs::read(&pdf).unwrap_or_default(),
+            "application/pdf",
+        ),
+        (
+            "test-documents/sample.txt",
+            b"Sample document: the heron waits at the weir every morning.".to_vec(),
+            "text/plain",
+        ),
+    ];
+    for (key, bytes, content_type) in samples {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await?;
     }
     let cognito = cognito().await;
     let token = cognito.id_token("alice", &cognito.client_id).await;
