@@ -220,6 +220,22 @@ async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
     );
     assert_eq!(record["user"], user.as_str());
 
+    // How long a push takes once a status is stored (subscriber lookup in
+    // DynamoDB + Management API call): measured, printed, not asserted.
+    let stored: rag_core::status::StatusRecord = serde_json::from_value(record.clone()).unwrap();
+    let mut times: Vec<f64> = Vec::new();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let report = stack.default.publisher.publish(&stored).await;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(report.sent, 1);
+    }
+    times.sort_by(f64::total_cmp);
+    eprintln!(
+        "push after a status write: median {:.1} ms, max {:.1} ms (20 pushes)",
+        times[10], times[19]
+    );
+
     // Every stage reached the subscriber, in order, progress never falling.
     let pushes: Vec<Value> = stack
         .management
