@@ -641,7 +641,7 @@ impl Stack {
         }
         let vdr = consumers.pop().expect("vdr consumer");
         let text = consumers.pop().expect("text consumer");
-        let query = wiring::query_handler_from(search_parts().await, true);
+        let query = wiring::query_handler_from(&search_parts().await, true);
         let verifier: Arc<dyn rag_core::ports::TokenVerifier> =
             Arc::new(cognito().await.verifier(0));
         let ws = |route, verifier| {

@@ -22,6 +22,26 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// A configuration for talking to local stand-ins of AWS (the local gateway's
+/// Management API, an emulator) without looking for credentials: static
+/// dummy credentials and a fixed region, so nothing probes the instance
+/// metadata service. Same HTTP client as [`sdk_config`].
+pub fn local_sdk_config(region: &str) -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("local", "local", None, None, "local"),
+            ),
+        )
+        .http_client(http_client)
+        .build()
+}
+
 /// Whether an endpoint override is configured for `service_env` (e.g. `S3`
 /// for `AWS_ENDPOINT_URL_S3`) or for all services: emulators then stand in
 /// for AWS and need their quirks (e.g. S3 path-style addressing).

@@ -30,7 +30,7 @@ pub mod secrets;
 pub mod sqs;
 
 pub use cognito::{CognitoConfig, CognitoConfigError, CognitoVerifier, TokenUse};
-pub use config::sdk_config;
+pub use config::{local_sdk_config, sdk_config};
 pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_status::DynamoStatusStore;
 pub use notifier::{ApiGatewayNotifier, InvalidEndpoint};

@@ -48,6 +48,10 @@ pub enum BlobError {
     NotFound,
     #[error("object is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: u64, limit: u64 },
+    /// The key cannot name an object here (climbs out of its bucket, empty
+    /// segments, reserved names).
+    #[error("invalid object key: {0}")]
+    InvalidKey(String),
     #[error("storage error: {0}")]
     Backend(String),
 }

@@ -20,8 +20,8 @@ use rag_core::api::{ProcessConfig, ProcessService, StatusService};
 use rag_core::chunking::Chunker;
 use rag_core::pipeline::{JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrPipeline};
 use rag_core::ports::{
-    AuthError, ConnectionStore, Index, Notifier, NotifyError, StatusStore, StatusStoreError,
-    StatusWrite, TokenVerifier,
+    AuthError, BlobStore, ConnectionStore, Index, Notifier, NotifyError, StatusStore,
+    StatusStoreError, StatusWrite, TokenVerifier,
 };
 use rag_core::query::{QueryConfig, QueryService};
 use rag_core::realtime::{
@@ -204,19 +204,34 @@ pub fn consumer_from(
     processor: Processor,
     max_object_bytes: u64,
 ) -> Result<JobConsumer> {
-    let status = resources.status(sdk)?;
-    let EmbedderSetup {
-        embedder,
-        counter,
-        chunking,
-    } = parts.embedder;
+    consumer_with(
+        Arc::new(S3BlobStore::from_config(sdk)),
+        resources.status(sdk)?,
+        &parts,
+        processor,
+        max_object_bytes,
+    )
+}
+
+/// A queue consumer over any storage and status store (the local gateway
+/// uses directories and files).
+pub fn consumer_with(
+    blobs: Arc<dyn BlobStore>,
+    status: Arc<dyn StatusStore>,
+    parts: &SearchParts,
+    processor: Processor,
+    max_object_bytes: u64,
+) -> Result<JobConsumer> {
     let text = TextPipeline {
-        blobs: Arc::new(S3BlobStore::from_config(sdk)),
+        blobs,
         extractor: Arc::new(FileExtractor::default()),
-        embedder,
-        index: parts.index,
+        embedder: parts.embedder.embedder.clone(),
+        index: parts.index.clone(),
         status: status.clone(),
-        chunker: Arc::new(Chunker::new(counter, chunking)?),
+        chunker: Arc::new(Chunker::new(
+            parts.embedder.counter.clone(),
+            parts.embedder.chunking,
+        )?),
         analyzer: Arc::new(Analyzer::new()),
         config: TextPipelineConfig {
             max_object_bytes,
@@ -243,11 +258,11 @@ pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
 }
 
 /// `async-v2-query-handler` over explicit parts.
-pub fn query_handler_from(parts: SearchParts, enable_hybrid: bool) -> QueryHandler {
+pub fn query_handler_from(parts: &SearchParts, enable_hybrid: bool) -> QueryHandler {
     QueryHandler {
         service: QueryService {
-            embedder: parts.embedder.embedder,
-            index: parts.index,
+            embedder: parts.embedder.embedder.clone(),
+            index: parts.index.clone(),
             analyzer: Arc::new(Analyzer::new()),
             config: QueryConfig::default(),
         },
@@ -260,7 +275,7 @@ pub async fn query_handler() -> Result<QueryHandler> {
     let sdk = rag_aws::sdk_config().await;
     let parts = SearchParts::from_env(&sdk, false).await?;
     Ok(query_handler_from(
-        parts,
+        &parts,
         env::flag(env::ENABLE_HYBRID_SEARCH, true)?,
     ))
 }

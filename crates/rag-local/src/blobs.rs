@@ -1,11 +1,40 @@
 //! Objects as files: each bucket is a directory.
+//!
+//! Uploads ([`FsBlobStore::put`]) behave like S3 objects: the content type
+//! and the user metadata (`x-amz-meta-*`) are kept in a sidecar that
+//! [`BlobStore::head`] returns. Sidecars live in a parallel hidden tree,
+//! `<bucket dir>/.meta/<key>.json`, which no user key can reach (keys whose
+//! first component is `.meta` are refused), so they never collide with
+//! objects. Files placed in a bucket directory by hand have no sidecar; their
+//! type is guessed from the name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 use rag_core::ports::{BlobError, BlobMeta, BlobRef, BlobStore};
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
+
+use crate::fsio;
+
+/// The hidden tree of sidecars (and in-progress uploads) in a bucket directory.
+const META_DIR: &str = ".meta";
+/// Where uploads are written before they are renamed into place.
+const INCOMING_DIR: &str = ".incoming";
+
+/// What S3 would keep beside an object's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Sidecar {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    /// The size of the object it describes: a file replaced by hand (same
+    /// key, other bytes) no longer matches, and its sidecar is ignored.
+    size: u64,
+}
 
 /// A [`BlobStore`] over local directories, one per bucket.
 #[derive(Debug, Clone, Default)]
@@ -25,22 +54,161 @@ impl FsBlobStore {
         self
     }
 
-    /// The file behind a blob; keys may not climb out of their bucket.
-    fn path(&self, blob: &BlobRef) -> Result<PathBuf, BlobError> {
+    /// The directory of `bucket`, if it is served.
+    pub fn bucket_dir(&self, bucket: &str) -> Option<&Path> {
+        self.buckets.get(bucket).map(PathBuf::as_path)
+    }
+
+    /// The bucket directory and the file behind a blob; keys may not climb
+    /// out of their bucket nor reach the sidecar tree.
+    fn locate(&self, blob: &BlobRef) -> Result<(&Path, PathBuf), BlobError> {
         let root = self.buckets.get(&blob.bucket).ok_or(BlobError::NotFound)?;
         let key = Path::new(&blob.key);
         if key
             .components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            || reserved(key)
         {
             return Err(BlobError::NotFound);
         }
-        Ok(root.join(key))
+        Ok((root, root.join(key)))
+    }
+
+    fn path(&self, blob: &BlobRef) -> Result<PathBuf, BlobError> {
+        self.locate(blob).map(|(_, path)| path)
     }
 
     /// The type a file's name suggests, as S3 would have recorded it on upload.
     pub fn guess_content_type(key: &str) -> Option<String> {
         mime_guess::from_path(key).first_raw().map(str::to_owned)
+    }
+
+    /// Stores an object, as an S3 `PutObject` would: `content_type` and the
+    /// user `metadata` (names lower-cased, as S3 does) are returned by later
+    /// HEADs. Parent directories are created; the object and its sidecar are
+    /// each replaced atomically. Refuses keys that are not plain relative
+    /// paths (`..`, absolute, empty components) or that start with `.meta`.
+    pub async fn put(
+        &self,
+        blob: &BlobRef,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<(), BlobError> {
+        let root = self
+            .buckets
+            .get(&blob.bucket)
+            .ok_or(BlobError::NotFound)?
+            .clone();
+        let key = canonical_key(&blob.key)?;
+        let sidecar = Sidecar {
+            content_type: content_type
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+            metadata: metadata
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            size: bytes.len() as u64,
+        };
+        let bytes = bytes.to_vec();
+        tokio::task::spawn_blocking(move || write_object(&root, &key, &bytes, &sidecar))
+            .await
+            .map_err(|e| BlobError::Backend(format!("upload task failed: {e}")))?
+    }
+}
+
+/// Whether a key names something in the sidecar tree.
+fn reserved(key: &Path) -> bool {
+    key.components()
+        .find(|c| !matches!(c, Component::CurDir))
+        .is_some_and(|c| c.as_os_str() == META_DIR)
+}
+
+/// The key as a relative path, if it is one written canonically: S3 keys
+/// `a//b`, `./a` or `a/` would otherwise alias other keys' files.
+fn canonical_key(key: &str) -> Result<PathBuf, BlobError> {
+    let invalid = |why: &str| BlobError::InvalidKey(format!("{key:?}: {why}"));
+    if key.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if key.contains('\0') {
+        return Err(invalid("contains NUL"));
+    }
+    let path = Path::new(key);
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            _ => return Err(invalid("not a plain relative path")),
+        }
+    }
+    if parts.join("/") != key {
+        return Err(invalid("empty or \".\" path components"));
+    }
+    if reserved(path) {
+        return Err(invalid("the .meta prefix is reserved"));
+    }
+    Ok(path.to_owned())
+}
+
+/// Writes the object and then its sidecar, each through a temporary file.
+fn write_object(root: &Path, key: &Path, bytes: &[u8], sidecar: &Sidecar) -> Result<(), BlobError> {
+    let backend = |what: &str, path: &Path, e: std::io::Error| {
+        tracing::warn!(path = %path.display(), error = %e, "{what} failed");
+        BlobError::Backend(format!("{what} failed: {e}"))
+    };
+    let target = root.join(key);
+    let meta_path = sidecar_path(root, key);
+    let incoming = root.join(META_DIR).join(INCOMING_DIR);
+    for dir in [
+        target.parent(),
+        meta_path.parent(),
+        Some(incoming.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| backend("creating directories", dir, e))?;
+    }
+    let temp = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+    fsio::write_via(&temp, &target, bytes, false)
+        .map_err(|e| backend("writing the object", &target, e))?;
+    let json = serde_json::to_vec(sidecar)
+        .map_err(|e| BlobError::Backend(format!("encoding object metadata: {e}")))?;
+    fsio::write_atomic(&meta_path, &json, false)
+        .map_err(|e| backend("writing object metadata", &meta_path, e))
+}
+
+/// `<root>/.meta/<key>.json`.
+fn sidecar_path(root: &Path, key: &Path) -> PathBuf {
+    let mut name = root.join(META_DIR).join(key).into_os_string();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// The sidecar of an object of `size` bytes, if it has a current one.
+async fn read_sidecar(root: &Path, key: &Path, size: u64) -> Option<Sidecar> {
+    let path = sidecar_path(root, key);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read object metadata");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Sidecar>(&bytes) {
+        Ok(s) if s.size == size => Some(s),
+        Ok(_) => {
+            tracing::debug!(path = %path.display(), "object metadata is for other bytes; ignored");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "unreadable object metadata ignored");
+            None
+        }
     }
 }
 
@@ -54,15 +222,20 @@ fn io_error(e: std::io::Error) -> BlobError {
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn head(&self, blob: &BlobRef) -> Result<BlobMeta, BlobError> {
-        let path = self.path(blob)?;
+        let (root, path) = self.locate(blob)?;
         let meta = tokio::fs::metadata(&path).await.map_err(io_error)?;
         if !meta.is_file() {
             return Err(BlobError::NotFound);
         }
+        let sidecar = read_sidecar(root, Path::new(&blob.key), meta.len())
+            .await
+            .unwrap_or_default();
         Ok(BlobMeta {
             size: meta.len(),
-            content_type: Self::guess_content_type(&blob.key),
-            metadata: Default::default(),
+            content_type: sidecar
+                .content_type
+                .or_else(|| Self::guess_content_type(&blob.key)),
+            metadata: sidecar.metadata,
         })
     }
 

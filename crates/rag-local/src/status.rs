@@ -1,5 +1,9 @@
-//! Status records in process memory, with the same conditional-write rules
-//! as the DynamoDB store.
+//! Status records with the same conditional-write rules as the DynamoDB
+//! store: in process memory, or persisted in a directory.
+
+mod file;
+
+pub use file::{FileStatusStore, StatusFileError};
 
 use std::collections::HashMap;
 use std::sync::Mutex;

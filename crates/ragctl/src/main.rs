@@ -61,12 +61,43 @@ enum Command {
         /// File to read.
         file: PathBuf,
     },
+    /// Run the whole service on localhost: REST and WebSocket APIs through the
+    /// Lambda handlers, uploads, queue consumers, and the developer console.
+    Dev(DevArgs),
     /// Measure retrieval quality on a BEIR-format dataset.
     ///
     /// Loads corpus.jsonl into its own isolated scope (reused while the corpus,
     /// model and settings are unchanged), runs every judged query of
     /// qrels/test.tsv and prints nDCG@10, recall@100, MRR and latencies.
     Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct DevArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RAG_DEV_ADDR", default_value = "127.0.0.1:8787")]
+    addr: std::net::SocketAddr,
+    /// Uploaded files, status records, queues and the token secret.
+    #[arg(long, env = "RAG_DEV_DIR", default_value = ".local/dev")]
+    data_dir: PathBuf,
+    /// The user the console acts as.
+    #[arg(long, env = "RAG_USER", default_value = "dev-user")]
+    user: String,
+    #[command(subcommand)]
+    command: Option<DevCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+enum DevCommand {
+    /// Print a local identity token (verified like a Cognito id token).
+    Token {
+        /// Whose token.
+        #[arg(long, env = "RAG_USER", default_value = "dev-user")]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,7 +224,9 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // The gateway is a server: it logs its requests unless told otherwise.
+    let serving = matches!(&cli.command, Command::Dev(DevArgs { command: None, .. }));
+    init_logging(cli.verbose.max(u8::from(serving)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -215,6 +248,12 @@ fn main() -> ExitCode {
             }
             Command::Extract { file } => commands::extract::run(&file),
             Command::Eval(a) => commands::eval::run(a).await,
+            Command::Dev(DevArgs {
+                command: Some(DevCommand::Token { user, ttl }),
+                data_dir,
+                ..
+            }) => commands::dev::token(data_dir, &user, ttl),
+            Command::Dev(a) => commands::dev::serve(a.addr, a.data_dir, a.user).await,
         }
     });
     match result {

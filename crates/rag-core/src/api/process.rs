@@ -253,6 +253,9 @@ impl ProcessService {
                     blob.key, blob.bucket
                 )))
             }
+            Err(BlobError::InvalidKey(why)) => {
+                return Err(invalid("key", &format!("does not name an object ({why})")))
+            }
             Err(e) => {
                 tracing::error!(bucket = %blob.bucket, key = %blob.key, error = %e, "HEAD failed");
                 return Err(ApiError::unavailable(

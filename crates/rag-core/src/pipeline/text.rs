@@ -109,7 +109,9 @@ impl TextPipeline {
             Err(BlobError::NotFound) => {
                 return fail("the document no longer exists in storage".into()).await
             }
-            Err(e @ BlobError::TooLarge { .. }) => return fail(e.to_string()).await,
+            Err(e @ (BlobError::TooLarge { .. } | BlobError::InvalidKey(_))) => {
+                return fail(e.to_string()).await
+            }
             Err(BlobError::Backend(e)) => return Err(transient(Stage::ProcessingStarted, e)),
         };
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod db;
+pub mod dev;
 pub mod documents;
 pub mod eval;
 pub mod extract;

@@ -1,0 +1,304 @@
+//! The gateway's routes. REST and WebSocket requests become API Gateway
+//! events for the production handlers; `/@connections/{id}` is the
+//! Management API; `/files/...` stands in for the frontend's S3 upload.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::http::Method;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{SinkExt, StreamExt};
+use rag_core::ports::{BlobRef, TokenVerifier};
+use rag_core::realtime::WebSocketService;
+use rag_core::Caller;
+use rag_lambda::api_processor::ApiProcessor;
+use rag_lambda::query_handler::QueryHandler;
+use rag_local::{FsBlobStore, LocalTokens};
+use serde_json::json;
+
+use crate::events::{error, http_response, rest_event, ws_event};
+use crate::hub::Hub;
+
+/// Everything the routes share.
+pub(crate) struct AppState {
+    pub api: ApiProcessor,
+    pub query: QueryHandler,
+    pub websocket: WebSocketService,
+    pub hub: Hub,
+    pub tokens: Arc<LocalTokens>,
+    pub blobs: Arc<FsBlobStore>,
+    /// Buckets uploads may go to.
+    pub buckets: Vec<String>,
+    /// The user `/dev/token` issues tokens for.
+    pub dev_user: String,
+    pub token_ttl: Duration,
+}
+
+pub(crate) type Shared = State<Arc<AppState>>;
+
+/// The caller behind `Authorization: Bearer <token>`, verified like a
+/// Cognito token; a `401` otherwise (as API Gateway's authorizer answers).
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing Authorization: Bearer <token>",
+        ));
+    };
+    state.tokens.verify(token).await.map_err(|e| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            &format!("invalid token: {e}"),
+        )
+    })
+}
+
+fn body_text(body: Bytes) -> Option<String> {
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+pub(crate) async fn process_document(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let event = rest_event(
+        Method::POST,
+        "/v2/process-document",
+        "/v2/process-document",
+        HashMap::new(),
+        HashMap::new(),
+        &caller,
+        body_text(body),
+    );
+    http_response(state.api.handle(event).await)
+}
+
+pub(crate) async fn query(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let event = rest_event(
+        Method::POST,
+        "/v2/query",
+        "/v2/query",
+        HashMap::new(),
+        HashMap::new(),
+        &caller,
+        body_text(body),
+    );
+    http_response(state.query.handle(event).await)
+}
+
+pub(crate) async fn status_list(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let event = rest_event(
+        Method::GET,
+        "/v2/status",
+        "/v2/status",
+        HashMap::new(),
+        query,
+        &caller,
+        None,
+    );
+    http_response(state.api.handle(event).await)
+}
+
+/// `GET /v2/status/{statusId}`: the parameter is passed on still
+/// URL-encoded, as API Gateway passes it.
+pub(crate) async fn status_get(State(state): Shared, headers: HeaderMap, uri: Uri) -> Response {
+    let caller = match caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let raw = uri.path().trim_start_matches("/v2/status/").to_owned();
+    let params = HashMap::from([("statusId".to_owned(), raw)]);
+    let event = rest_event(
+        Method::GET,
+        "/v2/status/{statusId}",
+        uri.path(),
+        params,
+        HashMap::new(),
+        &caller,
+        None,
+    );
+    http_response(state.api.handle(event).await)
+}
+
+/// `PUT /files/{bucket}/{key}`: an S3-style upload into the local bucket
+/// directory, with `Content-Type` and `x-amz-meta-*` kept as the object's.
+pub(crate) async fn upload(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path((bucket, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = caller(&state, &headers).await {
+        return r;
+    }
+    if !state.buckets.contains(&bucket) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no bucket {bucket}; use {}", state.buckets.join(", ")),
+        );
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty());
+    let metadata: BTreeMap<String, String> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str().strip_prefix("x-amz-meta-")?;
+            Some((name.to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let blob = BlobRef {
+        bucket: bucket.clone(),
+        key: key.clone(),
+    };
+    match state.blobs.put(&blob, &body, content_type, metadata).await {
+        Ok(()) => {
+            tracing::info!(bucket = %bucket, key = %key, size = body.len(), "uploaded");
+            Json(json!({"bucket": bucket, "key": key, "size": body.len()})).into_response()
+        }
+        Err(rag_core::ports::BlobError::Backend(e)) => {
+            tracing::error!(bucket = %bucket, key = %key, error = %e, "upload failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+        }
+        Err(e) => {
+            tracing::warn!(bucket = %bucket, key = %key, error = %e, "upload refused");
+            error(StatusCode::BAD_REQUEST, "invalid_key", &e.to_string())
+        }
+    }
+}
+
+/// `GET /dev/token`: a token for the console, to loopback clients only.
+pub(crate) async fn dev_token(
+    State(state): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "tokens are issued to local clients only",
+        );
+    }
+    match state.tokens.issue(&state.dev_user, state.token_ttl) {
+        Ok(token) => Json(json!({"token": token, "user": state.dev_user, "expires_in": state.token_ttl.as_secs()})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "token issue failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+        }
+    }
+}
+
+/// `POST /@connections/{id}`: the Management API's `PostToConnection`.
+pub(crate) async fn post_to_connection(
+    State(state): Shared,
+    Path(connection_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if state.hub.send(&connection_id, text) {
+        StatusCode::OK.into_response()
+    } else {
+        // What API Gateway answers for a closed connection.
+        (
+            StatusCode::GONE,
+            [("x-amzn-errortype", "GoneException")],
+            "",
+        )
+            .into_response()
+    }
+}
+
+/// `GET /ws?token=...`: `$connect` decides; then frames go to `$default`
+/// and the close to `$disconnect`, as on API Gateway.
+pub(crate) async fn websocket(
+    State(state): Shared,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let connection_id = uuid::Uuid::new_v4().simple().to_string();
+    let event = ws_event("$connect", "CONNECT", &connection_id, query, None);
+    let answer = rag_lambda::websocket::connect(&state.websocket, event).await;
+    if answer.status_code != 200 {
+        return http_response(answer);
+    }
+    upgrade.on_upgrade(move |socket| session(state, connection_id, socket))
+}
+
+async fn session(state: Arc<AppState>, connection_id: String, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let mut outgoing = state.hub.open(&connection_id);
+    let writer = tokio::spawn(async move {
+        while let Some(text) = outgoing.recv().await {
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(frame)) = stream.next().await {
+        let body = match frame {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let event = ws_event(
+            "$default",
+            "MESSAGE",
+            &connection_id,
+            HashMap::new(),
+            Some(body),
+        );
+        rag_lambda::websocket::default(&state.websocket, event).await;
+    }
+    state.hub.close(&connection_id);
+    writer.abort();
+    let event = ws_event(
+        "$disconnect",
+        "DISCONNECT",
+        &connection_id,
+        HashMap::new(),
+        None,
+    );
+    rag_lambda::websocket::disconnect(&state.websocket, event).await;
+}
+
+pub(crate) async fn health() -> &'static str {
+    "ok"
+}

@@ -1,0 +1,233 @@
+//! Building the gateway's services from local adapters and serving them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use rag_aws::ApiGatewayNotifier;
+use rag_core::api::{ProcessConfig, ProcessService, StatusService};
+use rag_core::ports::{BlobStore, ConnectionStore, StatusStore};
+use rag_core::realtime::{
+    NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
+};
+use rag_lambda::api_processor::ApiProcessor;
+use rag_lambda::wiring::{consumer_with, query_handler_from, Processor, SearchParts};
+use rag_local::{
+    consume, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues, LocalTokens,
+    MemoryConnectionStore, QueueConfig,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::console;
+use crate::hub::Hub;
+use crate::routes::{self, AppState};
+
+/// The bucket uploads go to (`PUT /files/local/...`).
+pub const LOCAL_BUCKET: &str = "local";
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where to listen (port 0: any free port).
+    pub addr: SocketAddr,
+    /// Files, status records, queues and the token secret live here.
+    pub data_dir: PathBuf,
+    /// Run the text-RAG and VDR consumers in this process.
+    pub consumers: bool,
+    /// SQS visibility timeout of the local queues.
+    pub visibility_timeout: Duration,
+    pub max_document_bytes: u64,
+    /// The user the console's automatic token names.
+    pub dev_user: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from(".local/dev"),
+            consumers: true,
+            visibility_timeout: Duration::from_secs(300),
+            max_document_bytes: rag_lambda::wiring::DEFAULT_MAX_DOCUMENT_BYTES,
+            dev_user: "dev-user".into(),
+        }
+    }
+}
+
+/// The local gateway.
+pub struct Gateway;
+
+/// A started gateway.
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub tokens: Arc<LocalTokens>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving and consuming; queued work stays on disk.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until Ctrl-C, then stops.
+    pub async fn until_interrupted(self) {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+impl Gateway {
+    /// Binds, wires every service to local adapters and starts serving.
+    pub async fn start(config: GatewayConfig, parts: SearchParts) -> Result<Running> {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+
+        let tokens = Arc::new(LocalTokens::load_or_create(data.join("secret"))?);
+        let hub = Hub::default();
+        // The production notifier, posting to this gateway's Management API.
+        let notifier = Arc::new(ApiGatewayNotifier::new(
+            &rag_aws::local_sdk_config("us-east-1"),
+            &url,
+        )?);
+        let connections: Arc<dyn ConnectionStore> = Arc::new(MemoryConnectionStore::default());
+        let publisher = StatusPublisher {
+            connections: connections.clone(),
+            notifier,
+        };
+        let stored: Arc<dyn StatusStore> = Arc::new(FileStatusStore::open(data.join("status"))?);
+        let status: Arc<dyn StatusStore> = Arc::new(NotifyingStatusStore {
+            inner: stored.clone(),
+            publisher: publisher.clone(),
+        });
+        let blobs = Arc::new(
+            FsBlobStore::new().with_bucket(LOCAL_BUCKET, data.join("files").join(LOCAL_BUCKET)),
+        );
+        let queue_config = QueueConfig {
+            visibility_timeout: config.visibility_timeout,
+            ..QueueConfig::default()
+        };
+        let text_queue = Arc::new(FileJobQueue::open(
+            data.join("queues/text-rag"),
+            queue_config.clone(),
+        )?);
+        let vdr_queue = Arc::new(FileJobQueue::open(data.join("queues/vdr"), queue_config)?);
+
+        let api = ApiProcessor {
+            process: ProcessService {
+                blobs: blobs.clone(),
+                queue: Arc::new(LocalJobQueues {
+                    text_rag: text_queue.clone(),
+                    vdr: vdr_queue.clone(),
+                }),
+                status: status.clone(),
+                config: ProcessConfig {
+                    max_object_bytes: config.max_document_bytes,
+                    allowed_buckets: vec![LOCAL_BUCKET.into()],
+                    enable_vdr: true,
+                },
+            },
+            status: StatusService {
+                status: stored.clone(),
+            },
+        };
+        let state = Arc::new(AppState {
+            api,
+            query: query_handler_from(&parts, true),
+            websocket: WebSocketService {
+                connections,
+                status: stored,
+                verifier: tokens.clone(),
+                publisher,
+                config: WebSocketConfig::default(),
+            },
+            hub,
+            tokens: tokens.clone(),
+            blobs: blobs.clone(),
+            buckets: vec![LOCAL_BUCKET.into()],
+            dev_user: config.dev_user.clone(),
+            token_ttl: Duration::from_secs(3600),
+        });
+
+        let app = axum::Router::new()
+            .route("/", get(console::index))
+            .route("/app.js", get(console::app))
+            .route("/style.css", get(console::style))
+            .route("/healthz", get(routes::health))
+            .route("/dev/token", get(routes::dev_token))
+            .route("/ws", get(routes::websocket))
+            .route("/v2/process-document", post(routes::process_document))
+            .route("/v2/query", post(routes::query))
+            .route("/v2/status", get(routes::status_list))
+            .route("/v2/status/{*status_id}", get(routes::status_get))
+            .route("/files/{bucket}/{*key}", put(routes::upload))
+            .route(
+                "/@connections/{connection_id}",
+                post(routes::post_to_connection),
+            )
+            .layer(DefaultBodyLimit::max(
+                config.max_document_bytes as usize + 1,
+            ))
+            .with_state(state);
+
+        let (shutdown, mut stop) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "gateway stopped");
+            }
+        }));
+        if config.consumers {
+            let blobs: Arc<dyn BlobStore> = blobs;
+            for (queue, processor) in [
+                (text_queue, Processor::TextRag),
+                (vdr_queue, Processor::Vdr),
+            ] {
+                let consumer = Arc::new(consumer_with(
+                    blobs.clone(),
+                    status.clone(),
+                    &parts,
+                    processor,
+                    config.max_document_bytes,
+                )?);
+                tasks.push(tokio::spawn(consume(
+                    queue,
+                    consumer,
+                    Duration::from_millis(500),
+                    shutdown.subscribe(),
+                )));
+            }
+        }
+        tracing::info!(url = %url, data_dir = %data.display(), consumers = config.consumers, "local gateway listening");
+        Ok(Running {
+            url,
+            tokens,
+            shutdown,
+            tasks,
+        })
+    }
+}

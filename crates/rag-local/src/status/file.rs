@@ -1,0 +1,200 @@
+//! Status records persisted in a directory, so the local gateway's documents
+//! keep their status across restarts.
+//!
+//! One JSON file per statusId, named by the hex SHA-256 of the statusId (a
+//! statusId is `bucket#key` and may hold any character), replaced atomically
+//! on every write. All records are also held in memory behind one lock, so
+//! the core's rule check, the new record and the file write happen as one
+//! step: the local equivalent of DynamoDB's conditional write.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
+use rag_core::status::{StatusRecord, StatusUpdate};
+use sha2::{Digest, Sha256};
+
+use crate::fsio;
+
+/// Why the status directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusFileError {
+    /// Reading or creating the directory failed.
+    #[error("status storage error at {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    records: Mutex<HashMap<String, StatusRecord>>,
+}
+
+/// A [`StatusStore`] persisted in a directory (the local gateway's).
+#[derive(Debug, Clone)]
+pub struct FileStatusStore {
+    inner: Arc<Inner>,
+    ttl_secs: i64,
+}
+
+/// Expired records are absent, as in the DynamoDB store (whose TTL deletion
+/// is lazy, so reads filter too).
+fn expired(record: &StatusRecord, now: i64) -> bool {
+    record.ttl < now
+}
+
+impl Inner {
+    fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
+        self.records
+            .lock()
+            .map_err(|_| StatusStoreError("status store poisoned".into()))
+    }
+
+    fn path_of(&self, status_id: &str) -> PathBuf {
+        let digest = Sha256::digest(status_id.as_bytes());
+        self.dir.join(format!("{}.json", fsio::hex(&digest)))
+    }
+
+    /// Check, build and write under one lock.
+    fn apply(&self, update: &StatusUpdate, ttl_secs: i64) -> Result<StatusWrite, StatusStoreError> {
+        let mut records = self.lock()?;
+        let now = Utc::now();
+        let current = records
+            .get(&update.status_id)
+            .filter(|r| !expired(r, now.timestamp()));
+        if let Err(rejection) = StatusRecord::check(current, update) {
+            tracing::debug!(status_id = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
+            return Ok(StatusWrite::Stale);
+        }
+        let record = StatusRecord::applied(current, update, now, ttl_secs);
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| StatusStoreError(format!("cannot encode status record: {e}")))?;
+        let path = self.path_of(&record.status_id);
+        // Not flushed to disk: atomic against a crash of the process, and a
+        // power cut at worst loses the last few progress updates.
+        fsio::write_atomic(&path, &bytes, false).map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "cannot write status record");
+            StatusStoreError(format!("cannot write status record: {e}"))
+        })?;
+        records.insert(record.status_id.clone(), record.clone());
+        Ok(StatusWrite::Applied(record))
+    }
+}
+
+impl FileStatusStore {
+    /// Records live 30 days after their last update, like the DynamoDB
+    /// store's default.
+    pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+
+    /// Opens (creating if needed) the store in `dir` and loads its records;
+    /// expired ones are deleted, unreadable ones skipped with a warning.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StatusFileError> {
+        let dir = dir.into();
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StatusFileError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        fsio::remove_stale_temps(&dir).map_err(io(&dir))?;
+        let inner = Inner {
+            dir: dir.clone(),
+            records: Mutex::new(HashMap::new()),
+        };
+        let now = Utc::now().timestamp();
+        let mut records = HashMap::new();
+        for path in fsio::json_files(&dir).map_err(io(&dir))? {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            let record = match serde_json::from_str::<StatusRecord>(&text) {
+                Ok(r) if inner.path_of(&r.status_id) == path => r,
+                Ok(r) => {
+                    tracing::warn!(path = %path.display(), status_id = %r.status_id, "status record under a foreign file name skipped");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unreadable status record skipped");
+                    continue;
+                }
+            };
+            if expired(&record, now) {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an expired status record");
+                }
+                continue;
+            }
+            records.insert(record.status_id.clone(), record);
+        }
+        tracing::info!(dir = %dir.display(), records = records.len(), "status store opened");
+        let inner = Inner {
+            records: Mutex::new(records),
+            ..inner
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+        })
+    }
+
+    /// How long a record lives after its last update.
+    pub fn with_ttl_secs(mut self, ttl_secs: i64) -> Self {
+        self.ttl_secs = ttl_secs;
+        self
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+#[async_trait]
+impl StatusStore for FileStatusStore {
+    async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
+        let inner = Arc::clone(&self.inner);
+        let update = update.clone();
+        let ttl_secs = self.ttl_secs;
+        tokio::task::spawn_blocking(move || inner.apply(&update, ttl_secs))
+            .await
+            .map_err(|e| StatusStoreError(format!("status write task failed: {e}")))?
+    }
+
+    async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        Ok(self
+            .inner
+            .lock()?
+            .get(status_id)
+            .filter(|r| !expired(r, now))
+            .cloned())
+    }
+
+    async fn list_for_user(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        let mut mine: Vec<StatusRecord> = self
+            .inner
+            .lock()?
+            .values()
+            .filter(|r| r.user == user && !expired(r, now))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| {
+            b.timestamp
+                .cmp(&a.timestamp)
+                .then_with(|| a.status_id.cmp(&b.status_id))
+        });
+        mine.truncate(limit);
+        Ok(mine)
+    }
+}

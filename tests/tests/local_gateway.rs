@@ -1,0 +1,360 @@
+//! The local gateway (`ragctl dev`) over HTTP and raw WebSocket: the same
+//! API as the Lambda fleet, on localhost, with local queues that survive a
+//! restart.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use integration_tests::fleet::search_parts;
+use integration_tests::{new_user, shared_pdf};
+use rag_gateway::{Gateway, GatewayConfig, Running};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn start(dir: &std::path::Path, consumers: bool) -> Running {
+    let config = GatewayConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        consumers,
+        visibility_timeout: Duration::from_secs(30),
+        ..GatewayConfig::default()
+    };
+    Gateway::start(config, search_parts().await)
+        .await
+        .expect("gateway")
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Client {
+    fn new(gateway: &Running, user: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: gateway.url.clone(),
+            token: gateway
+                .tokens
+                .issue(user, Duration::from_secs(600))
+                .unwrap(),
+        }
+    }
+
+    async fn upload(&self, key: &str, bytes: Vec<u8>, content_type: &str) {
+        let r = self
+            .http
+            .put(format!("{}/files/local/{key}", self.url))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn status(&self, status_id: &str) -> Value {
+        let encoded: String = url_encode(status_id);
+        let r = self
+            .http
+            .get(format!("{}/v2/status/{encoded}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn socket(&self) -> Socket {
+        let url = format!(
+            "{}/ws?token={}",
+            self.url.replacen("http", "ws", 1),
+            self.token
+        );
+        tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket")
+            .0
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn send(socket: &mut Socket, message: &str) {
+    socket.send(Message::Text(message.into())).await.unwrap();
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a message within 30 s")
+            .expect("open socket")
+            .expect("a frame");
+        if let Message::Text(t) = frame {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+fn submit_body(key: &str) -> Value {
+    json!({"bucket": "local", "key": key, "force_reprocess": true})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_goes_from_upload_to_search_with_live_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), true).await;
+    let user = new_user("gw").user;
+    let client = Client::new(&gateway, &user);
+    let key = &format!("uploads/{}/crazyones.pdf", uuid::Uuid::new_v4());
+    client
+        .upload(
+            key,
+            std::fs::read(shared_pdf("crazyones-pdfa.pdf")).unwrap(),
+            "application/pdf",
+        )
+        .await;
+    let status_id = format!("local#{key}");
+
+    let mut socket = client.socket().await;
+    send(
+        &mut socket,
+        &json!({"action": "subscribe", "statusId": status_id}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "subscription_confirmed"
+    );
+    let (code, body) = client.post("/v2/process-document", submit_body(key)).await;
+    assert_eq!(code, 202, "{body}");
+    let mut stages = Vec::new();
+    loop {
+        let m = next_json(&mut socket).await;
+        assert_eq!(m["type"], "document_status_update", "{m}");
+        let stage = m["status"].as_str().unwrap_or_default().to_owned();
+        if stages.last() != Some(&stage) {
+            stages.push(stage.clone());
+        }
+        if stage == "completed" || stage == "failed" {
+            break;
+        }
+    }
+    assert_eq!(
+        stages,
+        [
+            "queued",
+            "processing_started",
+            "extracting_text",
+            "chunking",
+            "embedding",
+            "storing",
+            "completed"
+        ]
+    );
+    let (code, found) = client
+        .post("/v2/query", json!({"query": "the crazy ones, the misfits"}))
+        .await;
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(found["results"][0]["document_id"], status_id.as_str());
+    assert_eq!(client.status(&status_id).await["status"], "completed");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_protocol_is_the_production_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), false).await;
+    let alice = Client::new(&gateway, &new_user("alice").user);
+    let mallory = Client::new(&gateway, &new_user("mallory").user);
+    alice
+        .upload("a.txt", b"alice's notes".to_vec(), "text/plain")
+        .await;
+    assert_eq!(
+        alice
+            .post("/v2/process-document", submit_body("a.txt"))
+            .await
+            .0,
+        202
+    );
+
+    // Without a token, or with a forged one, the handshake is refused.
+    let ws = gateway.url.replacen("http", "ws", 1);
+    for url in [
+        format!("{ws}/ws"),
+        format!("{ws}/ws?token=forged.token.here"),
+    ] {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{url}")
+            }
+            other => panic!("{url}: expected a 401 refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    let mut socket = mallory.socket().await;
+    send(&mut socket, "{not json").await;
+    assert_eq!(next_json(&mut socket).await["type"], "error");
+    send(&mut socket, r#"{"action":"dance"}"#).await;
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({"type": "error", "error": "Unknown action: dance"})
+    );
+    send(
+        &mut socket,
+        r#"{"action":"subscribe","statusId":"local#a.txt"}"#,
+    )
+    .await;
+    let refused = next_json(&mut socket).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["statusId"].as_str()),
+        (Some("error"), Some("local#a.txt")),
+        "{refused}"
+    );
+    send(&mut socket, r#"{"action":"ping"}"#).await;
+    assert_eq!(next_json(&mut socket).await["type"], "pong");
+
+    // Alice gets the current status at once.
+    let mut own = alice.socket().await;
+    send(
+        &mut own,
+        r#"{"action":"subscribe","statusId":"local#a.txt"}"#,
+    )
+    .await;
+    assert_eq!(next_json(&mut own).await["type"], "subscription_confirmed");
+    let current = next_json(&mut own).await;
+    assert_eq!(
+        (current["type"].as_str(), current["status"].as_str()),
+        (Some("document_status_update"), Some("queued"))
+    );
+
+    // REST refusals are the fleet's.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/v2/query", gateway.url))
+        .json(&json!({"query": "q"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (code, body) = alice
+        .post("/v2/query", json!({"query": "q", "top_k": 500}))
+        .await;
+    assert_eq!((code, body["code"].as_str()), (400, Some("invalid_field")));
+    assert_eq!(mallory.status("local#a.txt").await["code"], "forbidden");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_work_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = new_user("restart").user;
+    let key = format!("notes/{}/restart.md", uuid::Uuid::new_v4());
+    let status_id = format!("local#{key}");
+    let status_id = status_id.as_str();
+    {
+        // Accepts and queues, but nothing consumes before it stops.
+        let gateway = start(dir.path(), false).await;
+        let client = Client::new(&gateway, &user);
+        client
+            .upload(
+                &key,
+                b"# Lighthouse keeping\n\nThe lamp is trimmed at dusk.".to_vec(),
+                "text/markdown",
+            )
+            .await;
+        assert_eq!(
+            client
+                .post("/v2/process-document", submit_body(&key))
+                .await
+                .0,
+            202
+        );
+        gateway.stop().await;
+    }
+    let gateway = start(dir.path(), true).await;
+    let client = Client::new(&gateway, &user);
+    let started = Instant::now();
+    let mut record = client.status(status_id).await;
+    while record["status"] != "completed" && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        record = client.status(status_id).await;
+    }
+    assert_eq!(record["status"], "completed", "{record}");
+    let (_, found) = client
+        .post("/v2/query", json!({"query": "lighthouse lamp"}))
+        .await;
+    assert_eq!(found["results"][0]["document_id"], status_id);
+    gateway.stop().await;
+}
+
+/// The delay between a status change and its WebSocket message, measured
+/// (not asserted): `cargo test -p integration-tests --test local_gateway
+/// -- --ignored --nocapture status_push_delay`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run it by name"]
+async fn status_push_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), false).await;
+    let client = Client::new(&gateway, &new_user("latency").user);
+    client
+        .upload("l.txt", b"latency".to_vec(), "text/plain")
+        .await;
+    let mut socket = client.socket().await;
+    send(
+        &mut socket,
+        r#"{"action":"subscribe","statusId":"local#l.txt"}"#,
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "subscription_confirmed"
+    );
+    let mut delays = Vec::new();
+    for _ in 0..200 {
+        // Each forced submission writes a new `queued` record: a status change.
+        let started = Instant::now();
+        let (code, _) = client
+            .post("/v2/process-document", submit_body("l.txt"))
+            .await;
+        assert!(code == 202 || code == 200);
+        let message = next_json(&mut socket).await;
+        assert_eq!(message["type"], "document_status_update");
+        delays.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "request -> WebSocket message over {} status changes: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        delays.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() * 95 / 100],
+        delays[delays.len() - 1]
+    );
+    gateway.stop().await;
+}
