@@ -20,6 +20,12 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test"
 cargo test --workspace 2>&1 | tee "$CACHE_DIR/test.log"
+log "browser test: the developer console in headless Chromium"
+export RAG_DEV_PORT="${RAG_TEST_DEV_PORT:-8797}" RAG_DEV_DIR="$CACHE_DIR/dev-test"
+rm -rf "$RAG_DEV_DIR"
+trap 'scripts/dev.sh stop >/dev/null 2>&1 || true' EXIT
+RAG_GATEWAY_URL="$(scripts/dev.sh start)" scripts/browser-test.sh
+scripts/dev.sh stop
 log "retrieval quality"
 scripts/eval.sh --check
 # One closing line for the whole suite (cargo prints one per test binary).

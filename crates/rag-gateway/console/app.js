@@ -1,1 +1,413 @@
-/* placeholder until the console lands */
+// amplify-rag-async developer console: upload, watch every stage live, search.
+// No framework, no build step. All server text goes through textContent.
+'use strict';
+
+const BUCKET = 'local';
+const STAGES = ['uploading', 'uploaded', 'validating', 'queued', 'processing_started',
+  'converting_pages', 'extracting_text', 'processing_visuals', 'classifying_visuals',
+  'chunking', 'embedding', 'embedding_pages', 'storing'];
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const $ = (id) => document.getElementById(id);
+const docs = new Map(); // statusId -> {row, status, progress, name}
+const pendingConfirm = new Map(); // statusId -> resolve()
+let token = null;
+let tokenExpiry = 0; // ms epoch
+let tokenTimer = 0;
+
+// ---------- identity ----------
+async function refreshToken() {
+  const res = await fetch('/dev/token', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`token: HTTP ${res.status} ${(await errorText(res))}`);
+  const body = await res.json();
+  token = body.token;
+  const ttl = Math.max(30, Number(body.expires_in) || 3600);
+  tokenExpiry = Date.now() + ttl * 1000;
+  $('user').textContent = body.user || '';
+  clearTimeout(tokenTimer);
+  // Renew at 80% of the lifetime; on failure the next call fetches one.
+  tokenTimer = setTimeout(() => refreshToken().catch(() => { token = null; }), ttl * 800);
+  return token;
+}
+
+async function ensureToken() {
+  if (!token || Date.now() > tokenExpiry - 30000) await refreshToken();
+  return token;
+}
+
+async function errorText(res) {
+  const text = await res.text().catch(() => '');
+  try { const j = JSON.parse(text); return j.error || j.message || text; } catch { return text; }
+}
+
+// fetch with the bearer token; one retry with a fresh token on 401.
+async function api(method, path, body, headers = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const h = { Authorization: `Bearer ${await ensureToken()}`, ...headers };
+    let payload = body;
+    if (body !== undefined && !(body instanceof Blob)) {
+      h['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    const res = await fetch(path, { method, headers: h, body: payload });
+    if (res.status === 401 && attempt === 0) { token = null; continue; }
+    if (!res.ok) {
+      const err = new Error(await errorText(res) || `HTTP ${res.status}`);
+      err.status = res.status;
+      throw err;
+    }
+    return res.status === 204 ? null : res.json();
+  }
+}
+
+// ---------- WebSocket ----------
+let ws = null;
+let wsBackoff = 500;
+let wsFailures = 0;
+let lastSeen = 0;
+let pollTimer = 0;
+
+function setWsState(state, text) {
+  const el = $('ws-state');
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function send(msg) {
+  if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(msg)); return true; }
+  return false;
+}
+
+async function connect() {
+  setWsState('connecting', 'Connecting…');
+  try {
+    if (wsFailures >= 2) token = null; // a refused handshake may mean a stale token
+    await ensureToken();
+  } catch (e) { return scheduleReconnect(e.message); }
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const sock = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+  ws = sock;
+  let opened = false;
+  sock.onopen = () => {
+    opened = true; wsBackoff = 500; wsFailures = 0; lastSeen = Date.now();
+    setWsState('connected', 'Connected');
+    stopPolling();
+    for (const [id, d] of docs) if (!TERMINAL.has(d.status)) send({ action: 'subscribe', statusId: id });
+  };
+  sock.onmessage = (ev) => {
+    lastSeen = Date.now();
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch { return; }
+    onMessage(msg);
+  };
+  sock.onclose = () => dropped(sock, opened);
+}
+
+// The socket is gone (or presumed dead): poll meanwhile, reconnect with backoff.
+function dropped(sock, opened) {
+  if (ws !== sock) return;
+  ws = null;
+  if (!opened) wsFailures++;
+  for (const resolve of pendingConfirm.values()) resolve(false);
+  pendingConfirm.clear();
+  startPolling();
+  scheduleReconnect();
+}
+
+function scheduleReconnect(why) {
+  const delay = Math.min(15000, wsBackoff) * (0.8 + Math.random() * 0.4);
+  wsBackoff = Math.min(15000, wsBackoff * 2);
+  setWsState('reconnecting', `Disconnected${why ? ` (${why})` : ''}; retrying in ${Math.ceil(delay / 1000)} s`);
+  setTimeout(connect, delay);
+}
+
+// keep-alive: ping every 25 s; a socket silent for 60 s is presumed dead.
+setInterval(() => {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  if (Date.now() - lastSeen > 60000) { const s = ws; dropped(s, true); s.close(); return; }
+  send({ action: 'ping' });
+}, 25000);
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case 'subscription_confirmed': {
+      const resolve = pendingConfirm.get(msg.statusId);
+      if (resolve) { pendingConfirm.delete(msg.statusId); resolve(true); }
+      break;
+    }
+    case 'document_status_update': {
+      const m = msg.metadata || {};
+      applyStatus(msg.statusId, {
+        status: msg.status, progress: m.progress, message: m.message, pipeline: m.pipeline,
+        error: m.error, failedAt: m.failed_at_stage, meta: m, timestamp: msg.timestamp,
+      });
+      break;
+    }
+    case 'error':
+      if (msg.statusId && docs.has(msg.statusId)) {
+        const resolve = pendingConfirm.get(msg.statusId);
+        if (resolve) { pendingConfirm.delete(msg.statusId); resolve(false); }
+        applyStatus(msg.statusId, { status: 'failed', error: msg.error, force: true });
+      } else {
+        console.warn('websocket error:', msg.error);
+      }
+      break;
+    default: break; // pong, unsubscribed
+  }
+}
+
+// Subscribe and wait (briefly) for the confirmation, so no update is missed.
+function subscribe(statusId) {
+  return new Promise((resolve) => {
+    if (!send({ action: 'subscribe', statusId })) return resolve(false);
+    pendingConfirm.set(statusId, resolve);
+    setTimeout(() => { if (pendingConfirm.delete(statusId)) resolve(false); }, 3000);
+  });
+}
+
+// While the socket is down, poll documents still in progress.
+function startPolling() {
+  if (pollTimer) return;
+  pollTimer = setInterval(() => {
+    for (const [id, d] of docs) {
+      if (TERMINAL.has(d.status) || d.status === 'uploading') continue;
+      api('GET', `/v2/status/${encodeURIComponent(id)}`).then((r) => applyRecord(r)).catch(() => {});
+    }
+  }, 3000);
+}
+function stopPolling() { clearInterval(pollTimer); pollTimer = 0; }
+
+// ---------- documents ----------
+function rank(status) { return TERMINAL.has(status) ? 99 : STAGES.indexOf(status); } // -1: unknown
+
+function docRow(statusId, name) {
+  let d = docs.get(statusId);
+  if (d) return d;
+  const row = $('doc-tpl').content.firstElementChild.cloneNode(true);
+  row.dataset.statusId = statusId;
+  row.querySelector('.name').textContent = name;
+  row.querySelector('.name').title = statusId;
+  row.querySelector('progress').setAttribute('aria-label', `Progress of ${name}`);
+  d = { row, name, status: '', progress: 0 };
+  docs.set(statusId, d);
+  $('docs').prepend(row);
+  $('docs-empty').hidden = true;
+  return d;
+}
+
+function applyRecord(r) {
+  if (!r || !r.statusId) return;
+  const meta = r.metadata || {};
+  docRow(r.statusId, meta.file_name || r.statusId.split('/').pop());
+  applyStatus(r.statusId, {
+    status: r.status, progress: r.progress, message: r.message, pipeline: r.pipeline,
+    error: r.error, failedAt: r.failedAtStage, meta, timestamp: r.timestamp, quiet: true,
+  });
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+// u: {status, progress?, message?, pipeline?, error?, failedAt?, meta?, force?, quiet?}
+function applyStatus(statusId, u) {
+  const d = docs.get(statusId);
+  if (!d || !u.status) return;
+  // A finished run stays finished; stages and progress never go backwards.
+  if (!u.force && TERMINAL.has(d.status)) return;
+  const r = rank(u.status);
+  if (!u.force && !TERMINAL.has(u.status) &&
+      ((r >= 0 && r < rank(d.status)) || (u.progress ?? d.progress) < d.progress)) return;
+  const stageChanged = u.status !== d.status;
+  d.status = u.status;
+  if (typeof u.progress === 'number') d.progress = u.progress;
+  if (u.status === 'completed') d.progress = 100;
+  const { row } = d;
+  row.dataset.status = u.status;
+  row.querySelector('progress').value = d.progress;
+  row.querySelector('progress').setAttribute('aria-valuetext', `${d.progress}% · ${u.status.replace(/_/g, ' ')}`);
+  row.querySelector('.stage').textContent = u.status.replace(/_/g, ' ');
+  if (u.pipeline) row.querySelector('.pipeline').textContent = u.pipeline;
+  const msg = row.querySelector('.msg');
+  const err = row.querySelector('.err');
+  if (u.status === 'failed' || u.status === 'cancelled') {
+    err.hidden = false;
+    err.textContent = u.status === 'cancelled' ? (u.message || 'Cancelled')
+      : `Failed${u.failedAt ? ` at ${u.failedAt.replace(/_/g, ' ')}` : ''}: ${u.error || u.message || 'unknown error'}`;
+    msg.textContent = '';
+  } else if (u.status === 'completed') {
+    err.hidden = true;
+    const m = u.meta || {};
+    const facts = [];
+    if (m.chunks != null) facts.push(plural(m.chunks, 'chunk'));
+    if (m.pages != null) facts.push(plural(m.pages, 'page'));
+    if (m.elapsed_ms != null) facts.push(`${(m.elapsed_ms / 1000).toFixed(1)} s`);
+    msg.textContent = facts.length ? facts.join(' · ') : (u.message || 'Done');
+  } else if (u.message != null) {
+    msg.textContent = u.message;
+  }
+  if (u.timestamp) row.title = `Last update ${u.timestamp}`;
+  if (stageChanged && !u.quiet) {
+    $('announcer').textContent = `${d.name}: ${err.hidden ? u.status.replace(/_/g, ' ') : err.textContent}`;
+  }
+  if (stageChanged && TERMINAL.has(u.status)) send({ action: 'unsubscribe', statusId });
+}
+
+// randomUUID needs a secure context; localhost is one. The fallback only has to be unique.
+const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
+  : [...crypto.getRandomValues(new Uint8Array(16))].map((x) => x.toString(16).padStart(2, '0')).join(''));
+
+// The browser knows most types; a few it may not (the server also routes on the extension).
+const OOXML = 'application/vnd.openxmlformats-officedocument.';
+const TYPES = { md: 'text/markdown', docx: `${OOXML}wordprocessingml.document`,
+  pptx: `${OOXML}presentationml.presentation`, xlsx: `${OOXML}spreadsheetml.sheet` };
+const contentType = (f) => f.type || TYPES[f.name.split('.').pop().toLowerCase()] || 'application/octet-stream';
+
+async function ingest(file) {
+  const key = `uploads/${uuid()}/${file.name}`;
+  const statusId = `${BUCKET}#${key}`;
+  const type = contentType(file);
+  docRow(statusId, file.name);
+  applyStatus(statusId, { status: 'uploading', progress: 0, message: `Uploading ${formatSize(file.size)}…` });
+  try {
+    await subscribe(statusId); // before submitting: nothing can be missed
+    const path = `/files/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    await api('PUT', path, file, { 'Content-Type': type });
+    applyStatus(statusId, { status: 'uploaded', progress: 0, message: 'Uploaded; submitting…' });
+    const res = await api('POST', '/v2/process-document', {
+      bucket: BUCKET, key, metadata: { fileName: file.name, contentType: type, size: file.size },
+      force_reprocess: false,
+    });
+    applyStatus(statusId, { status: res.status || 'queued', pipeline: res.pipeline, message: res.message });
+    if (!ws) startPolling();
+  } catch (e) {
+    const stage = docs.get(statusId).status === 'uploading' ? 'upload' : 'submit';
+    applyStatus(statusId, { status: 'failed', error: e.message, failedAt: stage, force: true });
+  }
+}
+
+const formatSize = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+const ingestAll = (files) => { for (const f of files) ingest(f); };
+
+async function loadRecent() {
+  try {
+    const body = await api('GET', '/v2/status');
+    const list = (body && body.documents) || [];
+    for (const r of [...list].reverse()) applyRecord(r); // prepend oldest first: newest ends on top
+    for (const r of list) if (!TERMINAL.has(r.status)) send({ action: 'subscribe', statusId: r.statusId });
+  } catch (e) { console.warn('recent documents:', e.message); }
+}
+
+// ---------- search ----------
+function queryWords(q) {
+  const words = [...new Set((q.toLowerCase().match(/[\p{L}\p{N}_]+/gu) || []))];
+  const long = words.filter((w) => w.length > 1);
+  return (long.length ? long : words).sort((a, b) => b.length - a.length);
+}
+
+// Appends `text` to `el` with the query words in <mark>; text nodes only, never HTML.
+function highlight(el, text, words) {
+  el.textContent = '';
+  if (!words.length) { el.textContent = text; return; }
+  const re = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
+  text.split(re).forEach((part, i) => {
+    if (!part) return;
+    if (i % 2) { const m = document.createElement('mark'); m.textContent = part; el.append(m); }
+    else el.append(part);
+  });
+}
+
+// A window of the content around the first hit, for long chunks.
+function snippet(text, words, max = 600) {
+  if (text.length <= max) return text;
+  const lower = text.toLowerCase();
+  const hits = words.map((w) => lower.indexOf(w)).filter((i) => i >= 0);
+  const at = hits.length ? Math.min(...hits) : 0;
+  const start = Math.max(0, Math.min(at - 150, text.length - max));
+  return `${start > 0 ? '…' : ''}${text.slice(start, start + max)}${start + max < text.length ? '…' : ''}`;
+}
+
+async function search(ev) {
+  ev.preventDefault();
+  const q = $('search-input').value.trim();
+  if (!q) return;
+  const status = $('search-status');
+  const button = $('search-button');
+  button.disabled = true;
+  status.classList.remove('error');
+  status.textContent = 'Searching…';
+  const t0 = performance.now();
+  try {
+    const res = await api('POST', '/v2/query', {
+      query: q, top_k: Number($('top-k').value) || 10, search_mode: $('search-mode').value,
+      dense_weight: Number($('dense-weight').value), sparse_weight: Number($('sparse-weight').value),
+      use_rrf: $('use-rrf').checked,
+    });
+    renderResults(res, q);
+    const server = res.processing_time_ms != null ? `${Math.round(res.processing_time_ms)} ms server, ` : '';
+    status.textContent = `${res.total_results ?? res.results.length} result(s) · ${res.search_mode} · ${server}${Math.round(performance.now() - t0)} ms total`;
+  } catch (e) {
+    $('results').textContent = '';
+    status.classList.add('error');
+    status.textContent = `Search failed: ${e.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderResults(res, q) {
+  const words = queryWords(q);
+  const list = $('results');
+  list.textContent = '';
+  for (const r of res.results || []) {
+    const li = $('result-tpl').content.firstElementChild.cloneNode(true);
+    const content = String(r.content ?? '');
+    li.querySelector('.score').textContent = Number(r.score).toFixed(3);
+    li.querySelector('.name').textContent = (r.metadata && r.metadata.file_name) || r.document_id;
+    li.querySelector('.name').title = `document ${r.document_id} · chunk ${r.chunk_id}`;
+    li.querySelector('.page').textContent = r.page_num != null ? `p. ${r.page_num}` : '';
+    li.querySelector('.pipeline').textContent = r.pipeline || '';
+    const p = li.querySelector('.content');
+    const short = snippet(content, words);
+    highlight(p, short, words);
+    if (short !== content) {
+      const more = li.querySelector('.more');
+      more.hidden = false;
+      more.setAttribute('aria-expanded', 'false');
+      more.onclick = () => {
+        const open = more.getAttribute('aria-expanded') !== 'true';
+        highlight(p, open ? content : short, words);
+        more.setAttribute('aria-expanded', String(open));
+        more.textContent = open ? 'Show less' : 'Show full text';
+      };
+    }
+    list.append(li);
+  }
+}
+
+// ---------- wiring ----------
+function showFatal(e) { setWsState('offline', `Offline: ${e.message || e}`); }
+
+function init() {
+  const zone = $('drop-zone');
+  $('file-input').addEventListener('change', (e) => { ingestAll(e.target.files); e.target.value = ''; });
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault(); zone.classList.remove('over');
+    ingestAll(e.dataTransfer.files);
+  });
+  // A file dropped beside the zone must not navigate away from the console.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+  for (const [input, out] of [['dense-weight', 'dense-out'], ['sparse-weight', 'sparse-out']]) {
+    $(input).addEventListener('input', () => { $(out).textContent = Number($(input).value).toFixed(2); });
+  }
+  $('search-form').addEventListener('submit', search);
+  start();
+}
+
+function start() {
+  refreshToken()
+    .then(() => { connect(); return loadRecent(); })
+    .catch((e) => { showFatal(e); setTimeout(start, 3000); });
+}
+
+init();
