@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rag_core::identity::Audience;
 use rag_core::identity::Caller;
 use rag_core::ports::{AuthError, TokenVerifier};
 use serde_json::{Map, Value};
@@ -26,15 +27,6 @@ pub enum TokenUse {
     Id,
     /// Access tokens (`token_use: "access"`, the app client in `client_id`).
     Access,
-}
-
-impl TokenUse {
-    fn claim(self) -> &'static str {
-        match self {
-            TokenUse::Id => "id",
-            TokenUse::Access => "access",
-        }
-    }
 }
 
 /// A required setting is missing or the verifier could not be built.
@@ -247,42 +239,16 @@ impl CognitoVerifier {
     }
 }
 
-/// The claims checks after the signature: pool, app client, token use,
-/// expiry (in that order: a token of the wrong client is invalid, not merely
-/// expired), then the user the token names.
 fn check_claims(
     claims: &Map<String, Value>,
     config: &CognitoConfig,
     now: i64,
 ) -> Result<Caller, AuthError> {
-    let invalid = |why: &str| AuthError::Invalid(why.to_owned());
-    if claims.get("iss").and_then(Value::as_str) != Some(config.issuer.as_str()) {
-        return Err(invalid("wrong issuer"));
-    }
-    if claims.get("token_use").and_then(Value::as_str) != Some(config.token_use.claim()) {
-        return Err(invalid("wrong token use"));
-    }
-    let for_us = match config.token_use {
-        TokenUse::Id => match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == config.client_id,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&config.client_id)),
-            _ => false,
-        },
-        TokenUse::Access => {
-            claims.get("client_id").and_then(Value::as_str) == Some(config.client_id.as_str())
-        }
+    let audience = match config.token_use {
+        TokenUse::Id => Audience::IdToken(&config.client_id),
+        TokenUse::Access => Audience::AccessToken(&config.client_id),
     };
-    if !for_us {
-        return Err(invalid("wrong audience"));
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(|e| e.as_i64().or_else(|| e.as_f64().map(|f| f as i64)))
-        .ok_or_else(|| invalid("no expiry"))?;
-    if now >= exp {
-        return Err(AuthError::Expired);
-    }
-    Caller::from_claims(claims).ok_or_else(|| invalid("token names no user"))
+    rag_core::identity::check_claims(claims, &config.issuer, audience, now)
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rag_core::identity::Audience;
 use rag_core::identity::Caller;
 use rag_core::ports::{AuthError, TokenVerifier};
 use serde_json::{json, Map, Value};
@@ -228,34 +229,14 @@ fn warn_if_readable_by_others(path: &Path) {
     let _ = path;
 }
 
-/// The claims checks after the signature, in `CognitoVerifier`'s order and
-/// wording: issuer, token use, audience, expiry, then the user.
+/// The claims checks after the signature: exactly those of Cognito tokens.
 fn check_claims(claims: &Map<String, Value>, now: i64) -> Result<Caller, AuthError> {
-    let invalid = |why: &str| AuthError::Invalid(why.to_owned());
-    if claims.get("iss").and_then(Value::as_str) != Some(LocalTokens::ISSUER) {
-        return Err(invalid("wrong issuer"));
-    }
-    if claims.get("token_use").and_then(Value::as_str) != Some("id") {
-        return Err(invalid("wrong token use"));
-    }
-    let for_us = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == LocalTokens::AUDIENCE,
-        Some(Value::Array(auds)) => auds
-            .iter()
-            .any(|a| a.as_str() == Some(LocalTokens::AUDIENCE)),
-        _ => false,
-    };
-    if !for_us {
-        return Err(invalid("wrong audience"));
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(|e| e.as_i64().or_else(|| e.as_f64().map(|f| f as i64)))
-        .ok_or_else(|| invalid("no expiry"))?;
-    if now >= exp {
-        return Err(AuthError::Expired);
-    }
-    Caller::from_claims(claims).ok_or_else(|| invalid("token names no user"))
+    rag_core::identity::check_claims(
+        claims,
+        LocalTokens::ISSUER,
+        Audience::IdToken(LocalTokens::AUDIENCE),
+        now,
+    )
 }
 
 #[async_trait]
