@@ -943,3 +943,56 @@ async fn resubmitting_is_idempotent_unless_forced() {
         .1;
     assert_eq!(record["status"], "completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_password_comes_from_secrets_manager() {
+    use rag_lambda::wiring::DatabaseSettings;
+    let sdk = integration_tests::fleet::sdk().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = format!("amplify-rag-db-{}", uuid::Uuid::new_v4().simple());
+    // An RDS-managed secret: JSON with the password among other fields.
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(
+            r#"{"username":"rag","password":"s3cr3t/with:odd@chars","engine":"postgres"}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    // The test server's address and database, as the function's parts.
+    let url = rag_index_pg::PgConfig::from_env().url;
+    let rest = url.split_once('@').map(|(_, r)| r).unwrap_or(&url);
+    let (endpoint, database) = rest.split_once('/').unwrap();
+    let settings = DatabaseSettings::Parts {
+        endpoint: endpoint.to_owned(),
+        username: "rag".into(),
+        database: database.to_owned(),
+        secret: name.clone(),
+    };
+    let config = settings.resolve(&sdk).await.unwrap();
+    assert!(
+        config.url.contains("s3cr3t%2Fwith%3Aodd%40chars"),
+        "the secret's password, encoded"
+    );
+    assert!(!config.redacted_url().contains("s3cr3t"));
+    let pool = config
+        .connect()
+        .await
+        .expect("connects with the resolved settings");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+
+    let missing = DatabaseSettings::Parts {
+        endpoint: endpoint.to_owned(),
+        username: "rag".into(),
+        database: database.to_owned(),
+        secret: "no-such-secret".into(),
+    };
+    let error = format!("{:#}", missing.resolve(&sdk).await.unwrap_err());
+    assert!(error.contains("no-such-secret"), "{error}");
+    assert!(!error.contains("s3cr3t"));
+}

@@ -167,33 +167,67 @@ impl SearchParts {
     }
 }
 
-/// The database settings: `DATABASE_URL` locally, otherwise the
-/// `RAG_POSTGRES_DB_*` parts with the password resolved from Secrets Manager.
+/// Where the database is, as the functions are told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSettings {
+    /// A full URL (`DATABASE_URL`, local development).
+    Url(String),
+    /// The `RAG_POSTGRES_DB_*` parts: the password is in a Secrets Manager
+    /// secret named `secret` (never the password itself).
+    Parts {
+        endpoint: String,
+        username: String,
+        database: String,
+        secret: String,
+    },
+}
+
+impl DatabaseSettings {
+    /// `DATABASE_URL` if set, otherwise the parts for the read or the write
+    /// endpoint.
+    pub fn from_env(write: bool) -> Result<Self> {
+        if let Some(url) = env::optional(env::DATABASE_URL) {
+            return Ok(Self::Url(url));
+        }
+        Ok(Self::Parts {
+            endpoint: env::required(if write {
+                env::RAG_POSTGRES_DB_WRITE_ENDPOINT
+            } else {
+                env::RAG_POSTGRES_DB_READ_ENDPOINT
+            })?,
+            username: env::required(env::RAG_POSTGRES_DB_USERNAME)?,
+            database: env::required(env::RAG_POSTGRES_DB_NAME)?,
+            secret: env::required(env::RAG_POSTGRES_DB_SECRET)?,
+        })
+    }
+
+    /// Connection settings, resolving the password from Secrets Manager.
+    pub async fn resolve(&self, sdk: &SdkConfig) -> Result<PgConfig> {
+        let mut config = match self {
+            Self::Url(url) => PgConfig::new(url.clone()),
+            Self::Parts {
+                endpoint,
+                username,
+                database,
+                secret,
+            } => {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                let password = rag_aws::resolve_secret(&client, secret)
+                    .await
+                    .with_context(|| format!("resolving the database secret {secret}"))?;
+                PgConfig::from_parts(endpoint, username, &password, database)
+            }
+        };
+        // One invocation at a time per container: a couple of connections is
+        // all it can use, and RDS connection slots are shared by the fleet.
+        config.max_connections = 2;
+        Ok(config)
+    }
+}
+
+/// The database settings of this function, resolved.
 pub async fn database(sdk: &SdkConfig, write: bool) -> Result<PgConfig> {
-    let mut config = if env::optional(env::DATABASE_URL).is_some() {
-        PgConfig::from_env()
-    } else {
-        let endpoint = env::required(if write {
-            env::RAG_POSTGRES_DB_WRITE_ENDPOINT
-        } else {
-            env::RAG_POSTGRES_DB_READ_ENDPOINT
-        })?;
-        let secret = env::required(env::RAG_POSTGRES_DB_SECRET)?;
-        let client = aws_sdk_secretsmanager::Client::new(sdk);
-        let password = rag_aws::resolve_secret(&client, &secret)
-            .await
-            .with_context(|| format!("resolving the database secret {secret}"))?;
-        PgConfig::from_parts(
-            &endpoint,
-            &env::required(env::RAG_POSTGRES_DB_USERNAME)?,
-            &password,
-            &env::required(env::RAG_POSTGRES_DB_NAME)?,
-        )
-    };
-    // One invocation at a time per container: a couple of connections is
-    // all it can use, and RDS connection slots are shared by the fleet.
-    config.max_connections = 2;
-    Ok(config)
+    DatabaseSettings::from_env(write)?.resolve(sdk).await
 }
 
 /// A queue consumer with explicit settings and parts.
