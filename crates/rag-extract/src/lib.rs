@@ -3,7 +3,10 @@
 //! Markdown), CSV/TSV (as Markdown tables), JSON and JSON Lines, PDF (one
 //! page of text per PDF page), and Office documents as Markdown: Word (DOCX)
 //! and OpenDocument text (ODT) as one page, PowerPoint (PPTX) and
-//! OpenDocument presentations (ODP) as one page per slide.
+//! OpenDocument presentations (ODP) as one page per slide, spreadsheets
+//! (XLSX, XLS, XLSB, ODS) as one Markdown table per sheet; Jupyter notebooks
+//! and RSS/Atom feeds as one Markdown page, EPUB e-books as one page per
+//! chapter.
 //!
 //! [`FileExtractor`] picks a reader by the file's extension, then by its MIME
 //! type, and refuses everything else with a message naming the type. Readers
@@ -13,10 +16,14 @@
 //! stdout, only `log` records.)
 
 mod decode;
+mod epub;
+mod feed;
 mod html;
 mod json;
+mod notebook;
 mod office;
 mod pdf;
+mod spreadsheet;
 mod table;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,8 +40,8 @@ use rag_core::ports::Extractor;
 /// never searches a silently truncated document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most pages a PDF (slides a presentation) may have; checked before any
-    /// text is extracted.
+    /// Most pages a PDF (slides a presentation, sheets a workbook) may have;
+    /// checked before any text is extracted.
     pub max_pages: u32,
     /// Most characters of text the whole document may produce.
     pub max_chars: usize,
@@ -48,6 +55,8 @@ pub struct Limits {
     /// compressed size) of a part unzipping to more than 1 MiB; above it the
     /// part is taken for a zip bomb.
     pub max_compression_ratio: u64,
+    /// Spreadsheets: most non-empty cells the whole workbook may have.
+    pub max_cells: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +73,7 @@ impl Default for Limits {
             max_archive_bytes: 256 * 1024 * 1024,
             max_archive_entries: 10_000,
             max_compression_ratio: 100,
+            max_cells: 2_000_000,
         }
     }
 }
@@ -110,7 +120,7 @@ impl FileExtractor {
         {
             return Err(ExtractError::Encrypted);
         }
-        let reader = route(input.file_name, input.content_type)?;
+        let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
         let limits = self.limits;
         let mut extraction = isolated(reader.format(), || reader.read(input, &limits))?;
         let mut chars = 0usize;
@@ -155,6 +165,10 @@ enum Reader {
     Pptx,
     Odt,
     Odp,
+    Notebook,
+    Epub,
+    Feed,
+    Spreadsheet,
 }
 
 /// Office formats still refused, by extension and MIME type, with why.
@@ -170,22 +184,11 @@ const OFFICE_REFUSED: &[(&[&str], &[&str], &str)] = &[
         "legacy PowerPoint 97-2003 presentations are not supported yet (save as .pptx)",
     ),
     (
-        &["xls", "xlsx", "xlsm", "xlsb", "xltx", "xltm", "ods", "ots"],
-        &[
-            "application/vnd.ms-excel",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "application/vnd.ms-excel.sheet.macroenabled.12",
-            "application/vnd.oasis.opendocument.spreadsheet",
-        ],
-        SPREADSHEET_MESSAGE,
-    ),
-    (
         &["key", "pages", "numbers"],
         &[],
         "Apple Keynote, Pages and Numbers files are not supported yet",
     ),
 ];
-const SPREADSHEET_MESSAGE: &str = "Word/PowerPoint/Excel documents are not supported yet";
 /// What other well-known extensions are, for the refusal message.
 const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
     (
@@ -214,7 +217,10 @@ const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
         "audio and video are not supported",
     ),
     (&["rtf"], "RTF documents are not supported yet"),
-    (&["epub", "mobi"], "e-books are not supported yet"),
+    (
+        &["mobi", "azw", "azw3"],
+        "Kindle e-books are not supported (convert to EPUB)",
+    ),
     (&["eml", "msg"], "e-mail messages are not supported yet"),
 ];
 
@@ -243,6 +249,12 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         "pptx" | "pptm" | "ppsx" | "ppsm" | "potx" | "potm" => Some(Reader::Pptx),
         "odt" | "ott" => Some(Reader::Odt),
         "odp" | "otp" => Some(Reader::Odp),
+        "ipynb" => Some(Reader::Notebook),
+        "epub" => Some(Reader::Epub),
+        "rss" | "atom" => Some(Reader::Feed),
+        "xlsx" | "xlsm" | "xlsb" | "xltx" | "xltm" | "xls" | "ods" | "ots" => {
+            Some(Reader::Spreadsheet)
+        }
         e if formats::HTML_EXTENSIONS.contains(&e) => Some(Reader::Html),
         e if formats::MARKDOWN_EXTENSIONS.contains(&e) => Some(Reader::Markdown),
         e if formats::PLAIN_TEXT_EXTENSIONS.contains(&e)
@@ -277,6 +289,17 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         | "application/vnd.ms-powerpoint.presentation.macroenabled.12" => Some(Reader::Pptx),
         "application/vnd.oasis.opendocument.text" => Some(Reader::Odt),
         "application/vnd.oasis.opendocument.presentation" => Some(Reader::Odp),
+        "application/x-ipynb+json" => Some(Reader::Notebook),
+        "application/epub+zip" => Some(Reader::Epub),
+        "application/rss+xml" | "application/atom+xml" => Some(Reader::Feed),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.template"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-excel.sheet.macroenabled.12"
+        | "application/vnd.ms-excel.sheet.binary.macroenabled.12"
+        | "application/vnd.ms-excel.template.macroenabled.12"
+        | "application/vnd.oasis.opendocument.spreadsheet"
+        | "application/vnd.oasis.opendocument.spreadsheet-template" => Some(Reader::Spreadsheet),
         "text/html" | "application/xhtml+xml" => Some(Reader::Html),
         "text/csv" | "application/csv" => Some(Reader::Csv),
         "text/tab-separated-values" => Some(Reader::Tsv),
@@ -315,6 +338,22 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
     }
 }
 
+/// An XML file (by extension or MIME type) whose root element is `<rss>`
+/// or an Atom `<feed>` goes to the feed reader rather than as plain text.
+fn sniff_feed(reader: Reader, input: &ExtractInput<'_>) -> Reader {
+    let xml = extension(input.file_name) == "xml"
+        || matches!(
+            mime_type(input.content_type).as_str(),
+            "application/xml" | "text/xml"
+        );
+    let head = &input.bytes[..input.bytes.len().min(4096)];
+    if reader == Reader::Text && xml && feed::looks_like_feed(&String::from_utf8_lossy(head)) {
+        Reader::Feed
+    } else {
+        reader
+    }
+}
+
 /// The MIME type without parameters, lower-cased (empty when unknown).
 fn mime_type(content_type: Option<&str>) -> String {
     content_type
@@ -338,6 +377,10 @@ impl Reader {
             Reader::Pptx => "pptx",
             Reader::Odt => "odt",
             Reader::Odp => "odp",
+            Reader::Notebook => "ipynb",
+            Reader::Epub => "epub",
+            Reader::Feed => "feed",
+            Reader::Spreadsheet => "spreadsheet",
         }
     }
 
@@ -364,12 +407,14 @@ impl Reader {
         };
         let (kind, text) = match self {
             Reader::Pdf => return paged(TextKind::Plain, pdf::extract(input.bytes, limits)?),
+            Reader::Epub => return paged(TextKind::Markdown, epub::extract(input.bytes, limits)?),
             Reader::Pptx => {
                 return paged(
                     TextKind::Markdown,
                     office::pptx::extract(input.bytes, limits)?,
                 )
             }
+            Reader::Spreadsheet => return spreadsheet::extract(input, limits),
             Reader::Odt | Reader::Odp => {
                 let format = if self == Reader::Odp { "ODP" } else { "ODT" };
                 let read = office::odf::extract(input.bytes, format, limits)?;
@@ -395,6 +440,11 @@ impl Reader {
             ),
             Reader::Json => (TextKind::Plain, json::to_text(&decoded(declared)?)?),
             Reader::JsonLines => (TextKind::Plain, json::lines_to_text(&decoded(declared)?)?),
+            Reader::Notebook => (
+                TextKind::Markdown,
+                notebook::to_markdown(&decoded(declared)?)?,
+            ),
+            Reader::Feed => (TextKind::Markdown, feed::to_markdown(&decoded(declared)?)?),
         };
         let document = ExtractedDocument {
             pages: vec![ExtractedPage { number: None, text }],
@@ -487,6 +537,13 @@ mod tests {
         assert_eq!(ok("a/show.ppsx", None), Some(Reader::Pptx));
         assert_eq!(ok("a/notes.odt", None), Some(Reader::Odt));
         assert_eq!(ok("a/talk.odp", None), Some(Reader::Odp));
+        assert_eq!(ok("a/sheet.xlsx", None), Some(Reader::Spreadsheet));
+        assert_eq!(ok("a/old.XLS", None), Some(Reader::Spreadsheet));
+        assert_eq!(ok("a/calc.ods", None), Some(Reader::Spreadsheet));
+        assert_eq!(
+            ok("a/report", Some("application/vnd.ms-excel")),
+            Some(Reader::Spreadsheet)
+        );
         assert_eq!(
             ok(
                 "a/upload",
@@ -505,17 +562,7 @@ mod tests {
             ("a/report.doc", None, "legacy Word 97-2003 documents"),
             ("a/deck.ppt", None, "legacy PowerPoint 97-2003"),
             ("a/upload", Some("application/msword"), "legacy Word"),
-            (
-                "a/sheet.xlsx",
-                None,
-                "Word/PowerPoint/Excel documents are not supported yet",
-            ),
             ("a/talk.key", None, "Keynote"),
-            (
-                "a/report",
-                Some("application/vnd.ms-excel"),
-                "Word/PowerPoint/Excel",
-            ),
             ("a/x.zip", Some("text/plain"), "archives"),
             ("a/photo.jpg", None, "images"),
             ("a/blob", None, "'blob'"),
@@ -532,6 +579,28 @@ mod tests {
                 other => panic!("{key}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn routes_notebooks_ebooks_and_feeds() {
+        let ok = |key: &str, ct: Option<&str>| route(key, ct).ok();
+        assert_eq!(ok("a/analysis.ipynb", None), Some(Reader::Notebook));
+        assert_eq!(ok("a/book.EPUB", None), Some(Reader::Epub));
+        assert_eq!(ok("a/news.rss", None), Some(Reader::Feed));
+        assert_eq!(ok("a/news.atom", None), Some(Reader::Feed));
+        assert_eq!(ok("a/data.xml", None), Some(Reader::Text));
+        for (ct, reader) in [
+            ("application/x-ipynb+json", Reader::Notebook),
+            ("application/epub+zip", Reader::Epub),
+            ("application/rss+xml", Reader::Feed),
+            ("application/atom+xml; charset=utf-8", Reader::Feed),
+        ] {
+            assert_eq!(ok("a/upload", Some(ct)), Some(reader), "{ct}");
+        }
+        assert!(matches!(
+            route("a/book.mobi", None),
+            Err(ExtractError::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -11,12 +11,13 @@ use common::*;
 use lopdf::{dictionary, Document, Object, Stream};
 use rag_core::extraction::ExtractError;
 
-const EXTENSIONS: [&str; 9] = [
-    "pdf", "html", "csv", "json", "txt", "docx", "pptx", "odt", "odp",
+const EXTENSIONS: [&str; 16] = [
+    "pdf", "html", "csv", "json", "txt", "docx", "pptx", "odt", "odp", "xlsx", "xls", "ods",
+    "ipynb", "epub", "rss", "atom",
 ];
-/// Office readers may also find a mangled archive over a limit (a header
+/// Office and EPUB readers may also find a mangled archive over a limit (a header
 /// declaring gigabytes) or without slides.
-const OFFICE: [&str; 4] = ["docx", "pptx", "odt", "odp"];
+const OFFICE: [&str; 8] = ["docx", "pptx", "odt", "odp", "xlsx", "xls", "ods", "epub"];
 
 /// Counts the panics the extractor caught internally on its reader thread
 /// (pdf-extract panics on malformed input; every one must be contained) and
