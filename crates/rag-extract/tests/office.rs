@@ -7,31 +7,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
-use rag_core::ports::Extractor;
-use rag_extract::{FileExtractor, Limits};
+use rag_core::extraction::{ExtractError, ExtractedDocument};
+use rag_extract::Limits;
 
 fn ok(bytes: &[u8], name: &str) -> ExtractedDocument {
     extract(bytes, name).unwrap_or_else(|e| panic!("{name}: {e:?}"))
-}
-
-fn with_limits(
-    limits: Limits,
-    bytes: &[u8],
-    name: &str,
-) -> Result<ExtractedDocument, ExtractError> {
-    FileExtractor::new(limits).extract(ExtractInput {
-        bytes,
-        file_name: name,
-        content_type: None,
-    })
-}
-
-fn limit_message(result: Result<ExtractedDocument, ExtractError>) -> String {
-    match result {
-        Err(ExtractError::LimitExceeded(m)) => m,
-        other => panic!("expected a limit error: {other:?}"),
-    }
 }
 
 fn corrupt_detail(result: Result<ExtractedDocument, ExtractError>, format: &str) -> String {
@@ -261,8 +241,6 @@ fn encrypted_opendocument_is_reported_as_encrypted() {
 }
 
 // ---------------------------------------------------------------- safety
-
-const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 #[test]
 fn ole_containers_are_encrypted_ooxml_or_legacy_formats() {

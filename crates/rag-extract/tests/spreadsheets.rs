@@ -5,31 +5,9 @@ mod common;
 
 use common::*;
 use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
-use rag_core::ports::Extractor;
-use rag_extract::{FileExtractor, Limits};
+use rag_core::extraction::ExtractError;
+use rag_extract::Limits;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
-
-const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-
-fn with_limits(
-    limits: Limits,
-    bytes: &[u8],
-    name: &str,
-) -> Result<ExtractedDocument, ExtractError> {
-    FileExtractor::new(limits).extract(ExtractInput {
-        bytes,
-        file_name: name,
-        content_type: None,
-    })
-}
-
-fn limit_message(result: Result<ExtractedDocument, ExtractError>) -> String {
-    match result {
-        Err(ExtractError::LimitExceeded(m)) => m,
-        other => panic!("expected a limit error: {other:?}"),
-    }
-}
 
 /// Two named sheets with data around an empty one, a fourth empty sheet.
 fn sales_workbook() -> Result<Vec<u8>, XlsxError> {

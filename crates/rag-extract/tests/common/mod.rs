@@ -4,7 +4,7 @@
 use lopdf::{dictionary, Document, Object, Stream};
 use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_core::ports::Extractor;
-use rag_extract::{Extraction, FileExtractor};
+use rag_extract::{Extraction, FileExtractor, Limits};
 
 mod office;
 #[allow(unused_imports)]
@@ -14,12 +14,31 @@ pub use office::*;
 pub const PDF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/docs/pdf");
 
 pub fn extract(bytes: &[u8], file_name: &str) -> Result<ExtractedDocument, ExtractError> {
-    FileExtractor::default().extract(ExtractInput {
+    with_limits(Limits::default(), bytes, file_name)
+}
+
+pub fn with_limits(
+    limits: Limits,
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<ExtractedDocument, ExtractError> {
+    FileExtractor::new(limits).extract(ExtractInput {
         bytes,
         file_name,
         content_type: None,
     })
 }
+
+/// The message of a refusal that must be a limit.
+pub fn limit_message(result: Result<ExtractedDocument, ExtractError>) -> String {
+    match result {
+        Err(ExtractError::LimitExceeded(m)) => m,
+        other => panic!("expected a limit error: {other:?}"),
+    }
+}
+
+/// The signature of OLE compound files: legacy Office, and encrypted OOXML.
+pub const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 pub fn extract_typed(
     bytes: &[u8],
