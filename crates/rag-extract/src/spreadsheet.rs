@@ -72,6 +72,29 @@ impl Kind {
 /// One non-empty cell: row, column, Markdown cell text.
 type Cell = (u32, u32, String);
 
+/// Streams every worksheet of an XLSX or XLSB workbook cell by cell into
+/// `book`. A macro because calamine's two cell readers share no trait.
+macro_rules! stream_sheets {
+    ($book:ident, $workbook:ident, $corrupt:ident) => {{
+        let mut workbook = $workbook;
+        for (number, name) in $book.sheets(workbook.sheets_metadata())? {
+            let mut reader = workbook
+                .worksheet_cells_reader(&name)
+                .map_err(|e| $corrupt(format!("sheet '{name}': {e}")))?;
+            let mut cells = Vec::new();
+            while let Some(cell) = reader
+                .next_cell()
+                .map_err(|e| $corrupt(format!("sheet '{name}': {e}")))?
+            {
+                let (row, col) = cell.get_position();
+                $book.push(&mut cells, row, col, data_ref_text(cell.get_value()))?;
+            }
+            drop(reader);
+            $book.page(number, &name, cells)?;
+        }
+    }};
+}
+
 /// Reads a workbook: one page per non-empty worksheet, numbered by the
 /// sheet's position in the workbook (from 1).
 pub(crate) fn extract(
@@ -98,42 +121,14 @@ pub(crate) fn extract(
     let cursor = Cursor::new(bytes);
     match kind {
         Kind::Xlsx => {
-            let mut workbook =
+            let workbook =
                 Xlsx::new(cursor).map_err(|e| corrupt(format!("not a readable workbook ({e})")))?;
-            for (number, name) in book.sheets(workbook.sheets_metadata())? {
-                let mut reader = workbook
-                    .worksheet_cells_reader(&name)
-                    .map_err(|e| corrupt(format!("sheet '{name}': {e}")))?;
-                let mut cells = Vec::new();
-                while let Some(cell) = reader
-                    .next_cell()
-                    .map_err(|e| corrupt(format!("sheet '{name}': {e}")))?
-                {
-                    let (row, col) = cell.get_position();
-                    book.push(&mut cells, row, col, data_ref_text(cell.get_value()))?;
-                }
-                drop(reader);
-                book.page(number, &name, cells)?;
-            }
+            stream_sheets!(book, workbook, corrupt);
         }
         Kind::Xlsb => {
-            let mut workbook =
+            let workbook =
                 Xlsb::new(cursor).map_err(|e| corrupt(format!("not a readable workbook ({e})")))?;
-            for (number, name) in book.sheets(workbook.sheets_metadata())? {
-                let mut reader = workbook
-                    .worksheet_cells_reader(&name)
-                    .map_err(|e| corrupt(format!("sheet '{name}': {e}")))?;
-                let mut cells = Vec::new();
-                while let Some(cell) = reader
-                    .next_cell()
-                    .map_err(|e| corrupt(format!("sheet '{name}': {e}")))?
-                {
-                    let (row, col) = cell.get_position();
-                    book.push(&mut cells, row, col, data_ref_text(cell.get_value()))?;
-                }
-                drop(reader);
-                book.page(number, &name, cells)?;
-            }
+            stream_sheets!(book, workbook, corrupt);
         }
         Kind::Xls => {
             let mut workbook = Xls::new(cursor).map_err(|e| match e {
