@@ -89,7 +89,10 @@ impl DynamoStatusStore {
         )])
     }
 
-    async fn read(&self, status_id: &str) -> Result<Current, StatusStoreError> {
+    /// The raw item, read strongly consistent: a subscriber's first status
+    /// must not be older than a push it already got, and a conditional write
+    /// must start from the latest version.
+    async fn item(&self, status_id: &str) -> Result<Option<Item>, StatusStoreError> {
         let out = self
             .client
             .get_item()
@@ -99,7 +102,11 @@ impl DynamoStatusStore {
             .send()
             .await
             .map_err(|e| store_error("GetItem", describe(&e)))?;
-        let Some(item) = out.item else {
+        Ok(out.item)
+    }
+
+    async fn read(&self, status_id: &str) -> Result<Current, StatusStoreError> {
+        let Some(item) = self.item(status_id).await? else {
             return Ok(Current {
                 record: None,
                 exists: false,
@@ -214,18 +221,7 @@ impl StatusStore for DynamoStatusStore {
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
-        // Strongly consistent: a subscriber's first status must not be older
-        // than a push it already got.
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(status_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem", describe(&e)))?;
-        match out.item {
+        match self.item(status_id).await? {
             Some(item) => Ok(Some(decode(item)?).filter(|r| !expired(r))),
             None => Ok(None),
         }
