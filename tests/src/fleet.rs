@@ -6,8 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::apigw::{
@@ -27,53 +26,17 @@ use serde_json::{json, Value};
 
 use crate::workspace;
 
-static ENV: Once = Once::new();
-
-/// Points the SDK at moto (`AWS_ENDPOINT_URL` from the test runner, or the
-/// server `scripts/moto.sh start` runs), with dummy credentials.
-fn setup_env() {
-    ENV.call_once(|| {
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            let out = Command::new("bash")
-                .arg(workspace().join("scripts/moto.sh"))
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run scripts/moto.sh: {e}"));
-            assert!(
-                out.status.success(),
-                "scripts/moto.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let url = stdout.lines().last().map(str::trim).unwrap_or_default();
-            assert!(
-                url.starts_with("http"),
-                "scripts/moto.sh printed no URL: {stdout}"
-            );
-            std::env::set_var("AWS_ENDPOINT_URL", url);
-        }
-        for (name, value) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(name).is_none() {
-                std::env::set_var(name, value);
-            }
-        }
-    });
+/// The emulator's base URL, once the process points at it (see
+/// [`rag_aws::emulator::point_at_emulator`]).
+pub fn emulator_url() -> String {
+    rag_aws::emulator::point_at_emulator(&workspace().join("scripts/moto.sh"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The SDK configuration the functions use, pointed at moto.
 pub async fn sdk() -> SdkConfig {
-    setup_env();
+    emulator_url();
     rag_aws::sdk_config().await
-}
-
-/// The emulator's base URL.
-pub fn emulator_url() -> String {
-    setup_env();
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- the YAML

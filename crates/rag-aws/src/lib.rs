@@ -23,6 +23,7 @@ pub mod cognito;
 pub mod config;
 pub mod dynamo_connections;
 pub mod dynamo_status;
+pub mod emulator;
 mod error;
 pub mod notifier;
 pub mod s3;

@@ -2,67 +2,22 @@
 //! environment per test process, unique resource names per test.
 #![allow(dead_code)]
 
-use std::process::Command;
-use std::sync::Once;
-
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-static SETUP: Once = Once::new();
-
-/// Points the SDK at moto: `AWS_ENDPOINT_URL` as given by the test runner,
-/// or else the server `scripts/moto.sh start` runs (starting it if needed);
-/// dummy credentials and region unless some are set. Runs once per process,
-/// before any test touches the SDK (every test calls it first).
-fn setup_env() {
-    SETUP.call_once(|| {
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/moto.sh");
-            let out = Command::new("bash")
-                .arg(script)
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-            assert!(
-                out.status.success(),
-                "scripts/moto.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let url = stdout
-                .lines()
-                .last()
-                .map(str::trim)
-                .filter(|u| u.starts_with("http"))
-                .unwrap_or_else(|| panic!("scripts/moto.sh printed no URL: {stdout}"))
-                .to_owned();
-            std::env::set_var("AWS_ENDPOINT_URL", url);
-        }
-        for (name, value) in [
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-        ] {
-            if std::env::var_os(name).is_none() {
-                std::env::set_var(name, value);
-            }
-        }
-    });
+/// The emulator's URL, once the process points at it.
+pub fn endpoint() -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/moto.sh");
+    rag_aws::emulator::point_at_emulator(&script).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The crate's own SDK configuration, pointed at moto.
 pub async fn sdk() -> SdkConfig {
-    setup_env();
+    endpoint();
     rag_aws::sdk_config().await
-}
-
-/// The emulator's URL.
-pub fn endpoint() -> String {
-    setup_env();
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
 }
 
 /// A name no other test (or earlier run) uses: `prefix-<32 hex>`, lowercase
