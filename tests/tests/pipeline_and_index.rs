@@ -6,7 +6,7 @@ use integration_tests::{new_user, shared_pdf, Harness};
 use rag_core::analyzer::Analyzer;
 use rag_core::pipeline::RunOutcome;
 use rag_core::ports::Index;
-use rag_core::query::{QueryRequest, SearchMode};
+use rag_core::query::{QueryRequest, QueryResponse, SearchMode};
 use rag_core::status::Stage;
 
 const SOLAR: &str = "# Solar power\n\nPhotovoltaic panels convert sunlight into electricity. \
@@ -475,4 +475,28 @@ async fn vdr_mode_searches_only_vdr_routed_documents() {
         .await;
     assert!(all.results.iter().any(|r| r.document_id == plain));
     assert!(all.results.iter().any(|r| r.document_id == invoice));
+}
+
+#[tokio::test]
+async fn with_hybrid_search_off_every_fused_mode_ranks_by_one_list() {
+    let mut h = Harness::new().await;
+    let alice = new_user("nohybrid");
+    h.put("alice/solar.md", SOLAR.as_bytes());
+    h.put("alice/bees.txt", BEES.as_bytes());
+    completed(h.ingest(&alice, "alice/solar.md").await);
+    completed(h.ingest(&alice, "alice/bees.txt").await);
+    let question = "how do solar panels make electricity";
+    let dense = h.search(&alice, question, SearchMode::Dense).await;
+    h.query.config.hybrid = false;
+    for mode in [SearchMode::Hybrid, SearchMode::HybridVdrText] {
+        let r = h.search(&alice, question, mode).await;
+        let scores = |r: &QueryResponse| {
+            r.results
+                .iter()
+                .map(|x| (x.chunk_id.clone(), x.score))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(scores(&r), scores(&dense), "{mode:?} is dense only");
+        assert_eq!(r.search_mode, mode, "the response names the mode asked for");
+    }
 }

@@ -182,6 +182,9 @@ pub struct QueryConfig {
     pub bm25: Bm25Params,
     /// Candidates taken from each list before fusion (at least `top_k`).
     pub fusion_candidates: usize,
+    /// `ENABLE_HYBRID_SEARCH`: when off, the fused modes (`hybrid`, `vdr`,
+    /// `hybrid_vdr_text`) search one list only, dense unless its weight is 0.
+    pub hybrid: bool,
 }
 
 impl Default for QueryConfig {
@@ -189,6 +192,7 @@ impl Default for QueryConfig {
         Self {
             bm25: Bm25Params::default(),
             fusion_candidates: 100,
+            hybrid: true,
         }
     }
 }
@@ -213,7 +217,9 @@ impl QueryService {
             SearchMode::Dense => (true, false),
             SearchMode::Sparse => (false, true),
             SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => {
-                (req.dense_weight > 0.0, req.sparse_weight > 0.0)
+                let dense = req.dense_weight > 0.0;
+                let sparse = req.sparse_weight > 0.0 && (self.config.hybrid || !dense);
+                (dense, sparse)
             }
         };
         let fused = use_dense && use_sparse;

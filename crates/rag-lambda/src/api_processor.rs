@@ -17,10 +17,9 @@ pub struct ApiProcessor {
 impl ApiProcessor {
     /// Routes one REST request.
     pub async fn handle(&self, req: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
-        match self.route(&req).await {
-            Ok(response) => response,
-            Err(e) => error_response(&e),
-        }
+        self.route(&req)
+            .await
+            .unwrap_or_else(|e| error_response(&e))
     }
 
     async fn route(

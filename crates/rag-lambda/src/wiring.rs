@@ -298,9 +298,11 @@ pub fn query_handler_from(parts: &SearchParts, enable_hybrid: bool) -> QueryHand
             embedder: parts.embedder.embedder.clone(),
             index: parts.index.clone(),
             analyzer: Arc::new(Analyzer::new()),
-            config: QueryConfig::default(),
+            config: QueryConfig {
+                hybrid: enable_hybrid,
+                ..QueryConfig::default()
+            },
         },
-        enable_hybrid,
     }
 }
 
