@@ -996,3 +996,47 @@ async fn the_database_password_comes_from_secrets_manager() {
     assert!(error.contains("no-such-secret"), "{error}");
     assert!(!error.contains("s3cr3t"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_fault_is_a_503_and_a_failed_status() {
+    let stack = Stack::new().await;
+    let user = new_user("nosqs").user;
+    put(&stack, "q.txt", b"queued nowhere".to_vec(), "text/plain").await;
+    let mut resources = stack.resources.clone();
+    resources.text_rag_queue_url = Some(format!(
+        "{}/123456789012/no-such-queue",
+        integration_tests::fleet::emulator_url()
+    ));
+    let api = rag_lambda::wiring::api_processor_from(
+        &stack.sdk,
+        &resources,
+        rag_core::api::ProcessConfig {
+            allowed_buckets: vec![stack.bucket.clone()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let body = json!({"bucket": stack.bucket, "key": "q.txt"}).to_string();
+    let response = api
+        .handle(rest_event(
+            PROCESS,
+            "process-document.json",
+            Some(&user),
+            Some(&body),
+        ))
+        .await;
+    let json = response_json(&response);
+    assert_eq!(
+        (response.status_code, json["code"].as_str()),
+        (503, Some("service_unavailable")),
+        "{json}"
+    );
+    let record = status_of(&stack, &user, &format!("{}#q.txt", stack.bucket))
+        .await
+        .1;
+    assert_eq!(
+        (record["status"].as_str(), record["error"].as_str()),
+        (Some("failed"), Some("the document could not be queued")),
+        "{record}"
+    );
+}

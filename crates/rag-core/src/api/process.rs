@@ -10,6 +10,7 @@ use crate::classify::{Pipeline, RouteReason};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::job::PipelineJob;
+use crate::pipeline::RunReporter;
 use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
 use crate::status::{Stage, StatusRecord, StatusUpdate};
 
@@ -210,21 +211,9 @@ impl ProcessService {
         }
         if let Err(e) = self.queue.send(&job).await {
             tracing::error!(status_id = %status_id, error = %e, "enqueue failed");
-            let failed = StatusUpdate {
-                error: Some("the document could not be queued".into()),
-                pipeline: Some(job.pipeline),
-                ..StatusUpdate::new(
-                    &status_id,
-                    &caller.user,
-                    &job.run_id,
-                    Stage::Failed,
-                    0,
-                    "Processing failed: the document could not be queued",
-                )
-            };
-            if let Err(e) = self.status.apply(&failed).await {
-                tracing::warn!(status_id = %status_id, error = %e, "status write failed");
-            }
+            RunReporter::new(self.status.clone(), &job)
+                .fail("the document could not be queued")
+                .await;
             return Err(ApiError::unavailable(
                 "the processing queue is unavailable; try again",
             ));
