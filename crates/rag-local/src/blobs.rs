@@ -54,28 +54,13 @@ impl FsBlobStore {
         self
     }
 
-    /// The directory of `bucket`, if it is served.
-    pub fn bucket_dir(&self, bucket: &str) -> Option<&Path> {
-        self.buckets.get(bucket).map(PathBuf::as_path)
-    }
-
-    /// The bucket directory and the file behind a blob; keys may not climb
-    /// out of their bucket nor reach the sidecar tree.
+    /// The bucket directory and the file behind a blob. A key `put` would
+    /// refuse names no object (`..`, `./a`, `a//b`, the sidecar tree), so it
+    /// cannot alias another key's file.
     fn locate(&self, blob: &BlobRef) -> Result<(&Path, PathBuf), BlobError> {
         let root = self.buckets.get(&blob.bucket).ok_or(BlobError::NotFound)?;
-        let key = Path::new(&blob.key);
-        if key
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-            || reserved(key)
-        {
-            return Err(BlobError::NotFound);
-        }
+        let key = canonical_key(&blob.key).map_err(|_| BlobError::NotFound)?;
         Ok((root, root.join(key)))
-    }
-
-    fn path(&self, blob: &BlobRef) -> Result<PathBuf, BlobError> {
-        self.locate(blob).map(|(_, path)| path)
     }
 
     /// The type a file's name suggests, as S3 would have recorded it on upload.
@@ -240,7 +225,7 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn get(&self, blob: &BlobRef, max_bytes: u64) -> Result<Vec<u8>, BlobError> {
-        let path = self.path(blob)?;
+        let (_, path) = self.locate(blob)?;
         let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
         let size = file.metadata().await.map_err(io_error)?.len();
         if size > max_bytes {
