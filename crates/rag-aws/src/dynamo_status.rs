@@ -49,7 +49,7 @@ impl DynamoStatusStore {
     /// The GSI that lists a user's records by time.
     pub const USER_INDEX: &'static str = "UserIndex";
     /// Records live 30 days after their last update, unless configured.
-    pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+    pub const DEFAULT_TTL_SECS: i64 = rag_core::status::DEFAULT_TTL_SECS;
     /// Conflicting writes are retried this often before giving up: enough
     /// for dozens of racing writers on one document, bounded so a bug cannot
     /// spin forever.
@@ -141,7 +141,7 @@ fn store_error(operation: &str, detail: String) -> StatusStoreError {
 
 fn expired(record: &StatusRecord) -> bool {
     // DynamoDB deletes expired items lazily (up to days later).
-    record.ttl < Utc::now().timestamp()
+    record.is_expired(Utc::now().timestamp())
 }
 
 /// `timestamp` is the `UserIndex` sort key, compared as a string: a fixed

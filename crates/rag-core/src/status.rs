@@ -227,7 +227,26 @@ pub enum Rejection {
     RunInProgress,
 }
 
+/// How long a record lives after its last write, unless a store is told
+/// otherwise: long enough for any user to come back to a document's status.
+pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+
 impl StatusRecord {
+    /// Whether the record is past its TTL at `now` (epoch seconds). Stores
+    /// delete expired records lazily (DynamoDB up to days later), so every
+    /// store treats them as absent through this one rule.
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.ttl < now
+    }
+
+    /// The order of a user's listing: newest first, ties by statusId, so
+    /// every store lists alike.
+    pub fn newest_first(a: &StatusRecord, b: &StatusRecord) -> std::cmp::Ordering {
+        b.timestamp
+            .cmp(&a.timestamp)
+            .then_with(|| a.status_id.cmp(&b.status_id))
+    }
+
     /// Decides whether `update` may be applied on top of `current`.
     pub fn check(current: Option<&StatusRecord>, update: &StatusUpdate) -> Result<(), Rejection> {
         if update.starts_run {

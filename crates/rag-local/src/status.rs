@@ -22,7 +22,7 @@ pub struct MemoryStatusStore {
 
 impl Default for MemoryStatusStore {
     fn default() -> Self {
-        Self::new(7 * 24 * 3600)
+        Self::new(rag_core::status::DEFAULT_TTL_SECS)
     }
 }
 
@@ -48,18 +48,25 @@ impl MemoryStatusStore {
 impl StatusStore for MemoryStatusStore {
     async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
         let mut records = self.lock()?;
-        let current = records.get(&update.status_id);
+        let now = Utc::now();
+        let current = records
+            .get(&update.status_id)
+            .filter(|r| !r.is_expired(now.timestamp()));
         if StatusRecord::check(current, update).is_err() {
             return Ok(StatusWrite::Stale);
         }
-        let record = StatusRecord::applied(current, update, Utc::now(), self.ttl_secs);
+        let record = StatusRecord::applied(current, update, now, self.ttl_secs);
         records.insert(update.status_id.clone(), record.clone());
         Ok(StatusWrite::Applied(record))
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
         let now = Utc::now().timestamp();
-        Ok(self.lock()?.get(status_id).filter(|r| r.ttl > now).cloned())
+        Ok(self
+            .lock()?
+            .get(status_id)
+            .filter(|r| !r.is_expired(now))
+            .cloned())
     }
 
     async fn list_for_user(
@@ -71,10 +78,10 @@ impl StatusStore for MemoryStatusStore {
         let mut mine: Vec<StatusRecord> = self
             .lock()?
             .values()
-            .filter(|r| r.user == user && r.ttl > now)
+            .filter(|r| r.user == user && !r.is_expired(now))
             .cloned()
             .collect();
-        mine.sort_by_key(|r| std::cmp::Reverse(r.timestamp));
+        mine.sort_by(StatusRecord::newest_first);
         mine.truncate(limit);
         Ok(mine)
     }
@@ -90,6 +97,20 @@ mod tests {
             starts_run: stage == Stage::Queued,
             ..StatusUpdate::new("b#k", "alice", run, stage, progress, stage.to_string())
         }
+    }
+
+    #[tokio::test]
+    async fn expired_records_are_absent_and_block_nothing() {
+        // Records that expire as they are written.
+        let store = MemoryStatusStore::new(-10);
+        store.apply(&update("r1", Stage::Queued, 5)).await.unwrap();
+        assert_eq!(store.get("b#k").await.unwrap(), None);
+        assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+        // An expired run that never finished does not keep a new one out.
+        assert!(matches!(
+            store.apply(&update("r2", Stage::Queued, 5)).await.unwrap(),
+            StatusWrite::Applied(_)
+        ));
     }
 
     #[tokio::test]

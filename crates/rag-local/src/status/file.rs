@@ -48,10 +48,6 @@ pub struct FileStatusStore {
 
 /// Expired records are absent, as in the DynamoDB store (whose TTL deletion
 /// is lazy, so reads filter too).
-fn expired(record: &StatusRecord, now: i64) -> bool {
-    record.ttl < now
-}
-
 impl Inner {
     fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
         self.records
@@ -70,7 +66,7 @@ impl Inner {
         let now = Utc::now();
         let current = records
             .get(&update.status_id)
-            .filter(|r| !expired(r, now.timestamp()));
+            .filter(|r| !r.is_expired(now.timestamp()));
         if let Err(rejection) = StatusRecord::check(current, update) {
             tracing::debug!(status_id = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
             return Ok(StatusWrite::Stale);
@@ -93,7 +89,7 @@ impl Inner {
 impl FileStatusStore {
     /// Records live 30 days after their last update, like the DynamoDB
     /// store's default.
-    pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+    pub const DEFAULT_TTL_SECS: i64 = rag_core::status::DEFAULT_TTL_SECS;
 
     /// Opens (creating if needed) the store in `dir` and loads its records;
     /// expired ones are deleted, unreadable ones skipped with a warning.
@@ -124,7 +120,7 @@ impl FileStatusStore {
                     continue;
                 }
             };
-            if expired(&record, now) {
+            if record.is_expired(now) {
                 if let Err(e) = std::fs::remove_file(&path) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot remove an expired status record");
                 }
@@ -172,7 +168,7 @@ impl StatusStore for FileStatusStore {
             .inner
             .lock()?
             .get(status_id)
-            .filter(|r| !expired(r, now))
+            .filter(|r| !r.is_expired(now))
             .cloned())
     }
 
@@ -186,14 +182,10 @@ impl StatusStore for FileStatusStore {
             .inner
             .lock()?
             .values()
-            .filter(|r| r.user == user && !expired(r, now))
+            .filter(|r| r.user == user && !r.is_expired(now))
             .cloned()
             .collect();
-        mine.sort_by(|a, b| {
-            b.timestamp
-                .cmp(&a.timestamp)
-                .then_with(|| a.status_id.cmp(&b.status_id))
-        });
+        mine.sort_by(StatusRecord::newest_first);
         mine.truncate(limit);
         Ok(mine)
     }
