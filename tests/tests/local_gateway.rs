@@ -358,3 +358,29 @@ async fn status_push_delay() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_refused_in_the_api_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), false).await;
+    let client = Client::new(&gateway, &new_user("bodies").user);
+    let post = |body: Vec<u8>| {
+        client
+            .http
+            .post(format!("{}/v2/query", client.url))
+            .bearer_auth(&client.token)
+            .body(body)
+            .send()
+    };
+    // Over API Gateway's 10 MB payload limit.
+    let big = post(vec![b' '; 11 * 1024 * 1024]).await.unwrap();
+    assert_eq!(big.status(), 413);
+    let json: Value = big.json().await.unwrap();
+    assert_eq!(json["code"], "payload_too_large", "{json}");
+    // Not UTF-8: passed on base64-encoded, as API Gateway does, and refused as JSON.
+    let binary = post(vec![0xff, 0xfe, b'{']).await.unwrap();
+    assert_eq!(binary.status(), 400);
+    let json: Value = binary.json().await.unwrap();
+    assert_eq!(json["code"], "invalid_json", "{json}");
+    gateway.stop().await;
+}

@@ -11,8 +11,9 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, Method};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use rag_core::Caller;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A REST event as API Gateway builds it after its Cognito authorizer
 /// accepted the caller: the claims carry the verified user.
@@ -23,7 +24,7 @@ pub(crate) fn rest_event(
     path_parameters: HashMap<String, String>,
     query: HashMap<String, String>,
     caller: &Caller,
-    body: Option<String>,
+    body: Option<&[u8]>,
 ) -> ApiGatewayProxyRequest {
     let mut event = ApiGatewayProxyRequest::default();
     event.http_method = method.clone();
@@ -31,7 +32,16 @@ pub(crate) fn rest_event(
     event.path = Some(path.to_owned());
     event.path_parameters = path_parameters;
     event.query_string_parameters = query.into();
-    event.body = body;
+    // Text as text; anything else base64-encoded, flagged, as API Gateway
+    // passes binary bodies (the handlers decode it, then refuse it as JSON).
+    match body.map(std::str::from_utf8) {
+        None => {}
+        Some(Ok(text)) => event.body = Some(text.to_owned()),
+        Some(Err(_)) => {
+            event.body = body.map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+            event.is_base64_encoded = true;
+        }
+    }
     event.request_context.http_method = method;
     event.request_context.resource_path = Some(resource.to_owned());
     event.request_context.stage = Some("local".into());
@@ -78,10 +88,4 @@ pub(crate) fn http_response(response: ApiGatewayProxyResponse) -> Response {
 /// The API's error shape, for refusals made before a handler runs.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"error": message, "code": code}))).into_response()
-}
-
-/// The JSON body of a response made by [`error`], for tests and logs.
-#[allow(dead_code)]
-pub(crate) fn error_body(code: &str, message: &str) -> Value {
-    json!({"error": message, "code": code})
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use aws_lambda_events::http::Method;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,40 +47,58 @@ pub(crate) type Shared = State<Arc<AppState>>;
 
 /// The caller behind `Authorization: Bearer <token>`, verified like a
 /// Cognito token; a `401` otherwise (as API Gateway's authorizer answers).
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing Authorization: Bearer <token>",
-        ));
-    };
-    state.tokens.verify(token).await.map_err(|e| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            &format!("invalid token: {e}"),
-        )
-    })
+pub(crate) struct Authed(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing Authorization: Bearer <token>",
+            ));
+        };
+        state.tokens.verify(token).await.map(Authed).map_err(|e| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                &format!("invalid token: {e}"),
+            )
+        })
+    }
 }
 
-fn body_text(body: Bytes) -> Option<String> {
-    Some(String::from_utf8_lossy(&body).into_owned())
+/// A body the route's size limit (or the connection) refused, in the API's
+/// error shape rather than axum's plain text.
+fn body_refused(rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "payload_too_large"
+    } else {
+        "invalid_body"
+    };
+    error(status, code, &rejection.body_text())
 }
 
 pub(crate) async fn process_document(
     State(state): Shared,
-    headers: HeaderMap,
-    body: Bytes,
+    Authed(caller): Authed,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let caller = match caller(&state, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(e),
     };
     let event = rest_event(
         Method::POST,
@@ -87,15 +107,19 @@ pub(crate) async fn process_document(
         HashMap::new(),
         HashMap::new(),
         &caller,
-        body_text(body),
+        Some(&body),
     );
     http_response(state.api.handle(event).await)
 }
 
-pub(crate) async fn query(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let caller = match caller(&state, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
+pub(crate) async fn query(
+    State(state): Shared,
+    Authed(caller): Authed,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(e),
     };
     let event = rest_event(
         Method::POST,
@@ -104,20 +128,16 @@ pub(crate) async fn query(State(state): Shared, headers: HeaderMap, body: Bytes)
         HashMap::new(),
         HashMap::new(),
         &caller,
-        body_text(body),
+        Some(&body),
     );
     http_response(state.query.handle(event).await)
 }
 
 pub(crate) async fn status_list(
     State(state): Shared,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let caller = match caller(&state, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let event = rest_event(
         Method::GET,
         "/v2/status",
@@ -132,11 +152,7 @@ pub(crate) async fn status_list(
 
 /// `GET /v2/status/{statusId}`: the parameter is passed on still
 /// URL-encoded, as API Gateway passes it.
-pub(crate) async fn status_get(State(state): Shared, headers: HeaderMap, uri: Uri) -> Response {
-    let caller = match caller(&state, &headers).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(crate) async fn status_get(State(state): Shared, Authed(caller): Authed, uri: Uri) -> Response {
     let raw = uri.path().trim_start_matches("/v2/status/").to_owned();
     let params = HashMap::from([("statusId".to_owned(), raw)]);
     let event = rest_event(
@@ -155,13 +171,15 @@ pub(crate) async fn status_get(State(state): Shared, headers: HeaderMap, uri: Ur
 /// directory, with `Content-Type` and `x-amz-meta-*` kept as the object's.
 pub(crate) async fn upload(
     State(state): Shared,
+    _: Authed,
     headers: HeaderMap,
     Path((bucket, key)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = caller(&state, &headers).await {
-        return r;
-    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(e),
+    };
     if !state.buckets.contains(&bucket) {
         return error(
             StatusCode::NOT_FOUND,

@@ -27,6 +27,9 @@ use crate::console;
 use crate::hub::Hub;
 use crate::routes::{self, AppState};
 
+/// Largest REST or Management API body: API Gateway's payload limit.
+const API_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
 /// The bucket uploads go to (`PUT /files/local/...`).
 pub const LOCAL_BUCKET: &str = "local";
 
@@ -165,6 +168,23 @@ impl Gateway {
             token_ttl: Duration::from_secs(3600),
         });
 
+        // Bodies: API Gateway's 10 MB payload limit on the API and the
+        // Management API; the document limit on uploads only.
+        let api = axum::Router::new()
+            .route("/v2/process-document", post(routes::process_document))
+            .route("/v2/query", post(routes::query))
+            .route("/v2/status", get(routes::status_list))
+            .route("/v2/status/{*status_id}", get(routes::status_get))
+            .route(
+                "/@connections/{connection_id}",
+                post(routes::post_to_connection),
+            )
+            .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+        let files = axum::Router::new()
+            .route("/files/{bucket}/{*key}", put(routes::upload))
+            .layer(DefaultBodyLimit::max(
+                config.max_document_bytes as usize + 1,
+            ));
         let app = axum::Router::new()
             .route("/", get(console::index))
             .route("/app.js", get(console::app))
@@ -172,18 +192,8 @@ impl Gateway {
             .route("/healthz", get(routes::health))
             .route("/dev/token", get(routes::dev_token))
             .route("/ws", get(routes::websocket))
-            .route("/v2/process-document", post(routes::process_document))
-            .route("/v2/query", post(routes::query))
-            .route("/v2/status", get(routes::status_list))
-            .route("/v2/status/{*status_id}", get(routes::status_get))
-            .route("/files/{bucket}/{*key}", put(routes::upload))
-            .route(
-                "/@connections/{connection_id}",
-                post(routes::post_to_connection),
-            )
-            .layer(DefaultBodyLimit::max(
-                config.max_document_bytes as usize + 1,
-            ))
+            .merge(api)
+            .merge(files)
             .with_state(state);
 
         let (shutdown, mut stop) = watch::channel(false);
