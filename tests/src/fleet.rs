@@ -539,16 +539,13 @@ pub const STACK_MAX_DOCUMENT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// The model and an index, as the processors and the query handler get them.
 pub async fn search_parts() -> rag_lambda::wiring::SearchParts {
-    let embedder = crate::embedder().await;
-    let mut chunking = rag_core::chunking::ChunkingConfig::default();
-    chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
+    parts_over(crate::index().await).await
+}
+
+async fn parts_over(index: rag_index_pg::PgIndex) -> rag_lambda::wiring::SearchParts {
     rag_lambda::wiring::SearchParts {
-        index: Arc::new(crate::index().await),
-        embedder: rag_embed::EmbedderSetup {
-            counter: embedder.token_counter(),
-            embedder,
-            chunking,
-        },
+        index: Arc::new(index),
+        embedder: rag_embed::EmbedderSetup::local(crate::embedder().await),
     }
 }
 
@@ -589,22 +586,22 @@ impl Stack {
             },
         )
         .expect("api-processor");
-        let mut consumers = Vec::new();
-        for processor in [Processor::TextRag, Processor::Vdr] {
-            consumers.push(
-                wiring::consumer_from(
-                    &sdk,
-                    &resources,
-                    search_parts().await,
-                    processor,
-                    STACK_MAX_DOCUMENT_BYTES,
-                )
-                .expect("consumer"),
-            );
-        }
-        let vdr = consumers.pop().expect("vdr consumer");
-        let text = consumers.pop().expect("text consumer");
-        let query = wiring::query_handler_from(&search_parts().await, true);
+        // One pool for every function of the stack, as one container has.
+        let index = crate::index().await;
+        let parts = parts_over(index.clone()).await;
+        let consumer = |processor| {
+            wiring::consumer_from(
+                &sdk,
+                &resources,
+                &parts,
+                processor,
+                STACK_MAX_DOCUMENT_BYTES,
+            )
+            .expect("consumer")
+        };
+        let text = consumer(Processor::TextRag);
+        let vdr = consumer(Processor::Vdr);
+        let query = wiring::query_handler_from(&parts, true);
         let verifier: Arc<dyn rag_core::ports::TokenVerifier> =
             Arc::new(cognito().await.verifier(0));
         let ws = |route, verifier| {
@@ -615,7 +612,7 @@ impl Stack {
             connect: ws(WsRoute::Connect, Some(verifier)),
             default: ws(WsRoute::Default, None),
             disconnect: ws(WsRoute::Disconnect, None),
-            index: crate::index().await,
+            index,
             sdk,
             stage,
             bucket,

@@ -448,7 +448,7 @@ async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
     let consumer = rag_lambda::wiring::consumer_from(
         &stack.sdk,
         &stack.resources,
-        broken,
+        &broken,
         rag_lambda::wiring::Processor::TextRag,
         STACK_MAX_DOCUMENT_BYTES,
     )

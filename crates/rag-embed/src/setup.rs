@@ -18,6 +18,20 @@ pub struct EmbedderSetup {
     pub chunking: ChunkingConfig,
 }
 
+impl EmbedderSetup {
+    /// A loaded local model, with chunks sized in its own tokens and kept
+    /// within its window.
+    pub fn local(embedder: Arc<BertEmbedder>) -> Self {
+        let mut chunking = ChunkingConfig::default();
+        chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
+        Self {
+            counter: embedder.token_counter(),
+            embedder,
+            chunking,
+        }
+    }
+}
+
 /// Why no embedder could be set up; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -56,14 +70,7 @@ pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, Setu
                 dir: dir.clone(),
                 source: Box::new(source),
             })?;
-            let mut chunking = ChunkingConfig::default();
-            chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
-            let counter = embedder.token_counter();
-            Ok(EmbedderSetup {
-                embedder: Arc::new(embedder),
-                counter,
-                chunking,
-            })
+            Ok(EmbedderSetup::local(Arc::new(embedder)))
         }
         Ok(other) => Err(SetupError::Unknown(other.to_owned())),
     }

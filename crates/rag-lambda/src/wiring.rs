@@ -234,14 +234,14 @@ pub async fn database(sdk: &SdkConfig, write: bool) -> Result<PgConfig> {
 pub fn consumer_from(
     sdk: &SdkConfig,
     resources: &Resources,
-    parts: SearchParts,
+    parts: &SearchParts,
     processor: Processor,
     max_object_bytes: u64,
 ) -> Result<JobConsumer> {
     consumer_with(
         Arc::new(S3BlobStore::from_config(sdk)),
         resources.status(sdk)?,
-        &parts,
+        parts,
         processor,
         max_object_bytes,
     )
@@ -288,7 +288,7 @@ pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
     let sdk = rag_aws::sdk_config().await;
     let parts = SearchParts::from_env(&sdk, true).await?;
     let max = env::bytes(env::MAX_DOCUMENT_BYTES, DEFAULT_MAX_DOCUMENT_BYTES)?;
-    consumer_from(&sdk, &Resources::from_env(), parts, processor, max)
+    consumer_from(&sdk, &Resources::from_env(), &parts, processor, max)
 }
 
 /// `async-v2-query-handler` over explicit parts.
