@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
@@ -402,11 +401,6 @@ pub fn response_json(response: &ApiGatewayProxyResponse) -> Value {
         Some(Body::Binary(b)) => serde_json::from_slice(b).unwrap_or(Value::Null),
         _ => Value::Null,
     }
-}
-
-/// Whether a path exists under the workspace.
-pub fn exists(relative: &str) -> bool {
-    Path::new(&workspace()).join(relative).exists()
 }
 
 // ---------------------------------------------------------------- Cognito
