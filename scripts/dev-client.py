@@ -101,6 +101,8 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in ("ingest", "query"):
         sys.exit(__doc__)
     if sys.argv[1] == "ingest":
-        ingest(sys.argv[2:])
+        # Documents that end `failed` are results, not errors; uploads or
+        # submissions that could not be made are.
+        sys.exit(1 if ingest(sys.argv[2:]) else 0)
     else:
         query(" ".join(sys.argv[2:]))

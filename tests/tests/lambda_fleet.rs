@@ -852,6 +852,19 @@ async fn every_client_error_has_its_status_and_code() {
     assert_eq!(status_of(&stack, &bob, &alices).await.0, 403);
     assert_eq!(status_of(&stack, &alice, &alices).await.0, 200);
 
+    // Listing limits.
+    for limit in ["0", "-3", "many"] {
+        let mut event = integration_tests::fleet::sample_event(PROCESS, "status-list.json");
+        event["requestContext"]["authorizer"]["claims"]["cognito:username"] = alice.as_str().into();
+        event["queryStringParameters"] = json!({ "limit": limit });
+        event["multiValueQueryStringParameters"] = json!({ "limit": [limit] });
+        let response = stack
+            .api
+            .handle(serde_json::from_value(event).unwrap())
+            .await;
+        assert_eq!(response.status_code, 400, "limit={limit}");
+    }
+
     // Query validation.
     let long = "x".repeat(2001);
     for (body, field) in [

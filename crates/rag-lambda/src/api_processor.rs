@@ -52,9 +52,16 @@ impl ApiProcessor {
             (&Method::GET, r) if r.ends_with("/status") => {
                 let limit = match req.query_string_parameters.first("limit") {
                     None => None,
-                    Some(l) => Some(l.parse::<usize>().map_err(|_| {
-                        ApiError::bad_request("invalid_field", "'limit' must be a positive integer")
-                    })?),
+                    Some(l) => Some(
+                        l.parse::<std::num::NonZeroUsize>()
+                            .map_err(|_| {
+                                ApiError::bad_request(
+                                    "invalid_field",
+                                    "'limit' must be a positive integer",
+                                )
+                            })?
+                            .get(),
+                    ),
                 };
                 let listing = self.status.list(&caller, limit).await?;
                 Ok(json_response(200, &listing))

@@ -9,6 +9,8 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context;
+
 use integration_tests::fleet::{cognito, create_declared_resources, emulator_url, sdk};
 use integration_tests::workspace;
 
@@ -34,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let samples = [
         (
             "test-documents/sample.pdf",
-            std::fs::read(&pdf).unwrap_or_default(),
+            std::fs::read(&pdf).with_context(|| format!("reading the sample {}", pdf.display()))?,
             "application/pdf",
         ),
         (
