@@ -486,7 +486,7 @@ async fn a_gone_connection_is_removed_when_a_push_finds_it_gone() {
     stack.management.close("conn-gone");
 
     assert_eq!(submit(&stack, &user, "g.txt", json!({})).await.0, 202);
-    let connections = &stack.connect.connections;
+    let connections = &stack.connect.publisher.connections;
     assert!(
         connections.get("conn-gone").await.unwrap().is_none(),
         "removed at the first push"
@@ -523,6 +523,7 @@ async fn connect_requires_a_valid_token_for_this_app() {
     assert_eq!(ok.status_code, 200);
     let stored = stack
         .connect
+        .publisher
         .connections
         .get("c-valid")
         .await
@@ -547,7 +548,14 @@ async fn connect_requires_a_valid_token_for_this_app() {
                 .contains(why),
             "{id}: {body}"
         );
-        assert!(stack.connect.connections.get(id).await.unwrap().is_none());
+        assert!(stack
+            .connect
+            .publisher
+            .connections
+            .get(id)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     // The same valid token two hours later: expired.
@@ -583,6 +591,7 @@ async fn connect_requires_a_valid_token_for_this_app() {
     assert_eq!(
         stack
             .connect
+            .publisher
             .connections
             .subscribers("b#k")
             .await
@@ -598,6 +607,7 @@ async fn connect_requires_a_valid_token_for_this_app() {
     assert_eq!(bye.status_code, 200);
     assert!(stack
         .connect
+        .publisher
         .connections
         .get("c-valid")
         .await
@@ -605,6 +615,7 @@ async fn connect_requires_a_valid_token_for_this_app() {
         .is_none());
     assert!(stack
         .connect
+        .publisher
         .connections
         .subscribers("b#k")
         .await
@@ -649,7 +660,7 @@ async fn websocket_actions_follow_the_protocol() {
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0]["type"], "error");
     let subscribed = |stack: &Stack, status_id: String| {
-        let connections = stack.connect.connections.clone();
+        let connections = stack.connect.publisher.connections.clone();
         async move {
             let mut ids: Vec<String> = connections
                 .subscribers(&status_id)

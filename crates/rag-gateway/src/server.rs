@@ -154,7 +154,6 @@ impl Gateway {
             api,
             query: query_handler_from(&parts, true),
             websocket: WebSocketService {
-                connections,
                 status: stored,
                 verifier: tokens.clone(),
                 publisher,

@@ -335,23 +335,21 @@ pub fn websocket_from(
     verifier: Option<Arc<dyn TokenVerifier>>,
     config: WebSocketConfig,
 ) -> Result<WebSocketService> {
-    let connections = resources.connections(sdk)?;
     let unconfigured = Arc::new(Unconfigured);
-    let (status, notifier): (Arc<dyn StatusStore>, Arc<dyn Notifier>) = match route {
-        WsRoute::Default => (
-            resources.plain_status(sdk)?,
-            resources.publisher(sdk)?.notifier,
+    let (status, publisher): (Arc<dyn StatusStore>, StatusPublisher) = match route {
+        WsRoute::Default => (resources.plain_status(sdk)?, resources.publisher(sdk)?),
+        WsRoute::Connect | WsRoute::Disconnect => (
+            unconfigured.clone(),
+            StatusPublisher {
+                connections: resources.connections(sdk)?,
+                notifier: unconfigured.clone(),
+            },
         ),
-        WsRoute::Connect | WsRoute::Disconnect => (unconfigured.clone(), unconfigured.clone()),
     };
     Ok(WebSocketService {
-        connections: connections.clone(),
         status,
         verifier: verifier.unwrap_or(unconfigured),
-        publisher: StatusPublisher {
-            connections,
-            notifier,
-        },
+        publisher,
         config,
     })
 }

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 
 use super::StatusPublisher;
 use crate::error::ApiError;
-use crate::ports::{
-    AuthError, Connection, ConnectionStore, NotifyError, StatusStore, TokenVerifier,
-};
+use crate::ports::{AuthError, Connection, NotifyError, StatusStore, TokenVerifier};
 
 /// Settings of the WebSocket routes.
 #[derive(Debug, Clone)]
@@ -32,9 +30,9 @@ impl Default for WebSocketConfig {
     }
 }
 
-/// Handles the WebSocket API's routes.
+/// Handles the WebSocket API's routes. Connections live in the publisher's
+/// store, the one pushes are sent from.
 pub struct WebSocketService {
-    pub connections: Arc<dyn ConnectionStore>,
     pub status: Arc<dyn StatusStore>,
     pub verifier: Arc<dyn TokenVerifier>,
     pub publisher: StatusPublisher,
@@ -80,20 +78,28 @@ impl WebSocketService {
             connected_at: now,
             ttl: now.timestamp() + self.config.connection_ttl_secs,
         };
-        self.connections.put(&connection).await.map_err(|e| {
-            tracing::error!(connection_id, error = %e, "recording the connection failed");
-            ApiError::internal()
-        })?;
+        self.publisher
+            .connections
+            .put(&connection)
+            .await
+            .map_err(|e| {
+                tracing::error!(connection_id, error = %e, "recording the connection failed");
+                ApiError::internal()
+            })?;
         tracing::info!(connection_id, user = %connection.user, "connected");
         Ok(connection)
     }
 
     /// `$disconnect`: forgets the connection and its subscriptions.
     pub async fn disconnect(&self, connection_id: &str) -> Result<(), ApiError> {
-        self.connections.remove(connection_id).await.map_err(|e| {
-            tracing::error!(connection_id, error = %e, "removing the connection failed");
-            ApiError::internal()
-        })?;
+        self.publisher
+            .connections
+            .remove(connection_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(connection_id, error = %e, "removing the connection failed");
+                ApiError::internal()
+            })?;
         tracing::info!(connection_id, "disconnected");
         Ok(())
     }
@@ -144,7 +150,7 @@ impl WebSocketService {
         let Some(status_id) = status_id.filter(|s| !s.is_empty()) else {
             return vec![error("subscribe needs a 'statusId'")];
         };
-        let connection = match self.connections.get(connection_id).await {
+        let connection = match self.publisher.connections.get(connection_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return vec![error("Connection not registered; reconnect")],
             Err(e) => {
@@ -165,7 +171,12 @@ impl WebSocketService {
                 json!({"type": "error", "error": "Not authorized to subscribe to this document", "statusId": status_id}),
             ];
         }
-        if let Err(e) = self.connections.subscribe(&connection, status_id).await {
+        if let Err(e) = self
+            .publisher
+            .connections
+            .subscribe(&connection, status_id)
+            .await
+        {
             tracing::error!(connection_id, status_id, error = %e, "subscribing failed");
             return vec![error("Subscription failed; try again")];
         }
@@ -177,7 +188,12 @@ impl WebSocketService {
     }
 
     async fn unsubscribe(&self, connection_id: &str, status_id: Option<&str>) -> Vec<Value> {
-        match self.connections.unsubscribe(connection_id, status_id).await {
+        match self
+            .publisher
+            .connections
+            .unsubscribe(connection_id, status_id)
+            .await
+        {
             Ok(()) => {
                 let mut reply = json!({"type": "unsubscribed"});
                 if let Some(s) = status_id {
