@@ -12,6 +12,9 @@ pub mod env;
 pub mod http;
 pub mod logging;
 pub mod query_handler;
+mod serve;
 pub mod sqs;
 pub mod websocket;
 pub mod wiring;
+
+pub use serve::serve;

@@ -1,16 +1,8 @@
 //! `async-v2-text-rag-processor`: consumes the text-RAG queue: extract, chunk, embed, index.
 
-use aws_lambda_events::sqs::SqsEvent;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use rag_lambda::wiring::{consumer, Processor};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     rag_lambda::logging::init();
-    let consumer = consumer(Processor::TextRag).await?;
-    let consumer = &consumer;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(rag_lambda::sqs::handle(consumer, event.payload).await)
-    }))
-    .await
+    let handler = rag_lambda::wiring::consumer(rag_lambda::wiring::Processor::TextRag).await?;
+    rag_lambda::serve(|event| rag_lambda::sqs::handle(&handler, event)).await
 }

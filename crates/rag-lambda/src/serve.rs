@@ -1,0 +1,24 @@
+//! The Lambda runtime loop every function runs.
+
+use std::future::Future;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Hands each invocation's event to `handler` until the runtime stops the
+/// container. Handlers answer every event (errors are responses, not
+/// invocation failures), so a bad request never counts as a Lambda error.
+pub async fn serve<E, R, F, Fut>(handler: F) -> Result<(), Error>
+where
+    E: DeserializeOwned + Send,
+    R: Serialize,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        Ok::<R, Error>(handler(event.payload).await)
+    }))
+    .await
+}
