@@ -155,17 +155,6 @@ impl CognitoVerifier {
         self
     }
 
-    /// Uses this HTTP client for the JWKS.
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The configuration tokens are checked against.
-    pub fn config(&self) -> &CognitoConfig {
-        &self.config
-    }
-
     fn cached(&self, kid: &str) -> Option<DecodingKey> {
         // A poisoned lock still holds a complete map (it is only ever
         // replaced whole), so use it.

@@ -32,7 +32,6 @@ pub struct DynamoStatusStore {
     client: Client,
     table: String,
     ttl_secs: i64,
-    max_attempts: u32,
 }
 
 /// What the table holds for a statusId before a write.
@@ -53,7 +52,7 @@ impl DynamoStatusStore {
     /// Conflicting writes are retried this often before giving up: enough
     /// for dozens of racing writers on one document, bounded so a bug cannot
     /// spin forever.
-    pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+    pub const MAX_ATTEMPTS: u32 = 10;
 
     /// A store on `table` (the `DOCUMENT_STATUS_TABLE`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -61,7 +60,6 @@ impl DynamoStatusStore {
             client,
             table: table.into(),
             ttl_secs: Self::DEFAULT_TTL_SECS,
-            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
         }
     }
 
@@ -73,12 +71,6 @@ impl DynamoStatusStore {
     /// How long a record lives after its last update (DynamoDB TTL).
     pub fn with_ttl_secs(mut self, ttl_secs: i64) -> Self {
         self.ttl_secs = ttl_secs;
-        self
-    }
-
-    /// How many read-check-write rounds a conflicting update gets.
-    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
         self
     }
 
@@ -170,7 +162,7 @@ fn decode(item: Item) -> Result<StatusRecord, StatusStoreError> {
 #[async_trait]
 impl StatusStore for DynamoStatusStore {
     async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
-        for attempt in 0..self.max_attempts {
+        for attempt in 0..Self::MAX_ATTEMPTS {
             let current = self.read(&update.status_id).await?;
             if let Err(rejection) = StatusRecord::check(current.record.as_ref(), update) {
                 tracing::debug!(
@@ -213,10 +205,11 @@ impl StatusStore for DynamoStatusStore {
                 Err(e) => return Err(store_error("PutItem", describe(&e))),
             }
         }
-        tracing::warn!(status_id = %update.status_id, attempts = self.max_attempts, "status write kept conflicting");
+        tracing::warn!(status_id = %update.status_id, attempts = Self::MAX_ATTEMPTS, "status write kept conflicting");
         Err(StatusStoreError(format!(
             "status write for {} conflicted {} times",
-            update.status_id, self.max_attempts
+            update.status_id,
+            Self::MAX_ATTEMPTS
         )))
     }
 

@@ -84,7 +84,11 @@ pub async fn create_status_table(client: &aws_sdk_dynamodb::Client) -> String {
         .attribute_definitions(attr("user"))
         .attribute_definitions(attr("timestamp"))
         .key_schema(key("statusId", KeyType::Hash))
-        .global_secondary_indexes(gsi("UserIndex", "user", "timestamp"))
+        .global_secondary_indexes(gsi(
+            rag_aws::DynamoStatusStore::USER_INDEX,
+            "user",
+            "timestamp",
+        ))
         .send()
         .await
         .expect("CreateTable status");
@@ -106,7 +110,11 @@ pub async fn create_connections_table(client: &aws_sdk_dynamodb::Client) -> Stri
         .attribute_definitions(attr("statusId"))
         .key_schema(key("connectionId", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(gsi("StatusIdIndex", "statusId", "connectionId"))
+        .global_secondary_indexes(gsi(
+            rag_aws::DynamoConnectionStore::STATUS_ID_INDEX,
+            "statusId",
+            "connectionId",
+        ))
         .send()
         .await
         .expect("CreateTable connections");
