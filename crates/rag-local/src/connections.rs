@@ -39,21 +39,21 @@ impl State {
                 self.subscriptions.remove(connection_id);
             }
         }
-        if let Some(conns) = self.by_status.get_mut(status_id) {
-            conns.remove(connection_id);
-            if conns.is_empty() {
-                self.by_status.remove(status_id);
-            }
-        }
+        self.unindex(connection_id, status_id);
     }
 
     fn drop_subscriptions(&mut self, connection_id: &str) {
         for (status_id, _) in self.subscriptions.remove(connection_id).unwrap_or_default() {
-            if let Some(conns) = self.by_status.get_mut(&status_id) {
-                conns.remove(connection_id);
-                if conns.is_empty() {
-                    self.by_status.remove(&status_id);
-                }
+            self.unindex(connection_id, &status_id);
+        }
+    }
+
+    /// Removes one entry of the index by statusId.
+    fn unindex(&mut self, connection_id: &str, status_id: &str) {
+        if let Some(conns) = self.by_status.get_mut(status_id) {
+            conns.remove(connection_id);
+            if conns.is_empty() {
+                self.by_status.remove(status_id);
             }
         }
     }
