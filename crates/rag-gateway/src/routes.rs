@@ -3,10 +3,12 @@
 //! Management API; `/files/...` stands in for the frontend's S3 upload.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -91,25 +93,45 @@ fn body_refused(rejection: BytesRejection) -> Response {
     error(status, code, &rejection.body_text())
 }
 
+/// A `POST` to `resource` handed to `handle` as its API Gateway event, or
+/// the refusal of its body.
+async fn post_to<F, Fut>(
+    resource: &str,
+    caller: &Caller,
+    body: Result<Bytes, BytesRejection>,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(ApiGatewayProxyRequest) -> Fut,
+    Fut: Future<Output = ApiGatewayProxyResponse>,
+{
+    match body {
+        Ok(body) => {
+            let none = HashMap::new;
+            let event = rest_event(
+                Method::POST,
+                resource,
+                resource,
+                none(),
+                none(),
+                caller,
+                Some(&body),
+            );
+            http_response(handle(event).await)
+        }
+        Err(refused) => body_refused(refused),
+    }
+}
+
 pub(crate) async fn process_document(
     State(state): Shared,
     Authed(caller): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return body_refused(e),
-    };
-    let event = rest_event(
-        Method::POST,
-        "/v2/process-document",
-        "/v2/process-document",
-        HashMap::new(),
-        HashMap::new(),
-        &caller,
-        Some(&body),
-    );
-    http_response(state.api.handle(event).await)
+    post_to("/v2/process-document", &caller, body, |e| {
+        state.api.handle(e)
+    })
+    .await
 }
 
 pub(crate) async fn query(
@@ -117,20 +139,7 @@ pub(crate) async fn query(
     Authed(caller): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return body_refused(e),
-    };
-    let event = rest_event(
-        Method::POST,
-        "/v2/query",
-        "/v2/query",
-        HashMap::new(),
-        HashMap::new(),
-        &caller,
-        Some(&body),
-    );
-    http_response(state.query.handle(event).await)
+    post_to("/v2/query", &caller, body, |e| state.query.handle(e)).await
 }
 
 pub(crate) async fn status_list(
