@@ -20,6 +20,46 @@ pub struct ExtractedDocument {
     pub kind: TextKind,
     /// A short name of the format that was read (`"pdf"`, `"html"`, ...).
     pub format: &'static str,
+    /// Images embedded in the document, in reading order, for selective
+    /// visual transcription; empty for formats without images.
+    pub images: Vec<ExtractedImage>,
+}
+
+/// An image embedded in a document: where it sits in the text, how big it
+/// is and what its author said about it, so that the visuals step can pick
+/// the few that carry information and put their transcription in place.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExtractedImage {
+    /// Index into [`ExtractedDocument::pages`] of the page (slide, chapter)
+    /// it sits on.
+    pub page_index: usize,
+    /// Byte offset in that page's text where the image sits (on a char
+    /// boundary): a transcription is inserted here.
+    pub offset: usize,
+    /// Size in pixels (0 when unknown).
+    pub width: u32,
+    pub height: u32,
+    /// Alt text, title or caption the author gave it.
+    pub alt: Option<String>,
+    /// MIME type of `data` (`image/png`, `image/jpeg`, ...).
+    pub media_type: String,
+    /// The encoded image.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for ExtractedImage {
+    /// Without the bytes, which would flood logs and test output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractedImage")
+            .field("page_index", &self.page_index)
+            .field("offset", &self.offset)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("alt", &self.alt)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
 }
 
 impl ExtractedDocument {
@@ -59,11 +99,38 @@ pub enum ExtractError {
 }
 
 /// The input of an extraction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ExtractInput<'a> {
     pub bytes: &'a [u8],
     /// File name (or key), for the extension.
     pub file_name: &'a str,
     /// MIME type, if known.
     pub content_type: Option<&'a str>,
+    /// The password the uploader supplied for an encrypted PDF or Office
+    /// file; never logged.
+    pub password: Option<&'a str>,
+}
+
+impl<'a> ExtractInput<'a> {
+    /// An input without a password.
+    pub fn new(bytes: &'a [u8], file_name: &'a str, content_type: Option<&'a str>) -> Self {
+        Self {
+            bytes,
+            file_name,
+            content_type,
+            password: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ExtractInput<'_> {
+    /// Without the bytes or the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractInput")
+            .field("bytes", &self.bytes.len())
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("password", &self.password.map(|_| "***"))
+            .finish()
+    }
 }

@@ -402,6 +402,7 @@ impl Reader {
                 pages,
                 kind,
                 format,
+                images: Vec::new(),
             };
             Ok(Extraction { document, notes })
         };
@@ -450,6 +451,7 @@ impl Reader {
             pages: vec![ExtractedPage { number: None, text }],
             kind,
             format: self.format(),
+            images: Vec::new(),
         };
         Ok(Extraction {
             document,

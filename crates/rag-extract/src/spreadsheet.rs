@@ -167,6 +167,7 @@ pub(crate) fn extract(
             pages: book.pages,
             kind: TextKind::Markdown,
             format: kind.format(),
+            images: Vec::new(),
         },
         notes: Vec::new(),
     })

@@ -294,21 +294,13 @@ fn character_limit_applies_to_every_format() {
         (b"a,b\n1,2\n", "a.csv"),
         (b"[1, 2, 3, 4]", "a.json"),
     ] {
-        let result = small.extract(ExtractInput {
-            bytes,
-            file_name: name,
-            content_type: None,
-        });
+        let result = small.extract(ExtractInput::new(bytes, name, None));
         assert!(
             matches!(result, Err(ExtractError::LimitExceeded(_))),
             "{name}: {result:?}"
         );
     }
-    let ok = small.extract(ExtractInput {
-        bytes: b"ten chars.",
-        file_name: "a.txt",
-        content_type: None,
-    });
+    let ok = small.extract(ExtractInput::new(b"ten chars.", "a.txt", None));
     assert_eq!(ok.map(|d| d.full_text()), Ok("ten chars.".to_owned()));
 }
 

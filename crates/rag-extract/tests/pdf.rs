@@ -265,11 +265,7 @@ fn generated_pages_cleaned_up() {
 #[test]
 fn limits_refuse_long_documents() {
     let bytes = simple_pdf(&[&["one"], &["two"], &["three"]]);
-    let input = ExtractInput {
-        bytes: &bytes,
-        file_name: "long.pdf",
-        content_type: None,
-    };
+    let input = ExtractInput::new(&bytes, "long.pdf", None);
     let pages = FileExtractor::new(Limits {
         max_pages: 2,
         ..Limits::default()

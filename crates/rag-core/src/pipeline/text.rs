@@ -262,11 +262,11 @@ impl TextPipeline {
         let file_name = job.file_name.clone();
         let content_type = job.content_type.clone();
         let result = tokio::task::spawn_blocking(move || {
-            extractor.extract(ExtractInput {
-                bytes: &bytes,
-                file_name: &file_name,
-                content_type: content_type.as_deref(),
-            })
+            extractor.extract(ExtractInput::new(
+                &bytes,
+                &file_name,
+                content_type.as_deref(),
+            ))
         })
         .await;
         match result {

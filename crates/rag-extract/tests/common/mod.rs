@@ -22,11 +22,7 @@ pub fn with_limits(
     bytes: &[u8],
     file_name: &str,
 ) -> Result<ExtractedDocument, ExtractError> {
-    FileExtractor::new(limits).extract(ExtractInput {
-        bytes,
-        file_name,
-        content_type: None,
-    })
+    FileExtractor::new(limits).extract(ExtractInput::new(bytes, file_name, None))
 }
 
 /// The message of a refusal that must be a limit.
@@ -45,19 +41,11 @@ pub fn extract_typed(
     file_name: &str,
     content_type: &str,
 ) -> Result<ExtractedDocument, ExtractError> {
-    FileExtractor::default().extract(ExtractInput {
-        bytes,
-        file_name,
-        content_type: Some(content_type),
-    })
+    FileExtractor::default().extract(ExtractInput::new(bytes, file_name, Some(content_type)))
 }
 
 pub fn extract_noted(bytes: &[u8], file_name: &str) -> Result<Extraction, ExtractError> {
-    FileExtractor::default().extract_with_notes(ExtractInput {
-        bytes,
-        file_name,
-        content_type: None,
-    })
+    FileExtractor::default().extract_with_notes(ExtractInput::new(bytes, file_name, None))
 }
 
 /// The only page's text of a document that must extract.

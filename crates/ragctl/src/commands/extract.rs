@@ -15,11 +15,7 @@ pub fn run(file: &Path) -> Result<ExitCode> {
     let name = file.to_string_lossy();
     let content_type = FsBlobStore::guess_content_type(&name);
     let doc = FileExtractor::default()
-        .extract(ExtractInput {
-            bytes: &bytes,
-            file_name: &name,
-            content_type: content_type.as_deref(),
-        })
+        .extract(ExtractInput::new(&bytes, &name, content_type.as_deref()))
         .with_context(|| format!("extracting {}", file.display()))?;
     let mut out = String::new();
     for page in &doc.pages {
