@@ -14,6 +14,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export DATABASE_URL
 fi
 scripts/fetch-model.sh >/dev/null
+scripts/sysdeps.sh
 log "building ragctl"
 cargo build --quiet -p ragctl
 RAGCTL="$CARGO_TARGET_DIR/debug/ragctl"

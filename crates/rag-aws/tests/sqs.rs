@@ -19,6 +19,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         content_type: Some("application/pdf".into()),
         size: 42,
         force_reprocess: false,
+        password: None,
     }
 }
 

@@ -28,6 +28,35 @@ pub struct PipelineJob {
     pub size: u64,
     #[serde(default)]
     pub force_reprocess: bool,
+    /// The password the uploader gave for an encrypted PDF. It travels
+    /// only in the queue message (encrypted at rest), never in a status
+    /// record or a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<DocumentPassword>,
+}
+
+/// A document's password: shown as `***` by `Debug`, so a logged job or
+/// request never leaks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DocumentPassword(String);
+
+impl DocumentPassword {
+    /// Wraps a password the caller supplied.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    /// The password itself, for the extractor.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DocumentPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 impl PipelineJob {
@@ -80,6 +109,7 @@ impl PipelineJob {
             content_type: meta.content_type.clone(),
             size: meta.size,
             force_reprocess,
+            password: None,
         };
         Ok((job, route))
     }
@@ -89,6 +119,22 @@ impl PipelineJob {
 mod tests {
     use super::*;
     use crate::classify::RouteReason;
+
+    #[test]
+    fn a_password_is_carried_but_never_shown() {
+        let body = r#"{"statusId":"b#k","runId":"r","user":"u","bucket":"b","key":"k","pipeline":"text_rag","fileName":"k","password":"s3cret"}"#;
+        let job: PipelineJob = serde_json::from_str(body).unwrap();
+        assert_eq!(job.password.as_ref().map(|p| p.reveal()), Some("s3cret"));
+        assert!(!format!("{job:?}").contains("s3cret"));
+        assert!(serde_json::to_string(&job)
+            .unwrap()
+            .contains(r#""password":"s3cret""#));
+        let without: PipelineJob =
+            serde_json::from_str(&body.replace(r#","password":"s3cret""#, "")).unwrap();
+        assert!(!serde_json::to_string(&without)
+            .unwrap()
+            .contains("password"));
+    }
 
     #[test]
     fn object_metadata_reaches_the_classifier() {

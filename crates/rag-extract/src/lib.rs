@@ -27,7 +27,9 @@ mod spreadsheet;
 mod table;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use rag_core::chunking::TextKind;
 use rag_core::classify::{extension, file_name};
@@ -57,6 +59,9 @@ pub struct Limits {
     pub max_compression_ratio: u64,
     /// Spreadsheets: most non-empty cells the whole workbook may have.
     pub max_cells: usize,
+    /// Longest a document may take to read: a parser stuck in a loop or
+    /// crawling through a hostile file must not hold a worker.
+    pub max_duration: Duration,
 }
 
 impl Default for Limits {
@@ -65,7 +70,8 @@ impl Default for Limits {
     /// chunks), low enough to bound a worker's memory and time. Office
     /// archives: 256 MiB unzipped (XML is some 10 to 20 bytes per character
     /// of text), 10,000 entries, a compression ratio of 100 (Office XML
-    /// compresses 5 to 20 times).
+    /// compresses 5 to 20 times). Two minutes of reading: the slowest sample
+    /// document reads in well under a second.
     fn default() -> Self {
         Self {
             max_pages: 2_000,
@@ -74,6 +80,7 @@ impl Default for Limits {
             max_archive_entries: 10_000,
             max_compression_ratio: 100,
             max_cells: 2_000_000,
+            max_duration: Duration::from_secs(120),
         }
     }
 }
@@ -122,7 +129,12 @@ impl FileExtractor {
         }
         let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
         let limits = self.limits;
-        let mut extraction = isolated(reader.format(), || reader.read(input, &limits))?;
+        // The reader thread owns its copy of the input, so that a reader
+        // over its budget can be left behind.
+        let owned = OwnedInput::from(&input);
+        let mut extraction = isolated(reader.format(), limits.max_duration, move || {
+            reader.read(owned.borrow(), &limits)
+        })?;
         let mut chars = 0usize;
         for page in &mut extraction.document.pages {
             // PostgreSQL text cannot hold NUL.
@@ -141,6 +153,34 @@ impl FileExtractor {
 impl Extractor for FileExtractor {
     fn extract(&self, input: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError> {
         self.extract_with_notes(input).map(|e| e.document)
+    }
+}
+
+/// An [`ExtractInput`] the reader thread can own.
+struct OwnedInput {
+    bytes: Vec<u8>,
+    file_name: String,
+    content_type: Option<String>,
+    password: Option<String>,
+}
+
+impl OwnedInput {
+    fn from(input: &ExtractInput<'_>) -> Self {
+        Self {
+            bytes: input.bytes.to_vec(),
+            file_name: input.file_name.to_owned(),
+            content_type: input.content_type.map(str::to_owned),
+            password: input.password.map(str::to_owned),
+        }
+    }
+
+    fn borrow(&self) -> ExtractInput<'_> {
+        ExtractInput {
+            bytes: &self.bytes,
+            file_name: &self.file_name,
+            content_type: self.content_type.as_deref(),
+            password: self.password.as_deref(),
+        }
     }
 }
 
@@ -476,36 +516,58 @@ fn normalize_newlines(text: String) -> String {
 /// actually touched are committed.
 const READER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
-/// Runs a reader on a thread with a large stack, turning a panic into
-/// [`ExtractError::Corrupt`]. Falls back to the current thread if no thread
-/// can be started.
-fn isolated<T: Send>(
+/// Runs a reader on a thread of its own with a large stack, turning a
+/// panic into [`ExtractError::Corrupt`] and a reader still busy after
+/// `budget` into [`ExtractError::LimitExceeded`]. A thread cannot be killed:
+/// an overrunning reader is abandoned (it holds only its own copy of the
+/// input) and the worker goes on with its next job. Falls back to the
+/// current thread, without a deadline, if no thread can be started.
+fn isolated<T: Send + 'static>(
     format: &'static str,
-    work: impl FnOnce() -> Result<T, ExtractError> + Send,
+    budget: Duration,
+    work: impl FnOnce() -> Result<T, ExtractError> + Send + 'static,
 ) -> Result<T, ExtractError> {
     let crashed = || ExtractError::Corrupt {
         format,
         detail: "the file could not be parsed".to_owned(),
     };
-    let slot = Mutex::new(Some(work));
-    let take = || slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    let spawned = std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new()
-            .name("rag-extract".to_owned())
-            .stack_size(READER_STACK_BYTES)
-            .spawn_scoped(scope, || {
-                take().map(|work| catch_unwind(AssertUnwindSafe(work)))
-            });
-        handle.ok().map(|h| h.join())
-    });
-    match spawned {
-        Some(Ok(Some(Ok(result)))) => result,
-        Some(Ok(Some(Err(_)))) | Some(Err(_)) => Err(crashed()),
-        // The thread did not start: run here.
-        Some(Ok(None)) | None => match take() {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let slot = Arc::new(Mutex::new(Some(work)));
+    let in_thread = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rag-extract".to_owned())
+        .stack_size(READER_STACK_BYTES)
+        .spawn(move || {
+            let work = in_thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(work) = work {
+                // The receiver may have given up: nothing to tell then.
+                let _ = sender.send(catch_unwind(AssertUnwindSafe(work)));
+            }
+        });
+    if spawned.is_err() {
+        let work = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        return match work {
             Some(work) => catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| Err(crashed())),
             None => Err(crashed()),
-        },
+        };
+    }
+    match receiver.recv_timeout(budget) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => Err(crashed()),
+        Err(RecvTimeoutError::Timeout) => {
+            tracing::warn!(
+                format,
+                budget_s = budget.as_secs_f64(),
+                "extraction over its time budget; reader abandoned"
+            );
+            Err(ExtractError::LimitExceeded(format!(
+                "reading the document took longer than {} s",
+                budget.as_secs()
+            )))
+        }
     }
 }
 
@@ -607,11 +669,27 @@ mod tests {
 
     #[test]
     fn isolation_turns_panics_into_errors() {
-        let result: Result<(), _> = isolated("test", || panic!("boom"));
+        let budget = Duration::from_secs(5);
+        let result: Result<(), _> = isolated("test", budget, || panic!("boom"));
         assert!(matches!(
             result,
             Err(ExtractError::Corrupt { format: "test", .. })
         ));
-        assert_eq!(isolated("test", || Ok(42)), Ok(42));
+        assert_eq!(isolated("test", budget, || Ok(42)), Ok(42));
+    }
+
+    #[test]
+    fn a_reader_over_its_budget_is_abandoned_with_a_clear_error() {
+        let (release, stuck) = mpsc::channel::<()>();
+        let result: Result<(), _> = isolated("test", Duration::from_millis(50), move || {
+            // Stands in for a parser in an endless loop.
+            let _ = stuck.recv();
+            Ok(())
+        });
+        match result {
+            Err(ExtractError::LimitExceeded(why)) => assert!(why.contains("longer than"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        drop(release);
     }
 }

@@ -42,6 +42,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         content_type: None,
         size: 1,
         force_reprocess: false,
+        password: None,
     }
 }
 

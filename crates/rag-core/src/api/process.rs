@@ -9,7 +9,7 @@ use crate::body::{self, invalid};
 use crate::classify::{Pipeline, RouteReason};
 use crate::error::ApiError;
 use crate::identity::Caller;
-use crate::job::PipelineJob;
+use crate::job::{DocumentPassword, PipelineJob};
 use crate::pipeline::RunReporter;
 use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
 use crate::status::{Stage, StatusRecord, StatusUpdate};
@@ -27,7 +27,12 @@ pub struct ProcessDocumentRequest {
     /// `metadata.contentType`, used when the object itself has none.
     pub content_type: Option<String>,
     pub force_reprocess: bool,
+    /// The password of an encrypted PDF, when the uploader knows it.
+    pub password: Option<DocumentPassword>,
 }
+
+/// Longest accepted document password.
+const MAX_PASSWORD_CHARS: usize = 1024;
 
 impl ProcessDocumentRequest {
     /// Parses and validates a request body (`400` naming the field).
@@ -52,12 +57,20 @@ impl ProcessDocumentRequest {
             }
         }
         let force_reprocess = body::optional_bool(&obj, "force_reprocess")?.unwrap_or(false);
+        let password = body::optional_str(&obj, "password")?;
+        if password
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > MAX_PASSWORD_CHARS)
+        {
+            return Err(invalid("password", "is longer than 1024 characters"));
+        }
         Ok(Self {
             bucket,
             key,
             file_name,
             content_type,
             force_reprocess,
+            password: password.map(DocumentPassword::new),
         })
     }
 
@@ -152,6 +165,7 @@ impl ProcessService {
             req.force_reprocess,
         )
         .map_err(|e| ApiError::unsupported_type(e.to_string()))?;
+        job.password = req.password.clone();
         let mut reason = route.reason;
         if job.pipeline == Pipeline::Vdr && !self.config.enable_vdr {
             job.pipeline = Pipeline::TextRag;
@@ -294,6 +308,18 @@ mod tests {
             (Some("a.pdf"), true)
         );
         let long_key = format!(r#"{{"bucket":"b","key":"{}"}}"#, "k".repeat(1025));
+        let long_password = format!(
+            r#"{{"bucket":"b","key":"k","password":"{}"}}"#,
+            "p".repeat(1025)
+        );
+        let with_password =
+            ProcessDocumentRequest::from_json(br#"{"bucket":"b","key":"k","password":"s3cret"}"#)
+                .unwrap();
+        assert_eq!(
+            with_password.password.as_ref().map(|p| p.reveal()),
+            Some("s3cret")
+        );
+        assert!(!format!("{with_password:?}").contains("s3cret"));
         for (body, code, mentions) in [
             ("{", "invalid_json", "JSON"),
             ("[1]", "invalid_json", "object"),
@@ -322,6 +348,12 @@ mod tests {
                 "'force_reprocess'",
             ),
             (long_key.as_str(), "invalid_field", "'key'"),
+            (
+                r#"{"bucket":"b","key":"k","password":1234}"#,
+                "invalid_field",
+                "'password'",
+            ),
+            (long_password.as_str(), "invalid_field", "'password'"),
         ] {
             let err = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap_err();
             assert_eq!((err.status, err.code), (400, code), "{body}");

@@ -261,12 +261,12 @@ impl TextPipeline {
         let extractor = self.extractor.clone();
         let file_name = job.file_name.clone();
         let content_type = job.content_type.clone();
+        let password = job.password.clone();
         let result = tokio::task::spawn_blocking(move || {
-            extractor.extract(ExtractInput::new(
-                &bytes,
-                &file_name,
-                content_type.as_deref(),
-            ))
+            extractor.extract(ExtractInput {
+                password: password.as_ref().map(|p| p.reveal()),
+                ..ExtractInput::new(&bytes, &file_name, content_type.as_deref())
+            })
         })
         .await;
         match result {
