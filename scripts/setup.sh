@@ -14,6 +14,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export DATABASE_URL
 fi
 scripts/fetch-model.sh >/dev/null
+scripts/fetch-pdfium.sh >/dev/null
 scripts/sysdeps.sh
 log "building ragctl"
 cargo build --quiet -p ragctl

@@ -3,10 +3,14 @@
 //! Markdown), CSV/TSV (as Markdown tables), JSON and JSON Lines, PDF (one
 //! page of text per PDF page), and Office documents as Markdown: Word (DOCX)
 //! and OpenDocument text (ODT) as one page, PowerPoint (PPTX) and
-//! OpenDocument presentations (ODP) as one page per slide, spreadsheets
-//! (XLSX, XLS, XLSB, ODS) as one Markdown table per sheet; Jupyter notebooks
+//! OpenDocument presentations (ODP) as one page per slide, with their
+//! embedded images placed in the text, legacy Word and PowerPoint (.doc,
+//! .ppt) the same way after LibreOffice converts them (when installed),
+//! spreadsheets (XLSX, XLS, XLSB, ODS) as one Markdown table per sheet; Jupyter notebooks
 //! and RSS/Atom feeds as one Markdown page, EPUB e-books as one page per
-//! chapter.
+//! chapter; e-mail (`.eml`, Outlook `.msg`) as one Markdown page with the
+//! attachments it can read as further pages; images as their OCR text
+//! (Tesseract, when installed: [`Ocr`]) and EXIF description.
 //!
 //! [`FileExtractor`] picks a reader by the file's extension, then by its MIME
 //! type, and refuses everything else with a message naming the type. Readers
@@ -16,26 +20,34 @@
 //! stdout, only `log` records.)
 
 mod decode;
+mod email;
 mod epub;
 mod feed;
 mod html;
+mod image;
 mod json;
+mod legacy;
 mod notebook;
 mod office;
-mod pdf;
+mod pages;
+pub mod pdf;
 mod spreadsheet;
 mod table;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rag_core::chunking::TextKind;
 use rag_core::classify::{extension, file_name};
 use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use rag_core::formats;
 use rag_core::ports::Extractor;
+
+pub use image::{ocr_png, Ocr, OcrError, DEFAULT_OCR_TIMEOUT, TESSERACT_ENV};
+pub use legacy::SOFFICE_ENV;
+pub use pages::PdfPageRenderer;
 
 /// Safety limits of an extraction: a document over either is refused with
 /// [`ExtractError::LimitExceeded`] rather than indexed in part, so a user
@@ -57,11 +69,18 @@ pub struct Limits {
     /// compressed size) of a part unzipping to more than 1 MiB; above it the
     /// part is taken for a zip bomb.
     pub max_compression_ratio: u64,
+    /// Office documents: most bytes of embedded images kept in total
+    /// ([`ExtractedDocument::images`]); images past it are left out with a
+    /// note, the text is still read.
+    pub max_image_bytes: u64,
     /// Spreadsheets: most non-empty cells the whole workbook may have.
     pub max_cells: usize,
     /// Longest a document may take to read: a parser stuck in a loop or
     /// crawling through a hostile file must not hold a worker.
     pub max_duration: Duration,
+    /// Images: most pixels (width × height, as the header declares them)
+    /// an image may have before OCR decodes it (decompression bombs).
+    pub max_image_pixels: u64,
 }
 
 impl Default for Limits {
@@ -70,8 +89,10 @@ impl Default for Limits {
     /// chunks), low enough to bound a worker's memory and time. Office
     /// archives: 256 MiB unzipped (XML is some 10 to 20 bytes per character
     /// of text), 10,000 entries, a compression ratio of 100 (Office XML
-    /// compresses 5 to 20 times). Two minutes of reading: the slowest sample
-    /// document reads in well under a second.
+    /// compresses 5 to 20 times), 64 MiB of embedded images kept. Two
+    /// minutes of reading: the slowest sample document reads in well under
+    /// a second. Images of 100 megapixels (a 600 dpi scan of an A1 poster;
+    /// a phone photo has 12 to 50).
     fn default() -> Self {
         Self {
             max_pages: 2_000,
@@ -79,8 +100,10 @@ impl Default for Limits {
             max_archive_bytes: 256 * 1024 * 1024,
             max_archive_entries: 10_000,
             max_compression_ratio: 100,
+            max_image_bytes: 64 * 1024 * 1024,
             max_cells: 2_000_000,
             max_duration: Duration::from_secs(120),
+            max_image_pixels: 100_000_000,
         }
     }
 }
@@ -101,17 +124,43 @@ pub struct Extraction {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileExtractor {
     limits: Limits,
+    /// Images are described by their metadata only, even with Tesseract
+    /// installed.
+    without_ocr: bool,
+    /// Legacy .doc/.ppt files are refused, even with LibreOffice installed.
+    without_libreoffice: bool,
 }
 
 impl FileExtractor {
     /// An extractor with the given limits (use `default()` for the defaults).
     pub fn new(limits: Limits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            without_ocr: false,
+            without_libreoffice: false,
+        }
     }
 
     /// The limits this extractor enforces.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// With `enabled` false, images (and image attachments) are not OCRed
+    /// even when Tesseract is installed: only their EXIF description counts.
+    /// On by default; Tesseract is found as [`Ocr::from_env`] says.
+    pub fn with_ocr(mut self, enabled: bool) -> Self {
+        self.without_ocr = !enabled;
+        self
+    }
+
+    /// With `enabled` false, legacy Word and PowerPoint files (.doc, .ppt)
+    /// are refused as if LibreOffice were not installed. On by default;
+    /// LibreOffice is `soffice` on `PATH`, or the program [`SOFFICE_ENV`]
+    /// names.
+    pub fn with_libreoffice(mut self, enabled: bool) -> Self {
+        self.without_libreoffice = !enabled;
+        self
     }
 
     /// Like [`Extractor::extract`], also returning notes about pages that
@@ -129,11 +178,17 @@ impl FileExtractor {
         }
         let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
         let limits = self.limits;
+        let options = Options {
+            ocr: !self.without_ocr,
+            libreoffice: !self.without_libreoffice,
+            depth: 0,
+            deadline: deadline(limits.max_duration),
+        };
         // The reader thread owns its copy of the input, so that a reader
         // over its budget can be left behind.
         let owned = OwnedInput::from(&input);
         let mut extraction = isolated(reader.format(), limits.max_duration, move || {
-            reader.read(owned.borrow(), &limits)
+            reader.read(owned.borrow(), &limits, options)
         })?;
         let mut chars = 0usize;
         for page in &mut extraction.document.pages {
@@ -184,6 +239,48 @@ impl OwnedInput {
     }
 }
 
+/// How a document is read, besides its limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    /// Whether images are OCRed (when Tesseract is installed).
+    pub ocr: bool,
+    /// Whether legacy .doc/.ppt files are converted (when LibreOffice is
+    /// installed).
+    pub libreoffice: bool,
+    /// 0 for the uploaded file, 1 for an e-mail's attachment, ...
+    pub depth: u8,
+    /// When the document's time budget ends: a reader abandoned then stops
+    /// starting new work (the next attachment, another OCR run).
+    pub deadline: Instant,
+}
+
+/// The instant `budget` from now (a century at most).
+fn deadline(budget: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(budget)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Reads a file found inside another (an e-mail's attachment) with the
+/// reader its name and MIME type pick, on the current thread.
+pub(crate) fn read_nested(
+    input: ExtractInput<'_>,
+    limits: &Limits,
+    options: Options,
+) -> Result<Extraction, ExtractError> {
+    if input.bytes.is_empty() {
+        return Err(ExtractError::Empty);
+    }
+    if office::is_ole(input.bytes)
+        && office::is_ooxml(&extension(input.file_name), &mime_type(input.content_type))
+    {
+        return Err(ExtractError::Encrypted);
+    }
+    let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
+    reader.read(input, limits, options)
+}
+
 pub(crate) fn too_many_chars(limits: &Limits) -> ExtractError {
     ExtractError::LimitExceeded(format!("more than {} characters of text", limits.max_chars))
 }
@@ -205,30 +302,24 @@ enum Reader {
     Pptx,
     Odt,
     Odp,
+    /// Legacy Word and PowerPoint, through LibreOffice.
+    Doc,
+    Ppt,
     Notebook,
     Epub,
     Feed,
     Spreadsheet,
+    Eml,
+    Msg,
+    Image,
 }
 
 /// Office formats still refused, by extension and MIME type, with why.
-const OFFICE_REFUSED: &[(&[&str], &[&str], &str)] = &[
-    (
-        &["doc", "dot"],
-        &["application/msword"],
-        "legacy Word 97-2003 documents are not supported yet (save as .docx)",
-    ),
-    (
-        &["ppt", "pps", "pot"],
-        &["application/vnd.ms-powerpoint"],
-        "legacy PowerPoint 97-2003 presentations are not supported yet (save as .pptx)",
-    ),
-    (
-        &["key", "pages", "numbers"],
-        &[],
-        "Apple Keynote, Pages and Numbers files are not supported yet",
-    ),
-];
+const OFFICE_REFUSED: &[(&[&str], &[&str], &str)] = &[(
+    &["key", "pages", "numbers"],
+    &[],
+    "Apple Keynote, Pages and Numbers files are not supported yet",
+)];
 /// What other well-known extensions are, for the refusal message.
 const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
     (
@@ -245,10 +336,8 @@ const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
         "executables and binary files are not supported",
     ),
     (
-        &[
-            "png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "heic", "svg", "ico",
-        ],
-        "images have no text to extract",
+        &["heic", "heif", "avif", "svg", "ico", "psd"],
+        "this image format is not supported (PNG, JPEG, TIFF, BMP, GIF and WebP are)",
     ),
     (
         &[
@@ -261,7 +350,6 @@ const KNOWN_UNSUPPORTED: &[(&[&str], &str)] = &[
         &["mobi", "azw", "azw3"],
         "Kindle e-books are not supported (convert to EPUB)",
     ),
-    (&["eml", "msg"], "e-mail messages are not supported yet"),
 ];
 
 /// Picks the reader: by extension first, then by MIME type.
@@ -289,9 +377,16 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         "pptx" | "pptm" | "ppsx" | "ppsm" | "potx" | "potm" => Some(Reader::Pptx),
         "odt" | "ott" => Some(Reader::Odt),
         "odp" | "otp" => Some(Reader::Odp),
+        "doc" | "dot" => Some(Reader::Doc),
+        "ppt" | "pps" | "pot" => Some(Reader::Ppt),
         "ipynb" => Some(Reader::Notebook),
         "epub" => Some(Reader::Epub),
         "rss" | "atom" => Some(Reader::Feed),
+        "eml" => Some(Reader::Eml),
+        "msg" => Some(Reader::Msg),
+        "png" | "jpg" | "jpeg" | "jpe" | "jfif" | "tif" | "tiff" | "bmp" | "gif" | "webp" => {
+            Some(Reader::Image)
+        }
         "xlsx" | "xlsm" | "xlsb" | "xltx" | "xltm" | "xls" | "ods" | "ots" => {
             Some(Reader::Spreadsheet)
         }
@@ -329,9 +424,15 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         | "application/vnd.ms-powerpoint.presentation.macroenabled.12" => Some(Reader::Pptx),
         "application/vnd.oasis.opendocument.text" => Some(Reader::Odt),
         "application/vnd.oasis.opendocument.presentation" => Some(Reader::Odp),
+        "application/msword" => Some(Reader::Doc),
+        "application/vnd.ms-powerpoint" => Some(Reader::Ppt),
         "application/x-ipynb+json" => Some(Reader::Notebook),
         "application/epub+zip" => Some(Reader::Epub),
         "application/rss+xml" | "application/atom+xml" => Some(Reader::Feed),
+        "message/rfc822" => Some(Reader::Eml),
+        "application/vnd.ms-outlook" | "application/x-outlook-msg" => Some(Reader::Msg),
+        "image/png" | "image/jpeg" | "image/pjpeg" | "image/tiff" | "image/bmp" | "image/x-bmp"
+        | "image/x-ms-bmp" | "image/gif" | "image/webp" => Some(Reader::Image),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         | "application/vnd.openxmlformats-officedocument.spreadsheetml.template"
         | "application/vnd.ms-excel"
@@ -373,7 +474,9 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
         "" | "application/octet-stream" | "binary/octet-stream" => {
             refuse("not a text, HTML, CSV, JSON, PDF or Office document")
         }
-        m if m.starts_with("image/") => refuse(&format!("images ({m}) have no text to extract")),
+        m if m.starts_with("image/") => refuse(&format!(
+            "{m} images are not supported (PNG, JPEG, TIFF, BMP, GIF and WebP are)"
+        )),
         m => refuse(&format!("{m} files are not supported")),
     }
 }
@@ -417,14 +520,24 @@ impl Reader {
             Reader::Pptx => "pptx",
             Reader::Odt => "odt",
             Reader::Odp => "odp",
+            Reader::Doc => "doc",
+            Reader::Ppt => "ppt",
             Reader::Notebook => "ipynb",
             Reader::Epub => "epub",
             Reader::Feed => "feed",
             Reader::Spreadsheet => "spreadsheet",
+            Reader::Eml => "eml",
+            Reader::Msg => "msg",
+            Reader::Image => "image",
         }
     }
 
-    fn read(self, input: ExtractInput<'_>, limits: &Limits) -> Result<Extraction, ExtractError> {
+    fn read(
+        self,
+        input: ExtractInput<'_>,
+        limits: &Limits,
+        options: Options,
+    ) -> Result<Extraction, ExtractError> {
         let name = file_name(input.file_name);
         let declared = decode::charset_of_content_type(input.content_type);
         // Every encoding takes at most 4 bytes per character: no need to
@@ -447,24 +560,34 @@ impl Reader {
             Ok(Extraction { document, notes })
         };
         let (kind, text) = match self {
-            Reader::Pdf => return paged(TextKind::Plain, pdf::extract(input.bytes, limits)?),
+            Reader::Pdf => return pdf::extract(input.bytes, input.password, limits),
             Reader::Epub => return paged(TextKind::Markdown, epub::extract(input.bytes, limits)?),
-            Reader::Pptx => {
-                return paged(
-                    TextKind::Markdown,
-                    office::pptx::extract(input.bytes, limits)?,
-                )
+            Reader::Pptx => return office::pptx::extract(input.bytes, limits),
+            Reader::Docx => return office::docx::extract(input.bytes, limits),
+            Reader::Doc | Reader::Ppt => {
+                let kind = if self == Reader::Doc {
+                    legacy::Legacy::Word
+                } else {
+                    legacy::Legacy::PowerPoint
+                };
+                let soffice = options.libreoffice.then(legacy::find_soffice).flatten();
+                return legacy::extract(kind, input, limits, soffice.as_deref());
             }
             Reader::Spreadsheet => return spreadsheet::extract(input, limits),
+            Reader::Eml => return email::extract_eml(input.bytes, limits, options),
+            Reader::Msg => return email::extract_msg(input.bytes, limits, options),
+            Reader::Image => {
+                // Tesseract must stop when the document's budget ends.
+                let left = options.deadline.saturating_duration_since(Instant::now());
+                let ocr = options
+                    .ocr
+                    .then(|| Ocr::from_env().timeout(DEFAULT_OCR_TIMEOUT.min(left)));
+                return image::extract(input.bytes, limits, ocr);
+            }
             Reader::Odt | Reader::Odp => {
                 let format = if self == Reader::Odp { "ODP" } else { "ODT" };
-                let read = office::odf::extract(input.bytes, format, limits)?;
-                return paged(TextKind::Markdown, read);
+                return office::odf::extract(input.bytes, format, limits);
             }
-            Reader::Docx => (
-                TextKind::Markdown,
-                office::docx::extract(input.bytes, limits)?,
-            ),
             Reader::Text => (TextKind::Plain, normalize_newlines(decoded(declared)?)),
             Reader::Markdown => (TextKind::Markdown, normalize_newlines(decoded(declared)?)),
             Reader::Html => {
@@ -601,6 +724,16 @@ mod tests {
         assert_eq!(ok("a/show.ppsx", None), Some(Reader::Pptx));
         assert_eq!(ok("a/notes.odt", None), Some(Reader::Odt));
         assert_eq!(ok("a/talk.odp", None), Some(Reader::Odp));
+        assert_eq!(ok("a/report.doc", None), Some(Reader::Doc));
+        assert_eq!(ok("a/deck.PPT", None), Some(Reader::Ppt));
+        assert_eq!(
+            ok("a/upload", Some("application/msword")),
+            Some(Reader::Doc)
+        );
+        assert_eq!(
+            ok("a/upload", Some("application/vnd.ms-powerpoint")),
+            Some(Reader::Ppt)
+        );
         assert_eq!(ok("a/sheet.xlsx", None), Some(Reader::Spreadsheet));
         assert_eq!(ok("a/old.XLS", None), Some(Reader::Spreadsheet));
         assert_eq!(ok("a/calc.ods", None), Some(Reader::Spreadsheet));
@@ -623,12 +756,14 @@ mod tests {
             Some(Reader::Docx)
         );
         for (key, ct, needle) in [
-            ("a/report.doc", None, "legacy Word 97-2003 documents"),
-            ("a/deck.ppt", None, "legacy PowerPoint 97-2003"),
-            ("a/upload", Some("application/msword"), "legacy Word"),
             ("a/talk.key", None, "Keynote"),
             ("a/x.zip", Some("text/plain"), "archives"),
-            ("a/photo.jpg", None, "images"),
+            ("a/photo.heic", None, "image format"),
+            (
+                "a/upload",
+                Some("image/heic"),
+                "image/heic images are not supported",
+            ),
             ("a/blob", None, "'blob'"),
             (
                 "a/blob.weird",
@@ -642,6 +777,26 @@ mod tests {
                 }
                 other => panic!("{key}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn routes_email_and_images() {
+        let ok = |key: &str, ct: Option<&str>| route(key, ct).ok();
+        assert_eq!(ok("a/mail.EML", None), Some(Reader::Eml));
+        assert_eq!(ok("a/mail.msg", None), Some(Reader::Msg));
+        assert_eq!(ok("a/upload", Some("message/rfc822")), Some(Reader::Eml));
+        assert_eq!(
+            ok("a/upload", Some("application/vnd.ms-outlook")),
+            Some(Reader::Msg)
+        );
+        for key in [
+            "a.png", "a.jpg", "a.JPEG", "a.tif", "a.tiff", "a.bmp", "a.gif", "a.webp",
+        ] {
+            assert_eq!(ok(key, None), Some(Reader::Image), "{key}");
+        }
+        for ct in ["image/png", "image/jpeg", "image/tiff", "image/webp; q=1"] {
+            assert_eq!(ok("a/upload", Some(ct)), Some(Reader::Image), "{ct}");
         }
     }
 

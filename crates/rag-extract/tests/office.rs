@@ -1,5 +1,10 @@
-//! Office documents: PPTX slides, DOCX, ODP and ODT as Markdown, and the
-//! safety limits on their zip archives and XML.
+//! Office documents: PPTX slides, DOCX, ODP and ODT as Markdown, legacy
+//! .doc/.ppt through LibreOffice, embedded images, and the safety limits on
+//! their zip archives and XML.
+//!
+//! The files under tests/fixtures/office/ come from real producers
+//! (python-docx, python-pptx, LibreOffice): tests/fixtures/make_office.py
+//! makes them.
 
 mod common;
 
@@ -7,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument};
-use rag_extract::Limits;
+use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedImage};
+use rag_core::ports::Extractor;
+use rag_extract::{FileExtractor, Limits, SOFFICE_ENV};
 
 fn ok(bytes: &[u8], name: &str) -> ExtractedDocument {
     extract(bytes, name).unwrap_or_else(|e| panic!("{name}: {e:?}"))
@@ -257,19 +263,24 @@ fn ole_containers_are_encrypted_ooxml_or_legacy_formats() {
         ),
         Err(ExtractError::Encrypted)
     );
+    // Legacy Word and PowerPoint files are OLE files too: without
+    // LibreOffice refused, with it not convertible (here: all zeros).
+    let without = FileExtractor::default().with_libreoffice(false);
     for (name, needle) in [
-        (
-            "old.doc",
-            "legacy Word 97-2003 documents are not supported yet",
-        ),
-        (
-            "old.ppt",
-            "legacy PowerPoint 97-2003 presentations are not supported yet",
-        ),
+        ("old.doc", "legacy Word 97-2003 documents"),
+        ("old.ppt", "legacy PowerPoint 97-2003 presentations"),
     ] {
-        match extract(&ole, name) {
+        match without.extract(ExtractInput::new(&ole, name, None)) {
             Err(ExtractError::Unsupported(m)) => assert!(m.contains(needle), "{name}: {m}"),
             other => panic!("{name}: {other:?}"),
+        }
+        if soffice_available() {
+            let format = if name.ends_with("doc") { "DOC" } else { "PPT" };
+            let detail = corrupt_detail(extract(&ole, name), format);
+            assert!(
+                detail.contains("LibreOffice could not convert it"),
+                "{detail}"
+            );
         }
     }
     // A legacy Excel workbook is an OLE file, read (here: a broken one).
@@ -428,4 +439,399 @@ fn entity_bombs_and_external_entities_are_refused_without_expansion() {
         "{:?}",
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------- real producers
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/office/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Whether LibreOffice is there to convert legacy files (as the extractor
+/// finds it). Tests that need it say so and pass without it, unless
+/// `RAG_REQUIRE_SOFFICE` is set (scripts/sysdeps.sh installs it).
+fn soffice_available() -> bool {
+    let executable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = match std::env::var_os(SOFFICE_ENV).filter(|v| !v.is_empty()) {
+        Some(program) => executable(std::path::Path::new(&program)),
+        None => std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| executable(&dir.join("soffice")))
+        }),
+    };
+    if !found {
+        assert!(
+            std::env::var_os("RAG_REQUIRE_SOFFICE").is_none(),
+            "LibreOffice (soffice) is required but not found"
+        );
+        eprintln!("LibreOffice (soffice) not found: legacy conversion not tested");
+    }
+    found
+}
+
+/// The text just before an image's offset, and checks that the offset is
+/// a char boundary of its page.
+fn before<'d>(doc: &'d ExtractedDocument, image: &ExtractedImage) -> &'d str {
+    let text = &doc.pages[image.page_index].text;
+    assert!(text.is_char_boundary(image.offset), "{image:?}");
+    &text[..image.offset]
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+const JPEG: &[u8] = b"\xFF\xD8\xFF";
+
+#[test]
+fn docx_from_python_docx_with_numbered_lists_comments_images_and_headers() {
+    let extraction =
+        extract_noted(&fixture("report.docx"), "report.docx").unwrap_or_else(|e| panic!("{e:?}"));
+    let doc = &extraction.document;
+    assert_eq!((doc.format, doc.pages.len()), ("docx", 1));
+    assert_eq!(
+        doc.pages[0].text,
+        "# Quarterly report\n\n# Summary\n\n\
+         Sales grew and revenue rose 8%. See the [dashboard](https://example.com/dashboard) for details.\n\n\
+         ## Highlights\n\n- Revenue up\n  - Mostly in Europe\n- Costs flat\n\n\
+         ## Plan\n\n1. Collect data\n2. Clean data\n   1. Drop duplicates\n   2. Fill gaps\n3. Train model\n\n\
+         | Region | Q1 | Q2 |\n| --- | --- | --- |\n| EMEA | 4.5 | 5.25 |\n| APAC | 3 | 3.5 |\n\n\
+         [image: Revenue by quarter]\n\n\
+         Team photo: [image: Team at the offsite] (May).\n\n\
+         The end.\n\n\
+         # Comments\n\n- Ana Lima, on \"revenue rose 8%\": Is this audited?\n\n\
+         # Header\n\nACME Confidential\n\n# Footer\n\nInternal use only"
+    );
+    assert_eq!(extraction.notes, Vec::<String>::new());
+
+    // Three pictures, in text order, each where it sits.
+    let images = &doc.images;
+    let summary: Vec<_> = images
+        .iter()
+        .map(|i| {
+            (
+                i.page_index,
+                i.width,
+                i.height,
+                i.alt.as_deref(),
+                i.media_type.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (0, 120, 60, Some("Revenue by quarter"), "image/png"),
+            (0, 64, 48, Some("Team at the offsite"), "image/jpeg"),
+            (0, 16, 16, None, "image/png"),
+        ]
+    );
+    assert!(before(doc, &images[0]).ends_with("| APAC | 3 | 3.5 |\n\n[image: Revenue by quarter]"));
+    assert!(before(doc, &images[1]).ends_with("Team photo: [image: Team at the offsite]"));
+    // The picture without alt text had a paragraph of its own: it sits at
+    // the end of the block before.
+    assert!(before(doc, &images[2]).ends_with("Team photo: [image: Team at the offsite] (May)."));
+    assert!(images[0].data.starts_with(PNG) && images[2].data.starts_with(PNG));
+    assert!(images[1].data.starts_with(JPEG));
+}
+
+#[test]
+fn docx_from_libreoffice_with_footnotes_endnotes_comments_and_nested_numbering() {
+    let doc = ok(&fixture("notes.docx"), "notes.docx");
+    assert_eq!(
+        doc.pages[0].text,
+        "# Field notes\n\n\
+         The survey covered 40 sites[^1] and took three weeks[^i].\n\n\
+         Water levels rose by 12 cm during the survey[^2].\n\n\
+         Results are on the [project page](https://example.org/falcon).\n\n\
+         1. Collect samples\n2. Label jars\n   a. Use waterproof ink\n   b. Add the date\n3. Ship to the lab\n\n\
+         | Site | Depth |\n| --- | --- |\n| North | 3.2 m |\n| South | 4.8 m |\n\n\
+         Map: [image: Map of the survey sites] (north is up).\n\n\
+         # Footnotes\n\n[^1]: Sites in the northern region only.\n[^2]: Measured at noon.\n\n\
+         # Endnotes\n\n[^i]: Including travel days.\n\n\
+         # Comments\n\n- Bo Chen, on \"12 cm\": Needs a source.\n\n\
+         # Header\n\nProject Falcon\n\n# Footer\n\nField team"
+    );
+    assert_eq!(doc.images.len(), 1);
+    let map = &doc.images[0];
+    assert_eq!(
+        (
+            map.width,
+            map.height,
+            map.alt.as_deref(),
+            map.media_type.as_str()
+        ),
+        (160, 80, Some("Map of the survey sites"), "image/png")
+    );
+    assert!(before(&doc, map).ends_with("Map: [image: Map of the survey sites]"));
+}
+
+#[test]
+fn pptx_from_python_pptx_with_charts_tables_notes_and_pictures() {
+    let doc = ok(&fixture("deck.pptx"), "deck.pptx");
+    let pages: Vec<(Option<u32>, &str)> = doc
+        .pages
+        .iter()
+        .map(|p| (p.number, p.text.as_str()))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            (Some(1), "## Falcon review\n\nQ3 2024"),
+            (
+                Some(2),
+                "## Findings\n\n- Water rose 12 cm\n  - Mostly in spring\n- Sites stable\n\n\
+                 Notes:\nStress the spring data."
+            ),
+            (
+                Some(3),
+                "## Sales\n\n### Chart: Sales by region\n\n\
+                 | Category | EMEA | APAC |\n| --- | --- | --- |\n\
+                 | Q1 | 4.5 | 3 |\n| Q2 | 5.25 | 3.5 |\n| Q3 | 6 | 4.25 |\n\n\
+                 [image: Falcon logo]\n\nNotes:\nEMEA leads every quarter."
+            ),
+            (
+                Some(4),
+                "## Details\n\n| Site | Depth |\n| --- | --- |\n| North | 3.2 m |\n| South | 4.8 m |\n\n\
+                 ### Chart: Transport mix\n\n| Category | Share |\n| --- | --- |\n| Boats | 0.6 |\n| Trucks | 0.4 |"
+            ),
+        ]
+    );
+    assert_eq!(doc.images.len(), 1);
+    let logo = &doc.images[0];
+    assert_eq!(
+        (
+            logo.page_index,
+            logo.width,
+            logo.height,
+            logo.alt.as_deref()
+        ),
+        (2, 120, 60, Some("Falcon logo"))
+    );
+    assert!(before(&doc, logo).ends_with("| Q3 | 6 | 4.25 |\n\n[image: Falcon logo]"));
+    assert!(logo.data.starts_with(PNG));
+}
+
+#[test]
+fn odt_and_odp_pictures_are_placed_too() {
+    let odt = ok(&fixture("notes.odt"), "notes.odt");
+    assert_eq!(odt.images.len(), 1);
+    assert!(before(&odt, &odt.images[0]).ends_with("Map: [image: Map of the survey sites]"));
+    assert_eq!((odt.images[0].width, odt.images[0].height), (160, 80));
+
+    // LibreOffice's copy of the deck: the chart and the table keep their
+    // replacement pictures to themselves.
+    let odp = ok(&fixture("deck.odp"), "deck.odp");
+    assert_eq!(odp.pages.len(), 4);
+    assert_eq!(odp.images.len(), 1);
+    let logo = &odp.images[0];
+    assert_eq!(
+        (logo.page_index, logo.alt.as_deref()),
+        (2, Some("Falcon logo"))
+    );
+    assert_eq!(before(&odp, logo), "## Sales\n\n[image: Falcon logo]");
+}
+
+#[test]
+fn images_past_the_byte_budget_are_left_out_with_a_note() {
+    let bytes = fixture("report.docx");
+    let full = extract_noted(&bytes, "report.docx").unwrap_or_else(|e| panic!("{e:?}"));
+    // Room for the first picture (220 bytes), not the next two.
+    let limits = Limits {
+        max_image_bytes: 300,
+        ..Limits::default()
+    };
+    let tight = FileExtractor::new(limits)
+        .extract_with_notes(ExtractInput::new(&bytes, "report.docx", None))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(tight.document.pages, full.document.pages);
+    assert_eq!(tight.document.images, full.document.images[..1]);
+    assert_eq!(
+        tight.notes,
+        ["2 image(s) left out: the images kept already take the 300 bytes allowed"]
+    );
+}
+
+#[test]
+fn legacy_doc_and_ppt_are_read_through_libreoffice() {
+    if !soffice_available() {
+        return;
+    }
+    let extraction =
+        extract_noted(&fixture("legacy.doc"), "old/legacy.doc").unwrap_or_else(|e| panic!("{e:?}"));
+    let doc = &extraction.document;
+    assert_eq!((doc.format, doc.pages.len()), ("doc", 1));
+    let text = &doc.pages[0].text;
+    for expected in [
+        "# Quarterly report\n\n# Summary\n\n",
+        "See the [dashboard](https://example.com/dashboard) for details.",
+        "## Plan\n\n1. Collect data\n2. Clean data\n",
+        "| EMEA | 4.5 | 5.25 |",
+        "Team photo: (May).",
+        "# Comments\n\n- Ana Lima, on \"revenue rose 8%\": Is this audited?",
+        "# Header\n\nACME Confidential",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    assert_eq!(
+        extraction.notes,
+        ["converted from DOC to DOCX with LibreOffice"]
+    );
+    // Word 97-2003 keeps the pictures (not their alt text).
+    let sizes: Vec<(u32, u32)> = doc.images.iter().map(|i| (i.width, i.height)).collect();
+    assert_eq!(sizes, [(120, 60), (64, 48), (16, 16)]);
+
+    let deck = ok(&fixture("legacy.ppt"), "legacy.ppt");
+    assert_eq!(deck.format, "ppt");
+    let pages: Vec<&str> = deck.pages.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(
+        pages,
+        [
+            "## Legacy deck\n\n- Converted by LibreOffice\n  - From PowerPoint 97-2003\n\n\
+             Notes:\nOld but readable.",
+            "## Numbers\n\n| Year | Units |\n| --- | --- |\n| 1999 | 42 |",
+        ]
+    );
+    assert_eq!(deck.images.len(), 1);
+    assert_eq!((deck.images[0].page_index, deck.images[0].width), (1, 120));
+}
+
+#[test]
+fn legacy_files_without_libreoffice_fail_saying_what_to_do() {
+    let without = FileExtractor::default().with_libreoffice(false);
+    for (name, content_type, needle) in [
+        ("legacy.doc", None, "save the file as .docx"),
+        ("legacy.ppt", None, "save the file as .pptx"),
+        ("upload", Some("application/msword"), "legacy Word 97-2003"),
+        (
+            "upload",
+            Some("application/vnd.ms-powerpoint"),
+            "legacy PowerPoint 97-2003",
+        ),
+    ] {
+        let bytes = fixture(
+            if content_type == Some("application/msword") || name.ends_with("doc") {
+                "legacy.doc"
+            } else {
+                "legacy.ppt"
+            },
+        );
+        match without.extract(ExtractInput::new(&bytes, name, content_type)) {
+            Err(ExtractError::Unsupported(m)) => {
+                assert!(m.contains(needle) && m.contains("LibreOffice"), "{m}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // A DOCX saved under a legacy name is read as what it is.
+    let misnamed = without
+        .extract(ExtractInput::new(
+            &fixture("report.docx"),
+            "report.doc",
+            None,
+        ))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(misnamed.format, "doc");
+    assert!(misnamed.pages[0].text.starts_with("# Quarterly report"));
+}
+
+/// The compound file with one stream's bytes changed at `at`.
+fn patched(bytes: &[u8], stream: &str, at: u64, new: &[u8]) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = cfb::CompoundFile::open(std::io::Cursor::new(bytes.to_vec()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    {
+        let mut s = file.open_stream(stream).unwrap_or_else(|e| panic!("{e}"));
+        s.seek(SeekFrom::Start(at))
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.write_all(new).unwrap_or_else(|e| panic!("{e}"));
+    }
+    file.flush().unwrap_or_else(|e| panic!("{e}"));
+    file.into_inner().into_inner()
+}
+
+#[test]
+fn password_protected_legacy_files_are_reported_as_encrypted() {
+    // Word: fEncrypted (0x0100) in the FIB's flags, at byte 10.
+    let doc = fixture("legacy.doc");
+    let flags = {
+        let mut file = cfb::CompoundFile::open(std::io::Cursor::new(&doc[..]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut head = [0u8; 12];
+        std::io::Read::read_exact(
+            &mut file
+                .open_stream("/WordDocument")
+                .unwrap_or_else(|e| panic!("{e}")),
+            &mut head,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        u16::from_le_bytes([head[10], head[11]])
+    };
+    assert_eq!(flags & 0x0100, 0);
+    let locked = patched(&doc, "/WordDocument", 10, &(flags | 0x0100).to_le_bytes());
+    // PowerPoint: the encrypted current-user token.
+    let ppt = patched(
+        &fixture("legacy.ppt"),
+        "/Current User",
+        12,
+        &0xF3D1_C4DFu32.to_le_bytes(),
+    );
+    for (bytes, name) in [(&locked, "locked.doc"), (&ppt, "locked.ppt")] {
+        // Known before LibreOffice would be asked.
+        let without = FileExtractor::default().with_libreoffice(false);
+        assert_eq!(
+            without.extract(ExtractInput::new(bytes, name, None)),
+            Err(ExtractError::Encrypted),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn docx_charts_hyperlink_fields_and_footers_without_page_numbers() {
+    // The chart part python-pptx wrote, drawn in a Word paragraph.
+    let chart = unzip(&fixture("deck.pptx"))
+        .into_iter()
+        .find(|(name, _)| name == "ppt/charts/chart1.xml")
+        .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
+        .unwrap_or_else(|| panic!("no chart in deck.pptx"));
+    let drawing = r#"<w:p><w:r><w:drawing><wp:inline><wp:docPr id="1" name="Chart 1" descr="not an image"/><a:graphic xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/chart"><c:chart xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" r:id="rId2"/></a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"#;
+    let field = r#"<w:p><w:r><w:t xml:space="preserve">See </w:t></w:r><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> HYPERLINK "https://example.com/spec" \o "tip" </w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>the spec</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r><w:r><w:t>.</w:t></w:r></w:p>"#;
+    let body = [
+        w_para("", "Before the chart."),
+        drawing.to_owned(),
+        field.to_owned(),
+        r#"<w:sectPr><w:footerReference w:type="default" r:id="rId3"/></w:sectPr>"#.to_owned(),
+    ]
+    .concat();
+    let footer = format!(
+        r#"<w:ftr {WML}><w:p><w:r><w:t xml:space="preserve">Page </w:t></w:r><w:fldSimple w:instr=" PAGE "><w:r><w:t>7</w:t></w:r></w:fldSimple><w:r><w:t xml:space="preserve"> of </w:t></w:r><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>NUMPAGES</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>9</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r><w:r><w:t xml:space="preserve"> - Acme</w:t></w:r></w:p></w:ftr>"#
+    );
+    let bytes = docx(
+        &body,
+        &[
+            (
+                "word/_rels/document.xml.rels",
+                rels(&[
+                    ("rId2", "chart", "charts/chart1.xml"),
+                    ("rId3", "footer", "footer1.xml"),
+                ]),
+            ),
+            ("word/charts/chart1.xml", chart),
+            ("word/footer1.xml", footer),
+        ],
+    );
+    let doc = ok(&bytes, "chart.docx");
+    assert_eq!(
+        doc.pages[0].text,
+        "Before the chart.\n\nChart: Sales by region\n\n\
+         | Category | EMEA | APAC |\n| --- | --- | --- |\n\
+         | Q1 | 4.5 | 3 |\n| Q2 | 5.25 | 3.5 |\n| Q3 | 6 | 4.25 |\n\n\
+         See [the spec](https://example.com/spec).\n\n# Footer\n\nPage of - Acme"
+    );
+    assert!(doc.images.is_empty());
 }

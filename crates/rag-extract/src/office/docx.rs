@@ -1,17 +1,34 @@
-//! Word (DOCX): the main document as one page of Markdown. Headings come
-//! from paragraph styles (Title, Heading 1 to 6, also when renamed or
-//! localized: styles.xml gives names and outline levels), list items from
-//! numbering, tables as Markdown tables, hyperlinks as Markdown links and
-//! images as their descriptions. Headers, footers, footnotes and comments
-//! are left out.
+//! Word (DOCX): the main document as one page of Markdown.
+//!
+//! - Headings come from paragraph styles (Title, Heading 1 to 6, also when
+//!   renamed or localized: styles.xml gives names and outline levels).
+//! - List items from numbering: numbering.xml gives each level's format, so
+//!   a decimal list reads `1.`, `2.`, a lettered one `a.`, a bulleted one
+//!   `-`, counted per list as Word counts them; nested levels are indented.
+//! - Tables as Markdown tables, hyperlinks (elements and `HYPERLINK` fields)
+//!   as Markdown links, charts as their title and data table.
+//! - Images as their descriptions (`[image: ...]`), and in
+//!   [`ExtractedDocument::images`](rag_core::extraction::ExtractedDocument)
+//!   with their bytes and place in the text.
+//! - Footnotes and endnotes stay out of the running text: a marker where
+//!   they are referenced (`[^1]` for footnotes, `[^i]` for endnotes, Word's
+//!   default numbering) and their text in `# Footnotes` / `# Endnotes`
+//!   sections at the end (`[^1]: text`).
+//! - Comments likewise, in a `# Comments` section: author, the text they
+//!   are anchored to, and what they say.
+//! - The text of the headers and footers, once each, in `# Header` and
+//!   `# Footer` sections; page-number fields are left out.
 
 use std::collections::HashMap;
 
-use rag_core::extraction::ExtractError;
+use rag_core::chunking::TextKind;
+use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
 
+use super::chart::{self, Chart};
+use super::images::Images;
 use super::xml::{walk, Relationships, Xml};
-use super::{image, link, main_part, Markdown, Package, Tables};
-use crate::Limits;
+use super::{image, link, main_part, one_line, Markdown, Package, Tables};
+use crate::{Extraction, Limits};
 
 const FORMAT: &str = "DOCX";
 /// Elements left out with their content: alternate content's fallback
@@ -28,46 +45,221 @@ const SKIP: &[&str] = &[
     "tcPrChange",
     "sdtPr",
 ];
+/// Longest quote of the text a comment is anchored to, in bytes.
+const ANCHOR_QUOTE: usize = 200;
 
-/// The document's Markdown.
-pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<String, ExtractError> {
+/// The document as one page of Markdown, with its images.
+pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, ExtractError> {
     let mut package = Package::open(bytes, FORMAT, limits)?;
     let main = main_part(&mut package, "word/document.xml")?;
     let Some(xml) = package.read(&main)? else {
         return Err(package.corrupt(format!("not a Word document (no {main})")));
     };
     let rels = Relationships::of(&mut package, &main)?;
-    let styles_part = rels
-        .first_of_kind("styles")
-        .filter(|r| !r.external)
-        .map_or_else(|| "word/styles.xml".to_owned(), |r| r.target.clone());
+    let part = |kind: &str, default: &str| {
+        rels.first_of_kind(kind)
+            .filter(|r| !r.external)
+            .map_or_else(|| default.to_owned(), |r| r.target.clone())
+    };
+    let styles_part = part("styles", "word/styles.xml");
     let styles = match package.read(&styles_part)? {
         // Without usable styles, style ids still tell headings apart.
         Some(xml) => Styles::parse(&xml, &styles_part).unwrap_or_default(),
         None => Styles::default(),
     };
-    let mut body = Body {
-        styles: &styles,
-        rels: &rels,
-        md: Markdown::default(),
-        paras: Vec::new(),
-        in_props: false,
-        in_text: false,
-        tables: Tables::default(),
-        spans: Vec::new(),
+    let numbering_part = part("numbering", "word/numbering.xml");
+    let numbering = match package.read(&numbering_part)? {
+        // Without numbering, list items are bullets.
+        Some(xml) => Numbering::parse(&xml, &numbering_part).unwrap_or_default(),
+        None => Numbering::default(),
     };
+    let doc = Doc {
+        styles: &styles,
+        numbering: &numbering,
+    };
+    let mut notes = Vec::new();
+    let mut images = Images::default();
+
+    let mut body = Body::new(doc, &rels, &mut package, Some(&mut images));
     walk(&xml, &main, FORMAT, SKIP, |event| body.visit(event))?;
-    Ok(body.md.finish())
+    let main_body = body.finish()?;
+    notes.extend(main_body.notes);
+    let mut md = main_body.md;
+
+    // Footnotes and endnotes, numbered in the order they are referenced.
+    for (kind, refs, title) in [
+        ("footnotes", &main_body.footnotes, "Footnotes"),
+        ("endnotes", &main_body.endnotes, "Endnotes"),
+    ] {
+        if refs.is_empty() {
+            continue;
+        }
+        let part_name = part(kind, &format!("word/{kind}.xml"));
+        let texts = secondary(&mut package, &part_name, doc, &mut notes)?
+            .map(|b| b.captured)
+            .unwrap_or_default();
+        let definitions: Vec<String> = refs
+            .iter()
+            .enumerate()
+            .filter_map(|(n, id)| {
+                let text = texts.iter().find(|c| c.id == *id)?;
+                let label = if kind == "footnotes" {
+                    (n + 1).to_string()
+                } else {
+                    roman(n as u32 + 1, false)
+                };
+                Some(definition(&label, &text.text))
+            })
+            .collect();
+        if !definitions.is_empty() {
+            md.heading(1, title);
+            md.raw(&definitions.join("\n"));
+        }
+    }
+
+    // Comments, in the order the comments part lists them.
+    let comments_part = part("comments", "word/comments.xml");
+    if package.contains(&comments_part) {
+        let comments = secondary(&mut package, &comments_part, doc, &mut notes)?
+            .map(|b| b.captured)
+            .unwrap_or_default();
+        let mut heading = false;
+        for comment in comments {
+            let text = one_line(&comment.text);
+            if text.is_empty() {
+                continue;
+            }
+            if !heading {
+                md.heading(1, "Comments");
+                heading = true;
+            }
+            let author = comment.author.as_deref().map(one_line).unwrap_or_default();
+            let anchor = main_body.anchors.get(&comment.id).map(|a| quote(a));
+            let who = match (author.is_empty(), anchor) {
+                (false, Some(anchor)) => format!("{author}, on \"{anchor}\": "),
+                (false, None) => format!("{author}: "),
+                (true, Some(anchor)) => format!("On \"{anchor}\": "),
+                (true, None) => String::new(),
+            };
+            md.item(0, &format!("{who}{text}"));
+        }
+    }
+
+    // Headers and footers: each distinct text once.
+    for (header, title) in [(true, "Header"), (false, "Footer")] {
+        let mut texts: Vec<String> = Vec::new();
+        for target in main_body
+            .sections
+            .iter()
+            .filter(|(h, _)| *h == header)
+            .map(|(_, t)| t)
+        {
+            if let Some(read) = secondary(&mut package, target, doc, &mut notes)? {
+                let text = read.md.finish();
+                if !text.trim().is_empty() && !texts.contains(&text) {
+                    texts.push(text);
+                }
+            }
+        }
+        if !texts.is_empty() {
+            md.heading(1, title);
+            texts.iter().for_each(|t| md.raw(t));
+        }
+    }
+
+    let text = images.place(0, md.finish());
+    let images = images.load(&mut package, limits, &mut notes)?;
+    Ok(Extraction {
+        document: ExtractedDocument {
+            pages: vec![ExtractedPage { number: None, text }],
+            kind: TextKind::Markdown,
+            format: "docx",
+            images,
+        },
+        notes,
+    })
+}
+
+/// Reads a part other than the main one (notes, comments, header, footer)
+/// with its own relationships: `None` when it is missing, or unreadable
+/// (noted; the document's text does not depend on it).
+fn secondary(
+    package: &mut Package<'_>,
+    part: &str,
+    doc: Doc<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Finished>, ExtractError> {
+    let read = |package: &mut Package<'_>| -> Result<Option<Finished>, ExtractError> {
+        let Some(xml) = package.read(part)? else {
+            return Ok(None);
+        };
+        let rels = Relationships::of(package, part)?;
+        let mut body = Body::new(doc, &rels, package, None);
+        walk(&xml, part, FORMAT, SKIP, |event| body.visit(event))?;
+        body.finish().map(Some)
+    };
+    match read(package) {
+        Err(ExtractError::Corrupt { detail, .. }) => {
+            notes.push(format!("{part}: left out, {detail}"));
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// A footnote definition: `[^label]: text`, its further lines indented.
+fn definition(label: &str, text: &str) -> String {
+    let mut out = format!("[^{label}]: ");
+    for (i, line) in text.trim().lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.is_empty() {
+                out.push_str("    ");
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// The anchored text of a comment, shortened to a quote.
+fn quote(text: &str) -> String {
+    let text = one_line(text).replace('"', "'");
+    if text.len() <= ANCHOR_QUOTE {
+        return text;
+    }
+    let mut end = ANCHOR_QUOTE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text[..end].trim_end())
 }
 
 // ---------------------------------------------------------------- styles
+
+/// What the styles and numbering parts say, shared by the parts read.
+#[derive(Clone, Copy)]
+struct Doc<'a> {
+    styles: &'a Styles,
+    numbering: &'a Numbering,
+}
 
 /// Paragraph styles by id: heading levels, list levels of numbered styles.
 #[derive(Debug, Default)]
 struct Styles {
     heading: HashMap<String, usize>,
-    list: HashMap<String, usize>,
+    list: HashMap<String, StyleList>,
     based_on: HashMap<String, String>,
+}
+
+/// A style's numbering.
+#[derive(Debug, Clone, Default)]
+struct StyleList {
+    /// How deep its items are shown ("List Bullet 2" is a second level
+    /// even when its numbering is a list of its own at level 0).
+    depth: usize,
+    num_id: Option<String>,
+    level: Option<usize>,
 }
 
 impl Styles {
@@ -75,13 +267,13 @@ impl Styles {
         let mut styles = Self::default();
         let mut id: Option<String> = None;
         // "List Bullet 2" and the like are second-level lists.
-        let mut list_level = 0;
+        let mut name_depth = 0;
         walk(xml, part, FORMAT, SKIP, |event| {
             let Xml::Start(tag) = event else { return };
             match tag.name() {
                 "style" => {
                     id = tag.attr("styleId");
-                    list_level = 0;
+                    name_depth = 0;
                 }
                 "name" => {
                     let (Some(id), Some(name)) = (&id, tag.attr("val")) else {
@@ -93,7 +285,7 @@ impl Styles {
                             .rsplit(' ')
                             .next()
                             .and_then(|n| n.parse::<usize>().ok());
-                        list_level = digit.map_or(0, |n| n.saturating_sub(1));
+                        name_depth = digit.map_or(0, |n| n.saturating_sub(1));
                     }
                     let level = match name.strip_prefix("heading ") {
                         Some(n) => n.trim().parse().ok(),
@@ -111,15 +303,21 @@ impl Styles {
                         styles.heading.entry(id.clone()).or_insert(level + 1);
                     }
                 }
-                "numPr" => {
-                    if let Some(id) = &id {
-                        styles.list.insert(id.clone(), list_level);
-                    }
-                }
-                "ilvl" => {
-                    let level = tag.attr("val").and_then(|v| v.parse().ok());
-                    if let (Some(id), Some(level)) = (&id, level) {
-                        styles.list.insert(id.clone(), level);
+                "numPr" | "ilvl" | "numId" => {
+                    let Some(id) = &id else { return };
+                    let list = styles.list.entry(id.clone()).or_insert(StyleList {
+                        depth: name_depth,
+                        ..StyleList::default()
+                    });
+                    match tag.name() {
+                        "ilvl" => {
+                            if let Some(level) = tag.attr("val").and_then(|v| v.parse().ok()) {
+                                list.level = Some(level);
+                                list.depth = level;
+                            }
+                        }
+                        "numId" => list.num_id = tag.attr("val"),
+                        _ => {}
                     }
                 }
                 "basedOn" => {
@@ -151,16 +349,270 @@ impl Styles {
             })
     }
 
-    fn list_level(&self, id: &str) -> Option<usize> {
-        self.chain(id).find_map(|id| self.list.get(id).copied())
+    fn list(&self, id: &str) -> Option<&StyleList> {
+        self.chain(id).find_map(|id| self.list.get(id))
+    }
+}
+
+// ---------------------------------------------------------------- numbering
+
+/// Lists' level formats (numbering.xml): abstract definitions, and the
+/// numbering instances paragraphs refer to by `numId`.
+#[derive(Debug, Default)]
+struct Numbering {
+    abstracts: HashMap<String, HashMap<usize, Level>>,
+    nums: HashMap<String, Num>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Level {
+    /// `decimal`, `lowerLetter`, `bullet`, `none`, ...
+    format: Option<String>,
+    /// `%1.`, `%1.%2.`, `(%1)`, ...
+    text: Option<String>,
+    start: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Num {
+    abstract_id: String,
+    /// Levels redefined or restarted by this instance.
+    overrides: HashMap<usize, Level>,
+}
+
+/// How a list item is marked.
+#[derive(Debug, PartialEq)]
+enum Marker {
+    Bullet,
+    Number(String),
+    /// Numbering whose format shows nothing: not a list item.
+    Nothing,
+}
+
+/// Highest list level (Word has nine, 0 to 8).
+const LEVELS: usize = 9;
+
+impl Numbering {
+    fn parse(xml: &str, part: &str) -> Result<Self, ExtractError> {
+        let mut numbering = Self::default();
+        // The abstract definition or instance being read, the override
+        // level inside an instance, and the level being read.
+        let mut abstract_id: Option<String> = None;
+        let mut num_id: Option<String> = None;
+        let mut override_level: Option<usize> = None;
+        let mut level: Option<(usize, Level)> = None;
+        walk(xml, part, FORMAT, SKIP, |event| match event {
+            Xml::Start(tag) => match tag.name() {
+                "abstractNum" => abstract_id = tag.attr("abstractNumId"),
+                "num" => {
+                    num_id = tag.attr("numId");
+                    if let Some(id) = &num_id {
+                        numbering.nums.insert(id.clone(), Num::default());
+                    }
+                }
+                "abstractNumId" => {
+                    let value = tag.attr("val");
+                    if let (Some(id), Some(value)) = (&num_id, value) {
+                        if let Some(num) = numbering.nums.get_mut(id) {
+                            num.abstract_id = value;
+                        }
+                    }
+                }
+                "lvlOverride" => {
+                    override_level = tag
+                        .attr("ilvl")
+                        .and_then(|l| l.parse().ok())
+                        .filter(|&l| l < LEVELS)
+                }
+                "startOverride" => {
+                    let start = tag.attr("val").and_then(|v| v.parse().ok());
+                    if let (Some(id), Some(l)) = (&num_id, override_level) {
+                        if let Some(num) = numbering.nums.get_mut(id) {
+                            num.overrides.entry(l).or_default().start = start;
+                        }
+                    }
+                }
+                "lvl" => {
+                    level = tag
+                        .attr("ilvl")
+                        .and_then(|l| l.parse().ok())
+                        .filter(|&l| l < LEVELS)
+                        .map(|l| (l, Level::default()))
+                }
+                "start" | "numFmt" | "lvlText" => {
+                    let Some((_, level)) = &mut level else { return };
+                    let value = tag.attr("val");
+                    match tag.name() {
+                        "start" => level.start = value.and_then(|v| v.parse().ok()),
+                        "numFmt" => level.format = value,
+                        _ => level.text = value,
+                    }
+                }
+                _ => {}
+            },
+            Xml::End(name) => match name {
+                "lvl" => {
+                    let Some((l, read)) = level.take() else {
+                        return;
+                    };
+                    if let (Some(id), Some(_)) = (&num_id, override_level) {
+                        if let Some(num) = numbering.nums.get_mut(id) {
+                            let entry = num.overrides.entry(l).or_default();
+                            entry.format = read.format;
+                            entry.text = read.text;
+                            entry.start = entry.start.or(read.start);
+                        }
+                    } else if let Some(id) = &abstract_id {
+                        numbering
+                            .abstracts
+                            .entry(id.clone())
+                            .or_default()
+                            .insert(l, read);
+                    }
+                }
+                "lvlOverride" => override_level = None,
+                "num" => num_id = None,
+                "abstractNum" => abstract_id = None,
+                _ => {}
+            },
+            Xml::Text(_) => {}
+        })?;
+        Ok(numbering)
+    }
+
+    /// A level of a list: the instance's override, else the definition's.
+    fn level(&self, num: &Num, level: usize) -> Level {
+        let base = self
+            .abstracts
+            .get(&num.abstract_id)
+            .and_then(|levels| levels.get(&level))
+            .cloned()
+            .unwrap_or_default();
+        match num.overrides.get(&level) {
+            Some(o) => Level {
+                format: o.format.clone().or(base.format),
+                text: o.text.clone().or(base.text),
+                start: o.start.or(base.start),
+            },
+            None => base,
+        }
+    }
+
+    /// The marker of the next item at `level` of list `num_id`, counting it
+    /// (deeper levels start over).
+    fn next(
+        &self,
+        num_id: Option<&str>,
+        level: usize,
+        counters: &mut HashMap<String, [Option<u32>; LEVELS]>,
+    ) -> Marker {
+        let level = level.min(LEVELS - 1);
+        let Some((id, num)) = num_id.and_then(|id| Some((id, self.nums.get(id)?))) else {
+            return Marker::Bullet;
+        };
+        let this = self.level(num, level);
+        match this.format.as_deref() {
+            Some("bullet") => return Marker::Bullet,
+            Some("none") => return Marker::Nothing,
+            _ if this.text.is_none() && this.format.is_none() => return Marker::Bullet,
+            _ => {}
+        }
+        let counts = counters.entry(id.to_owned()).or_insert([None; LEVELS]);
+        let start = |l: usize| self.level(num, l).start.unwrap_or(1);
+        counts[level] = Some(counts[level].map_or(start(level), |n| n.saturating_add(1)));
+        counts[level + 1..].iter_mut().for_each(|c| *c = None);
+        let counts = *counts;
+        // `%1.%2.`: each placeholder is that level's count in its format.
+        let template = this.text.unwrap_or_else(|| format!("%{}.", level + 1));
+        let mut marker = String::new();
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            let digit = chars.peek().and_then(|d| d.to_digit(10));
+            match (c, digit) {
+                ('%', Some(d @ 1..=9)) => {
+                    chars.next();
+                    let l = d as usize - 1;
+                    let n = counts[l].unwrap_or_else(|| start(l));
+                    let format = self.level(num, l).format;
+                    marker.push_str(&number(n, format.as_deref().unwrap_or("decimal")));
+                }
+                _ => marker.push(c),
+            }
+        }
+        let marker = one_line(&marker);
+        if marker.is_empty() {
+            Marker::Nothing
+        } else {
+            Marker::Number(marker)
+        }
+    }
+}
+
+/// A list number in a numbering format.
+fn number(n: u32, format: &str) -> String {
+    match format {
+        "lowerLetter" => letters(n, false),
+        "upperLetter" => letters(n, true),
+        "lowerRoman" => roman(n, false),
+        "upperRoman" => roman(n, true),
+        "decimalZero" => format!("{n:02}"),
+        _ => n.to_string(),
+    }
+}
+
+/// Word's letters: a..z, then aa..zz, and so on.
+fn letters(n: u32, upper: bool) -> String {
+    if n == 0 {
+        return "0".to_owned();
+    }
+    let base = if upper { b'A' } else { b'a' };
+    let letter = (base + ((n - 1) % 26) as u8) as char;
+    std::iter::repeat_n(letter, ((n - 1) / 26 + 1).min(10) as usize).collect()
+}
+
+fn roman(n: u32, upper: bool) -> String {
+    if n == 0 || n >= 4000 {
+        return n.to_string();
+    }
+    let mut n = n;
+    let mut out = String::new();
+    for (value, symbol) in [
+        (1000, "m"),
+        (900, "cm"),
+        (500, "d"),
+        (400, "cd"),
+        (100, "c"),
+        (90, "xc"),
+        (50, "l"),
+        (40, "xl"),
+        (10, "x"),
+        (9, "ix"),
+        (5, "v"),
+        (4, "iv"),
+        (1, "i"),
+    ] {
+        while n >= value {
+            out.push_str(symbol);
+            n -= value;
+        }
+    }
+    if upper {
+        out.to_ascii_uppercase()
+    } else {
+        out
     }
 }
 
 // ---------------------------------------------------------------- body
 
-struct Body<'a> {
-    styles: &'a Styles,
+/// Reads one part's paragraphs, tables, notes and drawings.
+struct Body<'a, 'b> {
+    doc: Doc<'a>,
     rels: &'a Relationships,
+    /// For the charts drawings refer to.
+    package: &'a mut Package<'b>,
+    /// Where images are registered (the main part only).
+    images: Option<&'a mut Images>,
     md: Markdown,
     /// Open paragraphs, innermost last (a text box's paragraphs sit inside
     /// a run of the paragraph that anchors it).
@@ -168,29 +620,146 @@ struct Body<'a> {
     /// Inside paragraph properties (tab stops are not tabs).
     in_props: bool,
     in_text: bool,
+    in_instruction: bool,
     tables: Tables,
     /// Column spans of the open cells.
     spans: Vec<usize>,
+    /// Open drawings (and VML pictures), innermost last.
+    drawings: Vec<Drawing>,
+    /// Open fields, innermost last.
+    fields: Vec<Field>,
+    /// Item counts per list and level.
+    counters: HashMap<String, [Option<u32>; LEVELS]>,
+    /// Ids of the footnotes and endnotes referenced, in order.
+    footnotes: Vec<String>,
+    endnotes: Vec<String>,
+    /// Open comment ranges (id, text so far), and closed ones by id.
+    ranges: Vec<(String, String)>,
+    anchors: HashMap<String, String>,
+    /// Header (`true`) and footer parts the sections refer to.
+    sections: Vec<(bool, String)>,
+    /// Notes parts and comments: the note being read, and those read.
+    note: Option<Captured>,
+    captured: Vec<Captured>,
+    notes: Vec<String>,
+    /// A limit hit while reading a chart, reported after the walk.
+    error: Option<ExtractError>,
 }
 
 #[derive(Default)]
 struct Paragraph {
     style: Option<String>,
     outline: Option<usize>,
-    /// List level from the paragraph's own numbering (`Some(None)`: turned off).
-    numbering: Option<Option<usize>>,
+    /// The paragraph's own numbering: whether it has any, the list, the level.
+    numbered: bool,
+    num_id: Option<String>,
+    level: Option<usize>,
     text: String,
     /// Start of an open hyperlink's text, and its URL.
     link: Option<(usize, String)>,
+    /// Charts drawn in the paragraph, shown after it.
+    charts: Vec<Chart>,
 }
 
-impl Body<'_> {
+#[derive(Default)]
+struct Drawing {
+    alt: Option<String>,
+    /// The image part (`blip`'s `r:embed`, VML `imagedata`'s `r:id`).
+    image: Option<String>,
+    chart: Option<String>,
+}
+
+struct Field {
+    instruction: String,
+    /// Past the instruction: the text shown.
+    showing: bool,
+    /// A page number or count, left out.
+    hidden: bool,
+    /// A HYPERLINK field whose link is open.
+    link: bool,
+}
+
+/// A note or comment of a notes or comments part.
+#[derive(Default)]
+struct Captured {
+    id: String,
+    author: Option<String>,
+    text: String,
+}
+
+/// What reading a part gave.
+struct Finished {
+    md: Markdown,
+    footnotes: Vec<String>,
+    endnotes: Vec<String>,
+    anchors: HashMap<String, String>,
+    sections: Vec<(bool, String)>,
+    captured: Vec<Captured>,
+    notes: Vec<String>,
+}
+
+impl<'a, 'b> Body<'a, 'b> {
+    fn new(
+        doc: Doc<'a>,
+        rels: &'a Relationships,
+        package: &'a mut Package<'b>,
+        images: Option<&'a mut Images>,
+    ) -> Self {
+        Self {
+            doc,
+            rels,
+            package,
+            images,
+            md: Markdown::default(),
+            paras: Vec::new(),
+            in_props: false,
+            in_text: false,
+            in_instruction: false,
+            tables: Tables::default(),
+            spans: Vec::new(),
+            drawings: Vec::new(),
+            fields: Vec::new(),
+            counters: HashMap::new(),
+            footnotes: Vec::new(),
+            endnotes: Vec::new(),
+            ranges: Vec::new(),
+            anchors: HashMap::new(),
+            sections: Vec::new(),
+            note: None,
+            captured: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn finish(mut self) -> Result<Finished, ExtractError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(Finished {
+            md: self.md,
+            footnotes: self.footnotes,
+            endnotes: self.endnotes,
+            anchors: self.anchors,
+            sections: self.sections,
+            captured: self.captured,
+            notes: self.notes,
+        })
+    }
+
+    /// An internal relationship's part.
+    fn part(&self, id: Option<String>) -> Option<String> {
+        let rel = self.rels.get(&id?)?;
+        (!rel.external).then(|| rel.target.clone())
+    }
+
     fn visit(&mut self, event: Xml<'_>) {
         match event {
             Xml::Start(tag) => match tag.name() {
                 "p" => self.paras.push(Paragraph::default()),
                 "pPr" => self.in_props = true,
                 "t" => self.in_text = true,
+                "instrText" => self.in_instruction = true,
                 "tbl" => self.tables.start(),
                 "tr" => self.tables.row(),
                 "tc" => {
@@ -200,6 +769,107 @@ impl Body<'_> {
                 "gridSpan" => {
                     if let Some(span) = self.spans.last_mut() {
                         *span = tag.attr("val").and_then(|v| v.parse().ok()).unwrap_or(1);
+                    }
+                }
+                // A note or comment in its own part.
+                "footnote" | "endnote" | "comment" => {
+                    self.md = Markdown::default();
+                    self.note = tag.attr("id").map(|id| Captured {
+                        id,
+                        author: tag.attr("author"),
+                        text: String::new(),
+                    });
+                }
+                "footnoteReference" | "endnoteReference" => {
+                    let Some(id) = tag.attr("id") else { return };
+                    let footnote = tag.name() == "footnoteReference";
+                    let refs = if footnote {
+                        &mut self.footnotes
+                    } else {
+                        &mut self.endnotes
+                    };
+                    let n = match refs.iter().position(|r| *r == id) {
+                        Some(n) => n + 1,
+                        None => {
+                            refs.push(id);
+                            refs.len()
+                        }
+                    };
+                    let label = if footnote {
+                        n.to_string()
+                    } else {
+                        roman(n as u32, false)
+                    };
+                    self.push_text(&format!("[^{label}]"));
+                }
+                "commentRangeStart" => {
+                    if let Some(id) = tag.attr("id") {
+                        self.ranges.push((id, String::new()));
+                    }
+                }
+                "commentRangeEnd" => {
+                    let id = tag.attr("id");
+                    if let Some(i) = self.ranges.iter().position(|(r, _)| Some(r) == id.as_ref()) {
+                        let (id, text) = self.ranges.remove(i);
+                        self.anchors.insert(id, text);
+                    }
+                }
+                "headerReference" | "footerReference" => {
+                    let header = tag.name() == "headerReference";
+                    if let Some(part) = self.part(tag.attr("r:id")) {
+                        if !self.sections.contains(&(header, part.clone())) {
+                            self.sections.push((header, part));
+                        }
+                    }
+                }
+                "fldChar" => match tag.attr("fldCharType").as_deref() {
+                    Some("begin") => self.fields.push(Field {
+                        instruction: String::new(),
+                        showing: false,
+                        hidden: false,
+                        link: false,
+                    }),
+                    Some("separate") => self.show_field(),
+                    Some("end") => self.end_field(),
+                    _ => {}
+                },
+                "fldSimple" => {
+                    self.fields.push(Field {
+                        instruction: tag.attr("instr").unwrap_or_default(),
+                        showing: false,
+                        hidden: false,
+                        link: false,
+                    });
+                    self.show_field();
+                }
+                "drawing" | "pict" | "object" => self.drawings.push(Drawing::default()),
+                "docPr" | "cNvPr" | "shape" | "imagedata" => {
+                    let alt = match tag.name() {
+                        "docPr" | "cNvPr" => tag.attr("descr").or_else(|| tag.attr("title")),
+                        "shape" => tag.attr("alt"),
+                        _ => tag.attr("o:title"),
+                    };
+                    let image = (tag.name() == "imagedata")
+                        .then(|| self.part(tag.attr("r:id")))
+                        .flatten();
+                    if let Some(drawing) = self.drawings.last_mut() {
+                        let alt = alt.filter(|a| !a.trim().is_empty());
+                        if drawing.alt.is_none() {
+                            drawing.alt = alt;
+                        }
+                        drawing.image = drawing.image.take().or(image);
+                    }
+                }
+                "blip" => {
+                    let image = self.part(tag.attr("r:embed"));
+                    if let Some(drawing) = self.drawings.last_mut() {
+                        drawing.image = drawing.image.take().or(image);
+                    }
+                }
+                "chart" if tag.qualified().ends_with(":chart") || tag.attr("r:id").is_some() => {
+                    let chart = self.part(tag.attr("r:id"));
+                    if let Some(drawing) = self.drawings.last_mut() {
+                        drawing.chart = chart;
                     }
                 }
                 name => {
@@ -213,15 +883,11 @@ impl Body<'_> {
                         "outlineLvl" if in_props => {
                             para.outline = tag.attr("val").and_then(|v| v.parse().ok())
                         }
-                        "numPr" if in_props => para.numbering = Some(Some(0)),
+                        "numPr" if in_props => para.numbered = true,
                         "ilvl" if in_props => {
-                            if let Some(Some(level)) = &mut para.numbering {
-                                *level = tag.attr("val").and_then(|v| v.parse().ok()).unwrap_or(0);
-                            }
+                            para.level = tag.attr("val").and_then(|v| v.parse().ok())
                         }
-                        "numId" if in_props && tag.attr("val").as_deref() == Some("0") => {
-                            para.numbering = Some(None)
-                        }
+                        "numId" if in_props => para.num_id = tag.attr("val"),
                         "tab" | "ptab" if !in_props => para.text.push('\t'),
                         "br" | "cr" => para.text.push('\n'),
                         "noBreakHyphen" => para.text.push('-'),
@@ -235,31 +901,27 @@ impl Body<'_> {
                                 para.link = Some((para.text.len(), url));
                             }
                         }
-                        "docPr" => {
-                            if let Some(alt) = tag.attr("descr").as_deref().and_then(image) {
-                                para.text.push_str(&format!(" {alt} "));
-                            }
-                        }
                         _ => {}
                     }
                 }
             },
             Xml::Text(text) => {
-                if let (true, Some(para)) = (self.in_text, self.paras.last_mut()) {
-                    para.text.push_str(text);
+                if self.in_instruction {
+                    if let Some(field) = self.fields.last_mut() {
+                        field.instruction.push_str(text);
+                    }
+                } else if self.in_text && !self.fields.iter().any(|f| f.hidden) {
+                    self.push_text(text);
                 }
             }
             Xml::End(name) => match name {
                 "t" => self.in_text = false,
+                "instrText" => self.in_instruction = false,
                 "pPr" => self.in_props = false,
                 "p" => self.end_paragraph(),
-                "hyperlink" => {
-                    if let Some(para) = self.paras.last_mut() {
-                        if let Some((start, url)) = para.link.take() {
-                            link(&mut para.text, start, &url);
-                        }
-                    }
-                }
+                "hyperlink" => self.end_link(),
+                "fldSimple" => self.end_field(),
+                "drawing" | "pict" | "object" => self.end_drawing(),
                 "tc" => {
                     let span = self.spans.pop().unwrap_or(1);
                     self.tables.end_cell(span);
@@ -269,32 +931,239 @@ impl Body<'_> {
                         self.md.table(rows);
                     }
                 }
+                "footnote" | "endnote" | "comment" => {
+                    if let Some(mut note) = self.note.take() {
+                        note.text = std::mem::take(&mut self.md).finish();
+                        self.captured.push(note);
+                    }
+                }
                 _ => {}
             },
         }
     }
 
+    /// Text of the open paragraph, and of the comment ranges open.
+    fn push_text(&mut self, text: &str) {
+        if let Some(para) = self.paras.last_mut() {
+            para.text.push_str(text);
+        }
+        for (_, anchored) in &mut self.ranges {
+            if anchored.len() <= ANCHOR_QUOTE * 2 {
+                anchored.push_str(text);
+            }
+        }
+    }
+
+    fn end_link(&mut self) {
+        if let Some(para) = self.paras.last_mut() {
+            if let Some((start, url)) = para.link.take() {
+                link(&mut para.text, start, &url);
+            }
+        }
+    }
+
+    /// A field's instruction is complete: what its result is.
+    fn show_field(&mut self) {
+        let Some(field) = self.fields.last_mut() else {
+            return;
+        };
+        field.showing = true;
+        let mut words = field.instruction.split_whitespace();
+        let kind = words.next().unwrap_or_default().to_ascii_uppercase();
+        field.hidden = matches!(
+            kind.as_str(),
+            "PAGE" | "NUMPAGES" | "SECTIONPAGES" | "PAGEREF"
+        );
+        if kind == "HYPERLINK" {
+            // HYPERLINK "url" [\l "anchor"] ...: links within the document
+            // (\l only) stay text.
+            let rest: Vec<&str> = words.collect();
+            let url = rest
+                .iter()
+                .find(|w| !w.starts_with('\\'))
+                .filter(|_| rest.first().is_some_and(|w| !w.starts_with('\\')))
+                .map(|w| w.trim_matches('"').to_owned());
+            if let (Some(url), Some(para)) = (url, self.paras.last_mut()) {
+                if para.link.is_none() {
+                    para.link = Some((para.text.len(), url));
+                    field.link = true;
+                }
+            }
+        }
+    }
+
+    fn end_field(&mut self) {
+        if let Some(field) = self.fields.pop() {
+            if field.link {
+                self.end_link();
+            }
+        }
+    }
+
+    fn end_drawing(&mut self) {
+        let Some(drawing) = self.drawings.pop() else {
+            return;
+        };
+        if let Some(part) = drawing.chart {
+            match chart::read(self.package, &part) {
+                Ok(Some(chart)) => match self.paras.last_mut() {
+                    Some(para) => para.charts.push(chart),
+                    None => chart.to_markdown(&mut self.md, 0),
+                },
+                Ok(None) => {}
+                Err(ExtractError::Corrupt { detail, .. }) => {
+                    self.notes.push(format!("chart left out: {detail}"))
+                }
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                }
+            }
+            return;
+        }
+        let mark = match (&drawing.image, self.images.as_deref_mut()) {
+            (Some(part), Some(images)) => images.mark(part, drawing.alt.as_deref()),
+            _ => None,
+        };
+        let alt = drawing.alt.as_deref().and_then(image);
+        let text = match (alt, mark) {
+            (Some(alt), Some(mark)) => format!(" {alt}{mark} "),
+            (Some(alt), None) => format!(" {alt} "),
+            (None, Some(mark)) => format!(" {mark} "),
+            (None, None) => return,
+        };
+        if let Some(para) = self.paras.last_mut() {
+            para.text.push_str(&text);
+        }
+    }
+
+    /// The list a paragraph belongs to, by its own numbering or its
+    /// style's: the list's id, the level it counts at, the depth shown.
+    fn list_of(&self, para: &Paragraph) -> Option<(Option<String>, usize, usize)> {
+        let style = para.style.as_deref().and_then(|s| self.doc.styles.list(s));
+        if !para.numbered && style.is_none() {
+            return None;
+        }
+        let num_id = para
+            .num_id
+            .clone()
+            .or_else(|| style.and_then(|s| s.num_id.clone()));
+        if num_id.as_deref() == Some("0") {
+            return None;
+        }
+        let level = para
+            .level
+            .or_else(|| style.and_then(|s| s.level))
+            .unwrap_or(0);
+        let depth = match (para.level, style) {
+            (None, Some(style)) => style.depth,
+            _ => level,
+        };
+        Some((num_id, level, depth))
+    }
+
     fn end_paragraph(&mut self) {
-        let Some(para) = self.paras.pop() else {
+        let Some(mut para) = self.paras.pop() else {
             return;
         };
+        for (_, anchored) in &mut self.ranges {
+            anchored.push(' ');
+        }
+        let charts = std::mem::take(&mut para.charts);
         let text = para.text.trim();
-        if text.is_empty() || self.tables.text(text) {
-            return;
+        if !text.is_empty() {
+            let list = self.list_of(&para);
+            let marker = match &list {
+                Some((num_id, level, _)) => {
+                    self.doc
+                        .numbering
+                        .next(num_id.as_deref(), *level, &mut self.counters)
+                }
+                None => Marker::Nothing,
+            };
+            let style = para.style.as_deref();
+            let heading = match para.outline {
+                Some(level) if level < 9 => Some(level + 1),
+                _ => style.and_then(|s| self.doc.styles.heading(s)),
+            };
+            let numbered = match &marker {
+                Marker::Number(n) => format!("{n} {text}"),
+                _ => text.to_owned(),
+            };
+            if self.tables.text(&numbered) {
+                // In a table cell.
+            } else if let Some(level) = heading {
+                self.md.heading(level, &numbered);
+            } else {
+                match (list, marker) {
+                    (Some((_, _, depth)), Marker::Bullet) => self.md.item(depth, text),
+                    (Some((_, _, depth)), Marker::Number(n)) => {
+                        self.md.item_marked(depth, &n, text)
+                    }
+                    _ => self.md.paragraph(text),
+                }
+            }
         }
-        let style = para.style.as_deref();
-        let heading = match para.outline {
-            Some(level) if level < 9 => Some(level + 1),
-            _ => style.and_then(|s| self.styles.heading(s)),
-        };
-        let list_level = match para.numbering {
-            Some(level) => level,
-            None => style.and_then(|s| self.styles.list_level(s)),
-        };
-        match (heading, list_level) {
-            (Some(level), _) => self.md.heading(level, text),
-            (None, Some(level)) => self.md.item(level, text),
-            (None, None) => self.md.paragraph(text),
+        for chart in charts {
+            let label = if chart.title.is_empty() {
+                "Chart".to_owned()
+            } else {
+                format!("Chart: {}", chart.title)
+            };
+            if !self.tables.text(&label) {
+                chart.to_markdown(&mut self.md, 0);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_word_formats() {
+        assert_eq!(
+            [1, 4, 9, 14, 40, 1999].map(|n| roman(n, false)),
+            ["i", "iv", "ix", "xiv", "xl", "mcmxcix"]
+        );
+        assert_eq!(
+            [1, 26, 27, 53].map(|n| letters(n, true)),
+            ["A", "Z", "AA", "AAA"]
+        );
+        assert_eq!(number(7, "decimalZero"), "07");
+        assert_eq!(number(7, "ordinal"), "7");
+    }
+
+    #[test]
+    fn multi_level_numbering_counts_per_list_and_restarts_deeper_levels() {
+        let xml = r#"<w:numbering xmlns:w="w">
+<w:abstractNum w:abstractNumId="0">
+ <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl>
+ <w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1.%2."/></w:lvl>
+ <w:lvl w:ilvl="2"><w:numFmt w:val="bullet"/><w:lvlText w:val="o"/></w:lvl>
+</w:abstractNum>
+<w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num>
+<w:num w:numId="2"><w:abstractNumId w:val="0"/><w:lvlOverride w:ilvl="0"><w:startOverride w:val="5"/></w:lvlOverride></w:num>
+</w:numbering>"#;
+        let numbering = Numbering::parse(xml, "numbering.xml").unwrap_or_default();
+        let mut counters = HashMap::new();
+        let mut next = |id: &str, level| match numbering.next(Some(id), level, &mut counters) {
+            Marker::Number(n) => n,
+            Marker::Bullet => "-".to_owned(),
+            Marker::Nothing => String::new(),
+        };
+        assert_eq!(
+            [
+                next("1", 0),
+                next("1", 1),
+                next("1", 1),
+                next("1", 2),
+                next("1", 0),
+                next("1", 1),
+                next("2", 0),
+                next("9", 0),
+            ],
+            ["1.", "1.1.", "1.2.", "-", "2.", "2.1.", "5.", "-"]
+        );
     }
 }

@@ -6,9 +6,19 @@
 //! compression ratio (zip bombs), so a reader never holds more than the
 //! limits allow; [`xml::walk`] streams a part's XML and refuses document type
 //! declarations (entity expansion bombs). The readers build Markdown with
-//! [`Markdown`]: headings, paragraphs, list items and tables.
+//! [`Markdown`]: headings, paragraphs, list items and tables; [`chart`]
+//! reads DrawingML charts (PPTX, DOCX) and [`images`] places embedded
+//! pictures in the text and loads them within [`Limits::max_image_bytes`].
+//!
+//! Password-protected OOXML files are OLE compound files rather than zips
+//! and are refused as encrypted before any reader runs (`is_ole` +
+//! `is_ooxml`); password-protected OpenDocument files say so in their
+//! manifest; legacy ones are recognized in `crate::legacy`. None is
+//! decrypted.
 
+pub(crate) mod chart;
 pub(crate) mod docx;
+pub(crate) mod images;
 pub(crate) mod odf;
 pub(crate) mod pptx;
 pub(crate) mod xml;
@@ -29,7 +39,7 @@ const RATIO_CHECKED_ABOVE: u64 = 1024 * 1024;
 /// The first bytes of an OLE compound file (CFB): legacy `.doc`/`.ppt`/`.xls`
 /// files, and password-protected OOXML files, which Office stores as an
 /// encrypted package inside a compound file rather than as a zip.
-const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+pub(crate) const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 /// Extensions of Office Open XML files (zips when not encrypted).
 const OOXML_EXTENSIONS: &[&str] = &[
@@ -126,6 +136,19 @@ impl<'a> Package<'a> {
     /// [`Limits::max_compression_ratio`]; the same limits bound the bytes
     /// actually unzipped, whatever the headers declare.
     pub(crate) fn read(&mut self, name: &str) -> Result<Option<String>, ExtractError> {
+        Ok(self.read_bytes(name)?.map(decode_xml))
+    }
+
+    /// The size a part declares, or `None` when there is no such part.
+    pub(crate) fn declared_size(&self, name: &str) -> Option<u64> {
+        let &i = self
+            .index
+            .get(&name.trim_start_matches('/').to_ascii_lowercase())?;
+        self.archive.by_index_data(i).ok().map(|entry| entry.size())
+    }
+
+    /// A part's bytes, under the same limits as [`Package::read`].
+    pub(crate) fn read_bytes(&mut self, name: &str) -> Result<Option<Vec<u8>>, ExtractError> {
         let Some(&i) = self
             .index
             .get(&name.trim_start_matches('/').to_ascii_lowercase())
@@ -163,7 +186,7 @@ impl<'a> Package<'a> {
             });
         };
         self.budget -= bytes.len() as u64;
-        Ok(Some(decode_xml(bytes)))
+        Ok(Some(bytes))
     }
 
     /// Most bytes an entry of this compressed size may unzip to.
@@ -244,6 +267,9 @@ pub(crate) fn check_page_count(count: usize, limits: &Limits) -> Result<(), Extr
 pub(crate) struct Markdown {
     out: String,
     in_list: bool,
+    /// Width of the marker and its space of the open list item at each
+    /// level: a nested item is indented to its parent's text.
+    indents: Vec<usize>,
 }
 
 impl Markdown {
@@ -264,20 +290,36 @@ impl Markdown {
         }
     }
 
-    /// A `- ` list item, indented two spaces per `level` (0 at the top).
+    /// A `- ` list item at `level` (0 at the top).
     pub(crate) fn item(&mut self, level: usize, text: &str) {
+        self.item_marked(level, "-", text);
+    }
+
+    /// A list item with its marker (`-`, `1.`, `a)`) at `level` (0 at the
+    /// top), indented to the text of the item it is nested in (two spaces
+    /// per level missing in between).
+    pub(crate) fn item_marked(&mut self, level: usize, marker: &str, text: &str) {
         let text = one_line(text);
         if text.is_empty() {
             return;
         }
         if self.in_list {
             self.out.push('\n');
-        } else if !self.out.is_empty() {
-            self.out.push_str("\n\n");
+        } else {
+            self.indents.clear();
+            if !self.out.is_empty() {
+                self.out.push_str("\n\n");
+            }
         }
-        self.out.push_str(&"  ".repeat(level.min(8)));
-        self.out.push_str("- ");
+        let level = level.min(8);
+        self.indents.truncate(level);
+        self.indents.resize(level, 2);
+        let indent: usize = self.indents.iter().sum();
+        self.out.push_str(&" ".repeat(indent));
+        self.out.push_str(marker);
+        self.out.push(' ');
         self.out.push_str(&text);
+        self.indents.push(marker.chars().count() + 1);
         self.in_list = true;
     }
 
@@ -436,7 +478,7 @@ fn tidy(text: &str) -> String {
 
 /// An image's alternative text as `[image: ...]`, or nothing without one.
 pub(crate) fn image(alt: &str) -> Option<String> {
-    let alt = one_line(alt);
+    let alt = one_line(&images::unmarked(alt));
     (!alt.is_empty()).then(|| format!("[image: {alt}]"))
 }
 

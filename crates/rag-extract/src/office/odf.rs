@@ -4,22 +4,27 @@
 //! like a PPTX slide (title heading, shapes, `Notes:`); a text document one
 //! page: headings (`text:h`), paragraphs, list items, tables, links and
 //! image descriptions. Footnotes, comments and tracked deletions are left out.
+//! Pictures stored in the package (`Pictures/...`) go to
+//! [`ExtractedDocument::images`] with their place in the text.
 
-use rag_core::extraction::{ExtractError, ExtractedPage};
+use rag_core::chunking::TextKind;
+use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
 
-use super::xml::{walk, Xml};
+use super::images::Images;
+use super::xml::{resolve, walk, Xml};
 use super::{check_page_count, image, link, Markdown, Package, Tables};
-use crate::Limits;
+use crate::{Extraction, Limits};
 
 /// Elements left out with their content.
 const SKIP: &[&str] = &["annotation", "tracked-changes", "note"];
 
-/// The document's pages, and notes about what could not be read.
+/// The document's pages and pictures, and notes about what could not be
+/// read; `format` is `ODT` or `ODP`.
 pub(crate) fn extract(
     bytes: &[u8],
     format: &'static str,
     limits: &Limits,
-) -> Result<(Vec<ExtractedPage>, Vec<String>), ExtractError> {
+) -> Result<Extraction, ExtractError> {
     let mut package = Package::open(bytes, format, limits)?;
     // Password-protected documents are zips too, with the parts encrypted
     // and the manifest saying how.
@@ -36,26 +41,35 @@ pub(crate) fn extract(
         content.visit(event)
     })?;
 
-    if content.pages.is_empty() {
-        return Ok((
-            vec![ExtractedPage {
-                number: None,
-                text: content.document.finish(),
-            }],
-            Vec::new(),
-        ));
-    }
-    check_page_count(content.pages.len(), limits)?;
-    let pages = content
-        .pages
-        .into_iter()
-        .enumerate()
-        .map(|(i, text)| ExtractedPage {
-            number: Some(i as u32 + 1),
-            text,
-        })
-        .collect();
-    Ok((pages, Vec::new()))
+    let mut images = std::mem::take(&mut content.images);
+    let pages: Vec<ExtractedPage> = if content.pages.is_empty() {
+        vec![ExtractedPage {
+            number: None,
+            text: images.place(0, content.document.finish()),
+        }]
+    } else {
+        check_page_count(content.pages.len(), limits)?;
+        content
+            .pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| ExtractedPage {
+                number: Some(i as u32 + 1),
+                text: images.place(i, text),
+            })
+            .collect()
+    };
+    let mut notes = Vec::new();
+    let images = images.load(&mut package, limits, &mut notes)?;
+    Ok(Extraction {
+        document: ExtractedDocument {
+            pages,
+            kind: TextKind::Markdown,
+            format: if format == "ODP" { "odp" } else { "odt" },
+            images,
+        },
+        notes,
+    })
 }
 
 /// A page being read: a presentation's slide, or the whole text document.
@@ -96,6 +110,7 @@ struct Content {
     /// Columns each open table cell repeats over.
     spans: Vec<usize>,
     frames: Vec<Frame>,
+    images: Images,
 }
 
 #[derive(Default)]
@@ -110,6 +125,11 @@ struct Paragraph {
 struct Frame {
     class: Option<String>,
     has_image: bool,
+    /// The picture's part in the package.
+    href: Option<String>,
+    /// The frame holds a chart, an OLE object or a table: its image is
+    /// their replacement picture, not an image of its own.
+    has_object: bool,
     /// `svg:title` and `svg:desc`, and which one is open.
     title: String,
     desc: String,
@@ -130,9 +150,19 @@ impl Content {
                     class: tag.attr("presentation:class"),
                     ..Frame::default()
                 }),
+                "object" | "object-ole" => {
+                    if let Some(frame) = self.frames.last_mut() {
+                        frame.has_object = true;
+                    }
+                }
                 "image" => {
+                    let href = tag
+                        .attr("xlink:href")
+                        .filter(|h| !h.contains("://") && !h.is_empty())
+                        .map(|h| resolve("", &h));
                     if let Some(frame) = self.frames.last_mut() {
                         frame.has_image = true;
+                        frame.href = frame.href.take().or(href);
                     }
                 }
                 "title" | "desc" if tag.qualified().starts_with("svg:") => {
@@ -167,7 +197,12 @@ impl Content {
                         para.link = Some((para.text.len(), url));
                     }
                 }
-                "table" if tag.qualified() == "table:table" => self.tables.start(),
+                "table" if tag.qualified() == "table:table" => {
+                    if let Some(frame) = self.frames.last_mut() {
+                        frame.has_object = true;
+                    }
+                    self.tables.start()
+                }
                 "table-row" => self.tables.row(),
                 "table-cell" | "covered-table-cell" => {
                     self.tables.cell();
@@ -202,14 +237,7 @@ impl Content {
                 }
                 "frame" => {
                     if let Some(frame) = self.frames.pop() {
-                        let alt = if frame.desc.trim().is_empty() {
-                            frame.title
-                        } else {
-                            frame.desc
-                        };
-                        if let Some(alt) = image(&alt).filter(|_| frame.has_image) {
-                            self.page().body.raw(&alt);
-                        }
+                        self.end_frame(frame);
                     }
                 }
                 "list" => self.lists = self.lists.saturating_sub(1),
@@ -232,6 +260,35 @@ impl Content {
                 }
                 _ => {}
             },
+        }
+    }
+
+    /// A picture: its description (and marker) in the paragraph it is
+    /// anchored to, or as a block of its own on a slide.
+    fn end_frame(&mut self, frame: Frame) {
+        if !frame.has_image || frame.has_object {
+            return;
+        }
+        let alt = if frame.desc.trim().is_empty() {
+            frame.title
+        } else {
+            frame.desc
+        };
+        let mark = match (&frame.href, self.in_notes) {
+            (Some(href), false) => self.images.mark(href, Some(&alt)),
+            _ => None,
+        };
+        let text = format!(
+            "{}{}",
+            image(&alt).unwrap_or_default(),
+            mark.map(String::from).unwrap_or_default()
+        );
+        if text.is_empty() {
+            return;
+        }
+        match self.paras.last_mut() {
+            Some(para) => para.text.push_str(&format!(" {text} ")),
+            None => self.page().body.raw(&text),
         }
     }
 

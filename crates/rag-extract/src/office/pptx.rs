@@ -1,25 +1,27 @@
 //! PowerPoint (PPTX): one page per slide, in the order the presentation
 //! lists them (`p:sldIdLst`), numbered from 1. A slide's page holds its
-//! title as a `## ` heading, then its shapes' text, tables and image
-//! descriptions in the order they are drawn, then the speaker notes under a
-//! `Notes:` line.
+//! title as a `## ` heading, then its shapes' text, tables, charts (a
+//! `### Chart: title` heading and a table of the values, categories down,
+//! series across) and image descriptions in the order they are drawn, then
+//! the speaker notes under a `Notes:` line. Pictures go to
+//! [`ExtractedDocument::images`] with their place on the slide's page.
 
-use rag_core::extraction::{ExtractError, ExtractedPage};
+use rag_core::chunking::TextKind;
+use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
 
+use super::images::Images;
 use super::xml::{walk, Relationships, Xml};
-use super::{check_page_count, image, main_part, Markdown, Package, Tables};
-use crate::Limits;
+use super::{chart, check_page_count, image, main_part, Markdown, Package, Tables};
+use crate::{Extraction, Limits};
 
 const FORMAT: &str = "PPTX";
 /// Elements left out with their content: the fallback of alternate content
 /// duplicates its first choice.
 const SKIP: &[&str] = &["Fallback"];
 
-/// The slides' pages, and notes about slides that could not be read.
-pub(crate) fn extract(
-    bytes: &[u8],
-    limits: &Limits,
-) -> Result<(Vec<ExtractedPage>, Vec<String>), ExtractError> {
+/// The slides' pages and pictures, and notes about slides that could not
+/// be read.
+pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, ExtractError> {
     let mut package = Package::open(bytes, FORMAT, limits)?;
     let main = main_part(&mut package, "ppt/presentation.xml")?;
     let Some(presentation) = package.read(&main)? else {
@@ -41,11 +43,13 @@ pub(crate) fn extract(
 
     let mut pages = Vec::with_capacity(ids.len());
     let mut notes = Vec::new();
+    let mut images = Images::default();
     for (i, id) in ids.iter().enumerate() {
         let number = i + 1;
         let part = rels.get(id).filter(|r| !r.external && r.kind == "slide");
-        let text = match part.map(|r| slide(&mut package, &r.target)) {
-            Some(Ok(Some(text))) => text,
+        let read = part.map(|r| slide(&mut package, &r.target, &mut images, &mut notes));
+        let text = match read {
+            Some(Ok(Some(text))) => images.place(i, text),
             Some(Ok(None)) | None => {
                 notes.push(format!("slide {number}: missing from the file"));
                 String::new()
@@ -61,31 +65,49 @@ pub(crate) fn extract(
             text,
         });
     }
-    Ok((pages, notes))
+    let images = images.load(&mut package, limits, &mut notes)?;
+    Ok(Extraction {
+        document: ExtractedDocument {
+            pages,
+            kind: TextKind::Markdown,
+            format: "pptx",
+            images,
+        },
+        notes,
+    })
 }
 
-/// A slide's Markdown, with its notes; `None` when the part is missing.
-fn slide(package: &mut Package<'_>, part: &str) -> Result<Option<String>, ExtractError> {
+/// A slide's Markdown, with its notes and image markers; `None` when the
+/// part is missing.
+fn slide(
+    package: &mut Package<'_>,
+    part: &str,
+    images: &mut Images,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, ExtractError> {
     let Some(xml) = package.read(part)? else {
         return Ok(None);
     };
-    let mut slide = Shapes::new(true);
-    walk(&xml, part, FORMAT, SKIP, |event| slide.visit(event))?;
-
     let rels = Relationships::of(package, part)?;
-    let mut notes = Shapes::new(false);
+    let mut slide = Shapes::new(true, &rels, package, Some(images));
+    walk(&xml, part, FORMAT, SKIP, |event| slide.visit(event))?;
+    let (title, body) = slide.finish(notes)?;
+
+    let mut speaker = String::new();
     if let Some(rel) = rels.first_of_kind("notesSlide").filter(|r| !r.external) {
         if let Some(xml) = package.read(&rel.target)? {
-            walk(&xml, &rel.target, FORMAT, SKIP, |event| notes.visit(event))?;
+            let notes_rels = Relationships::default();
+            let mut shapes = Shapes::new(false, &notes_rels, package, None);
+            walk(&xml, &rel.target, FORMAT, SKIP, |event| shapes.visit(event))?;
+            speaker = shapes.finish(notes)?.1;
         }
     }
 
     let mut page = Markdown::default();
-    page.heading(2, &slide.title.join(" "));
-    page.raw(&slide.body.finish());
-    let notes = notes.body.finish();
-    if !notes.is_empty() {
-        page.raw(&format!("Notes:\n{notes}"));
+    page.heading(2, &title);
+    page.raw(&body);
+    if !speaker.is_empty() {
+        page.raw(&format!("Notes:\n{speaker}"));
     }
     Ok(Some(page.finish()))
 }
@@ -103,15 +125,33 @@ enum Role {
 }
 
 /// The text of a slide's (or notes page's) shapes, streamed.
-struct Shapes {
+struct Shapes<'a, 'b> {
     default_bullets: bool,
+    /// The slide's relationships: pictures and charts.
+    rels: &'a Relationships,
+    package: &'a mut Package<'b>,
+    /// Where pictures are registered (slides, not notes pages).
+    images: Option<&'a mut Images>,
     title: Vec<String>,
     body: Markdown,
     role: Role,
     para: Option<Paragraph>,
     in_text: bool,
+    /// Inside a slide-number or date field: not content.
+    in_field: bool,
     tables: Tables,
-    in_picture: bool,
+    picture: Option<Picture>,
+    /// Charts that could not be read.
+    skipped: Vec<String>,
+    /// A limit hit while reading a chart, reported after the walk.
+    error: Option<ExtractError>,
+}
+
+#[derive(Default)]
+struct Picture {
+    alt: Option<String>,
+    /// The image part.
+    image: Option<String>,
 }
 
 #[derive(Default)]
@@ -121,18 +161,70 @@ struct Paragraph {
     text: String,
 }
 
-impl Shapes {
-    fn new(default_bullets: bool) -> Self {
+impl<'a, 'b> Shapes<'a, 'b> {
+    fn new(
+        default_bullets: bool,
+        rels: &'a Relationships,
+        package: &'a mut Package<'b>,
+        images: Option<&'a mut Images>,
+    ) -> Self {
         Self {
             default_bullets,
+            rels,
+            package,
+            images,
             title: Vec::new(),
             body: Markdown::default(),
             role: Role::Body(false),
             para: None,
             in_text: false,
+            in_field: false,
             tables: Tables::default(),
-            in_picture: false,
+            picture: None,
+            skipped: Vec::new(),
+            error: None,
         }
+    }
+
+    /// The title and the body's Markdown.
+    fn finish(self, notes: &mut Vec<String>) -> Result<(String, String), ExtractError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        notes.extend(self.skipped);
+        Ok((self.title.join(" "), self.body.finish()))
+    }
+
+    /// An internal relationship's part.
+    fn part(&self, id: Option<String>) -> Option<String> {
+        let rel = self.rels.get(&id?)?;
+        (!rel.external).then(|| rel.target.clone())
+    }
+
+    fn chart(&mut self, part: &str) {
+        match chart::read(self.package, part) {
+            Ok(Some(chart)) => chart.to_markdown(&mut self.body, 3),
+            Ok(None) => {}
+            Err(ExtractError::Corrupt { detail, .. }) => {
+                self.skipped.push(format!("chart left out: {detail}"))
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn end_picture(&mut self) {
+        let Some(picture) = self.picture.take() else {
+            return;
+        };
+        let mark = match (&picture.image, self.images.as_deref_mut()) {
+            (Some(part), Some(images)) => images.mark(part, picture.alt.as_deref()),
+            _ => None,
+        };
+        let alt = picture.alt.as_deref().and_then(image).unwrap_or_default();
+        let text = format!("{alt}{}", mark.map(String::from).unwrap_or_default());
+        self.body.raw(&text);
     }
 
     fn visit(&mut self, event: Xml<'_>) {
@@ -156,6 +248,10 @@ impl Shapes {
                 "buChar" | "buAutoNum" | "buBlip" => self.bullet(true),
                 "buNone" => self.bullet(false),
                 "t" => self.in_text = true,
+                "fld" => {
+                    let kind = tag.attr("type").unwrap_or_default();
+                    self.in_field = kind == "slidenum" || kind.starts_with("datetime");
+                }
                 "br" => {
                     if let Some(para) = &mut self.para {
                         para.text.push('\n');
@@ -164,22 +260,34 @@ impl Shapes {
                 "tbl" => self.tables.start(),
                 "tr" => self.tables.row(),
                 "tc" => self.tables.cell(),
-                "nvPicPr" => self.in_picture = true,
-                "cNvPr" if self.in_picture => {
+                "pic" => self.picture = Some(Picture::default()),
+                "cNvPr" => {
                     let alt = tag.attr("descr").or_else(|| tag.attr("title"));
-                    if let Some(alt) = alt.as_deref().and_then(image) {
-                        self.body.raw(&alt);
+                    if let Some(picture) = &mut self.picture {
+                        picture.alt = picture.alt.take().or(alt.filter(|a| !a.trim().is_empty()));
+                    }
+                }
+                "blip" => {
+                    let image = self.part(tag.attr("r:embed"));
+                    if let Some(picture) = &mut self.picture {
+                        picture.image = picture.image.take().or(image);
+                    }
+                }
+                "chart" => {
+                    if let Some(part) = self.part(tag.attr("r:id")) {
+                        self.chart(&part);
                     }
                 }
                 _ => {}
             },
             Xml::Text(text) => {
-                if let (true, Some(para)) = (self.in_text, &mut self.para) {
+                if let (true, false, Some(para)) = (self.in_text, self.in_field, &mut self.para) {
                     para.text.push_str(text);
                 }
             }
             Xml::End(name) => match name {
                 "t" => self.in_text = false,
+                "fld" => self.in_field = false,
                 "p" => self.end_paragraph(),
                 "tc" => self.tables.end_cell(1),
                 "tbl" => {
@@ -187,7 +295,7 @@ impl Shapes {
                         self.body.table(rows);
                     }
                 }
-                "nvPicPr" => self.in_picture = false,
+                "pic" => self.end_picture(),
                 "sp" => self.role = Role::Body(false),
                 _ => {}
             },

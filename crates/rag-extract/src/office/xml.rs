@@ -13,6 +13,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use rag_core::extraction::ExtractError;
 
+use super::images::unmarked;
 use super::Package;
 
 /// One step through a part.
@@ -21,7 +22,8 @@ pub(crate) enum Xml<'e> {
     Start(Tag<'e>),
     /// An element ends: its local name.
     End(&'e str),
-    /// Character data, references resolved.
+    /// Character data, references resolved (and image marker characters,
+    /// see [`super::images`], dropped).
     Text(&'e str),
 }
 
@@ -105,8 +107,12 @@ pub(crate) fn walk(
                     visit(Xml::End(local(end.name().into_inner())));
                 }
             }
-            Event::Text(text) if skipping == 0 => visit(Xml::Text(&text.xml10_content())),
-            Event::CData(text) if skipping == 0 => visit(Xml::Text(&text.xml10_content())),
+            Event::Text(text) if skipping == 0 => {
+                visit(Xml::Text(&unmarked(&text.xml10_content())))
+            }
+            Event::CData(text) if skipping == 0 => {
+                visit(Xml::Text(&unmarked(&text.xml10_content())))
+            }
             Event::GeneralRef(reference) if skipping == 0 => {
                 let mut buf = [0u8; 4];
                 // Character references and the five predefined entities;
