@@ -23,6 +23,15 @@ pub const RAG_POSTGRES_DB_SECRET: &str = "RAG_POSTGRES_DB_SECRET";
 pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
 pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
 pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
+/// Selective visuals' vision model (read by `rag_vision::vision_from_env`).
+pub const VISION_PROVIDER: &str = rag_vision::env::VISION_PROVIDER;
+pub const VISION_MODEL: &str = rag_vision::env::VISION_MODEL;
+pub const VISION_API_BASE: &str = rag_vision::env::VISION_API_BASE;
+pub const VISION_API_KEY: &str = rag_vision::env::VISION_API_KEY;
+pub const VISION_MAX_TOKENS: &str = rag_vision::env::VISION_MAX_TOKENS;
+pub const VISION_TIMEOUT_SECS: &str = rag_vision::env::VISION_TIMEOUT_SECS;
+pub const VISUALS_MAX_IMAGES: &str = rag_vision::env::VISUALS_MAX_IMAGES;
+pub const VISUALS_CONCURRENCY: &str = rag_vision::env::VISUALS_CONCURRENCY;
 /// Local development only: a PostgreSQL URL instead of the `RAG_POSTGRES_DB_*` parts.
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// Local development only: trust `?user=` on `$connect` (off unless `true`).
@@ -90,6 +99,14 @@ pub const OPTIONAL: &[&str] = &[
     ENABLE_VDR_PIPELINE,
     ENABLE_HYBRID_SEARCH,
     ENABLE_SELECTIVE_VISUALS,
+    VISION_PROVIDER,
+    VISION_MODEL,
+    VISION_API_BASE,
+    VISION_API_KEY,
+    VISION_MAX_TOKENS,
+    VISION_TIMEOUT_SECS,
+    VISUALS_MAX_IMAGES,
+    VISUALS_CONCURRENCY,
     DATABASE_URL,
     WEBSOCKET_ALLOW_USER_PARAM,
 ];

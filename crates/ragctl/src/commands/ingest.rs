@@ -86,6 +86,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
         chunker: services.chunker.clone(),
         analyzer: services.analyzer.clone(),
         config: TextPipelineConfig::default(),
+        visuals: None,
     };
 
     let bar = if std::io::stderr().is_terminal() && !json {

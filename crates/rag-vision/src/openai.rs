@@ -1,0 +1,393 @@
+//! Image transcription through any OpenAI-compatible
+//! `POST /v1/chat/completions` endpoint that takes image input (OpenAI,
+//! Azure-style gateways, vLLM, Ollama, LiteLLM).
+//!
+//! The image travels inline as a `data:` URL content part, so nothing needs
+//! to be hosted. Rate limiting (429), server errors (5xx) and connection
+//! failures are retried with exponential backoff (honouring `Retry-After`);
+//! other client errors fail at once with the server's own message.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use rag_core::visuals::{VisionError, VisionModel, VisionRequest};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::ConfigError;
+
+/// The server used when no base URL is configured.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
+/// Longest wait honoured from a `Retry-After` header, so a misbehaving
+/// server cannot hold an image for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Where and how to call the chat completions endpoint.
+#[derive(Clone)]
+pub struct OpenAiVisionConfig {
+    /// Server root, with or without a trailing `/v1`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    pub api_key: Option<String>,
+    /// A vision-capable model the server knows (`gpt-4o-mini`, `llava`).
+    pub model: String,
+    /// Longest answer, in tokens: a dense table needs a few thousand.
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 for a faithful, repeatable transcription.
+    /// `None` leaves the server's default (for models that refuse one).
+    pub temperature: Option<f32>,
+    /// Limit on one request, connection to last byte.
+    pub timeout: Duration,
+    /// Tries per image, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_base_delay: Duration,
+}
+
+impl std::fmt::Debug for OpenAiVisionConfig {
+    /// Without the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiVisionConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("max_tokens", &self.max_tokens)
+            .field("temperature", &self.temperature)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_delay", &self.retry_base_delay)
+            .finish()
+    }
+}
+
+impl OpenAiVisionConfig {
+    /// OpenAI's endpoint with `model`: 2,048 tokens, temperature 0, 90 s per
+    /// request, 3 attempts starting at 1 s.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            model: model.into(),
+            max_tokens: 2048,
+            temperature: Some(0.0),
+            timeout: Duration::from_secs(90),
+            max_attempts: 3,
+            retry_base_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// The full URL: `{base}/v1/chat/completions`, not doubling `/v1`.
+    pub fn endpoint(&self) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        if base.ends_with("/v1") {
+            format!("{base}/chat/completions")
+        } else {
+            format!("{base}/v1/chat/completions")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: [Message<'a>; 1],
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: [Part<'a>; 2],
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Serialize)]
+struct ImageUrl {
+    url: String,
+    detail: &'static str,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    #[serde(default)]
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: AnswerMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+/// A plain string, or (some servers) a list of text parts.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<TextPart>),
+}
+
+#[derive(Deserialize)]
+struct TextPart {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    message: String,
+}
+
+/// A vision model behind an OpenAI-compatible chat completions endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiVision {
+    client: reqwest::Client,
+    config: OpenAiVisionConfig,
+    endpoint: String,
+    model_id: String,
+}
+
+/// What one failed attempt means for the next.
+enum Attempt {
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    Fail(VisionError),
+}
+
+impl OpenAiVision {
+    /// A client for `config`; fails only if the HTTP client cannot be built.
+    pub fn new(mut config: OpenAiVisionConfig) -> Result<Self, ConfigError> {
+        config.max_attempts = config.max_attempts.max(1);
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Self {
+            client,
+            endpoint: config.endpoint(),
+            model_id: format!("openai:{}", config.model),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &OpenAiVisionConfig {
+        &self.config
+    }
+
+    async fn attempt(&self, body: &ChatRequest<'_>) -> Result<String, Attempt> {
+        let mut request = self.client.post(&self.endpoint).json(body);
+        if let Some(key) = &self.config.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| Attempt::Retry {
+            error: format!("request to {} failed: {}", self.endpoint, error_chain(&e)),
+            retry_after: None,
+        })?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| Attempt::Retry {
+            error: format!("reading the response failed: {}", error_chain(&e)),
+            retry_after: None,
+        })?;
+        if !status.is_success() {
+            let error = format!("HTTP {status}: {}", server_message(&bytes));
+            return Err(
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                    Attempt::Retry { error, retry_after }
+                } else {
+                    Attempt::Fail(VisionError::Rejected(error))
+                },
+            );
+        }
+        parse_answer(&bytes).map_err(Attempt::Fail)
+    }
+}
+
+#[async_trait]
+impl VisionModel for OpenAiVision {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    async fn transcribe(&self, request: VisionRequest<'_>) -> Result<String, VisionError> {
+        let data = base64::engine::general_purpose::STANDARD.encode(request.data);
+        let body = ChatRequest {
+            model: &self.config.model,
+            messages: [Message {
+                role: "user",
+                content: [
+                    Part::Text {
+                        text: request.prompt,
+                    },
+                    Part::ImageUrl {
+                        image_url: ImageUrl {
+                            url: format!("data:{};base64,{data}", request.media_type),
+                            detail: "high",
+                        },
+                    },
+                ],
+            }],
+            max_tokens: self.config.max_tokens,
+            temperature: self.config.temperature,
+        };
+        let mut last_error = String::new();
+        for attempt in 1..=self.config.max_attempts {
+            match self.attempt(&body).await {
+                Ok(text) => return Ok(text),
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Retry { error, retry_after }) => {
+                    last_error = error;
+                    if attempt == self.config.max_attempts {
+                        break;
+                    }
+                    let backoff = self
+                        .config
+                        .retry_base_delay
+                        .saturating_mul(1 << (attempt - 1).min(16));
+                    let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
+                    tracing::warn!(attempt, error = %last_error, delay_ms = delay.as_millis() as u64, "vision request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        Err(VisionError::Unavailable(format!(
+            "{last_error} (after {} attempts)",
+            self.config.max_attempts
+        )))
+    }
+}
+
+/// The text of the first choice; a refusal or an empty answer is an error.
+fn parse_answer(body: &[u8]) -> Result<String, VisionError> {
+    let invalid = VisionError::InvalidResponse;
+    let parsed: ChatResponse =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("not a chat completion: {e}")))?;
+    let choice = parsed
+        .choices
+        .into_iter()
+        .next()
+        .ok_or_else(|| invalid("no choices in the response".into()))?;
+    if let Some(refusal) = choice.message.refusal.filter(|r| !r.trim().is_empty()) {
+        return Err(VisionError::Rejected(format!(
+            "the model refused: {refusal}"
+        )));
+    }
+    let text = match choice.message.content {
+        Some(Content::Text(t)) => t,
+        Some(Content::Parts(parts)) => parts
+            .into_iter()
+            .filter_map(|p| p.text)
+            .collect::<Vec<_>>()
+            .join(""),
+        None => String::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(invalid("the answer has no text".into()));
+    }
+    if choice.finish_reason.as_deref() == Some("length") {
+        tracing::warn!("vision answer cut at max_tokens; keeping what came");
+    }
+    Ok(text)
+}
+
+/// `reqwest` errors keep the useful part (refused, timed out) in their sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `Retry-After` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The server's `{"error": {"message"}}`, or the start of the body.
+fn server_message(body: &[u8]) -> String {
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        return parsed.error.message;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_does_not_double_v1() {
+        let mut c = OpenAiVisionConfig::new("m");
+        c.base_url = "http://h:1/v1/".into();
+        assert_eq!(c.endpoint(), "http://h:1/v1/chat/completions");
+        c.base_url = "http://h:1".into();
+        assert_eq!(c.endpoint(), "http://h:1/v1/chat/completions");
+    }
+
+    #[test]
+    fn answers_are_parsed_from_strings_and_parts() {
+        let s = br#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        assert_eq!(parse_answer(s), Ok("hi".into()));
+        let p = br#"{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}]}"#;
+        assert_eq!(parse_answer(p), Ok("ab".into()));
+        let refusal = br#"{"choices":[{"message":{"content":null,"refusal":"no"}}]}"#;
+        assert!(matches!(
+            parse_answer(refusal),
+            Err(VisionError::Rejected(_))
+        ));
+        let empty = br#"{"choices":[]}"#;
+        assert!(matches!(
+            parse_answer(empty),
+            Err(VisionError::InvalidResponse(_))
+        ));
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let mut c = OpenAiVisionConfig::new("m");
+        c.api_key = Some("sk-secret".into());
+        assert!(!format!("{c:?}").contains("sk-secret"));
+    }
+}
