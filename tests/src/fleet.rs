@@ -537,10 +537,11 @@ pub async fn search_parts() -> rag_lambda::wiring::SearchParts {
 }
 
 async fn parts_over(index: rag_index_pg::PgIndex) -> rag_lambda::wiring::SearchParts {
-    rag_lambda::wiring::SearchParts {
-        index: Arc::new(index),
-        embedder: rag_embed::EmbedderSetup::local(crate::embedder().await),
-    }
+    rag_lambda::wiring::SearchParts::over(
+        index.pool().clone(),
+        rag_embed::EmbedderSetup::local(crate::embedder().await),
+    )
+    .expect("search parts")
 }
 
 impl Stack {

@@ -160,12 +160,14 @@ impl Harness {
                 max_object_bytes,
                 ..TextPipelineConfig::default()
             },
+            visuals: None,
         };
         let query = QueryService {
             embedder,
             index: Arc::new(index.clone()),
             analyzer,
             config: QueryConfig::default(),
+            pages: None,
         };
         Self {
             dir,

@@ -140,6 +140,24 @@ impl BlobStore for S3BlobStore {
         }
         read_limited(out.body, max_bytes, declared).await
     }
+
+    async fn put(
+        &self,
+        blob: &BlobRef,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        self.client
+            .put_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| classify(e, blob))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

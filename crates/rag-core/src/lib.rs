@@ -17,11 +17,13 @@ pub mod formats;
 pub mod fusion;
 pub mod identity;
 pub mod job;
+pub mod page_spans;
 pub mod pipeline;
 pub mod ports;
 pub mod query;
 pub mod realtime;
 pub mod status;
+pub mod visuals;
 
 pub use error::ApiError;
 pub use identity::Caller;

@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
 use crate::identity::Caller;
 use crate::ports::{
-    Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, SearchScope, SparseQuery,
+    Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, PageEmbedder, PageHit,
+    PageIndex, PageQuery, SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -37,11 +38,11 @@ pub enum SearchMode {
     Dense,
     /// BM25 only.
     Sparse,
-    /// Documents routed to the VDR pipeline. Until page embeddings exist this
-    /// searches their per-page text index (hybrid), restricted to VDR pages.
+    /// VDR pages by MaxSim over their multi-vector embeddings. Without a
+    /// page model configured, the hybrid text search of VDR documents' pages.
     Vdr,
-    /// VDR pages fused with text hybrid search; today the hybrid search of
-    /// every pipeline's text.
+    /// VDR page scores fused (reciprocal rank) with the text hybrid search of
+    /// every document, a page and the chunks on it counting as one result.
     HybridVdrText,
 }
 
@@ -197,12 +198,63 @@ impl Default for QueryConfig {
     }
 }
 
+/// MaxSim search over VDR pages: the page model for queries and the index.
+pub struct PageSearch {
+    pub embedder: Arc<dyn PageEmbedder>,
+    pub index: Arc<dyn PageIndex>,
+    /// Nearest page vectors fetched per query vector before exact MaxSim.
+    pub candidates_per_vector: usize,
+}
+
 /// Runs searches for callers.
 pub struct QueryService {
     pub embedder: Arc<dyn Embedder>,
     pub index: Arc<dyn Index>,
     pub analyzer: Arc<Analyzer>,
     pub config: QueryConfig,
+    /// Page search for the `vdr` modes; `None` searches VDR page text.
+    pub pages: Option<PageSearch>,
+}
+
+/// Longest page text returned as a result's content.
+const PAGE_SNIPPET_CHARS: usize = 2_000;
+
+impl PageHit {
+    /// The page as a result: its text as the snippet, and where its image is.
+    fn into_result(self) -> QueryResult {
+        let mut metadata = match self.metadata {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        metadata.insert("file_name".into(), Value::String(self.file_name));
+        metadata.insert("match".into(), Value::String("page".into()));
+        metadata.insert(
+            "text_source".into(),
+            Value::String(self.text_source.as_str().into()),
+        );
+        if let Some(key) = self.image_key {
+            metadata.insert("image_bucket".into(), Value::String(self.bucket));
+            metadata.insert("image_key".into(), Value::String(key));
+        }
+        QueryResult {
+            chunk_id: format!("page-{}", self.page_id),
+            document_id: self.document_id,
+            content: self.content.chars().take(PAGE_SNIPPET_CHARS).collect(),
+            score: self.score,
+            page_num: Some(self.page_num),
+            pipeline: Pipeline::Vdr,
+            metadata: Value::Object(metadata),
+        }
+    }
+}
+
+/// What a result stands for when text and page results are fused: a page of
+/// a document (however many of its chunks matched), or a chunk without one.
+fn page_key(document_id: &str, page_num: Option<u32>, chunk_id: &str) -> String {
+    match page_num {
+        Some(p) => format!("{document_id}\u{1f}{p}"),
+        None => format!("chunk\u{1f}{chunk_id}"),
+    }
 }
 
 impl QueryService {
@@ -213,6 +265,69 @@ impl QueryService {
         req: &QueryRequest,
     ) -> Result<QueryResponse, ApiError> {
         let started = Instant::now();
+        let results = match (&self.pages, req.search_mode) {
+            (Some(pages), SearchMode::Vdr) => self
+                .page_results(pages, caller, req, req.top_k)
+                .await?
+                .into_iter()
+                .map(PageHit::into_result)
+                .collect(),
+            (Some(pages), SearchMode::HybridVdrText) => {
+                let depth = req.top_k.max(self.config.fusion_candidates);
+                let (text, pages) = tokio::join!(
+                    self.text_results(caller, req),
+                    self.page_results(pages, caller, req, depth)
+                );
+                fuse_pages(text?, pages?, req.top_k)
+            }
+            _ => self.text_results(caller, req).await?,
+        };
+        Ok(QueryResponse {
+            total_results: results.len(),
+            results,
+            query: req.query.clone(),
+            search_mode: req.search_mode,
+            processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        })
+    }
+
+    /// Best pages by MaxSim.
+    async fn page_results(
+        &self,
+        pages: &PageSearch,
+        caller: &Caller,
+        req: &QueryRequest,
+        limit: usize,
+    ) -> Result<Vec<PageHit>, ApiError> {
+        let vectors = pages.embedder.embed_query(&req.query).await.map_err(|e| {
+            tracing::error!(error = %e, "page query embedding failed");
+            ApiError::unavailable(
+                "the page embedding model is unavailable; try again or use search_mode 'hybrid'",
+            )
+        })?;
+        let query = PageQuery {
+            scope: SearchScope {
+                caller: caller.clone(),
+                document_ids: req.document_ids.clone(),
+                pipeline: Some(Pipeline::Vdr),
+            },
+            vectors,
+            model: pages.embedder.model_id().to_owned(),
+            candidates_per_vector: pages.candidates_per_vector,
+            limit,
+        };
+        pages.index.search_pages(&query).await.map_err(|e| {
+            tracing::error!(error = %e, "page search failed");
+            ApiError::internal()
+        })
+    }
+
+    /// The text search of the request's mode (dense, sparse or hybrid).
+    async fn text_results(
+        &self,
+        caller: &Caller,
+        req: &QueryRequest,
+    ) -> Result<Vec<QueryResult>, ApiError> {
         let (use_dense, use_sparse) = match req.search_mode {
             SearchMode::Dense => (true, false),
             SearchMode::Sparse => (false, true),
@@ -306,14 +421,42 @@ impl QueryService {
                 metadata: h.metadata,
             })
             .collect();
-        Ok(QueryResponse {
-            total_results: results.len(),
-            results,
-            query: req.query.clone(),
-            search_mode: req.search_mode,
-            processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-        })
+        Ok(results)
     }
+}
+
+/// Text results and page results in one ranking by reciprocal rank: a page
+/// and the text chunks on it are one result (shown as the page, with its
+/// image), so a page found both ways rises above one found either way.
+fn fuse_pages(text: Vec<QueryResult>, pages: Vec<PageHit>, top_k: usize) -> Vec<QueryResult> {
+    let mut by_key: std::collections::HashMap<String, QueryResult> = Default::default();
+    let mut text_list = Vec::new();
+    for r in text {
+        let key = page_key(&r.document_id, r.page_num, &r.chunk_id);
+        if let std::collections::hash_map::Entry::Vacant(slot) = by_key.entry(key.clone()) {
+            text_list.push((key, r.score));
+            slot.insert(r);
+        }
+    }
+    let mut page_list = Vec::new();
+    for p in pages {
+        let key = page_key(&p.document_id, Some(p.page_num), "");
+        page_list.push((key.clone(), p.score));
+        // The page's own result (snippet, image) wins over a chunk of it.
+        by_key.insert(key, p.into_result());
+    }
+    fuse(
+        &text_list,
+        &page_list,
+        Fusion::Rrf {
+            dense: 1.0,
+            sparse: 1.0,
+        },
+    )
+    .into_iter()
+    .filter_map(|(key, score)| by_key.remove(&key).map(|r| QueryResult { score, ..r }))
+    .take(top_k)
+    .collect()
 }
 
 #[cfg(test)]

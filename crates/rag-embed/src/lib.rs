@@ -6,15 +6,26 @@
 //! [`OpenAiEmbedder`] calls any OpenAI-compatible `/v1/embeddings` endpoint
 //! (OpenAI itself, or a self-hosted server) when a hosted model is wanted.
 //! Both return unit-length vectors, because the index compares by cosine.
+//!
+//! Pages of VDR documents are embedded by a `rag_core::ports::PageEmbedder`:
+//! in production [`ColPaliEmbedder`], a ColPali-style model on a GPU server
+//! (Lambda has none) reached over HTTP; `setup::page_embedder_from_env`
+//! picks it when `PAGE_EMBEDDER_URL` is set. Its JSON contract is
+//! infinity's multi-vector `/embeddings` route: `{"model", "modality":
+//! "image" | "text", "encoding_format": "float", "input": [PNG data URLs, or
+//! the query]}` answered by `{"data": [{"index", "embedding": [[f32; dims];
+//! n_tokens]}]}`, with batching, retries and checks described in [`colpali`].
 
 pub mod bert;
+pub mod colpali;
 mod encoder;
 pub mod openai;
 pub mod setup;
 
 pub use bert::{BertEmbedder, BertTokenCounter, LoadError, Pooling};
+pub use colpali::{ColPaliConfig, ColPaliEmbedder};
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
-pub use setup::{embedder_from_env, EmbedderSetup};
+pub use setup::{embedder_from_env, page_embedder_from_env, EmbedderSetup};
 
 /// Scales `v` to unit length in place; returns `false` (leaving `v` as it is)
 /// when its norm is zero or not finite, which callers treat as a bad vector.

@@ -21,7 +21,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 pub const DEFAULT_MODEL: &str = "text-embedding-3-small";
 /// Longest wait honoured from a `Retry-After` header, so a misbehaving server
 /// cannot stall ingestion for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Where and how to call the embeddings endpoint.
 #[derive(Clone)]
@@ -202,8 +202,8 @@ pub struct OpenAiEmbedder {
     dimensions: usize,
 }
 
-/// What one failed attempt means for the next.
-enum Attempt {
+/// What one failed attempt means for the next (shared by the HTTP embedders).
+pub(crate) enum Attempt {
     /// Try again (after `retry_after` if the server said so).
     Retry {
         error: String,
@@ -253,11 +253,7 @@ impl OpenAiEmbedder {
     fn with_dimensions(mut config: OpenAiConfig, dimensions: usize) -> Result<Self, ConfigError> {
         config.batch_size = config.batch_size.max(1);
         config.max_attempts = config.max_attempts.max(1);
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client = http_client(config.timeout)?;
         Ok(Self {
             client,
             endpoint: config.endpoint(),
@@ -285,31 +281,12 @@ impl OpenAiEmbedder {
             encoding_format: "float",
             dimensions: self.config.dimensions,
         };
-        let mut last_error = String::new();
-        for attempt in 1..=self.config.max_attempts {
-            match self.attempt(&body, expect_dims).await {
-                Ok(vectors) => return Ok(vectors),
-                Err(Attempt::Fail(e)) => return Err(e),
-                Err(Attempt::Retry { error, retry_after }) => {
-                    if attempt == self.config.max_attempts {
-                        last_error = error;
-                        break;
-                    }
-                    let backoff = self
-                        .config
-                        .retry_base_delay
-                        .saturating_mul(1 << (attempt - 1).min(16));
-                    let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
-                    tracing::warn!(attempt, error = %error, delay_ms = delay.as_millis() as u64, "embedding request failed; retrying");
-                    last_error = error;
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        Err(EmbedError::Unavailable(format!(
-            "{last_error} (after {} attempts)",
-            self.config.max_attempts
-        )))
+        with_retries(
+            self.config.max_attempts,
+            self.config.retry_base_delay,
+            || self.attempt(&body, expect_dims),
+        )
+        .await
     }
 
     async fn attempt(
@@ -317,36 +294,102 @@ impl OpenAiEmbedder {
         body: &EmbeddingsRequest<'_>,
         expect_dims: Option<usize>,
     ) -> Result<Vec<Vec<f32>>, Attempt> {
-        let mut request = self.client.post(&self.endpoint).json(body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(|e| Attempt::Retry {
-            error: format!("request to {} failed: {}", self.endpoint, error_chain(&e)),
-            retry_after: None,
-        })?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| Attempt::Retry {
-            error: format!(
-                "reading the response from {} failed: {}",
-                self.endpoint,
-                error_chain(&e)
-            ),
-            retry_after: None,
-        })?;
-        if !status.is_success() {
-            let error = format!("HTTP {status}: {}", server_message(&bytes));
-            return Err(
-                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                    Attempt::Retry { error, retry_after }
-                } else {
-                    Attempt::Fail(EmbedError::Model(error))
-                },
-            );
-        }
+        let bytes = post_json(
+            &self.client,
+            &self.endpoint,
+            self.config.api_key.as_deref(),
+            body,
+        )
+        .await?;
         parse_response(&bytes, body.input.len(), expect_dims).map_err(Attempt::Fail)
     }
+}
+
+/// An HTTP client whose every request ends within `timeout` (connecting
+/// within at most 10 s of it), so a hung server cannot hold a worker.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| ConfigError::Client(e.to_string()))
+}
+
+/// Runs `attempt` up to `max_attempts` times (at least once): transient
+/// failures wait `base_delay`, doubled per retry (or the server's
+/// `Retry-After`, capped), then give [`EmbedError::Unavailable`] with the last
+/// error; a final failure is returned at once.
+pub(crate) async fn with_retries<T, F, Fut>(
+    max_attempts: u32,
+    base_delay: Duration,
+    mut attempt: F,
+) -> Result<T, EmbedError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Attempt>>,
+{
+    let max_attempts = max_attempts.max(1);
+    let mut last_error = String::new();
+    for n in 1..=max_attempts {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(Attempt::Fail(e)) => return Err(e),
+            Err(Attempt::Retry { error, retry_after }) => {
+                if n == max_attempts {
+                    last_error = error;
+                    break;
+                }
+                let backoff = base_delay.saturating_mul(1 << (n - 1).min(16));
+                let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
+                tracing::warn!(attempt = n, error = %error, delay_ms = delay.as_millis() as u64, "embedding request failed; retrying");
+                last_error = error;
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+    Err(EmbedError::Unavailable(format!(
+        "{last_error} (after {max_attempts} attempts)"
+    )))
+}
+
+/// POSTs `body` as JSON (with `Authorization: Bearer` when a key is given)
+/// and returns the body of a 2xx response. Connection failures, 429 and 5xx
+/// are [`Attempt::Retry`]; any other status is a final
+/// [`EmbedError::Model`] carrying the server's message.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    endpoint: &str,
+    api_key: Option<&str>,
+    body: &impl Serialize,
+) -> Result<Vec<u8>, Attempt> {
+    let mut request = client.post(endpoint).json(body);
+    if let Some(key) = api_key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|e| Attempt::Retry {
+        error: format!("request to {endpoint} failed: {}", error_chain(&e)),
+        retry_after: None,
+    })?;
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let bytes = response.bytes().await.map_err(|e| Attempt::Retry {
+        error: format!(
+            "reading the response from {endpoint} failed: {}",
+            error_chain(&e)
+        ),
+        retry_after: None,
+    })?;
+    if !status.is_success() {
+        let error = format!("HTTP {status}: {}", server_message(&bytes));
+        return Err(
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                Attempt::Retry { error, retry_after }
+            } else {
+                Attempt::Fail(EmbedError::Model(error))
+            },
+        );
+    }
+    Ok(Vec::from(bytes))
 }
 
 /// `reqwest` errors keep the useful part (refused, timed out) in their sources.

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rag_core::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
-use rag_core::ports::Embedder;
+use rag_core::ports::{Embedder, PageEmbedder};
 
-use crate::{BertEmbedder, OpenAiConfig, OpenAiEmbedder};
+use crate::{BertEmbedder, ColPaliConfig, ColPaliEmbedder, OpenAiConfig, OpenAiEmbedder};
 
 /// An embedder with what chunking for it needs.
 pub struct EmbedderSetup {
@@ -44,6 +44,23 @@ pub enum SetupError {
     },
     #[error("RAG_EMBEDDER must be 'local' or 'openai', not '{0}'")]
     Unknown(String),
+    #[error("configuring the page embedder (PAGE_EMBEDDER_*): {0}")]
+    PageEmbedder(String),
+}
+
+/// The production page embedder, when `PAGE_EMBEDDER_URL` names a
+/// ColPali-style server (see [`crate::colpali`] for the contract and
+/// `PAGE_EMBEDDER_MODEL`, `PAGE_EMBEDDER_API_KEY`, `PAGE_EMBEDDER_DIMENSIONS`
+/// (default 128), `PAGE_EMBEDDER_BATCH_SIZE` (default 8)); `None` when it is
+/// unset, so the caller uses the local text-span stand-in. A variable that is
+/// set but unusable is an error rather than a silent fallback to the local
+/// model.
+pub fn page_embedder_from_env() -> Result<Option<Arc<dyn PageEmbedder>>, SetupError> {
+    let error = |e: crate::ConfigError| SetupError::PageEmbedder(e.to_string());
+    let Some(config) = ColPaliConfig::from_env().map_err(error)? else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(ColPaliEmbedder::new(config).map_err(error)?)))
 }
 
 /// The embedder chosen by `RAG_EMBEDDER`: `local` (the default) loads the

@@ -25,6 +25,10 @@ pub struct PgIndex {
     pool: PgPool,
     dims: usize,
     sql: std::sync::Arc<SearchSql>,
+    /// Dimension of VDR page vectors (the page model may differ from the
+    /// text model: ColPali's are 128).
+    pub(crate) page_dims: usize,
+    pub(crate) page_sql: std::sync::Arc<String>,
 }
 
 impl std::fmt::Debug for PgIndex {
@@ -33,7 +37,7 @@ impl std::fmt::Debug for PgIndex {
     }
 }
 
-fn backend(e: sqlx::Error) -> IndexError {
+pub(crate) fn backend(e: sqlx::Error) -> IndexError {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -47,7 +51,7 @@ fn chunk_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-fn pipeline_name(p: Pipeline) -> &'static str {
+pub(crate) fn pipeline_name(p: Pipeline) -> &'static str {
     p.as_str()
 }
 
@@ -66,7 +70,23 @@ impl PgIndex {
             pool,
             dims,
             sql: std::sync::Arc::new(SearchSql::new(dims)),
+            page_dims: dims,
+            page_sql: std::sync::Arc::new(crate::search_sql::page_search(dims)),
         }
+    }
+
+    /// The same index with VDR page vectors of `dims` dimensions (by
+    /// default, the text dimension: the local page embedder uses the text
+    /// model).
+    pub fn with_page_dimensions(mut self, dims: usize) -> Self {
+        self.page_dims = dims;
+        self.page_sql = std::sync::Arc::new(crate::search_sql::page_search(dims));
+        self
+    }
+
+    /// Text dimension (`dims`) and page dimension.
+    pub fn dimensions(&self) -> (usize, usize) {
+        (self.dims, self.page_dims)
     }
 
     /// The pool, for callers that share it.
@@ -90,6 +110,12 @@ impl PgIndex {
         );
         // `d` is a number from configuration, not input.
         sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        let p = self.page_dims;
+        let ddl = format!(
+            "CREATE INDEX IF NOT EXISTS vdr_page_vectors_hnsw_{p} ON vdr_page_vectors \
+             USING hnsw ((embedding::vector({p})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dims = {p}"
+        );
+        sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -103,6 +129,8 @@ impl PgIndex {
             "hybrid_dense_embeddings",
             "hybrid_bm25_index",
             "document_bm25_metadata",
+            "vdr_pages",
+            "vdr_page_vectors",
         ] {
             sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
                 .execute(&self.pool)
@@ -132,26 +160,14 @@ impl PgIndex {
     }
 }
 
-#[async_trait]
-impl Index for PgIndex {
-    async fn replace_document(
-        &self,
-        doc: &DocumentRecord,
-        chunks: &[ChunkRecord],
-    ) -> Result<(), IndexError> {
-        if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
-            return Err(IndexError::Backend(format!(
-                "chunk {} has a {}-dimensional vector; the index holds {}",
-                bad.chunk_index,
-                bad.embedding.len(),
-                self.dims
-            )));
-        }
-        let pipeline = pipeline_name(doc.pipeline);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-
-        // Claim or refresh the document row; another owner's row is left alone.
-        let claimed = sqlx::query(
+/// Claims or refreshes the document row inside `tx`; another owner's row
+/// is left alone and the write refused.
+pub(crate) async fn claim_document(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    doc: &DocumentRecord,
+) -> Result<(), IndexError> {
+    let pipeline = pipeline_name(doc.pipeline);
+    let claimed = sqlx::query(
             "INSERT INTO hybrid_documents (document_id, owner, bucket, object_key, file_name, content_type, pipeline, embedding_model, metadata)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (document_id) DO UPDATE SET
@@ -170,16 +186,134 @@ impl Index for PgIndex {
         .bind(pipeline)
         .bind(&doc.embedding_model)
         .bind(Json(&doc.metadata))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(backend)?;
-        if claimed.is_none() {
-            return Err(IndexError::NotOwner {
-                document_id: doc.document_id.clone(),
-            });
-        }
+    if claimed.is_none() {
+        return Err(IndexError::NotOwner {
+            document_id: doc.document_id.clone(),
+        });
+    }
 
+    Ok(())
+}
+
+/// Inserts `chunks` of `doc` (rows, dense vectors of `dims` dimensions, BM25
+/// postings) inside `tx`.
+pub(crate) async fn insert_chunks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    doc: &DocumentRecord,
+    dims: usize,
+    chunks: &[ChunkRecord],
+) -> Result<(), IndexError> {
+    let pipeline = pipeline_name(doc.pipeline);
+    let indexes: Vec<i32> = chunks.iter().map(|c| c.chunk_index as i32).collect();
+    let pages: Vec<Option<i32>> = chunks
+        .iter()
+        .map(|c| c.page_num.map(|p| p as i32))
+        .collect();
+    let contents: Vec<&str> = chunks.iter().map(|c| c.content.as_str()).collect();
+    let lengths: Vec<i32> = chunks.iter().map(|c| c.term_count as i32).collect();
+    let metadata: Vec<Json<&Value>> = chunks.iter().map(|c| Json(&c.metadata)).collect();
+    let ids: Vec<(i64, i32)> = sqlx::query_as(
+            "INSERT INTO hybrid_chunks (document_id, owner, chunk_index, page_num, pipeline, content, term_count, metadata)
+             SELECT $1, $2, i, p, $3, c, n, m FROM unnest($4::int[], $5::int[], $6::text[], $7::int[], $8::jsonb[]) AS t(i, p, c, n, m)
+             RETURNING chunk_id, chunk_index",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&indexes)
+        .bind(&pages)
+        .bind(&contents)
+        .bind(&lengths)
+        .bind(&metadata)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?;
+    let id_of: std::collections::HashMap<i32, i64> =
+        ids.into_iter().map(|(id, i)| (i, id)).collect();
+    let chunk_ids: Vec<i64> = chunks
+        .iter()
+        .filter_map(|c| id_of.get(&(c.chunk_index as i32)).copied())
+        .collect();
+    if chunk_ids.len() != chunks.len() {
+        return Err(IndexError::Backend(
+            "duplicate chunk_index in document".into(),
+        ));
+    }
+
+    let vectors: Vec<Vector> = chunks
+        .iter()
+        .map(|c| Vector::from(c.embedding.clone()))
+        .collect();
+    sqlx::query(
+            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
+             SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&doc.embedding_model)
+        .bind(dims as i32)
+        .bind(&chunk_ids)
+        .bind(&vectors)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+
+    let postings = chunks.iter().map(|c| c.terms.len()).sum();
+    let (mut terms, mut pchunks, mut tfs, mut lens) = (
+        Vec::with_capacity(postings),
+        Vec::with_capacity(postings),
+        Vec::with_capacity(postings),
+        Vec::with_capacity(postings),
+    );
+    for (c, id) in chunks.iter().zip(&chunk_ids) {
+        for (term, tf) in &c.terms {
+            terms.push(term.as_str());
+            pchunks.push(*id);
+            tfs.push(*tf as i32);
+            lens.push(c.term_count as i32);
+        }
+    }
+    sqlx::query(
+            "INSERT INTO hybrid_bm25_index (term, chunk_id, document_id, owner, pipeline, tf, chunk_len)
+             SELECT t, id, $1, $2, $3, f, l FROM unnest($4::text[], $5::bigint[], $6::int[], $7::int[]) AS x(t, id, f, l)",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(pipeline)
+        .bind(&terms)
+        .bind(&pchunks)
+        .bind(&tfs)
+        .bind(&lens)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+
+    Ok(())
+}
+
+#[async_trait]
+impl Index for PgIndex {
+    async fn replace_document(
+        &self,
+        doc: &DocumentRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), IndexError> {
+        if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
+            return Err(IndexError::Backend(format!(
+                "chunk {} has a {}-dimensional vector; the index holds {}",
+                bad.chunk_index,
+                bad.embedding.len(),
+                self.dims
+            )));
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        claim_document(&mut tx, doc).await?;
         for table in [
+            "vdr_pages",
             "hybrid_bm25_index",
             "hybrid_dense_embeddings",
             "hybrid_chunks",
@@ -193,91 +327,7 @@ impl Index for PgIndex {
             .map_err(backend)?;
         }
 
-        let indexes: Vec<i32> = chunks.iter().map(|c| c.chunk_index as i32).collect();
-        let pages: Vec<Option<i32>> = chunks
-            .iter()
-            .map(|c| c.page_num.map(|p| p as i32))
-            .collect();
-        let contents: Vec<&str> = chunks.iter().map(|c| c.content.as_str()).collect();
-        let lengths: Vec<i32> = chunks.iter().map(|c| c.term_count as i32).collect();
-        let metadata: Vec<Json<&Value>> = chunks.iter().map(|c| Json(&c.metadata)).collect();
-        let ids: Vec<(i64, i32)> = sqlx::query_as(
-            "INSERT INTO hybrid_chunks (document_id, owner, chunk_index, page_num, pipeline, content, term_count, metadata)
-             SELECT $1, $2, i, p, $3, c, n, m FROM unnest($4::int[], $5::int[], $6::text[], $7::int[], $8::jsonb[]) AS t(i, p, c, n, m)
-             RETURNING chunk_id, chunk_index",
-        )
-        .bind(&doc.document_id)
-        .bind(&doc.owner)
-        .bind(pipeline)
-        .bind(&indexes)
-        .bind(&pages)
-        .bind(&contents)
-        .bind(&lengths)
-        .bind(&metadata)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let id_of: std::collections::HashMap<i32, i64> =
-            ids.into_iter().map(|(id, i)| (i, id)).collect();
-        let chunk_ids: Vec<i64> = chunks
-            .iter()
-            .filter_map(|c| id_of.get(&(c.chunk_index as i32)).copied())
-            .collect();
-        if chunk_ids.len() != chunks.len() {
-            return Err(IndexError::Backend(
-                "duplicate chunk_index in document".into(),
-            ));
-        }
-
-        let vectors: Vec<Vector> = chunks
-            .iter()
-            .map(|c| Vector::from(c.embedding.clone()))
-            .collect();
-        sqlx::query(
-            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
-             SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
-        )
-        .bind(&doc.document_id)
-        .bind(&doc.owner)
-        .bind(pipeline)
-        .bind(&doc.embedding_model)
-        .bind(self.dims as i32)
-        .bind(&chunk_ids)
-        .bind(&vectors)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-
-        let postings = chunks.iter().map(|c| c.terms.len()).sum();
-        let (mut terms, mut pchunks, mut tfs, mut lens) = (
-            Vec::with_capacity(postings),
-            Vec::with_capacity(postings),
-            Vec::with_capacity(postings),
-            Vec::with_capacity(postings),
-        );
-        for (c, id) in chunks.iter().zip(&chunk_ids) {
-            for (term, tf) in &c.terms {
-                terms.push(term.as_str());
-                pchunks.push(*id);
-                tfs.push(*tf as i32);
-                lens.push(c.term_count as i32);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO hybrid_bm25_index (term, chunk_id, document_id, owner, pipeline, tf, chunk_len)
-             SELECT t, id, $1, $2, $3, f, l FROM unnest($4::text[], $5::bigint[], $6::int[], $7::int[]) AS x(t, id, f, l)",
-        )
-        .bind(&doc.document_id)
-        .bind(&doc.owner)
-        .bind(pipeline)
-        .bind(&terms)
-        .bind(&pchunks)
-        .bind(&tfs)
-        .bind(&lens)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-
+        insert_chunks(&mut tx, doc, self.dims, chunks).await?;
         let total_terms: i64 = chunks.iter().map(|c| i64::from(c.term_count)).sum();
         sqlx::query(
             "INSERT INTO document_bm25_metadata (document_id, owner, chunk_count, total_terms) VALUES ($1, $2, $3, $4)

@@ -17,9 +17,48 @@ pub(crate) struct SearchSql {
 /// Rows of table alias `t` the caller may search.
 fn visible(t: &str) -> String {
     format!(
+        "{} AND ($3::text IS NULL OR {t}.pipeline = $3::text)",
+        visible_documents(t)
+    )
+}
+
+/// Rows of table alias `t` belonging to documents the caller may search
+/// (`$1` caller, `$2` document ids or NULL), whatever their pipeline.
+pub(crate) fn visible_documents(t: &str) -> String {
+    format!(
         "({t}.owner = $1 OR {t}.document_id = ANY(ARRAY(SELECT g.document_id FROM hybrid_document_grants g WHERE g.grantee = $1))) \
-         AND ($2::text[] IS NULL OR {t}.document_id = ANY($2::text[])) \
-         AND ($3::text IS NULL OR {t}.pipeline = $3::text)"
+         AND ($2::text[] IS NULL OR {t}.document_id = ANY($2::text[]))"
+    )
+}
+
+/// MaxSim page search for page vectors of dimension `dims`, in one round
+/// trip: the nearest `$5` vectors of each query vector (through the partial
+/// HNSW index) name the candidate pages; each candidate is then scored
+/// exactly, as the sum over query vectors of its best cosine. Parameters:
+/// `$1` caller, `$2` document ids (or NULL), `$3` query vectors, `$4`
+/// model, `$5` candidates per query vector, `$6` limit.
+pub(crate) fn page_search(dims: usize) -> String {
+    format!(
+        "WITH q AS (SELECT ord, v::vector({dims}) AS v FROM unnest($3::vector[]) WITH ORDINALITY AS t(v, ord)),
+        cand AS (
+            SELECT DISTINCT n.page_id FROM q CROSS JOIN LATERAL (
+                SELECT pv.page_id FROM vdr_page_vectors pv
+                WHERE pv.dims = {dims} AND pv.model = $4 AND {vis}
+                ORDER BY pv.embedding::vector({dims}) <=> q.v
+                LIMIT $5) n),
+        best AS (
+            SELECT pv.page_id, q.ord, MAX(1 - (pv.embedding::vector({dims}) <=> q.v)) AS sim
+            FROM vdr_page_vectors pv JOIN cand USING (page_id) CROSS JOIN q
+            WHERE pv.dims = {dims} AND pv.model = $4
+            GROUP BY pv.page_id, q.ord),
+        scored AS (
+            SELECT page_id, ROUND(SUM(sim)::numeric, 9)::float8 AS score FROM best
+            GROUP BY page_id ORDER BY score DESC, page_id LIMIT $6)
+        SELECT s.score, p.page_id, p.document_id, p.page_num, p.image_key, p.content, p.text_source, p.metadata,
+               d.file_name, d.bucket
+        FROM scored s JOIN vdr_pages p USING (page_id) JOIN hybrid_documents d ON d.document_id = p.document_id
+        ORDER BY s.score DESC, p.document_id, p.page_num",
+        vis = visible_documents("pv")
     )
 }
 

@@ -17,20 +17,23 @@ use rag_aws::{
 };
 use rag_core::analyzer::Analyzer;
 use rag_core::api::{ProcessConfig, ProcessService, StatusService};
-use rag_core::chunking::Chunker;
-use rag_core::pipeline::{JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrPipeline};
-use rag_core::ports::{
-    AuthError, BlobStore, ConnectionStore, Index, Notifier, NotifyError, StatusStore,
-    StatusStoreError, StatusWrite, TokenVerifier,
+use rag_core::chunking::{Chunker, ChunkingConfig};
+use rag_core::page_spans::TextSpanPageEmbedder;
+use rag_core::pipeline::{
+    JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
 };
-use rag_core::query::{QueryConfig, QueryService};
+use rag_core::ports::{
+    AuthError, BlobStore, ConnectionStore, Index, Notifier, NotifyError, PageEmbedder, PageIndex,
+    StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
+};
+use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
 };
 use rag_core::status::{StatusRecord, StatusUpdate};
 use rag_core::Caller;
 use rag_embed::{embedder_from_env, EmbedderSetup};
-use rag_extract::FileExtractor;
+use rag_extract::{FileExtractor, PdfPageRenderer};
 use rag_index_pg::{PgConfig, PgIndex};
 use serde_json::Value;
 
@@ -152,7 +155,24 @@ pub enum Processor {
 pub struct SearchParts {
     pub index: Arc<dyn Index>,
     pub embedder: EmbedderSetup,
+    /// VDR pages: the page model and where page vectors are searched.
+    pub pages: PageParts,
 }
+
+/// The page embedder and the page index (the same database as the text
+/// index).
+#[derive(Clone)]
+pub struct PageParts {
+    pub embedder: Arc<dyn PageEmbedder>,
+    pub index: Arc<dyn PageIndex>,
+}
+
+/// Spans of page text the local page embedder embeds: a sentence or two,
+/// so one matching sentence decides a page's MaxSim score.
+const PAGE_SPANS: ChunkingConfig = ChunkingConfig {
+    max_tokens: 48,
+    overlap_tokens: 8,
+};
 
 impl SearchParts {
     /// Loads the model (`RAG_MODEL_DIR`, or the layer's) and connects to
@@ -160,12 +180,48 @@ impl SearchParts {
     pub async fn from_env(sdk: &SdkConfig, write: bool) -> Result<Self> {
         let embedder = embedder_from_env(Path::new(LAMBDA_MODEL_DIR))?;
         let pool = database(sdk, write).await?.connect().await?;
+        Self::over(pool, embedder)
+    }
+
+    /// The parts over a database pool: the page model from the environment
+    /// (`PAGE_EMBEDDER_URL`, a ColPali-style service), or else the local
+    /// stand-in that embeds spans of page text with the text model.
+    pub fn over(pool: rag_index_pg::PgPool, embedder: EmbedderSetup) -> Result<Self> {
+        let pages: Arc<dyn PageEmbedder> = match rag_embed::page_embedder_from_env()? {
+            Some(remote) => remote,
+            None => Arc::new(TextSpanPageEmbedder::new(
+                embedder.embedder.clone(),
+                Chunker::new(embedder.counter.clone(), PAGE_SPANS)?,
+            )),
+        };
+        let index = Arc::new(
+            PgIndex::new(pool, embedder.embedder.dimensions())
+                .with_page_dimensions(pages.dimensions()),
+        );
         Ok(Self {
-            index: Arc::new(PgIndex::new(pool, embedder.embedder.dimensions())),
+            index: index.clone(),
             embedder,
+            pages: PageParts {
+                embedder: pages,
+                index,
+            },
         })
     }
+
+    /// The query service's page search.
+    pub fn page_search(&self) -> PageSearch {
+        PageSearch {
+            embedder: self.pages.embedder.clone(),
+            index: self.pages.index.clone(),
+            candidates_per_vector: PAGE_CANDIDATES_PER_VECTOR,
+        }
+    }
 }
+
+/// Nearest page vectors fetched through HNSW per query vector, whose pages
+/// are re-ranked by exact MaxSim: HNSW's default search breadth (pgvector's
+/// `ef_search` = 40) covers 40 anyway.
+const PAGE_CANDIDATES_PER_VECTOR: usize = 40;
 
 /// Where the database is, as the functions are told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +304,8 @@ pub fn consumer_from(
 }
 
 /// A queue consumer over any storage and status store (the local gateway
-/// uses directories and files).
+/// uses directories and files). The vision model for selective visuals
+/// comes from the environment in every wiring ([`visuals_from_env`]).
 pub fn consumer_with(
     blobs: Arc<dyn BlobStore>,
     status: Arc<dyn StatusStore>,
@@ -256,6 +313,7 @@ pub fn consumer_with(
     processor: Processor,
     max_object_bytes: u64,
 ) -> Result<JobConsumer> {
+    let vision = visuals_from_env()?;
     let text = TextPipeline {
         blobs,
         extractor: Arc::new(FileExtractor::default()),
@@ -269,18 +327,38 @@ pub fn consumer_with(
         analyzer: Arc::new(Analyzer::new()),
         config: TextPipelineConfig {
             max_object_bytes,
+            visuals: vision.as_ref().map(|v| v.visuals).unwrap_or_default(),
             ..TextPipelineConfig::default()
         },
+        visuals: vision.map(|v| v.model),
     };
     let runner: Arc<dyn JobRunner> = match processor {
         Processor::TextRag => Arc::new(text),
-        Processor::Vdr => Arc::new(VdrPipeline { pages: text }),
+        Processor::Vdr => Arc::new(VdrPipeline {
+            pages: text,
+            visual: Some(VisualPages {
+                renderer: Arc::new(PdfPageRenderer::default()),
+                embedder: parts.pages.embedder.clone(),
+                index: parts.pages.index.clone(),
+                config: VdrConfig::default(),
+            }),
+        }),
     };
     Ok(JobConsumer {
         runner,
         status,
         max_receives: MAX_RECEIVES,
     })
+}
+
+/// The vision model of selective visuals: `None` unless
+/// `ENABLE_SELECTIVE_VISUALS` is on (the default) and `VISION_PROVIDER`
+/// names one; without it documents keep their images' alt text only.
+pub fn visuals_from_env() -> Result<Option<rag_vision::VisionSetup>> {
+    if !env::flag(env::ENABLE_SELECTIVE_VISUALS, true)? {
+        return Ok(None);
+    }
+    Ok(rag_vision::vision_from_env()?)
 }
 
 /// `async-v2-{text-rag,vdr}-processor` from the environment.
@@ -302,6 +380,7 @@ pub fn query_handler_from(parts: &SearchParts, enable_hybrid: bool) -> QueryHand
                 hybrid: enable_hybrid,
                 ..QueryConfig::default()
             },
+            pages: Some(parts.page_search()),
         },
     }
 }

@@ -236,7 +236,7 @@ impl BlobStore for FsBlobStore {
         }
         // Read at most one byte past the limit: the file may grow while read.
         let mut bytes = Vec::with_capacity(size as usize);
-        file.take(max_bytes + 1)
+        file.take(max_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
             .await
             .map_err(io_error)?;
@@ -247,6 +247,16 @@ impl BlobStore for FsBlobStore {
             });
         }
         Ok(bytes)
+    }
+
+    async fn put(
+        &self,
+        blob: &BlobRef,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        // The inherent `put`, without user metadata.
+        FsBlobStore::put(self, blob, &bytes, Some(content_type), BTreeMap::new()).await
     }
 }
 

@@ -19,14 +19,17 @@ pub fn embedder() -> Result<EmbedderSetup> {
     Ok(embedder_from_env(Path::new(DEFAULT_MODEL_DIR))?)
 }
 
-/// The index for `dims`-dimensional vectors, connected.
+/// The index for `dims`-dimensional text vectors, connected; page vectors
+/// have the dimension of the configured page model (`PAGE_EMBEDDER_URL`),
+/// or `dims` for the local one, so that `db migrate` indexes them.
 pub async fn index(dims: usize) -> Result<PgIndex> {
     let config = PgConfig::from_env();
     let pool = config
         .connect()
         .await
         .context("is PostgreSQL running? `scripts/pg.sh start` starts the embedded one")?;
-    Ok(PgIndex::new(pool, dims))
+    let page_dims = rag_embed::page_embedder_from_env()?.map_or(dims, |p| p.dimensions());
+    Ok(PgIndex::new(pool, dims).with_page_dimensions(page_dims))
 }
 
 /// Everything search and ingestion need.
@@ -63,6 +66,7 @@ impl Services {
             index,
             analyzer: self.analyzer.clone(),
             config: QueryConfig::default(),
+            pages: None,
         }
     }
 }

@@ -6,11 +6,12 @@ pub mod indexing;
 mod reporter;
 mod text;
 mod vdr;
+mod visuals;
 
 pub use consumer::{Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use reporter::RunReporter;
 pub use text::{TextPipeline, TextPipelineConfig};
-pub use vdr::VdrPipeline;
+pub use vdr::{page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE};
 
 /// How a run ended when it ended because of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]

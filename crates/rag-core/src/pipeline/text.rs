@@ -15,6 +15,7 @@ use crate::ports::{
     BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, StatusStore,
 };
 use crate::status::Stage;
+use crate::visuals::{VisionModel, VisualsConfig};
 
 /// Limits and batch sizes of the text pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,8 @@ pub struct TextPipelineConfig {
     pub max_object_bytes: u64,
     /// Chunks per embedding call (one progress update per batch).
     pub embed_batch: usize,
+    /// Budget of the selective visuals step (used when a model is set).
+    pub visuals: VisualsConfig,
 }
 
 impl Default for TextPipelineConfig {
@@ -30,6 +33,7 @@ impl Default for TextPipelineConfig {
         Self {
             max_object_bytes: 200 * 1024 * 1024,
             embed_batch: 32,
+            visuals: VisualsConfig::default(),
         }
     }
 }
@@ -54,6 +58,9 @@ pub struct TextPipeline {
     pub chunker: Arc<Chunker>,
     pub analyzer: Arc<Analyzer>,
     pub config: TextPipelineConfig,
+    /// The vision model that transcribes a document's important images
+    /// (`ENABLE_SELECTIVE_VISUALS`); `None` leaves the text as extracted.
+    pub visuals: Option<Arc<dyn VisionModel>>,
 }
 
 fn meta(pairs: Value) -> Map<String, Value> {
@@ -100,19 +107,9 @@ impl TextPipeline {
             .await;
 
         // Read
-        let bytes = match self
-            .blobs
-            .get(&job.blob(), self.config.max_object_bytes)
-            .await
-        {
-            Ok(b) => b,
-            Err(BlobError::NotFound) => {
-                return fail("the document no longer exists in storage".into()).await
-            }
-            Err(e @ (BlobError::TooLarge { .. } | BlobError::InvalidKey(_))) => {
-                return fail(e.to_string()).await
-            }
-            Err(BlobError::Backend(e)) => return Err(transient(Stage::ProcessingStarted, e)),
+        let bytes = match self.read_object(job).await? {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error).await,
         };
 
         // Extract
@@ -145,6 +142,9 @@ impl TextPipeline {
                 meta(json!({"pages": pages, "format": extracted.format})),
             )
             .await;
+
+        // Transcribe the images that matter, in place
+        let extracted = self.with_visuals(extracted, job, &report).await;
 
         // Chunk, per page so every chunk knows its page
         report
@@ -249,6 +249,29 @@ impl TextPipeline {
             chunks: total,
             pages,
         })
+    }
+
+    /// The job's object: `Ok(Err(why))` when the document itself is the
+    /// problem (gone, too large), `Err` for a storage fault worth a retry.
+    pub(super) async fn read_object(
+        &self,
+        job: &PipelineJob,
+    ) -> Result<Result<Vec<u8>, String>, TransientError> {
+        match self
+            .blobs
+            .get(&job.blob(), self.config.max_object_bytes)
+            .await
+        {
+            Ok(bytes) => Ok(Ok(bytes)),
+            Err(BlobError::NotFound) => Ok(Err("the document no longer exists in storage".into())),
+            Err(e @ (BlobError::TooLarge { .. } | BlobError::InvalidKey(_))) => {
+                Ok(Err(e.to_string()))
+            }
+            Err(BlobError::Backend(e)) => Err(TransientError {
+                stage: Stage::ProcessingStarted,
+                message: e,
+            }),
+        }
     }
 
     /// Extraction on a blocking thread; a panic inside an extractor is

@@ -19,10 +19,7 @@ pub async fn serve(addr: SocketAddr, data_dir: PathBuf, user: String) -> Result<
     let setup = wiring::embedder()?;
     let index = wiring::index(setup.embedder.dimensions()).await?;
     index.migrate().await.context("migrating the index")?;
-    let parts = SearchParts {
-        index: std::sync::Arc::new(index),
-        embedder: setup,
-    };
+    let parts = SearchParts::over(index.pool().clone(), setup)?;
     let config = GatewayConfig {
         addr,
         data_dir,

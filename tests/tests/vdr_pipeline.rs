@@ -1,0 +1,290 @@
+//! The visual VDR pipeline end to end: real PDFs rendered with PDFium, scans
+//! OCR'd with Tesseract, pages embedded as span vectors with the local
+//! model, stored in PostgreSQL and found by MaxSim.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use integration_tests::{embedder, index, new_user, shared_pdf, workspace, RecordingStatusStore};
+use rag_core::analyzer::Analyzer;
+use rag_core::chunking::{Chunker, ChunkingConfig};
+use rag_core::classify::Pipeline;
+use rag_core::job::PipelineJob;
+use rag_core::page_spans::TextSpanPageEmbedder;
+use rag_core::pipeline::{
+    page_image_key, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
+    VdrPipeline, VisualPages,
+};
+use rag_core::ports::{BlobRef, BlobStore, PageEmbedder};
+use rag_core::query::{
+    PageSearch, QueryConfig, QueryRequest, QueryResult, QueryService, SearchMode,
+};
+use rag_core::status::Stage;
+use rag_core::Caller;
+use rag_extract::{FileExtractor, PdfPageRenderer};
+use rag_local::FsBlobStore;
+
+struct Vdr {
+    _dir: tempfile::TempDir,
+    bucket: String,
+    blobs: Arc<FsBlobStore>,
+    status: Arc<RecordingStatusStore>,
+    pipeline: VdrPipeline,
+    query: QueryService,
+}
+
+async fn vdr() -> Vdr {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
+    let text = embedder().await;
+    let index = index().await;
+    let status = Arc::new(RecordingStatusStore::default());
+    let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path()));
+    let analyzer = Arc::new(Analyzer::new());
+    let chunker = |max_tokens, overlap_tokens| {
+        Chunker::new(
+            text.token_counter(),
+            ChunkingConfig {
+                max_tokens,
+                overlap_tokens,
+            },
+        )
+        .expect("chunker")
+    };
+    let pages: Arc<dyn PageEmbedder> =
+        Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8)));
+    let pipeline = VdrPipeline {
+        pages: TextPipeline {
+            blobs: blobs.clone(),
+            extractor: Arc::new(FileExtractor::default()),
+            embedder: text.clone(),
+            index: Arc::new(index.clone()),
+            status: status.clone(),
+            chunker: Arc::new(chunker(200, 30)),
+            analyzer: analyzer.clone(),
+            config: TextPipelineConfig::default(),
+            visuals: None,
+        },
+        visual: Some(VisualPages {
+            renderer: Arc::new(PdfPageRenderer::default()),
+            embedder: pages.clone(),
+            index: Arc::new(index.clone()),
+            config: VdrConfig {
+                batch_pages: 3,
+                ..VdrConfig::default()
+            },
+        }),
+    };
+    let query = QueryService {
+        embedder: text,
+        index: Arc::new(index.clone()),
+        analyzer,
+        config: QueryConfig::default(),
+        pages: Some(PageSearch {
+            embedder: pages,
+            index: Arc::new(index),
+            candidates_per_vector: 100,
+        }),
+    };
+    Vdr {
+        _dir: dir,
+        bucket,
+        blobs,
+        status,
+        pipeline,
+        query,
+    }
+}
+
+impl Vdr {
+    async fn ingest(&self, user: &Caller, path: &Path) -> (PipelineJob, RunOutcome) {
+        let bytes = std::fs::read(path).expect("sample PDF");
+        let pdf = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a file name");
+        let blob = BlobRef {
+            bucket: self.bucket.clone(),
+            key: format!("{}/{pdf}", user.user),
+        };
+        let content_type = FsBlobStore::guess_content_type(pdf).unwrap_or_default();
+        BlobStore::put(self.blobs.as_ref(), &blob, bytes, &content_type)
+            .await
+            .expect("put");
+        let meta = self.blobs.head(&blob).await.expect("head");
+        let (mut job, _) = PipelineJob::for_object(
+            &blob,
+            &meta,
+            None,
+            &user.user,
+            uuid::Uuid::new_v4().to_string(),
+            true,
+        )
+        .expect("job");
+        job.pipeline = Pipeline::Vdr;
+        RunReporter::new(self.status.clone(), &job)
+            .start_run(true, "queued")
+            .await;
+        let outcome = self
+            .pipeline
+            .run(&job)
+            .await
+            .expect("no infrastructure fault");
+        (job, outcome)
+    }
+
+    async fn search(&self, user: &Caller, query: &str, mode: SearchMode) -> Vec<QueryResult> {
+        let mut req = QueryRequest::new(query);
+        req.search_mode = mode;
+        self.query.search(user, &req).await.expect("search").results
+    }
+}
+
+#[tokio::test]
+async fn a_scanned_page_is_rendered_ocrd_and_found_by_its_text() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-scan");
+    let scan = workspace().join("tests/fixtures/scanned-letter.pdf");
+    let (job, outcome) = vdr.ingest(&user, &scan).await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 1, .. }),
+        "{outcome:?}"
+    );
+    let history = vdr.status.history_of(&job.status_id);
+    let done = history.last().expect("a status");
+    assert_eq!(done.status, Stage::Completed);
+    assert_eq!(done.metadata["ocr_pages"], 1, "{:?}", done.metadata);
+    assert_eq!(done.metadata["vdr_mode"], "visual");
+    assert!(history.iter().any(|r| r.status == Stage::EmbeddingPages));
+    let progress: Vec<u8> = history.iter().map(|r| r.progress).collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+
+    // The rendered page is stored next to the document.
+    let image = vdr
+        .blobs
+        .get(
+            &BlobRef {
+                bucket: vdr.bucket.clone(),
+                key: page_image_key(&job.key, 1),
+            },
+            u64::MAX,
+        )
+        .await
+        .expect("rendered page stored");
+    assert!(image.starts_with(b"\x89PNG"));
+
+    let hits = vdr
+        .search(
+            &user,
+            "when is the pump station closed for maintenance?",
+            SearchMode::Vdr,
+        )
+        .await;
+    let top = hits.first().expect("the scan is found");
+    assert_eq!(
+        (top.document_id.as_str(), top.page_num),
+        (job.status_id.as_str(), Some(1))
+    );
+    assert_eq!(top.metadata["text_source"], "ocr");
+    assert_eq!(top.metadata["match"], "page");
+    assert!(top.content.contains("March 14"), "{}", top.content);
+}
+
+#[tokio::test]
+async fn a_page_with_neither_text_nor_ocr_is_stored_and_reported() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-picture");
+    // A drawing: no text layer, nothing for OCR to read.
+    let (job, outcome) = vdr.ingest(&user, &shared_pdf("grayscale-image.pdf")).await;
+    assert!(
+        matches!(
+            outcome,
+            RunOutcome::Completed {
+                pages: 1,
+                chunks: 0
+            }
+        ),
+        "{outcome:?}"
+    );
+    let done = vdr
+        .status
+        .history_of(&job.status_id)
+        .pop()
+        .expect("a status");
+    assert_eq!(done.metadata["pages_without_text"], serde_json::json!([1]));
+    assert!(vdr
+        .blobs
+        .head(&BlobRef {
+            bucket: vdr.bucket.clone(),
+            key: page_image_key(&job.key, 1),
+        })
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn questions_about_a_page_return_that_page_first() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-pages");
+    let (job, outcome) = vdr.ingest(&user, &shared_pdf("pdflatex-outline.pdf")).await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 4, .. }),
+        "{outcome:?}"
+    );
+    // The table of contents is on page 1 only.
+    let hits = vdr
+        .search(&user, "table of contents", SearchMode::Vdr)
+        .await;
+    let top = hits.first().expect("a page");
+    assert_eq!(
+        (top.document_id.as_str(), top.page_num),
+        (job.status_id.as_str(), Some(1)),
+        "{hits:?}"
+    );
+    assert!(top.metadata["image_key"]
+        .as_str()
+        .is_some_and(|k| k.ends_with("page-00001.png")));
+    // Fused with text search, every page is one result, shown as the page.
+    let fused = vdr
+        .search(&user, "table of contents", SearchMode::HybridVdrText)
+        .await;
+    let mut pages: Vec<Option<u32>> = fused.iter().map(|r| r.page_num).collect();
+    pages.sort();
+    assert_eq!(pages, [Some(1), Some(2), Some(3), Some(4)], "{fused:?}");
+    assert!(fused.iter().all(|r| r.metadata["match"] == "page"));
+    // Nobody else finds it.
+    let other = new_user("vdr-other");
+    assert!(vdr
+        .search(&other, "table of contents", SearchMode::Vdr)
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_presentation_is_converted_by_libreoffice_and_each_slide_rendered() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-deck");
+    let deck = workspace().join("crates/rag-extract/tests/fixtures/office/deck.pptx");
+    let (job, outcome) = vdr.ingest(&user, &deck).await;
+    let done = vdr
+        .status
+        .history_of(&job.status_id)
+        .pop()
+        .expect("a status");
+    // LibreOffice is installed by scripts/sysdeps.sh; without it the deck is
+    // indexed per slide of text and the status says so instead.
+    assert_eq!(done.metadata["vdr_mode"], "visual", "{:?}", done.metadata);
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 4, .. }),
+        "{outcome:?}"
+    );
+    let hits = vdr
+        .search(&user, "how much did the water rise?", SearchMode::Vdr)
+        .await;
+    let top = hits.first().expect("a slide");
+    assert_eq!(
+        (top.document_id.as_str(), top.page_num),
+        (job.status_id.as_str(), Some(2)),
+        "{hits:?}"
+    );
+}
