@@ -700,7 +700,7 @@ async fn websocket_actions_follow_the_protocol() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vdr_routed_documents_are_indexed_page_by_page() {
+async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
     let stack = Stack::new().await;
     let user = new_user("vdr").user;
     let key = "uploads/7f3a.pdf";
@@ -732,9 +732,21 @@ async fn vdr_routed_documents_are_indexed_page_by_page() {
             record["status"].as_str(),
             record["metadata"]["vdr_mode"].as_str()
         ),
-        (Some("completed"), Some("page_text")),
+        (Some("completed"), Some("visual")),
         "{record}"
     );
+    assert_eq!(record["metadata"]["pages"], 4, "{record}");
+    // Every rendered page went to S3 beside the document.
+    for page in 1..=4 {
+        let rendered = s3(&stack)
+            .head_object()
+            .bucket(&stack.bucket)
+            .key(rag_core::pipeline::page_image_key(key, page))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("page {page} not stored: {e:?}"));
+        assert_eq!(rendered.content_type(), Some("image/png"));
+    }
 
     let (_, found) = search(
         &stack,
