@@ -114,6 +114,13 @@ impl StatusStore for RecordingStatusStore {
         }
         Ok(out)
     }
+    async fn record_part(
+        &self,
+        report: &rag_core::status::PartReport,
+    ) -> Result<Option<rag_core::status::PartProgress>, StatusStoreError> {
+        self.inner.record_part(report).await
+    }
+
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
         self.inner.get(status_id).await
     }

@@ -73,6 +73,7 @@ async fn vdr() -> Vdr {
                 batch_pages: 3,
                 ..VdrConfig::default()
             },
+            jobs: None,
         }),
     };
     let query = QueryService {

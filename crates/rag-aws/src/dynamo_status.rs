@@ -11,16 +11,25 @@
 //! read-check-write starts over on the newer record; so two updates can never
 //! both pass the check against the same old state, and progress can never
 //! move backwards.
+//!
+//! A run split into page-range parts keeps its shared counters on the same
+//! item, as number sets: `partsDone`, `pagesDone`, `ocrPages`, `blankPages`.
+//! [`StatusStore::record_part`] adds to them with one conditional UpdateItem
+//! (`ADD` is atomic and, on sets, idempotent), guarded by the run id, a run
+//! still live, and, when a part ends, `NOT contains(partsDone, :part)`, so a
+//! part is finished by exactly one report; it bumps `version` too, so a
+//! racing record write starts over. Record writes of the same run carry the
+//! counters over; a new run's write drops them.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::status::{PartProgress, PartReport, StatusRecord, StatusUpdate};
 
 use crate::error::{backoff, describe};
 
@@ -42,6 +51,36 @@ struct Current {
     exists: bool,
     /// Its `version`, absent on items written by other code.
     version: Option<u64>,
+    /// The part counters it holds (see the module documentation).
+    counters: Item,
+}
+
+/// The attributes of a split run's shared counters.
+const COUNTERS: [&str; 4] = ["partsDone", "pagesDone", "ocrPages", "blankPages"];
+
+/// The counters' totals as an item holds them.
+fn part_progress(item: &Item, newly_done: bool) -> PartProgress {
+    let numbers = |name: &str| -> Vec<u32> {
+        let mut n: Vec<u32> = item
+            .get(name)
+            .and_then(|v| v.as_ns().ok())
+            .map(|ns| ns.iter().filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default();
+        n.sort_unstable();
+        n
+    };
+    let count = |name: &str| u32::try_from(numbers(name).len()).unwrap_or(u32::MAX);
+    PartProgress {
+        parts_done: count("partsDone"),
+        pages_done: count("pagesDone"),
+        ocr_pages: count("ocrPages"),
+        blank_pages: numbers("blankPages"),
+        newly_done,
+    }
+}
+
+fn number_set(numbers: &[u32]) -> AttributeValue {
+    AttributeValue::Ns(numbers.iter().map(u32::to_string).collect())
 }
 
 impl DynamoStatusStore {
@@ -103,12 +142,17 @@ impl DynamoStatusStore {
                 record: None,
                 exists: false,
                 version: None,
+                counters: Item::new(),
             });
         };
         let version = item
             .get("version")
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok());
+        let counters: Item = COUNTERS
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), item.get(*name)?.clone())))
+            .collect();
         let record = match decode(item) {
             Ok(r) if !expired(&r) => Some(r),
             Ok(_) => None,
@@ -123,6 +167,7 @@ impl DynamoStatusStore {
             record,
             exists: true,
             version,
+            counters,
         })
     }
 }
@@ -178,7 +223,12 @@ impl StatusStore for DynamoStatusStore {
             // is exactly the one a later read gives back.
             let now = Utc::now().trunc_subsecs(6);
             let record = StatusRecord::applied(current.record.as_ref(), update, now, self.ttl_secs);
-            let item = encode(&record, current.version.unwrap_or(0) + 1)?;
+            let mut item = encode(&record, current.version.unwrap_or(0) + 1)?;
+            let same_run = !update.starts_run
+                && current.record.as_ref().map(|r| r.run_id.as_str()) == Some(&update.run_id);
+            if same_run {
+                item.extend(current.counters.clone());
+            }
             let mut put = self
                 .client
                 .put_item()
@@ -211,6 +261,77 @@ impl StatusStore for DynamoStatusStore {
             update.status_id,
             Self::MAX_ATTEMPTS
         )))
+    }
+
+    async fn record_part(
+        &self,
+        report: &PartReport,
+    ) -> Result<Option<PartProgress>, StatusStoreError> {
+        let mut adds = vec!["#version :one".to_owned()];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&report.status_id)))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#run", "runId")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":run", AttributeValue::S(report.run_id.clone()))
+            .expression_attribute_values(":completed", AttributeValue::S("completed".into()))
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":cancelled", AttributeValue::S("cancelled".into()));
+        // DynamoDB refuses empty sets: add only what there is.
+        for (attribute, placeholder, numbers) in [
+            ("pagesDone", ":pages", &report.pages),
+            ("ocrPages", ":ocr", &report.ocr_pages),
+            ("blankPages", ":blank", &report.blank_pages),
+        ] {
+            if !numbers.is_empty() {
+                adds.push(format!("{attribute} {placeholder}"));
+                update = update.expression_attribute_values(placeholder, number_set(numbers));
+            }
+        }
+        let mut condition =
+            "#run = :run AND NOT (#status IN (:completed, :failed, :cancelled))".to_owned();
+        if report.part_done {
+            adds.push("partsDone :parts".into());
+            condition.push_str(" AND NOT contains(partsDone, :part)");
+            update = update
+                .expression_attribute_values(":parts", number_set(&[report.part]))
+                .expression_attribute_values(":part", AttributeValue::N(report.part.to_string()));
+        }
+        let out = update
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                let progress = part_progress(&out.attributes.unwrap_or_default(), report.part_done);
+                tracing::debug!(status_id = %report.status_id, part = report.part, pages_done = progress.pages_done, parts_done = progress.parts_done, "part progress counted");
+                Ok(Some(progress))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                // Another run, a run that ended, or a part counted already
+                // (a redelivered range): the current item tells which.
+                let current = self.read(&report.status_id).await?;
+                match current.record {
+                    Some(r) if r.run_id == report.run_id && !r.status.is_terminal() => {
+                        Ok(Some(part_progress(&current.counters, false)))
+                    }
+                    _ => {
+                        tracing::debug!(status_id = %report.status_id, run_id = %report.run_id, "stale part report dropped");
+                        Ok(None)
+                    }
+                }
+            }
+            Err(e) => Err(store_error("UpdateItem", describe(&e))),
+        }
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {

@@ -20,6 +20,8 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         size: 42,
         force_reprocess: false,
         password: None,
+        pages: None,
+        part: None,
     }
 }
 

@@ -10,7 +10,7 @@ use rag_aws::DynamoStatusStore;
 use rag_core::classify::Pipeline;
 use rag_core::ports::{StatusStore, StatusWrite};
 use rag_core::status::Stage::{self, *};
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::status::{PartReport, StatusRecord, StatusUpdate};
 
 async fn store() -> (DynamoStatusStore, aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(&common::sdk().await);
@@ -316,4 +316,125 @@ async fn expired_records_are_gone_and_only_a_new_run_revives_them() {
             .unwrap(),
     );
     assert_eq!(store.get("bkt#old").await.unwrap(), Some(r));
+}
+
+fn part_report(
+    id: &str,
+    run: &str,
+    part: u32,
+    pages: std::ops::RangeInclusive<u32>,
+    done: bool,
+) -> PartReport {
+    PartReport {
+        status_id: id.into(),
+        run_id: run.into(),
+        part,
+        parts_total: 8,
+        pages: pages.clone().collect(),
+        ocr_pages: pages.filter(|p| p % 10 == 0).collect(),
+        blank_pages: vec![],
+        part_done: done,
+    }
+}
+
+#[tokio::test]
+async fn racing_parts_count_once_and_finish_once() {
+    let (store, _, _) = store().await;
+    let store = Arc::new(store);
+    let id = "bucket#docs/long.pdf";
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    // 8 parts of 25 pages, each in batches of 5, each part delivered twice,
+    // with record writes of the same run racing them.
+    let mut tasks = Vec::new();
+    for delivery in 0..2 {
+        for part in 0..8u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut finished = Vec::new();
+                for batch in 0..5u32 {
+                    let first = part * 25 + batch * 5 + 1;
+                    let report = part_report(id, "r1", part, first..=first + 4, batch == 4);
+                    let progress = store.record_part(&report).await.unwrap().expect("live run");
+                    let pct = 46 + (progress.pages_done * 39 / 200) as u8;
+                    store
+                        .apply(&update(id, "alice", "r1", EmbeddingPages, pct))
+                        .await
+                        .unwrap();
+                    if progress.newly_done {
+                        finished.push((delivery, part, progress.all_done(8)));
+                    }
+                }
+                finished
+            }));
+        }
+    }
+    let mut finished = Vec::new();
+    for t in tasks {
+        finished.extend(t.await.unwrap());
+    }
+    let mut parts: Vec<u32> = finished.iter().map(|(_, p, _)| *p).collect();
+    parts.sort_unstable();
+    assert_eq!(
+        parts,
+        (0..8).collect::<Vec<_>>(),
+        "each part finished exactly once"
+    );
+    assert_eq!(
+        finished.iter().filter(|(_, _, all)| *all).count(),
+        1,
+        "{finished:?}"
+    );
+
+    // The totals survived the racing record writes.
+    let again = store
+        .record_part(&part_report(id, "r1", 3, 76..=80, true))
+        .await
+        .unwrap()
+        .expect("live run");
+    assert_eq!(
+        (again.pages_done, again.parts_done, again.ocr_pages),
+        (200, 8, 20)
+    );
+    assert!(!again.newly_done && again.all_done(8));
+    assert_eq!(store.get(id).await.unwrap().unwrap().progress, 85);
+
+    // Once the run ends, and for other runs, reports are stale; a new run
+    // starts from zero.
+    applied(
+        store
+            .apply(&update(id, "alice", "r1", Completed, 100))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .record_part(&part_report(id, "r1", 0, 1..=5, false))
+            .await
+            .unwrap(),
+        None
+    );
+    applied(
+        store
+            .apply(&update(id, "alice", "r2", Queued, 5))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .record_part(&part_report(id, "r1", 0, 1..=5, false))
+            .await
+            .unwrap(),
+        None
+    );
+    let fresh = store
+        .record_part(&part_report(id, "r2", 0, 1..=5, false))
+        .await
+        .unwrap()
+        .expect("live run");
+    assert_eq!((fresh.pages_done, fresh.parts_done), (5, 0));
 }

@@ -33,6 +33,61 @@ pub struct PipelineJob {
     /// record or a log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<DocumentPassword>,
+    /// The pages this job processes, when the document was split into
+    /// page-range jobs (or a job handed the rest of its range back before
+    /// its time ran out); `None` is the whole document. Absent in older
+    /// messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<PageRange>,
+    /// Which part of the split document `pages` belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<JobPart>,
+}
+
+/// Pages `first..=last` (1-based) of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl PageRange {
+    /// How many pages the range holds.
+    pub fn len(&self) -> u32 {
+        (self.last + 1).saturating_sub(self.first)
+    }
+
+    /// Whether the range holds no page.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `total` pages cut into consecutive ranges of at most `size` pages:
+    /// the parts of a split document.
+    pub fn split(total: u32, size: u32) -> Vec<PageRange> {
+        let size = size.max(1);
+        (0..total.div_ceil(size))
+            .map(|i| PageRange {
+                first: i * size + 1,
+                last: ((i + 1) * size).min(total),
+            })
+            .collect()
+    }
+}
+
+/// One part of a document split into page ranges: what a worker needs to
+/// report its share of the run's progress and to know when it is the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobPart {
+    /// 0-based part number.
+    pub index: u32,
+    /// How many parts the document was split into.
+    pub total: u32,
+    /// The part's whole range (a continuation job's `pages` is its tail).
+    pub range: PageRange,
+    /// Pages in the whole document.
+    pub pages_total: u32,
 }
 
 /// A document's password: shown as `***` by `Debug`, so a logged job or
@@ -110,6 +165,8 @@ impl PipelineJob {
             size: meta.size,
             force_reprocess,
             password: None,
+            pages: None,
+            part: None,
         };
         Ok((job, route))
     }
@@ -134,6 +191,55 @@ mod tests {
         assert!(!serde_json::to_string(&without)
             .unwrap()
             .contains("password"));
+    }
+
+    #[test]
+    fn old_messages_parse_and_ranges_travel() {
+        let body = r#"{"statusId":"b#k","runId":"r","user":"u","bucket":"b","key":"k","pipeline":"vdr","fileName":"k"}"#;
+        let mut job: PipelineJob = serde_json::from_str(body).unwrap();
+        assert_eq!((job.pages, job.part), (None, None));
+        assert!(!serde_json::to_string(&job).unwrap().contains("pages"));
+        let range = PageRange {
+            first: 51,
+            last: 100,
+        };
+        job.pages = Some(range);
+        job.part = Some(JobPart {
+            index: 1,
+            total: 6,
+            range,
+            pages_total: 300,
+        });
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(
+            text.contains(r#""pages":{"first":51,"last":100}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""pagesTotal":300"#), "{text}");
+        assert_eq!(serde_json::from_str::<PipelineJob>(&text).unwrap(), job);
+    }
+
+    #[test]
+    fn documents_split_into_consecutive_ranges() {
+        let parts = PageRange::split(300, 50);
+        assert_eq!(parts.len(), 6);
+        assert_eq!(
+            parts[5],
+            PageRange {
+                first: 251,
+                last: 300
+            }
+        );
+        let parts = PageRange::split(101, 50);
+        assert_eq!(parts.iter().map(PageRange::len).sum::<u32>(), 101);
+        assert_eq!(
+            parts[2],
+            PageRange {
+                first: 101,
+                last: 101
+            }
+        );
+        assert!(PageRange::split(0, 50).is_empty());
     }
 
     #[test]

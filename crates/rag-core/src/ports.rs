@@ -105,6 +105,22 @@ pub trait StatusStore: Send + Sync {
         user: &str,
         limit: usize,
     ) -> Result<Vec<StatusRecord>, StatusStoreError>;
+    /// Adds the pages (and, at its end, the part) one worker of a run split
+    /// into page ranges has stored to the run's shared counters, atomically
+    /// with the record, and returns the totals; `None` if the report is
+    /// stale (another run, or the run ended). Counting is idempotent, so a
+    /// retried range counts nothing twice (the rule is
+    /// [`crate::status::PartCounters::record`]). The default refuses, for
+    /// stores that never back the VDR pipeline.
+    async fn record_part(
+        &self,
+        report: &crate::status::PartReport,
+    ) -> Result<Option<crate::status::PartProgress>, StatusStoreError> {
+        Err(StatusStoreError(format!(
+            "this status store cannot count the parts of {}",
+            report.status_id
+        )))
+    }
 }
 
 // ---------------------------------------------------------------- embeddings

@@ -14,6 +14,10 @@ use serde_json::{Map, Value};
 
 use crate::classify::Pipeline;
 
+mod parts;
+
+pub use parts::{PartCounters, PartProgress, PartReport};
+
 /// A processing stage, in pipeline order (the order is the declaration order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -10,7 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
 use rag_core::api::{ProcessConfig, ProcessService, StatusService};
-use rag_core::ports::{BlobStore, ConnectionStore, StatusStore};
+use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
 };
@@ -132,13 +132,14 @@ impl Gateway {
         )?);
         let vdr_queue = Arc::new(FileJobQueue::open(data.join("queues/vdr"), queue_config)?);
 
+        let jobs: Arc<dyn JobQueue> = Arc::new(LocalJobQueues {
+            text_rag: text_queue.clone(),
+            vdr: vdr_queue.clone(),
+        });
         let api = ApiProcessor {
             process: ProcessService {
                 blobs: blobs.clone(),
-                queue: Arc::new(LocalJobQueues {
-                    text_rag: text_queue.clone(),
-                    vdr: vdr_queue.clone(),
-                }),
+                queue: jobs.clone(),
                 status: status.clone(),
                 config: ProcessConfig {
                     max_object_bytes: config.max_document_bytes,
@@ -222,6 +223,7 @@ impl Gateway {
                     &parts,
                     processor,
                     config.max_document_bytes,
+                    Some(jobs.clone()),
                 )?);
                 tasks.push(tokio::spawn(consume(
                     queue,

@@ -32,6 +32,12 @@ pub const VISION_MAX_TOKENS: &str = rag_vision::env::VISION_MAX_TOKENS;
 pub const VISION_TIMEOUT_SECS: &str = rag_vision::env::VISION_TIMEOUT_SECS;
 pub const VISUALS_MAX_IMAGES: &str = rag_vision::env::VISUALS_MAX_IMAGES;
 pub const VISUALS_CONCURRENCY: &str = rag_vision::env::VISUALS_CONCURRENCY;
+/// VDR: documents with more pages are split into page-range jobs of at
+/// most this many pages (default 50).
+pub const VDR_MAX_PAGES_PER_JOB: &str = "VDR_MAX_PAGES_PER_JOB";
+/// VDR: a job hands the rest of its pages back to the queue when fewer
+/// seconds than this are left in its invocation (default 120).
+pub const VDR_DEADLINE_MARGIN_SECS: &str = "VDR_DEADLINE_MARGIN_SECS";
 /// Local development only: a PostgreSQL URL instead of the `RAG_POSTGRES_DB_*` parts.
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// Local development only: trust `?user=` on `$connect` (off unless `true`).
@@ -107,6 +113,9 @@ pub const OPTIONAL: &[&str] = &[
     VISION_TIMEOUT_SECS,
     VISUALS_MAX_IMAGES,
     VISUALS_CONCURRENCY,
+    VDR_MAX_PAGES_PER_JOB,
+    VDR_DEADLINE_MARGIN_SECS,
+    VDR_PROCESSING_QUEUE_URL,
     DATABASE_URL,
     WEBSOCKET_ALLOW_USER_PARAM,
 ];
@@ -140,6 +149,17 @@ pub fn bytes(name: &str, default: u64) -> Result<u64> {
         .map(|v| {
             v.parse::<u64>()
                 .with_context(|| format!("{name} must be a number of bytes, not '{v}'"))
+        })
+        .transpose()
+        .map(|v| v.unwrap_or(default))
+}
+
+/// A whole number, `default` if unset.
+pub fn number(name: &str, default: u64) -> Result<u64> {
+    optional(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .with_context(|| format!("{name} must be a whole number, not '{v}'"))
         })
         .transpose()
         .map(|v| v.unwrap_or(default))

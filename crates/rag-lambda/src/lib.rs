@@ -17,4 +17,4 @@ pub mod sqs;
 pub mod websocket;
 pub mod wiring;
 
-pub use serve::serve;
+pub use serve::{serve, serve_until};

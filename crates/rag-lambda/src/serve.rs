@@ -22,3 +22,20 @@ where
     }))
     .await
 }
+
+/// [`serve`] for handlers that must know when the invocation ends (the
+/// queue consumers): the runtime's deadline, in epoch milliseconds, is
+/// handed over with each event.
+pub async fn serve_until<E, R, F, Fut>(handler: F) -> Result<(), Error>
+where
+    E: DeserializeOwned + Send,
+    R: Serialize,
+    F: Fn(E, u64) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        Ok::<R, Error>(handler(event.payload, event.context.deadline).await)
+    }))
+    .await
+}

@@ -23,8 +23,8 @@ use rag_core::pipeline::{
     JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
 };
 use rag_core::ports::{
-    AuthError, BlobStore, ConnectionStore, Index, Notifier, NotifyError, PageEmbedder, PageIndex,
-    StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
+    AuthError, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError, PageEmbedder,
+    PageIndex, StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
 };
 use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
@@ -294,24 +294,64 @@ pub fn consumer_from(
     processor: Processor,
     max_object_bytes: u64,
 ) -> Result<JobConsumer> {
+    // The VDR processor sends page-range jobs and hand-backs to its own
+    // queue; without the URL, every document runs in one job.
+    let jobs: Option<Arc<dyn JobQueue>> = match (processor, &resources.vdr_queue_url) {
+        (Processor::Vdr, Some(vdr)) => Some(Arc::new(SqsJobQueue::from_config(
+            sdk,
+            resources.text_rag_queue_url.clone().unwrap_or_default(),
+            vdr.clone(),
+        ))),
+        (Processor::Vdr, None) => {
+            tracing::warn!(
+                "{} is not set: long documents are not split",
+                env::VDR_PROCESSING_QUEUE_URL
+            );
+            None
+        }
+        (Processor::TextRag, _) => None,
+    };
     consumer_with(
         Arc::new(S3BlobStore::from_config(sdk)),
         resources.status(sdk)?,
         parts,
         processor,
         max_object_bytes,
+        jobs,
     )
+}
+
+/// The VDR settings from `VDR_MAX_PAGES_PER_JOB` and
+/// `VDR_DEADLINE_MARGIN_SECS`, defaults otherwise.
+pub fn vdr_config_from_env() -> Result<VdrConfig> {
+    let defaults = VdrConfig::default();
+    let per_job = env::number(
+        env::VDR_MAX_PAGES_PER_JOB,
+        u64::from(defaults.max_pages_per_job),
+    )?;
+    let margin = env::number(
+        env::VDR_DEADLINE_MARGIN_SECS,
+        defaults.deadline_margin.as_secs(),
+    )?;
+    Ok(VdrConfig {
+        max_pages_per_job: u32::try_from(per_job.max(1))
+            .with_context(|| format!("{} is too large", env::VDR_MAX_PAGES_PER_JOB))?,
+        deadline_margin: std::time::Duration::from_secs(margin),
+        ..defaults
+    })
 }
 
 /// A queue consumer over any storage and status store (the local gateway
 /// uses directories and files). The vision model for selective visuals
 /// comes from the environment in every wiring ([`visuals_from_env`]).
+/// `jobs` is the queue the VDR processor sends page-range jobs to (its own).
 pub fn consumer_with(
     blobs: Arc<dyn BlobStore>,
     status: Arc<dyn StatusStore>,
     parts: &SearchParts,
     processor: Processor,
     max_object_bytes: u64,
+    jobs: Option<Arc<dyn JobQueue>>,
 ) -> Result<JobConsumer> {
     let vision = visuals_from_env()?;
     let text = TextPipeline {
@@ -340,7 +380,8 @@ pub fn consumer_with(
                 renderer: Arc::new(PdfPageRenderer::default()),
                 embedder: parts.pages.embedder.clone(),
                 index: parts.pages.index.clone(),
-                config: VdrConfig::default(),
+                config: vdr_config_from_env()?,
+                jobs,
             }),
         }),
     };

@@ -11,12 +11,14 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::Utc;
 use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 
 /// A [`StatusStore`] for one process (the CLI, tests).
 #[derive(Debug)]
 pub struct MemoryStatusStore {
     records: Mutex<HashMap<String, StatusRecord>>,
+    /// The part counters of split runs; always locked after `records`.
+    parts: Mutex<HashMap<String, PartCounters>>,
     ttl_secs: i64,
 }
 
@@ -31,6 +33,7 @@ impl MemoryStatusStore {
     pub fn new(ttl_secs: i64) -> Self {
         Self {
             records: Mutex::new(HashMap::new()),
+            parts: Mutex::new(HashMap::new()),
             ttl_secs,
         }
     }
@@ -58,6 +61,28 @@ impl StatusStore for MemoryStatusStore {
         let record = StatusRecord::applied(current, update, now, self.ttl_secs);
         records.insert(update.status_id.clone(), record.clone());
         Ok(StatusWrite::Applied(record))
+    }
+
+    async fn record_part(
+        &self,
+        report: &PartReport,
+    ) -> Result<Option<PartProgress>, StatusStoreError> {
+        let records = self.lock()?;
+        let mut parts = self
+            .parts
+            .lock()
+            .map_err(|_| StatusStoreError("status store poisoned".into()))?;
+        let now = Utc::now().timestamp();
+        let current = records
+            .get(&report.status_id)
+            .filter(|r| !r.is_expired(now));
+        let Some((next, progress)) =
+            PartCounters::record(parts.get(&report.status_id), current, report)
+        else {
+            return Ok(None);
+        };
+        parts.insert(report.status_id.clone(), next);
+        Ok(Some(progress))
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {

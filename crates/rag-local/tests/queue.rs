@@ -43,6 +43,8 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         size: 1,
         force_reprocess: false,
         password: None,
+        pages: None,
+        part: None,
     }
 }
 
@@ -441,6 +443,7 @@ async fn shutdown_stops_the_loop_and_hands_running_jobs_back() {
         ConsumeOptions {
             poll: Duration::from_millis(20),
             concurrency: 2,
+            job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         },
     );
     h.send("hang-1.md");

@@ -3,6 +3,7 @@
 //! replays its neighbours.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -10,10 +11,65 @@ use super::{RunOutcome, RunReporter, TextPipeline, TransientError, VdrPipeline};
 use crate::job::PipelineJob;
 use crate::ports::StatusStore;
 
+/// When the invocation running a job must have finished (Lambda's
+/// `deadline`): a job that may outlive it hands the rest of its work back to
+/// the queue instead of being killed mid-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No limit (a CLI run, a test).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// The invocation ends at `at`.
+    pub fn at(at: Instant) -> Self {
+        Self(Some(at))
+    }
+
+    /// The invocation ends `after` from now.
+    pub fn after(after: Duration) -> Self {
+        Self(Instant::now().checked_add(after))
+    }
+
+    /// The invocation ends at `epoch_ms` (milliseconds since the Unix
+    /// epoch, as the Lambda runtime gives it).
+    pub fn at_epoch_ms(epoch_ms: u64) -> Self {
+        let end = UNIX_EPOCH + Duration::from_millis(epoch_ms);
+        let left = end
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Self::after(left)
+    }
+
+    /// Time left, `None` without a limit.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether less than `margin` is left.
+    pub fn within(&self, margin: Duration) -> bool {
+        self.remaining().is_some_and(|left| left < margin)
+    }
+}
+
 /// A pipeline a consumer can drive.
 #[async_trait]
 pub trait JobRunner: Send + Sync {
     async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError>;
+
+    /// Runs `job` knowing when the invocation ends. Pipelines whose jobs
+    /// can be long (VDR) hand unfinished work back to the queue before it;
+    /// the others ignore it.
+    async fn run_until(
+        &self,
+        job: &PipelineJob,
+        _deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        self.run(job).await
+    }
 }
 
 #[async_trait]
@@ -27,6 +83,14 @@ impl JobRunner for TextPipeline {
 impl JobRunner for VdrPipeline {
     async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
         VdrPipeline::run(self, job).await
+    }
+
+    async fn run_until(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        VdrPipeline::run_until(self, job, deadline).await
     }
 }
 
@@ -61,9 +125,18 @@ pub struct JobConsumer {
 impl JobConsumer {
     /// Processes a batch in order; returns the ids of messages to retry.
     pub async fn handle_batch(&self, messages: &[QueueMessage]) -> Vec<String> {
+        self.handle_batch_until(messages, Deadline::none()).await
+    }
+
+    /// [`JobConsumer::handle_batch`] within an invocation ending at `deadline`.
+    pub async fn handle_batch_until(
+        &self,
+        messages: &[QueueMessage],
+        deadline: Deadline,
+    ) -> Vec<String> {
         let mut retry = Vec::new();
         for message in messages {
-            if self.handle(message).await == Disposition::Retry {
+            if self.handle_until(message, deadline).await == Disposition::Retry {
                 retry.push(message.message_id.clone());
             }
         }
@@ -72,6 +145,11 @@ impl JobConsumer {
 
     /// Processes one message.
     pub async fn handle(&self, message: &QueueMessage) -> Disposition {
+        self.handle_until(message, Deadline::none()).await
+    }
+
+    /// Processes one message within an invocation ending at `deadline`.
+    pub async fn handle_until(&self, message: &QueueMessage, deadline: Deadline) -> Disposition {
         let last_try = message.receive_count >= self.max_receives;
         let job: PipelineJob = match serde_json::from_str(&message.body) {
             Ok(job) => job,
@@ -85,8 +163,8 @@ impl JobConsumer {
         if self.already_settled(&job).await {
             return Disposition::Done;
         }
-        tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, "job started");
-        match self.runner.run(&job).await {
+        tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
+        match self.runner.run_until(&job, deadline).await {
             Ok(RunOutcome::Completed { chunks, pages }) => {
                 tracing::info!(status_id = %job.status_id, chunks, pages, "job completed");
                 Disposition::Done

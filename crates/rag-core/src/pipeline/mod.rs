@@ -8,7 +8,7 @@ mod text;
 mod vdr;
 mod visuals;
 
-pub use consumer::{Disposition, JobConsumer, JobRunner, QueueMessage};
+pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use reporter::RunReporter;
 pub use text::{TextPipeline, TextPipelineConfig};
 pub use vdr::{page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE};

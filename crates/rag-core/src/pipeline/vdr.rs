@@ -7,26 +7,37 @@
 //! that batch's rows in one transaction. Memory stays flat however long
 //! the document, and progress is reported as pages complete.
 //!
+//! No size limit: a document of more than [`VdrConfig::max_pages_per_job`]
+//! pages is split into page-range jobs sent back to the queue, which many
+//! workers run in parallel. Each reports the pages it stored to the run's
+//! shared counters ([`StatusStore::record_part`]); progress is derived from
+//! those totals, so it only grows whichever worker reports, and the worker
+//! whose report finishes the last part records `completed` (the status
+//! rules make that happen once). A job near its invocation's deadline stops
+//! taking batches and hands the rest of its range back to the queue.
+//!
+//! [`StatusStore::record_part`]: crate::ports::StatusStore::record_part
+//!
 //! Without a renderer for the document (no PDFium, or an Office file and no
 //! LibreOffice), the document is indexed by the text of each page instead,
 //! and the status says so (`vdr_mode: "page_text"`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
 use super::indexing::chunk_records;
 use super::text::Flavor;
-use super::{RunOutcome, RunReporter, TextPipeline, TransientError};
+use super::{Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
 use crate::extraction::ExtractInput;
-use crate::job::PipelineJob;
+use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
-    BlobRef, ChunkRecord, DocumentRecord, IndexError, PageEmbedder, PageIndex, PageRecord,
-    PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
+    BlobRef, ChunkRecord, DocumentRecord, IndexError, JobQueue, PageEmbedder, PageIndex,
+    PageRecord, PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
 };
-use crate::status::Stage;
+use crate::status::{PartReport, Stage};
 
 /// Chunk numbers of a VDR document are `page * PAGE_CHUNK_STRIDE + i`, so
 /// that workers writing different page ranges never collide.
@@ -41,6 +52,14 @@ pub struct VdrConfig {
     /// Pages rendered, embedded and stored together (one progress update
     /// and one transaction per batch).
     pub batch_pages: u32,
+    /// Documents with more pages are split into page-range jobs of at most
+    /// this many pages, run in parallel: 50 pages at 150 DPI take a few
+    /// minutes, well inside a 15-minute Lambda.
+    pub max_pages_per_job: u32,
+    /// A job stops taking new batches when less than this is left before
+    /// its invocation's deadline, and hands the rest of its range back: a
+    /// batch must be able to finish inside it.
+    pub deadline_margin: Duration,
 }
 
 impl Default for VdrConfig {
@@ -48,6 +67,8 @@ impl Default for VdrConfig {
         Self {
             dpi: 150,
             batch_pages: 8,
+            max_pages_per_job: 50,
+            deadline_margin: Duration::from_secs(120),
         }
     }
 }
@@ -58,6 +79,9 @@ pub struct VisualPages {
     pub embedder: Arc<dyn PageEmbedder>,
     pub index: Arc<dyn PageIndex>,
     pub config: VdrConfig,
+    /// The VDR queue, for page-range jobs and hand-backs; `None` runs every
+    /// document in one job, however long (the CLI).
+    pub jobs: Option<Arc<dyn JobQueue>>,
 }
 
 /// Processes documents routed to VDR.
@@ -85,9 +109,22 @@ pub fn page_image_key(document_key: &str, page_num: u32) -> String {
 impl VdrPipeline {
     /// Processes one job; same contract as [`TextPipeline::run`].
     pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        self.run_until(job, Deadline::none()).await
+    }
+
+    /// Processes one job within an invocation ending at `deadline`: a whole
+    /// document (split when long), or one page range of a split document.
+    pub async fn run_until(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
         let Some(visual) = &self.visual else {
             return self.pages.run_as(job, Flavor::VdrPageText).await;
         };
+        if let (Some(part), Some(range)) = (job.part, job.pages) {
+            return self.run_part(visual, job, part, range, deadline).await;
+        }
         let started = Instant::now();
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
@@ -96,7 +133,6 @@ impl VdrPipeline {
             report.fail(&error).await;
             Ok(RunOutcome::Failed { error })
         };
-        let transient = |stage: Stage, message: String| TransientError { stage, message };
 
         report
             .stage(
@@ -148,7 +184,140 @@ impl VdrPipeline {
                 meta(json!({"pages": total, "dpi": visual.config.dpi})),
             )
             .await;
+        let per_job = visual.config.max_pages_per_job.max(1);
+        if total > per_job {
+            match &visual.jobs {
+                Some(jobs) => return self.fan_out(jobs.as_ref(), job, total, per_job).await,
+                None => {
+                    tracing::info!(status_id = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
+                }
+            }
+        }
+        let range = PageRange {
+            first: 1,
+            last: total,
+        };
+        let part = JobPart {
+            index: 0,
+            total: 1,
+            range,
+            pages_total: total,
+        };
+        self.store_range(visual, &source, job, part, range, deadline, started)
+            .await
+    }
 
+    /// Splits a long document into page-range jobs on the queue; this job
+    /// is then done. Sending again after a failure only duplicates parts,
+    /// which count once.
+    async fn fan_out(
+        &self,
+        jobs: &dyn JobQueue,
+        job: &PipelineJob,
+        total: u32,
+        per_job: u32,
+    ) -> Result<RunOutcome, TransientError> {
+        let ranges = PageRange::split(total, per_job);
+        let parts = ranges.len() as u32;
+        RunReporter::new(self.pages.status.clone(), job)
+            .stage(
+                Stage::ConvertingPages,
+                1.0,
+                format!("{total} pages split into {parts} jobs of up to {per_job} pages"),
+                meta(json!({"pages": total, "parts_total": parts, "pages_per_job": per_job})),
+            )
+            .await;
+        for (index, range) in (0u32..).zip(ranges) {
+            let part_job = PipelineJob {
+                pages: Some(range),
+                part: Some(JobPart {
+                    index,
+                    total: parts,
+                    range,
+                    pages_total: total,
+                }),
+                ..job.clone()
+            };
+            jobs.send(&part_job).await.map_err(|e| TransientError {
+                stage: Stage::ConvertingPages,
+                message: format!("sending page-range job {index}: {e}"),
+            })?;
+            tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
+        }
+        Ok(RunOutcome::Completed {
+            chunks: 0,
+            pages: 0,
+        })
+    }
+
+    /// One page-range job of a split document (or the continuation of one).
+    async fn run_part(
+        &self,
+        visual: &VisualPages,
+        job: &PipelineJob,
+        part: JobPart,
+        range: PageRange,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        let started = Instant::now();
+        let report = RunReporter::new(self.pages.status.clone(), job);
+        let fail = |error: String| async {
+            tracing::warn!(status_id = %job.status_id, part = part.index, error = %error, "document failed");
+            report.fail(&error).await;
+            Ok(RunOutcome::Failed { error })
+        };
+        tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
+        let bytes = match self.pages.read_object(job).await? {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error).await,
+        };
+        let source = match self.open(visual, bytes, job).await {
+            Ok(source) => source,
+            Err(RenderError::Document(e)) => return fail(e.to_string()).await,
+            // The document was rendered when it was split: a fault here.
+            Err(RenderError::Unavailable(why)) => {
+                return Err(TransientError {
+                    stage: Stage::ConvertingPages,
+                    message: why,
+                })
+            }
+        };
+        let pages = source.page_count();
+        if pages != part.pages_total || range.last > part.range.last || range.is_empty() {
+            return fail(format!(
+                "the document changed while it was processed ({pages} pages, {} expected)",
+                part.pages_total
+            ))
+            .await;
+        }
+        self.store_range(visual, &source, job, part, range, deadline, started)
+            .await
+    }
+
+    /// Renders, embeds and stores `range` batch by batch, reporting each
+    /// batch to the run's shared counters; completes the document when the
+    /// counters say every part is done; hands the rest back to the queue
+    /// when the deadline nears.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_range(
+        &self,
+        visual: &VisualPages,
+        source: &Arc<dyn PageSource>,
+        job: &PipelineJob,
+        part: JobPart,
+        range: PageRange,
+        deadline: Deadline,
+        started: Instant,
+    ) -> Result<RunOutcome, TransientError> {
+        let base = &self.pages;
+        let report = RunReporter::new(base.status.clone(), job);
+        let fail = |error: String| async {
+            tracing::warn!(status_id = %job.status_id, error = %error, "document failed");
+            report.fail(&error).await;
+            Ok(RunOutcome::Failed { error })
+        };
+        let transient = |stage: Stage, message: String| TransientError { stage, message };
+        let total = part.pages_total;
         let document = DocumentRecord {
             document_id: job.status_id.clone(),
             owner: job.user.clone(),
@@ -161,21 +330,38 @@ impl VdrPipeline {
             metadata: json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
         };
         let batch = visual.config.batch_pages.max(1);
-        let (mut chunks_stored, mut unreadable, mut ocr_pages) = (0usize, Vec::new(), 0u32);
-        let mut first = 1;
-        while first <= total {
-            let last = (first + batch - 1).min(total);
-            report
-                .stage(
-                    Stage::EmbeddingPages,
-                    f64::from(first - 1) / f64::from(total),
-                    format!("Processing pages {first}-{last} of {total}"),
-                    Map::new(),
-                )
-                .await;
+        let (mut chunks_stored, mut pages_stored) = (0usize, 0usize);
+        let mut first = range.first;
+        while first <= range.last {
+            // At least one batch per job, so a job always makes progress.
+            if pages_stored > 0 && deadline.within(visual.config.deadline_margin) {
+                if let Some(jobs) = &visual.jobs {
+                    let rest = PipelineJob {
+                        pages: Some(PageRange {
+                            first,
+                            last: range.last,
+                        }),
+                        part: Some(part),
+                        ..job.clone()
+                    };
+                    match jobs.send(&rest).await {
+                        Ok(()) => {
+                            tracing::info!(status_id = %job.status_id, part = part.index, first, last = range.last, remaining_ms = deadline.remaining().map(|d| d.as_millis() as u64), "time nearly up; rest of the range handed back to the queue");
+                            return Ok(RunOutcome::Completed {
+                                chunks: chunks_stored,
+                                pages: pages_stored,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(status_id = %job.status_id, error = %e, "cannot hand the rest of the range back; going on")
+                        }
+                    }
+                }
+            }
+            let last = (first + batch - 1).min(range.last);
             let mut rendered = Vec::with_capacity((last - first + 1) as usize);
             for n in first..=last {
-                match render(&source, n, visual.config.dpi).await {
+                match render(source, n, visual.config.dpi).await {
                     Ok(page) => rendered.push(page),
                     Err(RenderError::Document(e)) => return fail(format!("page {n}: {e}")).await,
                     Err(RenderError::Unavailable(why)) => {
@@ -214,15 +400,25 @@ impl VdrPipeline {
             }
             let chunks = self.page_chunks(&rendered, job).await?;
             chunks_stored += chunks.len();
+            let mut counted = PartReport {
+                status_id: job.status_id.clone(),
+                run_id: job.run_id.clone(),
+                part: part.index,
+                parts_total: part.total,
+                pages: (first..=last).collect(),
+                ocr_pages: Vec::new(),
+                blank_pages: Vec::new(),
+                part_done: last == part.range.last,
+            };
             let records: Vec<PageRecord> = rendered
                 .into_iter()
                 .zip(vectors)
                 .map(|(page, vectors)| {
                     if vectors.is_empty() {
-                        unreadable.push(page.page_num);
+                        counted.blank_pages.push(page.page_num);
                     }
                     if page.text_source == PageTextSource::Ocr {
-                        ocr_pages += 1;
+                        counted.ocr_pages.push(page.page_num);
                     }
                     PageRecord {
                         page_num: page.page_num,
@@ -243,31 +439,63 @@ impl VdrPipeline {
                 Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
                 Err(e) => return Err(transient(Stage::Storing, e.to_string())),
             }
-            tracing::info!(status_id = %job.status_id, first, last, total, "pages stored");
-            first = last + 1;
-        }
-
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        if !unreadable.is_empty() {
-            tracing::warn!(status_id = %job.status_id, pages = ?unreadable, "pages without text or OCR stored unsearchable");
-        }
-        report
-            .complete(
-                format!("Indexed {total} page(s)"),
-                meta(json!({
+            pages_stored += records.len();
+            if !counted.blank_pages.is_empty() {
+                tracing::warn!(status_id = %job.status_id, pages = ?counted.blank_pages, "pages without text or OCR stored unsearchable");
+            }
+            let progress = match base.status.record_part(&counted).await {
+                Ok(Some(progress)) => progress,
+                Ok(None) => {
+                    tracing::info!(status_id = %job.status_id, run_id = %job.run_id, part = part.index, "run ended or superseded; page-range job stops");
+                    return Ok(RunOutcome::Completed {
+                        chunks: chunks_stored,
+                        pages: pages_stored,
+                    });
+                }
+                Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+            };
+            tracing::info!(status_id = %job.status_id, part = part.index, first, last, pages_done = progress.pages_done, parts_done = progress.parts_done, total, "pages stored");
+            report
+                .stage(
+                    Stage::EmbeddingPages,
+                    f64::from(progress.pages_done) / f64::from(total),
+                    format!("Stored {} of {total} pages", progress.pages_done),
+                    meta(json!({
+                        "pages_done": progress.pages_done,
+                        "parts_done": progress.parts_done,
+                        "parts_total": part.total,
+                    })),
+                )
+                .await;
+            if counted.part_done && progress.all_done(part.total) {
+                let mut facts = meta(json!({
                     "pages": total,
-                    "chunks": chunks_stored,
-                    "ocr_pages": ocr_pages,
-                    "pages_without_text": unreadable,
+                    "parts": part.total,
+                    "ocr_pages": progress.ocr_pages,
+                    "pages_without_text": progress.blank_pages,
                     "page_model": visual.embedder.model_id(),
                     "vdr_mode": "visual",
-                    "elapsed_ms": elapsed_ms,
-                })),
-            )
-            .await;
+                }));
+                if part.total == 1 && range.first == 1 {
+                    facts.insert("chunks".into(), chunks_stored.into());
+                    facts.insert(
+                        "elapsed_ms".into(),
+                        (started.elapsed().as_millis() as u64).into(),
+                    );
+                }
+                if report
+                    .complete(format!("Indexed {total} page(s)"), facts)
+                    .await
+                    .is_some()
+                {
+                    tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
+                }
+            }
+            first = last + 1;
+        }
         Ok(RunOutcome::Completed {
             chunks: chunks_stored,
-            pages: total as usize,
+            pages: pages_stored,
         })
     }
 

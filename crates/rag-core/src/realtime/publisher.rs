@@ -108,6 +108,13 @@ impl StatusStore for NotifyingStatusStore {
         Ok(outcome)
     }
 
+    async fn record_part(
+        &self,
+        report: &crate::status::PartReport,
+    ) -> Result<Option<crate::status::PartProgress>, StatusStoreError> {
+        self.inner.record_part(report).await
+    }
+
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
         self.inner.get(status_id).await
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rag_core::pipeline::{Disposition, JobConsumer, QueueMessage};
+use rag_core::pipeline::{Deadline, Disposition, JobConsumer, QueueMessage};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -25,18 +25,24 @@ pub struct ConsumeOptions {
     pub poll: Duration,
     /// Jobs run at once (like Lambda's concurrency); each holds one message.
     pub concurrency: usize,
+    /// The time each job is given, as a Lambda invocation's timeout: long
+    /// jobs hand the rest of their work back to the queue before it ends.
+    pub job_time_limit: Duration,
 }
 
 impl ConsumeOptions {
     /// Jobs at once by default: like a batch of 4 messages, without a slow
     /// job holding the others back.
     pub const DEFAULT_CONCURRENCY: usize = 4;
+    /// Lambda's longest timeout: nothing local needs to hurry more.
+    pub const DEFAULT_JOB_TIME_LIMIT: Duration = Duration::from_secs(900);
 
     /// Default concurrency, polling every `poll`.
     pub fn new(poll: Duration) -> Self {
         Self {
             poll,
             concurrency: Self::DEFAULT_CONCURRENCY,
+            job_time_limit: Self::DEFAULT_JOB_TIME_LIMIT,
         }
     }
 }
@@ -78,8 +84,13 @@ pub async fn consume_with(
                 Ok(batch) => {
                     for received in batch {
                         let receipt = received.receipt.clone();
-                        let handle =
-                            running.spawn(handle_one(queue.clone(), consumer.clone(), received));
+                        let deadline = Deadline::after(options.job_time_limit);
+                        let handle = running.spawn(handle_one(
+                            queue.clone(),
+                            consumer.clone(),
+                            received,
+                            deadline,
+                        ));
                         receipts.insert(handle.id(), receipt);
                     }
                     // Sleep only until the next retry is due.
@@ -153,7 +164,12 @@ async fn stop(
 
 /// Runs one message through the consumer, keeping it hidden while it runs,
 /// and deletes it when the consumer is done with it.
-async fn handle_one(queue: Arc<FileJobQueue>, consumer: Arc<JobConsumer>, received: Received) {
+async fn handle_one(
+    queue: Arc<FileJobQueue>,
+    consumer: Arc<JobConsumer>,
+    received: Received,
+    deadline: Deadline,
+) {
     let Received {
         id,
         body,
@@ -168,7 +184,7 @@ async fn handle_one(queue: Arc<FileJobQueue>, consumer: Arc<JobConsumer>, receiv
     let beat = (queue.config().visibility_timeout / 2).max(Duration::from_millis(10));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let work = consumer.handle(&message);
+    let work = consumer.handle_until(&message, deadline);
     tokio::pin!(work);
     let disposition = loop {
         tokio::select! {

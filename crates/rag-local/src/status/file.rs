@@ -6,6 +6,9 @@
 //! on every write. All records are also held in memory behind one lock, so
 //! the core's rule check, the new record and the file write happen as one
 //! step: the local equivalent of DynamoDB's conditional write.
+//!
+//! The part counters of split runs live beside them, under `parts/`, named
+//! the same way, and are updated under the same lock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::Utc;
 use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 use sha2::{Digest, Sha256};
 
 use crate::fsio;
@@ -37,7 +40,12 @@ pub enum StatusFileError {
 struct Inner {
     dir: PathBuf,
     records: Mutex<HashMap<String, StatusRecord>>,
+    /// Part counters by statusId; always locked after `records`.
+    parts: Mutex<HashMap<String, PartCounters>>,
 }
+
+/// The subdirectory of the part counters.
+const PARTS_DIR: &str = "parts";
 
 /// A [`StatusStore`] persisted in a directory (the local gateway's).
 #[derive(Debug, Clone)]
@@ -58,6 +66,42 @@ impl Inner {
     fn path_of(&self, status_id: &str) -> PathBuf {
         let digest = Sha256::digest(status_id.as_bytes());
         self.dir.join(format!("{}.json", fsio::hex(&digest)))
+    }
+
+    fn parts_path_of(&self, status_id: &str) -> PathBuf {
+        let digest = Sha256::digest(status_id.as_bytes());
+        self.dir
+            .join(PARTS_DIR)
+            .join(format!("{}.json", fsio::hex(&digest)))
+    }
+
+    /// Counts a part report under the records' lock, persisting the counters.
+    fn record_part(&self, report: &PartReport) -> Result<Option<PartProgress>, StatusStoreError> {
+        let records = self.lock()?;
+        let mut parts = self
+            .parts
+            .lock()
+            .map_err(|_| StatusStoreError("status store poisoned".into()))?;
+        let now = Utc::now().timestamp();
+        let current = records
+            .get(&report.status_id)
+            .filter(|r| !r.is_expired(now));
+        let Some((next, progress)) =
+            PartCounters::record(parts.get(&report.status_id), current, report)
+        else {
+            return Ok(None);
+        };
+        let bytes = serde_json::to_vec(&(&report.status_id, &next))
+            .map_err(|e| StatusStoreError(format!("cannot encode part counters: {e}")))?;
+        let path = self.parts_path_of(&report.status_id);
+        std::fs::create_dir_all(self.dir.join(PARTS_DIR))
+            .and_then(|()| fsio::write_atomic(&path, &bytes, false))
+            .map_err(|e| {
+                tracing::error!(path = %path.display(), error = %e, "cannot write part counters");
+                StatusStoreError(format!("cannot write part counters: {e}"))
+            })?;
+        parts.insert(report.status_id.clone(), next);
+        Ok(Some(progress))
     }
 
     /// Check, build and write under one lock.
@@ -101,9 +145,30 @@ impl FileStatusStore {
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         fsio::remove_stale_temps(&dir).map_err(io(&dir))?;
+        // Created by the first split run only.
+        let parts_dir = dir.join(PARTS_DIR);
+        let mut parts = HashMap::new();
+        let part_files = if parts_dir.is_dir() {
+            fsio::remove_stale_temps(&parts_dir).map_err(io(&parts_dir))?;
+            fsio::json_files(&parts_dir).map_err(io(&parts_dir))?
+        } else {
+            Vec::new()
+        };
+        for path in part_files {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            match serde_json::from_str::<(String, PartCounters)>(&text) {
+                Ok((status_id, counters)) => {
+                    parts.insert(status_id, counters);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unreadable part counters skipped")
+                }
+            }
+        }
         let inner = Inner {
             dir: dir.clone(),
             records: Mutex::new(HashMap::new()),
+            parts: Mutex::new(parts),
         };
         let now = Utc::now().timestamp();
         let mut records = HashMap::new();
@@ -160,6 +225,17 @@ impl StatusStore for FileStatusStore {
         tokio::task::spawn_blocking(move || inner.apply(&update, ttl_secs))
             .await
             .map_err(|e| StatusStoreError(format!("status write task failed: {e}")))?
+    }
+
+    async fn record_part(
+        &self,
+        report: &PartReport,
+    ) -> Result<Option<PartProgress>, StatusStoreError> {
+        let inner = Arc::clone(&self.inner);
+        let report = report.clone();
+        tokio::task::spawn_blocking(move || inner.record_part(&report))
+            .await
+            .map_err(|e| StatusStoreError(format!("part counter task failed: {e}")))?
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {

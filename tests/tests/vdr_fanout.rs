@@ -1,0 +1,458 @@
+//! No size limit: long documents split into page-range jobs that several
+//! workers run in parallel over a queue with SQS's delivery rules, the
+//! status aggregating their progress and completing exactly once; a failed
+//! range retried on its own; a job near its deadline handing the rest back.
+//!
+//! Real PDFium rendering, the local model, PostgreSQL; the PDFs are written
+//! here, each page saying which page it is.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use integration_tests::{embedder, index, new_user, RecordingStatusStore};
+use rag_core::analyzer::Analyzer;
+use rag_core::chunking::{Chunker, ChunkingConfig};
+use rag_core::classify::Pipeline;
+use rag_core::job::PipelineJob;
+use rag_core::page_spans::TextSpanPageEmbedder;
+use rag_core::pipeline::{
+    JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
+};
+use rag_core::ports::{
+    BlobRef, BlobStore, ChunkRecord, DocumentRecord, IndexError, JobQueue, PageHit, PageIndex,
+    PageQuery, PageRecord, QueueError,
+};
+use rag_core::status::{Stage, StatusRecord};
+use rag_extract::{FileExtractor, PdfPageRenderer};
+use rag_index_pg::PgIndex;
+use rag_local::{
+    consume_with, ConsumeOptions, FileJobQueue, FsBlobStore, LocalJobQueues, QueueConfig,
+};
+use tokio::sync::watch;
+
+/// A PDF of `pages` pages, page N saying "This is page N about topic-N".
+fn numbered_pdf(pages: u32) -> Vec<u8> {
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        String::new(), // the page tree, once the kids are known
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+    ];
+    let mut kids = Vec::new();
+    for n in 1..=pages {
+        let text = format!("BT /F1 18 Tf 40 700 Td (This is page {n} about topic-{n}) Tj ET");
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{text}\nendstream",
+            text.len() + 1
+        ));
+        let content = objects.len();
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+             /Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>"
+        ));
+        kids.push(format!("{} 0 R", objects.len()));
+    }
+    objects[1] = format!(
+        "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+        kids.join(" ")
+    );
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+/// The VDR queue, recording every job sent (page ranges and hand-backs).
+struct RecordingQueue {
+    inner: LocalJobQueues,
+    sent: Mutex<Vec<PipelineJob>>,
+}
+
+#[async_trait]
+impl JobQueue for RecordingQueue {
+    async fn send(&self, job: &PipelineJob) -> Result<(), QueueError> {
+        self.inner.send(job).await?;
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(job.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Fails one write of pages `page` once (after the earlier batches of its
+/// range are stored): a worker dying mid-range.
+struct FailOnce {
+    inner: PgIndex,
+    page: u32,
+    failed: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl PageIndex for FailOnce {
+    async fn replace_pages(
+        &self,
+        doc: &DocumentRecord,
+        first: u32,
+        last: u32,
+        pages: &[PageRecord],
+        chunks: &[ChunkRecord],
+    ) -> Result<(), IndexError> {
+        if (first..=last).contains(&self.page) && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(IndexError::Unavailable(
+                "connection reset (injected)".into(),
+            ));
+        }
+        self.inner
+            .replace_pages(doc, first, last, pages, chunks)
+            .await
+    }
+    async fn search_pages(&self, query: &PageQuery) -> Result<Vec<PageHit>, IndexError> {
+        self.inner.search_pages(query).await
+    }
+}
+
+struct Fleet {
+    _dir: tempfile::TempDir,
+    blobs: Arc<FsBlobStore>,
+    bucket: String,
+    status: Arc<RecordingStatusStore>,
+    queue: Arc<RecordingQueue>,
+    index: PgIndex,
+    shutdown: watch::Sender<bool>,
+    workers: tokio::task::JoinHandle<()>,
+    /// Whether the injected failure happened.
+    failed: Arc<AtomicBool>,
+}
+
+struct Setup {
+    config: VdrConfig,
+    /// Page whose first write fails once, if any.
+    fail_page: Option<u32>,
+    job_time_limit: Duration,
+}
+
+async fn fleet(setup: Setup) -> Fleet {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
+    let text = embedder().await;
+    let index = index().await;
+    let status = Arc::new(RecordingStatusStore::default());
+    let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path().join("files")));
+    let chunker = |max_tokens, overlap_tokens| {
+        Chunker::new(
+            text.token_counter(),
+            ChunkingConfig {
+                max_tokens,
+                overlap_tokens,
+            },
+        )
+        .expect("chunker")
+    };
+    let queue_config = QueueConfig {
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 5,
+    };
+    let open = |name: &str| {
+        Arc::new(FileJobQueue::open(dir.path().join(name), queue_config.clone()).expect("queue"))
+    };
+    let vdr = open("vdr");
+    let queue = Arc::new(RecordingQueue {
+        inner: LocalJobQueues {
+            text_rag: open("text"),
+            vdr: vdr.clone(),
+        },
+        sent: Mutex::new(Vec::new()),
+    });
+    let failed = Arc::new(AtomicBool::new(false));
+    let pages: Arc<dyn PageIndex> = match setup.fail_page {
+        Some(page) => Arc::new(FailOnce {
+            inner: index.clone(),
+            page,
+            failed: failed.clone(),
+        }),
+        None => Arc::new(index.clone()),
+    };
+    let pipeline = VdrPipeline {
+        pages: TextPipeline {
+            blobs: blobs.clone(),
+            extractor: Arc::new(FileExtractor::default()),
+            embedder: text.clone(),
+            index: Arc::new(index.clone()),
+            status: status.clone(),
+            chunker: Arc::new(chunker(200, 30)),
+            analyzer: Arc::new(Analyzer::new()),
+            config: TextPipelineConfig::default(),
+            visuals: None,
+        },
+        visual: Some(VisualPages {
+            renderer: Arc::new(PdfPageRenderer::default()),
+            embedder: Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8))),
+            index: pages,
+            config: setup.config,
+            jobs: Some(queue.clone()),
+        }),
+    };
+    let consumer = Arc::new(JobConsumer {
+        runner: Arc::new(pipeline),
+        status: status.clone(),
+        max_receives: queue_config.max_receives,
+    });
+    let (shutdown, stop) = watch::channel(false);
+    let workers = tokio::spawn(consume_with(
+        vdr,
+        consumer,
+        ConsumeOptions {
+            poll: Duration::from_millis(50),
+            concurrency: 4,
+            job_time_limit: setup.job_time_limit,
+        },
+        stop,
+    ));
+    Fleet {
+        _dir: dir,
+        blobs,
+        bucket,
+        status,
+        queue,
+        index,
+        shutdown,
+        workers,
+        failed,
+    }
+}
+
+impl Fleet {
+    /// Uploads a PDF of `pages` pages, queues it, and waits until its run
+    /// ends; returns the job and the run's status history.
+    async fn process(&self, pages: u32) -> (PipelineJob, Vec<StatusRecord>) {
+        let user = new_user("fanout");
+        let blob = BlobRef {
+            bucket: self.bucket.clone(),
+            key: format!("{}/long-{pages}.pdf", user.user),
+        };
+        BlobStore::put(
+            self.blobs.as_ref(),
+            &blob,
+            numbered_pdf(pages),
+            "application/pdf",
+        )
+        .await
+        .expect("put");
+        let meta = self.blobs.head(&blob).await.expect("head");
+        let (mut job, _) = PipelineJob::for_object(
+            &blob,
+            &meta,
+            None,
+            &user.user,
+            uuid::Uuid::new_v4().to_string(),
+            true,
+        )
+        .expect("job");
+        job.pipeline = Pipeline::Vdr;
+        RunReporter::new(self.status.clone(), &job)
+            .start_run(true, "queued")
+            .await;
+        self.queue.send(&job).await.expect("send");
+        // Generous: a bound on a hang, not a timing assertion.
+        let give_up = Instant::now() + Duration::from_secs(900);
+        loop {
+            let ended = self
+                .status
+                .history_of(&job.status_id)
+                .last()
+                .is_some_and(|r| r.status.is_terminal());
+            if ended {
+                break;
+            }
+            assert!(Instant::now() < give_up, "the document never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let jobs still running (duplicates, late parts) drain.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (job.clone(), self.status.history_of(&job.status_id))
+    }
+
+    /// (rows, distinct page numbers) stored for a document.
+    async fn pages_stored(&self, document_id: &str) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT page_num) FROM vdr_pages WHERE document_id = $1",
+        )
+        .bind(document_id)
+        .fetch_one(self.index.pool())
+        .await
+        .expect("count pages")
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.workers.await;
+    }
+}
+
+/// The run completed exactly once, with progress that never went back.
+fn assert_completed_once(history: &[StatusRecord], pages: u32) {
+    let completed: Vec<&StatusRecord> = history
+        .iter()
+        .filter(|r| r.status == Stage::Completed)
+        .collect();
+    assert_eq!(completed.len(), 1, "completed writes: {completed:?}");
+    assert!(
+        history.iter().all(|r| r.status != Stage::Failed),
+        "{history:?}"
+    );
+    let done = completed[0];
+    assert_eq!(done.metadata["pages"], pages, "{:?}", done.metadata);
+    let progress: Vec<u8> = history.iter().map(|r| r.progress).collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress went backwards: {progress:?}"
+    );
+    let stages: Vec<Stage> = history.iter().map(|r| r.status).collect();
+    assert!(stages.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            batch_pages: 10,
+            max_pages_per_job: 50,
+            ..VdrConfig::default()
+        },
+        fail_page: None,
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+    })
+    .await;
+    let started = Instant::now();
+    let (job, history) = fleet.process(300).await;
+    let elapsed = started.elapsed();
+    println!(
+        "300 pages rendered at 36 DPI, embedded and stored by 4 workers in {:.1} s: {:.1} pages/s",
+        elapsed.as_secs_f64(),
+        300.0 / elapsed.as_secs_f64()
+    );
+    assert_completed_once(&history, 300);
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (300, 300));
+    // Six page-range jobs of 50 pages, progress reported as pages stored.
+    let parts: Vec<(u32, u32)> = fleet
+        .queue
+        .sent
+        .lock()
+        .expect("sent")
+        .iter()
+        .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            (1, 50),
+            (51, 100),
+            (101, 150),
+            (151, 200),
+            (201, 250),
+            (251, 300)
+        ]
+    );
+    assert!(history
+        .iter()
+        .any(|r| r.metadata.get("parts_total") == Some(&6.into())));
+    let reported: Vec<u64> = history
+        .iter()
+        .filter(|r| r.status == Stage::EmbeddingPages)
+        .filter_map(|r| r.metadata.get("pages_done")?.as_u64())
+        .collect();
+    assert!(reported.len() >= 10, "{reported:?}");
+    assert_eq!(reported.last(), Some(&300));
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_range_failing_mid_way_is_retried_alone_and_pages_count_once() {
+    // Page 75 is in the second batch of part 2 (pages 61-90): its first
+    // write fails after pages 61-70 are stored, and the message comes back
+    // after its visibility timeout.
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            batch_pages: 10,
+            max_pages_per_job: 30,
+            ..VdrConfig::default()
+        },
+        fail_page: Some(75),
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+    })
+    .await;
+    let (job, history) = fleet.process(120).await;
+    assert!(
+        fleet.failed.load(Ordering::SeqCst),
+        "the failure was injected"
+    );
+    assert_completed_once(&history, 120);
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (120, 120));
+    let done = history.last().expect("a status");
+    assert_eq!(done.metadata["pages"], 120);
+    // Only the failed range ran again: four parts sent once each, no
+    // other job sent.
+    let sent = fleet.queue.sent.lock().expect("sent").len();
+    assert_eq!(sent, 1 + 4, "the whole job and its four parts");
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes() {
+    // A margin longer than the time each job gets: every job stores one
+    // batch, then hands the rest of its range back to the queue.
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            batch_pages: 10,
+            max_pages_per_job: 30,
+            deadline_margin: Duration::from_secs(3600),
+        },
+        fail_page: None,
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+    })
+    .await;
+    let (job, history) = fleet.process(60).await;
+    assert_completed_once(&history, 60);
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (60, 60));
+    let mut ranges: Vec<(u32, u32, u32)> = fleet
+        .queue
+        .sent
+        .lock()
+        .expect("sent")
+        .iter()
+        .filter_map(|j| Some((j.part?.index, j.pages?.first, j.pages?.last)))
+        .collect();
+    ranges.sort_unstable();
+    assert_eq!(
+        ranges,
+        vec![
+            (0, 1, 30),
+            (0, 11, 30),
+            (0, 21, 30),
+            (1, 31, 60),
+            (1, 41, 60),
+            (1, 51, 60)
+        ],
+        "two parts, each handed back twice"
+    );
+    fleet.stop().await;
+}
