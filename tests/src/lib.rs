@@ -168,6 +168,7 @@ impl Harness {
                 ..TextPipelineConfig::default()
             },
             visuals: None,
+            reroute: None,
         };
         let query = QueryService {
             embedder,

@@ -18,6 +18,9 @@ fn completed(outcome: RunOutcome) -> usize {
     match outcome {
         RunOutcome::Completed { chunks, .. } => chunks,
         RunOutcome::Failed { error } => panic!("expected completion, got failure: {error}"),
+        RunOutcome::HandedOver { reason, .. } => {
+            panic!("expected completion, handed over: {reason}")
+        }
     }
 }
 

@@ -199,6 +199,7 @@ async fn fleet(setup: Setup) -> Fleet {
             analyzer: Arc::new(Analyzer::new()),
             config: TextPipelineConfig::default(),
             visuals: None,
+            reroute: None,
         },
         visual: Some(VisualPages {
             renderer: Arc::new(PdfPageRenderer::default()),

@@ -15,7 +15,7 @@ use rag_core::pipeline::{
     page_image_key, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
     VdrPipeline, VisualPages,
 };
-use rag_core::ports::{BlobRef, BlobStore, PageEmbedder};
+use rag_core::ports::{BlobRef, BlobStore, JobQueue, PageEmbedder, QueueError};
 use rag_core::query::{
     PageSearch, QueryConfig, QueryRequest, QueryResult, QueryService, SearchMode,
 };
@@ -30,7 +30,25 @@ struct Vdr {
     blobs: Arc<FsBlobStore>,
     status: Arc<RecordingStatusStore>,
     pipeline: VdrPipeline,
+    /// The text pipeline, handing scanned PDFs to `handed`.
+    text: TextPipeline,
+    handed: Arc<Handed>,
     query: QueryService,
+}
+
+/// A queue that keeps what it is sent.
+#[derive(Default)]
+struct Handed(std::sync::Mutex<Vec<PipelineJob>>);
+
+#[async_trait::async_trait]
+impl JobQueue for Handed {
+    async fn send(&self, job: &PipelineJob) -> Result<(), QueueError> {
+        self.0
+            .lock()
+            .map_err(|e| QueueError(e.to_string()))?
+            .push(job.clone());
+        Ok(())
+    }
 }
 
 async fn vdr() -> Vdr {
@@ -53,6 +71,19 @@ async fn vdr() -> Vdr {
     };
     let pages: Arc<dyn PageEmbedder> =
         Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8)));
+    let handed = Arc::new(Handed::default());
+    let text_pipeline = TextPipeline {
+        blobs: blobs.clone(),
+        extractor: Arc::new(FileExtractor::default()),
+        embedder: text.clone(),
+        index: Arc::new(index.clone()),
+        status: status.clone(),
+        chunker: Arc::new(chunker(200, 30)),
+        analyzer: analyzer.clone(),
+        config: TextPipelineConfig::default(),
+        visuals: None,
+        reroute: Some(handed.clone()),
+    };
     let pipeline = VdrPipeline {
         pages: TextPipeline {
             blobs: blobs.clone(),
@@ -64,6 +95,7 @@ async fn vdr() -> Vdr {
             analyzer: analyzer.clone(),
             config: TextPipelineConfig::default(),
             visuals: None,
+            reroute: None,
         },
         visual: Some(VisualPages {
             renderer: Arc::new(PdfPageRenderer::default()),
@@ -93,6 +125,8 @@ async fn vdr() -> Vdr {
         blobs,
         status,
         pipeline,
+        text: text_pipeline,
+        handed,
         query,
     }
 }
@@ -287,5 +321,72 @@ async fn a_presentation_is_converted_by_libreoffice_and_each_slide_rendered() {
         (top.document_id.as_str(), top.page_num),
         (job.status_id.as_str(), Some(2)),
         "{hits:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_scanned_pdf_sent_to_the_text_pipeline_goes_on_to_vdr_as_a_new_run() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-reroute");
+    let scan = std::fs::read(workspace().join("tests/fixtures/scanned-letter.pdf")).unwrap();
+    let blob = BlobRef {
+        bucket: vdr.bucket.clone(),
+        key: format!("{}/letter.pdf", user.user),
+    };
+    BlobStore::put(vdr.blobs.as_ref(), &blob, scan, "application/pdf")
+        .await
+        .expect("put");
+    let meta = vdr.blobs.head(&blob).await.expect("head");
+    let (job, _) =
+        PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), true).expect("job");
+    // Nothing tells the classifier it is a scan: it goes to text RAG.
+    assert_eq!(job.pipeline, Pipeline::TextRag);
+    RunReporter::new(vdr.status.clone(), &job)
+        .start_run(true, "queued")
+        .await;
+    let outcome = vdr.text.run(&job).await.expect("no infrastructure fault");
+    assert!(
+        matches!(
+            outcome,
+            RunOutcome::HandedOver {
+                to: Pipeline::Vdr,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let next = vdr.handed.0.lock().unwrap().pop().expect("a VDR job");
+    assert_eq!(
+        (next.pipeline, next.status_id.as_str()),
+        (Pipeline::Vdr, job.status_id.as_str())
+    );
+    assert_ne!(next.run_id, job.run_id);
+    let queued = vdr
+        .status
+        .history_of(&job.status_id)
+        .pop()
+        .expect("a status");
+    assert_eq!(
+        (queued.status, queued.pipeline, queued.run_id.as_str()),
+        (Stage::Queued, Some(Pipeline::Vdr), next.run_id.as_str())
+    );
+    assert_eq!(queued.metadata["route_reason"], "pdf_without_text");
+
+    // The VDR run reads it by OCR.
+    let outcome = vdr
+        .pipeline
+        .run(&next)
+        .await
+        .expect("no infrastructure fault");
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 1, .. }),
+        "{outcome:?}"
+    );
+    let hits = vdr
+        .search(&user, "Harbor Street water pressure", SearchMode::Vdr)
+        .await;
+    assert_eq!(
+        hits.first().map(|h| h.document_id.as_str()),
+        Some(job.status_id.as_str())
     );
 }

@@ -309,6 +309,14 @@ pub fn consumer_from(
             );
             None
         }
+        // The text processor hands scanned PDFs to the VDR queue.
+        (Processor::TextRag, Some(vdr)) if env::flag(env::ENABLE_VDR_PIPELINE, true)? => {
+            Some(Arc::new(SqsJobQueue::from_config(
+                sdk,
+                resources.text_rag_queue_url.clone().unwrap_or_default(),
+                vdr.clone(),
+            )))
+        }
         (Processor::TextRag, _) => None,
     };
     consumer_with(
@@ -371,6 +379,11 @@ pub fn consumer_with(
             ..TextPipelineConfig::default()
         },
         visuals: vision.map(|v| v.model),
+        // Scanned PDFs go on to the VDR queue (when VDR is on).
+        reroute: match processor {
+            Processor::TextRag => jobs.clone(),
+            Processor::Vdr => None,
+        },
     };
     let runner: Arc<dyn JobRunner> = match processor {
         Processor::TextRag => Arc::new(text),

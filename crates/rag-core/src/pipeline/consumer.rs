@@ -169,6 +169,10 @@ impl JobConsumer {
                 tracing::info!(status_id = %job.status_id, chunks, pages, "job completed");
                 Disposition::Done
             }
+            Ok(RunOutcome::HandedOver { to, reason }) => {
+                tracing::info!(status_id = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over to another pipeline");
+                Disposition::Done
+            }
             Ok(RunOutcome::Failed { error }) => {
                 tracing::info!(status_id = %job.status_id, error = %error, "job failed for good");
                 Disposition::Done

@@ -22,6 +22,12 @@ pub enum RunOutcome {
     /// unsupported, too large, owned by someone else). Recorded as `failed`;
     /// retrying would not help.
     Failed { error: String },
+    /// The document went on to another pipeline as a new run (a PDF with
+    /// no text layer is a scan: the VDR pipeline renders and OCRs it).
+    HandedOver {
+        to: crate::classify::Pipeline,
+        reason: String,
+    },
 }
 
 /// An infrastructure fault (database, embedding service, storage) that a

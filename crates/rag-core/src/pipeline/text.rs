@@ -9,12 +9,14 @@ use super::indexing::chunk_records;
 use super::{RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
+use crate::classify::{extension, Pipeline};
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use crate::job::PipelineJob;
 use crate::ports::{
-    BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, StatusStore,
+    BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, JobQueue,
+    StatusStore,
 };
-use crate::status::Stage;
+use crate::status::{Stage, StatusUpdate};
 use crate::visuals::{VisionModel, VisualsConfig};
 
 /// Limits and batch sizes of the text pipeline.
@@ -61,6 +63,9 @@ pub struct TextPipeline {
     /// The vision model that transcribes a document's important images
     /// (`ENABLE_SELECTIVE_VISUALS`); `None` leaves the text as extracted.
     pub visuals: Option<Arc<dyn VisionModel>>,
+    /// Where a PDF without a text layer (a scan) goes on, as a new VDR run;
+    /// `None` (no VDR pipeline) fails it as having no text.
+    pub reroute: Option<Arc<dyn JobQueue>>,
 }
 
 fn meta(pairs: Value) -> Map<String, Value> {
@@ -127,6 +132,12 @@ impl TextPipeline {
             .await;
         let extracted = match self.extract(bytes, job).await {
             Ok(doc) => doc,
+            Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
+                if let Some(queue) = &self.reroute {
+                    return self.hand_to_vdr(job, queue.as_ref()).await;
+                }
+                return fail(ExtractError::Empty.to_string()).await;
+            }
             Err(e) => return fail(e.to_string()).await,
         };
         let pages = extracted.pages.len();
@@ -251,6 +262,55 @@ impl TextPipeline {
         })
     }
 
+    /// Sends a scanned PDF to the VDR pipeline as a new run: the status
+    /// becomes `queued` again (pipeline `vdr`, why in `route_reason`), so the
+    /// VDR stages are reported from the start.
+    async fn hand_to_vdr(
+        &self,
+        job: &PipelineJob,
+        queue: &dyn JobQueue,
+    ) -> Result<RunOutcome, TransientError> {
+        let next = PipelineJob {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            pipeline: Pipeline::Vdr,
+            ..job.clone()
+        };
+        let reason = "the PDF has no text layer (a scan): rendering and OCR it";
+        let update = StatusUpdate {
+            starts_run: true,
+            force: true,
+            pipeline: Some(Pipeline::Vdr),
+            metadata: meta(json!({
+                "file_name": job.file_name,
+                "route_reason": "pdf_without_text",
+                "previous_pipeline": job.pipeline,
+            })),
+            ..StatusUpdate::new(
+                &next.status_id,
+                &next.user,
+                &next.run_id,
+                Stage::Queued,
+                Stage::Queued.progress_at(0.0),
+                format!("Queued for visual processing: {reason}"),
+            )
+        };
+        if let Err(e) = self.status.apply(&update).await {
+            return Err(TransientError {
+                stage: Stage::ExtractingText,
+                message: e.to_string(),
+            });
+        }
+        queue.send(&next).await.map_err(|e| TransientError {
+            stage: Stage::ExtractingText,
+            message: e.to_string(),
+        })?;
+        tracing::info!(status_id = %job.status_id, run_id = %next.run_id, "scanned PDF handed to the VDR pipeline");
+        Ok(RunOutcome::HandedOver {
+            to: Pipeline::Vdr,
+            reason: reason.into(),
+        })
+    }
+
     /// The job's object: `Ok(Err(why))` when the document itself is the
     /// problem (gone, too large), `Err` for a storage fault worth a retry.
     pub(super) async fn read_object(
@@ -304,4 +364,13 @@ impl TextPipeline {
             }
         }
     }
+}
+
+/// Whether the job's document is a PDF (by name or declared type).
+fn is_pdf(job: &PipelineJob) -> bool {
+    extension(&job.file_name) == "pdf"
+        || job
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/pdf"))
 }

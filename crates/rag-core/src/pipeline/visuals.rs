@@ -479,6 +479,7 @@ mod tests {
                 ..TextPipelineConfig::default()
             },
             visuals: with_model.then(|| vision.clone() as Arc<dyn VisionModel>),
+            reroute: None,
         };
         let (job, _) = PipelineJob::for_object(
             &BlobRef {

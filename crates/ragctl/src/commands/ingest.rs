@@ -87,6 +87,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
         analyzer: services.analyzer.clone(),
         config: TextPipelineConfig::default(),
         visuals: None,
+        reroute: None,
     };
 
     let bar = if std::io::stderr().is_terminal() && !json {
@@ -120,6 +121,11 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
             Ok(RunOutcome::Failed { error }) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error,
+            }),
+            // ragctl has no VDR queue to hand documents to (reroute: None).
+            Ok(RunOutcome::HandedOver { reason, .. }) => summary.failed.push(Failure {
+                file: path.display().to_string(),
+                error: reason,
             }),
             Err(e) => summary.failed.push(Failure {
                 file: path.display().to_string(),
