@@ -23,7 +23,10 @@
 #
 # Pages: PDF pages from files.json; slides for PPTX/ODP/PPT and sheets for
 # XLSX (as counted by our extraction's page boundaries); 1 for every other
-# file. Totals (pages/s) count only the files both engines read.
+# file. Totals (pages/s) count only the files both engines read: markitdown's
+# "empty output" (images: it has no OCR without an LLM client) and "raw MIME
+# source" (.eml: it has no e-mail parser and prints the file as text) do not
+# count as read.
 #
 # Missed text: both outputs are normalized (HTML comments, link and image
 # targets and table rules dropped, lower-cased, split into words of letters
@@ -132,7 +135,7 @@ with zipfile.ZipFile(d / "book.epub", "w") as z:
 PY
 
 cat > "$out/driver.py" <<'PY'
-import json, os, re, statistics, subprocess, sys, time, warnings
+import json, os, re, statistics, subprocess, sys, time, unicodedata, warnings
 from pathlib import Path
 
 repo, out, bench, ragctl, rounds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -162,7 +165,14 @@ def theirs(path, keep):
     start = time.perf_counter()
     try:
         text = md.convert(str(path)).text_content
-        status = "ok"
+        # Not counted as read: no text at all (images: markitdown has no OCR
+        # without an LLM), or an e-mail's MIME source printed as plain text.
+        if not text.strip() and path.suffix.lower() != ".pdf":
+            status = "empty output"
+        elif path.suffix.lower() == ".eml" and re.search(r"^(MIME-Version|Content-Type):", text, re.M | re.I):
+            status = "raw MIME source"
+        else:
+            status = "ok"
     except Exception as e:  # markitdown raises on formats it cannot read
         text, status = None, "error: " + type(e).__name__
     secs = time.perf_counter() - start
@@ -195,42 +205,73 @@ def page_count(p):
         return max(info[p]["ours"][0], 1)
     return 1
 
+def group(p):
+    ext = p.suffix.lower()
+    if ext == ".pdf":
+        return "PDF"
+    if ext in (".docx", ".pptx", ".xlsx", ".odt", ".odp", ".doc", ".ppt", ".xls", ".ods"):
+        return "Office"
+    if ext in (".eml", ".msg"):
+        return "e-mail"
+    if ext in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"):
+        return "images"
+    return "HTML, CSV, notebook, EPUB, RSS"
+
 def short(st):
     return "ok" if st == "ok" else st[:60]
 
-print(f"\n{rounds} timed rounds after 1 warm-up, median seconds per file, in-process; ratio = markitdown s / ours s\n")
+print(f"\n{rounds} timed rounds after 1 warm-up, median seconds per file, in-process; "
+      "ratio = markitdown s / ours s (above 1: ours is faster)\n")
 print("| file | pages | ours s | markitdown s | ratio | ours | markitdown |")
 print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
-tot = {"all": [0, 0.0, 0.0], "pdf": [0, 0.0, 0.0], "other": [0, 0.0, 0.0]}
+groups = ["PDF", "Office", "e-mail", "images", "HTML, CSV, notebook, EPUB, RSS"]
+tot = {k: [0, 0, 0.0, 0.0] for k in groups + ["all", "all but images"]}
 for p in files:
     o, m = statistics.median(times[p][0]), statistics.median(times[p][1])
     st_o, st_m = info[p]["ours"][1], info[p]["md"]
     n = page_count(p)
     both = st_o == "ok" and st_m == "ok"
-    ratio = f"{m / o:.1f}x" if both and o > 0 else "–"
+    ratio = f"{m / o:.3g}x" if both and o > 0 else "–"
     print(f"| {p.name} | {n} | {o:.4f} | {m:.4f} | {ratio} | {short(st_o)} | {short(st_m)} |")
     if both:
-        for k in ("all", "pdf" if p.suffix.lower() == ".pdf" else "other"):
-            tot[k][0] += n; tot[k][1] += o; tot[k][2] += m
+        for k in (group(p), "all") + (("all but images",) if group(p) != "images" else ()):
+            t = tot[k]
+            t[0] += 1; t[1] += n; t[2] += o; t[3] += m
 print()
-print("| files both read | pages | ours s | markitdown s | ours pages/s | markitdown pages/s | speed-up |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for k, label in (("pdf", "PDF"), ("other", "other formats"), ("all", "all")):
-    n, o, m = tot[k]
-    if n:
-        print(f"| {label} | {n} | {o:.3f} | {m:.3f} | {n / o:.1f} | {n / m:.1f} | {m / o:.1f}x |")
+print("| files both read | files | pages | ours s | markitdown s | ours pages/s | markitdown pages/s | ratio |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for k, (f, n, o, m) in tot.items():
+    if f and not (k == "all but images" and tot[k] == tot["all"]):
+        print(f"| {k} | {f} | {n} | {o:.3f} | {m:.3f} | {n / o:.1f} | {n / m:.1f} | {m / o:.3g}x |")
+
+each = []
+for which, label in ((0, "ours"), (1, "markitdown")):
+    read = [p for p in files if (info[p]["ours"][1] if which == 0 else info[p]["md"]) == "ok"]
+    n = sum(page_count(p) for p in read)
+    secs = sum(statistics.median(times[p][which]) for p in read)
+    each.append(f"{label} {len(read)} files, {n} pages in {secs:.3f} s = {n / secs:.1f} pages/s")
+print("\nEvery file each engine read (ours including OCR and LibreOffice conversions): " + "; ".join(each))
 
 # Words markitdown finds that ours misses.
 def norm(text):
+    text = unicodedata.normalize("NFKC", text)                     # ligatures (ﬁ, ﬀ)
     text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)          # page/slide markers
     text = re.sub(r"\]\([^)]*\)", "] ", text)                    # link and image targets
     text = re.sub(r"^\s*\|?[\s:|-]+\|[\s:|-]*$", " ", text, flags=re.M)  # table rules
+    text = re.sub(r"(\w)-[ \t]*\n[ \t]*(\w)", r"\1\2", text)         # words hyphenated at line ends
     return re.findall(r"[^\W_]+", text.lower())
 
 def grams(words):
     return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
 
+def encoded(w):
+    # base64 or quoted-printable runs (markitdown prints some e-mails' raw MIME source)
+    return len(w) >= 30 or (len(w) >= 6 and re.search(r"\d", w) and re.search(r"[a-z]", w)
+                            and not re.fullmatch(r"\d+[a-z]{1,3}|[a-z]+\d{1,2}", w))
+
 print("\n## Words in markitdown's output that ours lacks\n")
+print("Absent: not in ours even with spaces and hyphens ignored. Split/joined: in ours, "
+      "but split or glued differently (markitdown's PDF layout). Encoded: base64/quoted-printable runs.\n")
 for p in files:
     mpath = out / "markitdown" / f"{p.name}.md"
     if not mpath.exists():
@@ -238,13 +279,23 @@ for p in files:
     opath = out / "ours" / f"{p.name}.md"
     otext = opath.read_text(encoding="utf-8") if opath.exists() else ""
     ow, mw = norm(otext), norm(mpath.read_text(encoding="utf-8"))
+    squeezed = "".join(ow)
     missing = sorted(set(mw) - set(ow))
+    enc = [w for w in missing if encoded(w)]
+    split = [w for w in missing if not encoded(w) and w in squeezed]
+    absent = [w for w in missing if not encoded(w) and w not in squeezed]
     g_missing = grams(mw) - grams(ow)
     g_total = len(grams(mw)) or 1
     if missing or len(g_missing) / g_total > 0.05:
-        print(f"- **{p.name}** ({len(mw)} words in markitdown, {len(ow)} in ours; "
-              f"{len(g_missing)}/{g_total} 3-grams missing): "
-              + (", ".join(missing[:80]) + (" …" if len(missing) > 80 else "") if missing else "no missing words"))
+        note = "" if info[p]["md"] == "ok" else f"markitdown: {info[p]['md']}; "
+        line = (f"- **{p.name}** ({note}{len(mw)} words in markitdown, {len(ow)} in ours; "
+                f"{len(g_missing)}/{g_total} 3-grams missing): absent: "
+                + (", ".join(absent[:60]) + (" …" if len(absent) > 60 else "") if absent else "none"))
+        if split:
+            line += f"; split/joined: {len(split)} (" + ", ".join(split[:8]) + (" …" if len(split) > 8 else "") + ")"
+        if enc:
+            line += f"; encoded: {len(enc)}"
+        print(line)
 if ragctl:
     differ = []
     for p in files:

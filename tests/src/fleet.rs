@@ -596,7 +596,9 @@ impl Stack {
         };
         let text = consumer(Processor::TextRag);
         let vdr = consumer(Processor::Vdr);
-        let query = wiring::query_handler_from(&parts, true);
+        let links: Arc<dyn rag_core::ports::BlobLinker> =
+            Arc::new(rag_aws::S3BlobStore::from_config(&sdk));
+        let query = wiring::query_handler_from(&parts, true, Some(links));
         let verifier: Arc<dyn rag_core::ports::TokenVerifier> =
             Arc::new(cognito().await.verifier(0));
         let ws = |route, verifier| {

@@ -176,6 +176,7 @@ impl Harness {
             analyzer,
             config: QueryConfig::default(),
             pages: None,
+            links: None,
         };
         Self {
             dir,

@@ -769,6 +769,15 @@ async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
     pages.sort();
     pages.dedup();
     assert_eq!(pages, [1, 2, 3, 4]);
+    // Each page result links to its rendered image: a presigned S3 URL
+    // anyone holding it can fetch, for a while.
+    let url = results[0]["metadata"]["image_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no image_url: {found}"));
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let image = reqwest::get(url).await.unwrap();
+    assert_eq!(image.status(), 200, "{url}");
+    assert!(image.bytes().await.unwrap().starts_with(b"\x89PNG"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

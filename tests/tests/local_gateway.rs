@@ -384,3 +384,79 @@ async fn bodies_are_refused_in_the_api_error_shape() {
     assert_eq!(json["code"], "invalid_json", "{json}");
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_is_rendered_and_its_page_image_served_to_its_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), true).await;
+    let user = new_user("gw-scan").user;
+    let client = Client::new(&gateway, &user);
+    let key = &format!("uploads/{}/letter.pdf", uuid::Uuid::new_v4());
+    let scan =
+        std::fs::read(integration_tests::workspace().join("tests/fixtures/scanned-letter.pdf"));
+    client.upload(key, scan.unwrap(), "application/pdf").await;
+    let status_id = format!("local#{key}");
+    let (code, body) = client.post("/v2/process-document", submit_body(key)).await;
+    assert_eq!(
+        (code, body["pipeline"].as_str()),
+        (202, Some("text_rag")),
+        "{body}"
+    );
+    // The text pipeline finds no text layer and hands it to VDR, which OCRs it.
+    let mut record = Value::Null;
+    for _ in 0..300 {
+        record = client.status(&status_id).await;
+        if record["status"] == "completed" || record["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (record["status"].as_str(), record["pipeline"].as_str()),
+        (Some("completed"), Some("vdr")),
+        "{record}"
+    );
+    assert_eq!(
+        record["metadata"]["route_reason"], "pdf_without_text",
+        "{record}"
+    );
+    let (code, found) = client
+        .post(
+            "/v2/query",
+            json!({"query": "pump station maintenance", "search_mode": "vdr"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{found}");
+    let top = &found["results"][0];
+    assert_eq!(
+        (top["document_id"].as_str(), top["page_num"].as_u64()),
+        (Some(status_id.as_str()), Some(1)),
+        "{found}"
+    );
+    let url = top["metadata"]["image_url"]
+        .as_str()
+        .expect("a link to the page")
+        .to_owned();
+    let fetched = client
+        .http
+        .get(&url)
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert!(fetched.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    // Another user, or no token, does not get it.
+    let other = Client::new(&gateway, &new_user("gw-other").user);
+    let refused = other
+        .http
+        .get(&url)
+        .bearer_auth(&other.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_eq!(other.http.get(&url).send().await.unwrap().status(), 401);
+    gateway.stop().await;
+}

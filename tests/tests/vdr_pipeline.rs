@@ -118,6 +118,7 @@ async fn vdr() -> Vdr {
             index: Arc::new(index),
             candidates_per_vector: 100,
         }),
+        links: None,
     };
     Vdr {
         _dir: dir,

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use rag_core::ports::{BlobError, BlobMeta, BlobRef, BlobStore};
+use rag_core::ports::{BlobError, BlobLinker, BlobMeta, BlobRef, BlobStore};
 
 use crate::config::has_custom_endpoint;
 use crate::error::{describe, http_status, HttpResponse};
@@ -157,6 +157,29 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| classify(e, blob))?;
         Ok(())
+    }
+}
+
+/// How long a presigned link to a rendered page stays valid: long enough
+/// to look through a page of results, short enough that a leaked link dies.
+pub const LINK_VALIDITY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+#[async_trait]
+impl BlobLinker for S3BlobStore {
+    /// A presigned GET URL, signed with this function's own credentials
+    /// (no network call).
+    async fn link(&self, blob: &BlobRef) -> Result<String, BlobError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(LINK_VALIDITY)
+            .map_err(|e| BlobError::Backend(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&blob.bucket)
+            .key(&blob.key)
+            .presigned(config)
+            .await
+            .map_err(|e| BlobError::Backend(describe(&e)))?;
+        Ok(request.uri().to_owned())
     }
 }
 

@@ -74,6 +74,14 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<(), BlobError>;
 }
 
+/// Makes a link a caller can fetch an object from for a while (a presigned
+/// S3 URL; the local gateway's own route), so that search results can show
+/// a page's rendered image without the client holding storage credentials.
+#[async_trait]
+pub trait BlobLinker: Send + Sync {
+    async fn link(&self, blob: &BlobRef) -> Result<String, BlobError>;
+}
+
 // ---------------------------------------------------------------- status
 
 /// Errors of a [`StatusStore`].

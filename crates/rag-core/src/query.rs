@@ -13,8 +13,8 @@ use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
 use crate::identity::Caller;
 use crate::ports::{
-    Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery, PageEmbedder, PageHit,
-    PageIndex, PageQuery, SearchScope, SparseQuery,
+    BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery,
+    PageEmbedder, PageHit, PageIndex, PageQuery, SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -214,6 +214,9 @@ pub struct QueryService {
     pub config: QueryConfig,
     /// Page search for the `vdr` modes; `None` searches VDR page text.
     pub pages: Option<PageSearch>,
+    /// Links to rendered page images in results (`image_url`); `None`
+    /// leaves only their bucket and key.
+    pub links: Option<Arc<dyn BlobLinker>>,
 }
 
 /// Longest page text returned as a result's content.
@@ -282,6 +285,7 @@ impl QueryService {
             }
             _ => self.text_results(caller, req).await?,
         };
+        let results = self.with_image_links(results).await;
         Ok(QueryResponse {
             total_results: results.len(),
             results,
@@ -289,6 +293,36 @@ impl QueryService {
             search_mode: req.search_mode,
             processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         })
+    }
+
+    /// Adds `image_url`, a link to the rendered page, to every page result
+    /// (links are made concurrently; one that fails is left out and logged).
+    async fn with_image_links(&self, mut results: Vec<QueryResult>) -> Vec<QueryResult> {
+        let Some(links) = &self.links else {
+            return results;
+        };
+        let blob_of = |r: &QueryResult| {
+            Some(BlobRef {
+                bucket: r.metadata.get("image_bucket")?.as_str()?.to_owned(),
+                key: r.metadata.get("image_key")?.as_str()?.to_owned(),
+            })
+        };
+        let made =
+            futures::future::join_all(results.iter().map(|r| async {
+                match blob_of(r) {
+                Some(blob) => links.link(&blob).await.map_err(|e| {
+                    tracing::warn!(key = %blob.key, error = %e, "no link to a rendered page");
+                }).ok(),
+                None => None,
+            }
+            }))
+            .await;
+        for (result, url) in results.iter_mut().zip(made) {
+            if let (Some(url), Value::Object(m)) = (url, &mut result.metadata) {
+                m.insert("image_url".into(), Value::String(url));
+            }
+        }
+        results
     }
 
     /// Best pages by MaxSim.

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub hub: Hub,
     pub tokens: Arc<LocalTokens>,
     pub blobs: Arc<FsBlobStore>,
+    /// Status records, to check who owns a rendered page's document.
+    pub status: Arc<dyn rag_core::ports::StatusStore>,
     /// Buckets uploads may go to.
     pub buckets: Vec<String>,
     /// The user `/dev/token` issues tokens for.
@@ -230,6 +232,65 @@ pub(crate) async fn upload(
         }
     }
 }
+
+/// Links to rendered pages served by [`rendered_page`], as S3 presigned
+/// URLs are in production (the caller still sends its token).
+pub(crate) struct GatewayLinks {
+    pub base: String,
+}
+
+#[async_trait::async_trait]
+impl rag_core::ports::BlobLinker for GatewayLinks {
+    async fn link(&self, blob: &BlobRef) -> Result<String, rag_core::ports::BlobError> {
+        Ok(format!("{}/files/{}/{}", self.base, blob.bucket, blob.key))
+    }
+}
+
+/// `GET /files/{bucket}/rendered-pages/...`: a page the VDR pipeline
+/// rendered, to the owner of its document only (anyone else gets the same
+/// `404` as for a page that does not exist).
+pub(crate) async fn rendered_page(
+    State(state): Shared,
+    Authed(caller): Authed,
+    Path((bucket, key)): Path<(String, String)>,
+) -> Response {
+    let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such page image");
+    let Some((document, _)) = rag_core::pipeline::document_of_page_image(&key) else {
+        return not_found();
+    };
+    let owner = match state.status.get(&format!("{bucket}#{document}")).await {
+        Ok(Some(record)) => record.user,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "status read failed");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            );
+        }
+    };
+    if owner != caller.user {
+        return not_found();
+    }
+    let blob = BlobRef { bucket, key };
+    match rag_core::ports::BlobStore::get(state.blobs.as_ref(), &blob, MAX_PAGE_IMAGE_BYTES).await {
+        Ok(png) => ([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(rag_core::ports::BlobError::Backend(e)) => {
+            tracing::error!(error = %e, "page image read failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+        }
+        Err(_) => not_found(),
+    }
+}
+
+/// Largest rendered page served: a page at 600 dpi compresses to well
+/// under this.
+const MAX_PAGE_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `GET /dev/token`: a token for the console, to loopback clients only.
 pub(crate) async fn dev_token(

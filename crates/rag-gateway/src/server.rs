@@ -151,11 +151,16 @@ impl Gateway {
                 status: stored.clone(),
             },
         };
+        let status_reader = stored.clone();
         let state = Arc::new(AppState {
             api,
-            query: query_handler_from(&parts, true),
+            query: query_handler_from(
+                &parts,
+                true,
+                Some(Arc::new(routes::GatewayLinks { base: url.clone() })),
+            ),
             websocket: WebSocketService {
-                status: stored,
+                status: stored.clone(),
                 verifier: tokens.clone(),
                 publisher,
                 config: WebSocketConfig::default(),
@@ -163,6 +168,7 @@ impl Gateway {
             hub,
             tokens: tokens.clone(),
             blobs: blobs.clone(),
+            status: status_reader,
             buckets: vec![LOCAL_BUCKET.into()],
             dev_user: config.dev_user.clone(),
             token_ttl: Duration::from_secs(3600),
@@ -181,7 +187,10 @@ impl Gateway {
             )
             .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
         let files = axum::Router::new()
-            .route("/files/{bucket}/{*key}", put(routes::upload))
+            .route(
+                "/files/{bucket}/{*key}",
+                put(routes::upload).get(routes::rendered_page),
+            )
             .layer(DefaultBodyLimit::max(
                 config.max_document_bytes as usize + 1,
             ));

@@ -23,8 +23,8 @@ use rag_core::pipeline::{
     JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
 };
 use rag_core::ports::{
-    AuthError, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError, PageEmbedder,
-    PageIndex, StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
+    AuthError, BlobLinker, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError,
+    PageEmbedder, PageIndex, StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
 };
 use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
@@ -423,8 +423,13 @@ pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
     consumer_from(&sdk, &Resources::from_env(), &parts, processor, max)
 }
 
-/// `async-v2-query-handler` over explicit parts.
-pub fn query_handler_from(parts: &SearchParts, enable_hybrid: bool) -> QueryHandler {
+/// `async-v2-query-handler` over explicit parts; `links` makes the
+/// `image_url` of page results.
+pub fn query_handler_from(
+    parts: &SearchParts,
+    enable_hybrid: bool,
+    links: Option<Arc<dyn BlobLinker>>,
+) -> QueryHandler {
     QueryHandler {
         service: QueryService {
             embedder: parts.embedder.embedder.clone(),
@@ -435,6 +440,7 @@ pub fn query_handler_from(parts: &SearchParts, enable_hybrid: bool) -> QueryHand
                 ..QueryConfig::default()
             },
             pages: Some(parts.page_search()),
+            links,
         },
     }
 }
@@ -446,6 +452,7 @@ pub async fn query_handler() -> Result<QueryHandler> {
     Ok(query_handler_from(
         &parts,
         env::flag(env::ENABLE_HYBRID_SEARCH, true)?,
+        Some(Arc::new(S3BlobStore::from_config(&sdk))),
     ))
 }
 

@@ -67,6 +67,7 @@ impl Services {
             analyzer: self.analyzer.clone(),
             config: QueryConfig::default(),
             pages: None,
+            links: None,
         }
     }
 }

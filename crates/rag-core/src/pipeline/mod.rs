@@ -11,7 +11,9 @@ mod visuals;
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use reporter::RunReporter;
 pub use text::{TextPipeline, TextPipelineConfig};
-pub use vdr::{page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE};
+pub use vdr::{
+    document_of_page_image, page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE,
+};
 
 /// How a run ended when it ended because of the document.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -106,6 +106,17 @@ pub fn page_image_key(document_key: &str, page_num: u32) -> String {
     format!("rendered-pages/{document_key}/page-{page_num:05}.png")
 }
 
+/// The document a rendered page belongs to (the inverse of
+/// [`page_image_key`]), so that whoever serves the image can check that the
+/// caller may see that document.
+pub fn document_of_page_image(key: &str) -> Option<(&str, u32)> {
+    let rest = key.strip_prefix("rendered-pages/")?;
+    let (document, file) = rest.rsplit_once('/')?;
+    let page = file.strip_prefix("page-")?.strip_suffix(".png")?;
+    let page = page.parse().ok().filter(|&p| p >= 1)?;
+    (!document.is_empty()).then_some((document, page))
+}
+
 impl VdrPipeline {
     /// Processes one job; same contract as [`TextPipeline::run`].
     pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
@@ -582,5 +593,29 @@ fn input<'a>(bytes: &'a [u8], job: &'a PipelineJob) -> ExtractInput<'a> {
     ExtractInput {
         password: job.password.as_ref().map(|p| p.reveal()),
         ..ExtractInput::new(bytes, &job.file_name, job.content_type.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_image_key_names_its_document_and_page() {
+        let key = page_image_key("alice/reports/q3.pdf", 12);
+        assert_eq!(key, "rendered-pages/alice/reports/q3.pdf/page-00012.png");
+        assert_eq!(
+            document_of_page_image(&key),
+            Some(("alice/reports/q3.pdf", 12))
+        );
+        for other in [
+            "alice/q3.pdf",
+            "rendered-pages/page-00001.png",
+            "rendered-pages/a.pdf/page-0.png",
+            "rendered-pages/a.pdf/page-x.png",
+            "rendered-pages/a.pdf/other.png",
+        ] {
+            assert_eq!(document_of_page_image(other), None, "{other}");
+        }
     }
 }
