@@ -169,3 +169,113 @@ async fn vdr_query_latency_over_ten_thousand_pages() {
     );
     assert!(index.purge(&user).await.is_ok());
 }
+
+/// Pages per second of each VDR stage at the pipeline's default 150 DPI, on
+/// 40 generated pages: render (PDFium, with PNG encoding), embed (the local
+/// text-span page model plus the text chunks), store (one transaction per
+/// batch of 8). Run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn vdr_stage_throughput() {
+    use rag_core::extraction::ExtractInput;
+    use rag_core::page_spans::TextSpanPageEmbedder;
+    use rag_core::pipeline::VdrConfig;
+    use rag_core::ports::{Embedder, PageEmbedder, PageRenderer};
+
+    const N: u32 = 40;
+    let pdf = integration_tests::numbered_pdf(N);
+    let renderer = rag_extract::PdfPageRenderer::default();
+    let dpi = VdrConfig::default().dpi;
+    let started = Instant::now();
+    let source = renderer
+        .open(ExtractInput::new(
+            &pdf,
+            "bench.pdf",
+            Some("application/pdf"),
+        ))
+        .expect("open");
+    let pages: Vec<_> = (1..=N)
+        .map(|n| source.render(n, dpi).expect("render"))
+        .collect();
+    let render_s = started.elapsed().as_secs_f64();
+
+    let text = integration_tests::embedder().await;
+    let spans = rag_core::chunking::Chunker::new(
+        text.token_counter(),
+        rag_core::chunking::ChunkingConfig {
+            max_tokens: 48,
+            overlap_tokens: 8,
+        },
+    )
+    .expect("chunker");
+    let model = TextSpanPageEmbedder::new(text.clone(), spans);
+    let started = Instant::now();
+    let vectors = model.embed_pages(&pages).await.expect("embed pages");
+    let texts: Vec<String> = pages.iter().map(|p| p.text.clone()).collect();
+    let chunk_vectors = text.embed_documents(&texts).await.expect("embed chunks");
+    let embed_s = started.elapsed().as_secs_f64();
+
+    let index = index().await;
+    let user = new_user("vdr-stages");
+    let doc = DocumentRecord {
+        document_id: format!("bench#{}/stages.pdf", user.user),
+        owner: user.user.clone(),
+        bucket: "bench".into(),
+        key: format!("{}/stages.pdf", user.user),
+        file_name: "stages.pdf".into(),
+        content_type: Some("application/pdf".into()),
+        pipeline: Pipeline::Vdr,
+        embedding_model: model.model_id().into(),
+        metadata: json!({}),
+    };
+    let analyzer = rag_core::analyzer::Analyzer::new();
+    let started = Instant::now();
+    for batch in 0..N / 8 {
+        let range = batch * 8..(batch + 1) * 8;
+        let records: Vec<PageRecord> = range
+            .clone()
+            .map(|i| PageRecord {
+                page_num: i + 1,
+                image_key: None,
+                content: pages[i as usize].text.clone(),
+                text_source: pages[i as usize].text_source,
+                vectors: vectors[i as usize].clone(),
+                metadata: json!({}),
+            })
+            .collect();
+        let chunks = rag_core::pipeline::indexing::chunk_records(
+            &analyzer,
+            range
+                .clone()
+                .map(|i| (Some(i + 1), texts[i as usize].clone()))
+                .collect(),
+            range
+                .clone()
+                .map(|i| chunk_vectors[i as usize].clone())
+                .collect(),
+            &json!({}),
+        );
+        let chunks: Vec<_> = chunks
+            .into_iter()
+            .zip(range.clone())
+            .map(|(mut c, i)| {
+                c.chunk_index = (i + 1) * rag_core::pipeline::PAGE_CHUNK_STRIDE;
+                c
+            })
+            .collect();
+        index
+            .replace_pages(&doc, range.start + 1, range.end, &records, &chunks)
+            .await
+            .expect("store");
+    }
+    let store_s = started.elapsed().as_secs_f64();
+    let rate = |s: f64| f64::from(N) / s;
+    println!(
+        "{N} pages at {dpi} DPI: render {:.1} pages/s, embed {:.1} pages/s, store {:.1} pages/s; all three {:.1} pages/s",
+        rate(render_s),
+        rate(embed_s),
+        rate(store_s),
+        rate(render_s + embed_s + store_s)
+    );
+    assert!(index.purge(&user).await.is_ok());
+}

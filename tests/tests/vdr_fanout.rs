@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use integration_tests::{embedder, index, new_user, RecordingStatusStore};
+use integration_tests::{embedder, index, new_user, numbered_pdf, RecordingStatusStore};
 use rag_core::analyzer::Analyzer;
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::classify::Pipeline;
@@ -31,52 +31,6 @@ use rag_local::{
     consume_with, ConsumeOptions, FileJobQueue, FsBlobStore, LocalJobQueues, QueueConfig,
 };
 use tokio::sync::watch;
-
-/// A PDF of `pages` pages, page N saying "This is page N about topic-N".
-fn numbered_pdf(pages: u32) -> Vec<u8> {
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        String::new(), // the page tree, once the kids are known
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
-    ];
-    let mut kids = Vec::new();
-    for n in 1..=pages {
-        let text = format!("BT /F1 18 Tf 40 700 Td (This is page {n} about topic-{n}) Tj ET");
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{text}\nendstream",
-            text.len() + 1
-        ));
-        let content = objects.len();
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
-             /Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>"
-        ));
-        kids.push(format!("{} 0 R", objects.len()));
-    }
-    objects[1] = format!(
-        "<< /Type /Pages /Kids [{}] /Count {pages} >>",
-        kids.join(" ")
-    );
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = pdf.len();
-    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for offset in offsets {
-        pdf.extend(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    pdf
-}
 
 /// The VDR queue, recording every job sent (page ranges and hand-backs).
 struct RecordingQueue {
