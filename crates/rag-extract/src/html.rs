@@ -132,6 +132,27 @@ fn converter(shared: &Shared) -> HtmlToMarkdown {
             }
             Some(block(e.content))
         })
+        // htmd drops a header row of <th> cells when the table has no
+        // <thead> (the parser puts that row in an implied <tbody>, where
+        // htmd reads only <td>), and row-header <th> cells anywhere.
+        .add_handler(vec!["table"], |e: Element| {
+            let rows = table_rows(e.node);
+            if rows.is_empty() {
+                return Some(block(e.content));
+            }
+            let caption = e.node.children.borrow().iter().find_map(|c| {
+                (element_name(c).as_deref() == Some("caption")).then(|| {
+                    let mut text = String::new();
+                    node_text(c, &mut text, 0);
+                    crate::table::cell(&text)
+                })
+            });
+            let table = crate::table::rows_to_markdown(&rows);
+            Some(block(&match caption {
+                Some(c) if !c.is_empty() => format!("{c}\n\n{table}"),
+                _ => table,
+            }))
+        })
         .add_handler(vec!["article"], move |e: Element| {
             // Nested articles (comments, cards) are already in their parent's text.
             if !has_ancestor(e.node, &["article"]) {
@@ -145,6 +166,69 @@ fn converter(shared: &Shared) -> HtmlToMarkdown {
 /// What htmd's own handler does for block elements.
 fn block(content: &str) -> String {
     format!("\n\n{content}\n\n")
+}
+
+/// The rows of a table (through `thead`, `tbody` and `tfoot`, not into
+/// nested tables), each a list of its `th` and `td` cells' text in order.
+fn table_rows(table: &Rc<Node>) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for child in table.children.borrow().iter() {
+        match element_name(child).as_deref() {
+            Some("tr") => push_table_row(child, &mut rows),
+            Some("thead" | "tbody" | "tfoot") => {
+                for row in child.children.borrow().iter() {
+                    if element_name(row).as_deref() == Some("tr") {
+                        push_table_row(row, &mut rows);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+fn push_table_row(row: &Rc<Node>, rows: &mut Vec<Vec<String>>) {
+    let cells: Vec<String> = row
+        .children
+        .borrow()
+        .iter()
+        .filter(|c| matches!(element_name(c).as_deref(), Some("th" | "td")))
+        .map(|c| {
+            let mut text = String::new();
+            node_text(c, &mut text, 0);
+            crate::table::cell(&text)
+        })
+        .collect();
+    if !cells.is_empty() {
+        rows.push(cells);
+    }
+}
+
+fn element_name(node: &Node) -> Option<String> {
+    match &node.data {
+        NodeData::Element { name, .. } => Some(name.local.to_string()),
+        _ => None,
+    }
+}
+
+/// The text under `node`, depth-limited like the rest of this reader.
+fn node_text(node: &Node, out: &mut String, depth: usize) {
+    if depth > MAX_ANCESTORS {
+        return;
+    }
+    match &node.data {
+        NodeData::Text { contents } => {
+            out.push_str(&contents.borrow());
+            out.push(' ');
+        }
+        NodeData::Element { name, .. } if SKIPPED.contains(&&*name.local) => {}
+        _ => {
+            for child in node.children.borrow().iter() {
+                node_text(child, out, depth + 1);
+            }
+        }
+    }
 }
 
 fn has_ancestor(node: &Rc<Node>, tags: &[&str]) -> bool {
@@ -403,6 +487,25 @@ mod tests {
         assert_eq!(
             to_markdown(&html).unwrap_or_default(),
             "# T\n\nFish & chips €5"
+        );
+    }
+
+    #[test]
+    fn tables_keep_header_rows_row_headers_and_captions() {
+        // No <thead>: the <th> row is still the header (htmd dropped it).
+        let html = "<main><table><caption>Latency by component</caption>\
+            <tr><th>Component</th><th>Latency ms</th></tr>\
+            <tr><th>api</th><td>12</td></tr>\
+            <tr><td>db | primary</td><td>3</td></tr></table></main>";
+        assert_eq!(
+            to_markdown(html).unwrap_or_default(),
+            "Latency by component\n\n| Component | Latency ms |\n| --- | --- |\n| api | 12 |\n| db \\| primary | 3 |"
+        );
+        let with_thead =
+            "<table><thead><tr><th>A</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table>";
+        assert_eq!(
+            to_markdown(with_thead).unwrap_or_default(),
+            "| A |\n| --- |\n| 1 |"
         );
     }
 }
