@@ -168,7 +168,7 @@ impl Harness {
                 ..TextPipelineConfig::default()
             },
             visuals: None,
-            reroute: None,
+            follow_up: None,
         };
         let query = QueryService {
             embedder,

@@ -18,7 +18,8 @@ use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
-    JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
+    FollowUp, JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
+    VisualPages,
 };
 use rag_core::ports::{
     BlobRef, BlobStore, ChunkRecord, DocumentRecord, IndexError, JobQueue, PageHit, PageIndex,
@@ -153,7 +154,7 @@ async fn fleet(setup: Setup) -> Fleet {
             analyzer: Arc::new(Analyzer::new()),
             config: TextPipelineConfig::default(),
             visuals: None,
-            reroute: None,
+            follow_up: None,
         },
         visual: Some(VisualPages {
             renderer: Arc::new(PdfPageRenderer::default()),
@@ -410,4 +411,115 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
         "two parts, each handed back twice"
     );
     fleet.stop().await;
+}
+
+/// The text pipeline splits a long document too: page ranges run by
+/// parallel workers, chunks numbered by page, completed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
+    let text = embedder().await;
+    let index = index().await;
+    let status = Arc::new(RecordingStatusStore::default());
+    let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path().join("files")));
+    let queue_config = QueueConfig {
+        visibility_timeout: Duration::from_secs(30),
+        max_receives: 5,
+    };
+    let open = |name: &str| {
+        Arc::new(FileJobQueue::open(dir.path().join(name), queue_config.clone()).expect("queue"))
+    };
+    let text_queue = open("text");
+    let queue = Arc::new(RecordingQueue {
+        inner: LocalJobQueues {
+            text_rag: text_queue.clone(),
+            vdr: open("vdr"),
+        },
+        sent: Mutex::new(Vec::new()),
+    });
+    let pipeline = TextPipeline {
+        blobs: blobs.clone(),
+        extractor: Arc::new(FileExtractor::default()),
+        embedder: text.clone(),
+        index: Arc::new(index.clone()),
+        status: status.clone(),
+        chunker: Arc::new(
+            Chunker::new(text.token_counter(), ChunkingConfig::default()).expect("chunker"),
+        ),
+        analyzer: Arc::new(Analyzer::new()),
+        config: TextPipelineConfig {
+            max_pages_per_job: 8,
+            ..TextPipelineConfig::default()
+        },
+        visuals: None,
+        follow_up: Some(FollowUp {
+            jobs: queue.clone(),
+            ranges: Arc::new(index.clone()),
+        }),
+    };
+    let consumer = Arc::new(JobConsumer {
+        runner: Arc::new(pipeline),
+        status: status.clone(),
+        max_receives: queue_config.max_receives,
+    });
+    let (shutdown, stop) = watch::channel(false);
+    let workers = tokio::spawn(consume_with(
+        text_queue,
+        consumer,
+        ConsumeOptions {
+            poll: Duration::from_millis(50),
+            concurrency: 3,
+            job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        },
+        stop,
+    ));
+
+    let user = new_user("text-fanout");
+    let blob = BlobRef {
+        bucket: bucket.clone(),
+        key: format!("{}/long.pdf", user.user),
+    };
+    BlobStore::put(blobs.as_ref(), &blob, numbered_pdf(30), "application/pdf")
+        .await
+        .expect("put");
+    let meta = blobs.head(&blob).await.expect("head");
+    let (job, _) =
+        PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), true).expect("job");
+    assert_eq!(job.pipeline, Pipeline::TextRag);
+    RunReporter::new(status.clone(), &job)
+        .start_run(true, "queued")
+        .await;
+    queue.send(&job).await.expect("send");
+    let give_up = Instant::now() + Duration::from_secs(600);
+    while !status
+        .history_of(&job.status_id)
+        .last()
+        .is_some_and(|r| r.status.is_terminal())
+    {
+        assert!(Instant::now() < give_up, "the document never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = shutdown.send(true);
+    let _ = workers.await;
+
+    let history = status.history_of(&job.status_id);
+    assert_completed_once(&history, 30);
+    let parts: Vec<(u32, u32)> = queue
+        .sent
+        .lock()
+        .expect("sent")
+        .iter()
+        .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
+        .collect();
+    assert_eq!(parts, vec![(1, 8), (9, 16), (17, 24), (25, 30)]);
+    let (chunks, pages): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT page_num) FROM hybrid_chunks WHERE document_id = $1",
+    )
+    .bind(&job.status_id)
+    .fetch_one(index.pool())
+    .await
+    .expect("count chunks");
+    assert_eq!((chunks, pages), (30, 30));
 }

@@ -12,7 +12,7 @@ use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
-    page_image_key, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
+    page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
     VdrPipeline, VisualPages,
 };
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, PageEmbedder, QueueError};
@@ -82,7 +82,10 @@ async fn vdr() -> Vdr {
         analyzer: analyzer.clone(),
         config: TextPipelineConfig::default(),
         visuals: None,
-        reroute: Some(handed.clone()),
+        follow_up: Some(FollowUp {
+            jobs: handed.clone(),
+            ranges: Arc::new(index.clone()),
+        }),
     };
     let pipeline = VdrPipeline {
         pages: TextPipeline {
@@ -95,7 +98,7 @@ async fn vdr() -> Vdr {
             analyzer: analyzer.clone(),
             config: TextPipelineConfig::default(),
             visuals: None,
-            reroute: None,
+            follow_up: None,
         },
         visual: Some(VisualPages {
             renderer: Arc::new(PdfPageRenderer::default()),

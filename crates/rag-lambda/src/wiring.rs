@@ -20,7 +20,8 @@ use rag_core::api::{ProcessConfig, ProcessService, StatusService};
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
-    JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
+    FollowUp, JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
+    VisualPages,
 };
 use rag_core::ports::{
     AuthError, BlobLinker, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError,
@@ -309,15 +310,16 @@ pub fn consumer_from(
             );
             None
         }
-        // The text processor hands scanned PDFs to the VDR queue.
-        (Processor::TextRag, Some(vdr)) if env::flag(env::ENABLE_VDR_PIPELINE, true)? => {
-            Some(Arc::new(SqsJobQueue::from_config(
+        // The text processor sends page ranges to its own queue and scanned
+        // PDFs to the VDR queue.
+        (Processor::TextRag, _) => match &resources.text_rag_queue_url {
+            Some(text) => Some(Arc::new(SqsJobQueue::from_config(
                 sdk,
-                resources.text_rag_queue_url.clone().unwrap_or_default(),
-                vdr.clone(),
-            )))
-        }
-        (Processor::TextRag, _) => None,
+                text.clone(),
+                resources.vdr_queue_url.clone().unwrap_or_default(),
+            ))),
+            None => None,
+        },
     };
     consumer_with(
         Arc::new(S3BlobStore::from_config(sdk)),
@@ -376,13 +378,18 @@ pub fn consumer_with(
         config: TextPipelineConfig {
             max_object_bytes,
             visuals: vision.as_ref().map(|v| v.visuals).unwrap_or_default(),
+            scans_to_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
             ..TextPipelineConfig::default()
         },
         visuals: vision.map(|v| v.model),
-        // Scanned PDFs go on to the VDR queue (when VDR is on).
-        reroute: match processor {
-            Processor::TextRag => jobs.clone(),
-            Processor::Vdr => None,
+        // Scanned PDFs go on to the VDR queue, long documents' page ranges
+        // to the text queue.
+        follow_up: match (processor, &jobs) {
+            (Processor::TextRag, Some(jobs)) => Some(FollowUp {
+                jobs: jobs.clone(),
+                ranges: parts.pages.index.clone(),
+            }),
+            _ => None,
         },
     };
     let runner: Arc<dyn JobRunner> = match processor {

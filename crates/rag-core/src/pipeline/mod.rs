@@ -10,7 +10,7 @@ mod visuals;
 
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use reporter::RunReporter;
-pub use text::{TextPipeline, TextPipelineConfig};
+pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};
 pub use vdr::{
     document_of_page_image, page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE,
 };

@@ -6,18 +6,25 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 
 use super::indexing::chunk_records;
+use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
 use crate::classify::{extension, Pipeline};
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
-use crate::job::PipelineJob;
+use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
     BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, JobQueue,
-    StatusStore,
+    PageIndex, StatusStore,
 };
+use crate::status::PartReport;
 use crate::status::{Stage, StatusUpdate};
 use crate::visuals::{VisionModel, VisualsConfig};
+
+/// Pages per text job: text is cheap per page (about 7 chunks a page, 50
+/// chunks a second embedded on one vCPU), so 200 pages keep a job near half
+/// a minute of embedding, far inside Lambda's 15.
+pub const DEFAULT_TEXT_PAGES_PER_JOB: u32 = 200;
 
 /// Limits and batch sizes of the text pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +35,12 @@ pub struct TextPipelineConfig {
     pub embed_batch: usize,
     /// Budget of the selective visuals step (used when a model is set).
     pub visuals: VisualsConfig,
+    /// A document with more pages is split into page-range jobs that run in
+    /// parallel (when the pipeline has a [`FollowUp`] queue).
+    pub max_pages_per_job: u32,
+    /// Whether a scanned PDF goes on to the VDR pipeline (`ENABLE_VDR_PIPELINE`)
+    /// rather than failing as having no text.
+    pub scans_to_vdr: bool,
 }
 
 impl Default for TextPipelineConfig {
@@ -36,6 +49,8 @@ impl Default for TextPipelineConfig {
             max_object_bytes: 200 * 1024 * 1024,
             embed_batch: 32,
             visuals: VisualsConfig::default(),
+            max_pages_per_job: DEFAULT_TEXT_PAGES_PER_JOB,
+            scans_to_vdr: true,
         }
     }
 }
@@ -63,9 +78,18 @@ pub struct TextPipeline {
     /// The vision model that transcribes a document's important images
     /// (`ENABLE_SELECTIVE_VISUALS`); `None` leaves the text as extracted.
     pub visuals: Option<Arc<dyn VisionModel>>,
-    /// Where a PDF without a text layer (a scan) goes on, as a new VDR run;
-    /// `None` (no VDR pipeline) fails it as having no text.
-    pub reroute: Option<Arc<dyn JobQueue>>,
+    /// Where follow-up work goes: a PDF without a text layer (a scan) on to
+    /// the VDR pipeline, a long document's page ranges to parallel text
+    /// jobs. `None`: scans fail as having no text, long documents run whole.
+    pub follow_up: Option<FollowUp>,
+}
+
+/// The queue follow-up jobs go to, and the index page ranges are stored in.
+#[derive(Clone)]
+pub struct FollowUp {
+    pub jobs: Arc<dyn JobQueue>,
+    /// Stores one page range's chunks without touching the others'.
+    pub ranges: Arc<dyn PageIndex>,
 }
 
 fn meta(pairs: Value) -> Map<String, Value> {
@@ -89,6 +113,11 @@ impl TextPipeline {
         job: &PipelineJob,
         flavor: Flavor,
     ) -> Result<RunOutcome, TransientError> {
+        if let (Flavor::Text, Some(part), Some(range), Some(follow)) =
+            (flavor, job.part, job.pages, &self.follow_up)
+        {
+            return self.run_part(job, part, range, follow).await;
+        }
         let started = Instant::now();
         let read_stage = match flavor {
             Flavor::Text => Stage::ExtractingText,
@@ -133,8 +162,8 @@ impl TextPipeline {
         let extracted = match self.extract(bytes, job).await {
             Ok(doc) => doc,
             Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
-                if let Some(queue) = &self.reroute {
-                    return self.hand_to_vdr(job, queue.as_ref()).await;
+                if let (Some(follow), true) = (&self.follow_up, self.config.scans_to_vdr) {
+                    return self.hand_to_vdr(job, follow.jobs.as_ref()).await;
                 }
                 return fail(ExtractError::Empty.to_string()).await;
             }
@@ -154,6 +183,15 @@ impl TextPipeline {
             )
             .await;
 
+        // A long document: page ranges in parallel jobs
+        if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
+            let per_job = self.config.max_pages_per_job.max(1);
+            let numbered = extracted.pages.iter().all(|p| p.number.is_some());
+            if numbered && pages as u32 > per_job {
+                return self.fan_out(job, follow, pages as u32, per_job).await;
+            }
+        }
+
         // Transcribe the images that matter, in place
         let extracted = self.with_visuals(extracted, job, &report).await;
 
@@ -161,18 +199,7 @@ impl TextPipeline {
         report
             .stage(Stage::Chunking, 0.0, "Chunking text", Map::new())
             .await;
-        let mut chunks: Vec<(Option<u32>, String)> = Vec::new();
-        for (i, page) in extracted.pages.iter().enumerate() {
-            let number = match flavor {
-                Flavor::Text => page.number,
-                // Every VDR result points at a page, even for formats
-                // without pages (a one-page form in plain text).
-                Flavor::VdrPageText => page.number.or(Some(i as u32 + 1)),
-            };
-            for c in self.chunker.chunk(&page.text, extracted.kind) {
-                chunks.push((number, c));
-            }
-        }
+        let chunks = self.page_chunks(&extracted, flavor);
         if chunks.is_empty() {
             return fail(ExtractError::Empty.to_string()).await;
         }
@@ -187,36 +214,7 @@ impl TextPipeline {
             .await;
 
         // Embed, in batches, reporting each
-        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total);
-        let batch = self.config.embed_batch.max(1);
-        for (i, group) in chunks.chunks(batch).enumerate() {
-            let done = i * batch;
-            report
-                .stage(
-                    Stage::Embedding,
-                    done as f64 / total as f64,
-                    format!("Embedding {done}/{total} chunks"),
-                    Map::new(),
-                )
-                .await;
-            let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
-            let embedded = self
-                .embedder
-                .embed_documents(&texts)
-                .await
-                .map_err(|e| transient(Stage::Embedding, e.to_string()))?;
-            if embedded.len() != texts.len() {
-                return Err(transient(
-                    Stage::Embedding,
-                    format!(
-                        "embedder returned {} vectors for {} texts",
-                        embedded.len(),
-                        texts.len()
-                    ),
-                ));
-            }
-            vectors.extend(embedded);
-        }
+        let vectors = self.embed_chunks(&chunks, Some(&report)).await?;
 
         // Store, atomically replacing any earlier version
         report
@@ -260,6 +258,240 @@ impl TextPipeline {
             chunks: total,
             pages,
         })
+    }
+
+    /// Chunks of every page, each with its page number.
+    fn page_chunks(
+        &self,
+        extracted: &ExtractedDocument,
+        flavor: Flavor,
+    ) -> Vec<(Option<u32>, String)> {
+        let mut chunks = Vec::new();
+        for (i, page) in extracted.pages.iter().enumerate() {
+            let number = match flavor {
+                Flavor::Text => page.number,
+                // Every VDR result points at a page, even for formats
+                // without pages (a one-page form in plain text).
+                Flavor::VdrPageText => page.number.or(Some(i as u32 + 1)),
+            };
+            for c in self.chunker.chunk(&page.text, extracted.kind) {
+                chunks.push((number, c));
+            }
+        }
+        chunks
+    }
+
+    /// Vectors of `chunks`, embedded in batches; each batch reported when a
+    /// reporter is given (a page-range job reports through the shared
+    /// counters instead).
+    async fn embed_chunks(
+        &self,
+        chunks: &[(Option<u32>, String)],
+        report: Option<&RunReporter>,
+    ) -> Result<Vec<Vec<f32>>, TransientError> {
+        let transient = |message: String| TransientError {
+            stage: Stage::Embedding,
+            message,
+        };
+        let total = chunks.len();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total);
+        let batch = self.config.embed_batch.max(1);
+        for (i, group) in chunks.chunks(batch).enumerate() {
+            let done = i * batch;
+            if let Some(report) = report {
+                report
+                    .stage(
+                        Stage::Embedding,
+                        done as f64 / total as f64,
+                        format!("Embedding {done}/{total} chunks"),
+                        Map::new(),
+                    )
+                    .await;
+            }
+            let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
+            let embedded = self
+                .embedder
+                .embed_documents(&texts)
+                .await
+                .map_err(|e| transient(e.to_string()))?;
+            if embedded.len() != texts.len() {
+                return Err(transient(format!(
+                    "embedder returned {} vectors for {} texts",
+                    embedded.len(),
+                    texts.len()
+                )));
+            }
+            vectors.extend(embedded);
+        }
+        Ok(vectors)
+    }
+
+    /// Splits a long document into page-range jobs; this job is then done.
+    async fn fan_out(
+        &self,
+        job: &PipelineJob,
+        follow: &FollowUp,
+        total: u32,
+        per_job: u32,
+    ) -> Result<RunOutcome, TransientError> {
+        let ranges = PageRange::split(total, per_job);
+        let parts = ranges.len() as u32;
+        RunReporter::new(self.status.clone(), job)
+            .stage(
+                Stage::Chunking,
+                0.0,
+                format!("{total} pages split into {parts} jobs of up to {per_job} pages"),
+                meta(json!({"pages": total, "parts_total": parts, "pages_per_job": per_job})),
+            )
+            .await;
+        for (index, range) in (0u32..).zip(ranges) {
+            let part_job = PipelineJob {
+                pages: Some(range),
+                part: Some(JobPart {
+                    index,
+                    total: parts,
+                    range,
+                    pages_total: total,
+                }),
+                ..job.clone()
+            };
+            follow
+                .jobs
+                .send(&part_job)
+                .await
+                .map_err(|e| TransientError {
+                    stage: Stage::Chunking,
+                    message: format!("sending page-range job {index}: {e}"),
+                })?;
+            tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
+        }
+        Ok(RunOutcome::HandedOver {
+            to: Pipeline::TextRag,
+            reason: format!("split into {parts} page-range jobs"),
+        })
+    }
+
+    /// One page range of a split document: its pages extracted, chunked,
+    /// embedded and stored without touching other ranges; counted in the
+    /// run's shared counters, and the document completed by the range that
+    /// finishes them. Progress comes only from those counters, so parallel
+    /// jobs never move it backwards.
+    async fn run_part(
+        &self,
+        job: &PipelineJob,
+        part: JobPart,
+        range: PageRange,
+        follow: &FollowUp,
+    ) -> Result<RunOutcome, TransientError> {
+        let report = RunReporter::new(self.status.clone(), job);
+        let fail = |error: String| async {
+            tracing::warn!(status_id = %job.status_id, part = part.index, error = %error, "document failed");
+            report.fail(&error).await;
+            Ok(RunOutcome::Failed { error })
+        };
+        let transient = |stage: Stage, message: String| TransientError { stage, message };
+        tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
+        let bytes = match self.read_object(job).await? {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error).await,
+        };
+        let mut extracted = match self.extract(bytes, job).await {
+            Ok(doc) => doc,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        if extracted.pages.len() as u32 != part.pages_total {
+            return fail(format!(
+                "the document changed while it was processed ({} pages, {} expected)",
+                extracted.pages.len(),
+                part.pages_total
+            ))
+            .await;
+        }
+        extracted.pages.retain(|p| {
+            p.number
+                .is_some_and(|n| range.first <= n && n <= range.last)
+        });
+        let chunks = self.page_chunks(&extracted, Flavor::Text);
+        let vectors = self.embed_chunks(&chunks, None).await?;
+        let mut records = chunk_records(
+            &self.analyzer,
+            chunks,
+            vectors,
+            &json!({"file_name": job.file_name}),
+        );
+        // Numbered by page, so that ranges stored by different jobs never
+        // collide.
+        let mut on_page = (0u32, 0u32);
+        for record in &mut records {
+            let page = record.page_num.unwrap_or(0);
+            on_page = if on_page.0 == page {
+                (page, on_page.1 + 1)
+            } else {
+                (page, 0)
+            };
+            record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
+        }
+        let document = DocumentRecord {
+            document_id: job.status_id.clone(),
+            owner: job.user.clone(),
+            bucket: job.bucket.clone(),
+            key: job.key.clone(),
+            file_name: job.file_name.clone(),
+            content_type: job.content_type.clone(),
+            pipeline: job.pipeline,
+            embedding_model: self.embedder.model_id().to_owned(),
+            metadata: json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
+        };
+        match follow
+            .ranges
+            .replace_pages(&document, range.first, range.last, &[], &records)
+            .await
+        {
+            Ok(()) => {}
+            Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
+            Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+        }
+        let counted = PartReport {
+            status_id: job.status_id.clone(),
+            run_id: job.run_id.clone(),
+            part: part.index,
+            parts_total: part.total,
+            pages: (range.first..=range.last).collect(),
+            ocr_pages: Vec::new(),
+            blank_pages: Vec::new(),
+            part_done: range.last == part.range.last,
+        };
+        let stored = RunOutcome::Completed {
+            chunks: records.len(),
+            pages: range.len() as usize,
+        };
+        let progress = match self.status.record_part(&counted).await {
+            Ok(Some(progress)) => progress,
+            Ok(None) => return Ok(stored),
+            Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+        };
+        let total = part.pages_total;
+        report
+            .stage(
+                Stage::Storing,
+                f64::from(progress.pages_done) / f64::from(total),
+                format!("Stored {} of {total} pages", progress.pages_done),
+                meta(json!({
+                    "pages_done": progress.pages_done,
+                    "parts_done": progress.parts_done,
+                    "parts_total": part.total,
+                })),
+            )
+            .await;
+        if counted.part_done && progress.all_done(part.total) {
+            report
+                .complete(
+                    format!("Indexed {total} pages in {} parts", part.total),
+                    meta(json!({"pages": total, "parts": part.total})),
+                )
+                .await;
+        }
+        Ok(stored)
     }
 
     /// Sends a scanned PDF to the VDR pipeline as a new run: the status

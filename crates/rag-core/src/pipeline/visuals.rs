@@ -479,7 +479,7 @@ mod tests {
                 ..TextPipelineConfig::default()
             },
             visuals: with_model.then(|| vision.clone() as Arc<dyn VisionModel>),
-            reroute: None,
+            follow_up: None,
         };
         let (job, _) = PipelineJob::for_object(
             &BlobRef {

@@ -87,7 +87,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
         analyzer: services.analyzer.clone(),
         config: TextPipelineConfig::default(),
         visuals: None,
-        reroute: None,
+        follow_up: None,
     };
 
     let bar = if std::io::stderr().is_terminal() && !json {
@@ -122,7 +122,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
                 file: path.display().to_string(),
                 error,
             }),
-            // ragctl has no VDR queue to hand documents to (reroute: None).
+            // ragctl has no VDR queue to hand documents to (follow_up: None).
             Ok(RunOutcome::HandedOver { reason, .. }) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error: reason,
