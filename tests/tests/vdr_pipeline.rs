@@ -291,6 +291,25 @@ async fn questions_about_a_page_return_that_page_first() {
     pages.sort();
     assert_eq!(pages, [Some(1), Some(2), Some(3), Some(4)], "{fused:?}");
     assert!(fused.iter().all(|r| r.metadata["match"] == "page"));
+    // A table of countries is on page 3 of the three-page multicolumn PDF.
+    let (table, outcome) = vdr.ingest(&user, &shared_pdf("multicolumn.pdf")).await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 3, .. }),
+        "{outcome:?}"
+    );
+    let hits = vdr
+        .search(
+            &user,
+            "population and capital of the Czech Republic",
+            SearchMode::Vdr,
+        )
+        .await;
+    let top = hits.first().expect("a page");
+    assert_eq!(
+        (top.document_id.as_str(), top.page_num),
+        (table.status_id.as_str(), Some(3)),
+        "{hits:?}"
+    );
     // Nobody else finds it.
     let other = new_user("vdr-other");
     assert!(vdr

@@ -170,11 +170,18 @@ impl FileExtractor {
             return Err(ExtractError::Empty);
         }
         // Office encrypts a password-protected DOCX/PPTX/XLSX into an OLE
-        // compound file instead of a zip.
+        // compound file instead of a zip: opened with the uploader's
+        // password, refused without it.
+        let decrypted;
+        let mut input = input;
         if office::is_ole(input.bytes)
             && office::is_ooxml(&extension(input.file_name), &mime_type(input.content_type))
         {
-            return Err(ExtractError::Encrypted);
+            decrypted = office::decrypt(input.bytes, input.password)?;
+            input = ExtractInput {
+                bytes: &decrypted,
+                ..input
+            };
         }
         let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
         let limits = self.limits;

@@ -248,6 +248,25 @@ fn encrypted_opendocument_is_reported_as_encrypted() {
 
 // ---------------------------------------------------------------- safety
 
+/// `report-locked.docx` is `report.docx` encrypted by Office's agile
+/// scheme: `msoffcrypto-tool -e -p s3cret-Pass report.docx report-locked.docx`.
+#[test]
+fn a_password_protected_docx_opens_with_its_password_only() {
+    let locked = fixture("report-locked.docx");
+    let with = |password: Option<&str>| {
+        FileExtractor::default().extract(ExtractInput {
+            password,
+            ..ExtractInput::new(&locked, "report-locked.docx", None)
+        })
+    };
+    assert_eq!(with(None), Err(ExtractError::Encrypted));
+    assert_eq!(with(Some("wrong")), Err(ExtractError::Encrypted));
+    let opened = with(Some("s3cret-Pass")).expect("opens with the password");
+    let plain = ok(&fixture("report.docx"), "report.docx");
+    assert_eq!(opened.full_text(), plain.full_text());
+    assert!(!opened.full_text().trim().is_empty());
+}
+
 #[test]
 fn ole_containers_are_encrypted_ooxml_or_legacy_formats() {
     let mut ole = OLE_MAGIC.to_vec();

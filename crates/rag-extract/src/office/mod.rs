@@ -482,6 +482,21 @@ pub(crate) fn image(alt: &str) -> Option<String> {
     (!alt.is_empty()).then(|| format!("[image: {alt}]"))
 }
 
+/// The zip inside a password-protected OOXML file (ECMA-376 agile or
+/// standard encryption, as Office writes it), decrypted with `password`
+/// by the `office-crypto` crate. Without a password, or with a wrong one,
+/// the file is [`ExtractError::Encrypted`].
+pub(crate) fn decrypt(bytes: &[u8], password: Option<&str>) -> Result<Vec<u8>, ExtractError> {
+    let Some(password) = password else {
+        return Err(ExtractError::Encrypted);
+    };
+    match office_crypto::decrypt_from_bytes(bytes.to_vec(), password) {
+        Ok(zip) if zip.starts_with(b"PK") => Ok(zip),
+        // A wrong password decrypts to noise, or fails the key check.
+        _ => Err(ExtractError::Encrypted),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
