@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::analyzer::Analyzer;
-use crate::ports::ChunkRecord;
+use crate::job::PipelineJob;
+use crate::ports::{ChunkRecord, DocumentRecord};
 
 /// Index records for `chunks` (page number and text) with their `vectors`,
 /// numbered from 0, each carrying `metadata`.
@@ -31,4 +32,24 @@ pub fn chunk_records(
             }
         })
         .collect()
+}
+
+/// The document row a job stores: its id, owner and location come from the
+/// job, the model and facts from the pipeline.
+pub fn document_record(
+    job: &PipelineJob,
+    embedding_model: &str,
+    metadata: Value,
+) -> DocumentRecord {
+    DocumentRecord {
+        document_id: job.status_id.clone(),
+        owner: job.user.clone(),
+        bucket: job.bucket.clone(),
+        key: job.key.clone(),
+        file_name: job.file_name.clone(),
+        content_type: job.content_type.clone(),
+        pipeline: job.pipeline,
+        embedding_model: embedding_model.to_owned(),
+        metadata,
+    }
 }

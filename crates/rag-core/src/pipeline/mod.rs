@@ -3,6 +3,7 @@
 
 mod consumer;
 pub mod indexing;
+mod parts;
 mod reporter;
 mod text;
 mod vdr;

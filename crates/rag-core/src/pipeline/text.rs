@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use super::indexing::chunk_records;
+use super::indexing::{chunk_records, document_record};
 use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
@@ -14,8 +14,7 @@ use crate::classify::{extension, Pipeline};
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
-    BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, JobQueue,
-    PageIndex, StatusStore,
+    BlobError, BlobStore, Embedder, Extractor, Index, IndexError, JobQueue, PageIndex, StatusStore,
 };
 use crate::status::PartReport;
 use crate::status::{Stage, StatusUpdate};
@@ -231,17 +230,11 @@ impl TextPipeline {
             vectors,
             &json!({"file_name": job.file_name}),
         );
-        let document = DocumentRecord {
-            document_id: job.status_id.clone(),
-            owner: job.user.clone(),
-            bucket: job.bucket.clone(),
-            key: job.key.clone(),
-            file_name: job.file_name.clone(),
-            content_type: job.content_type.clone(),
-            pipeline: job.pipeline,
-            embedding_model: self.embedder.model_id().to_owned(),
-            metadata: json!({"format": extracted.format, "pages": pages}),
-        };
+        let document = document_record(
+            job,
+            self.embedder.model_id(),
+            json!({"format": extracted.format, "pages": pages}),
+        );
         match self.index.replace_document(&document, &records).await {
             Ok(()) => {}
             Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
@@ -334,37 +327,15 @@ impl TextPipeline {
         total: u32,
         per_job: u32,
     ) -> Result<RunOutcome, TransientError> {
-        let ranges = PageRange::split(total, per_job);
-        let parts = ranges.len() as u32;
-        RunReporter::new(self.status.clone(), job)
-            .stage(
-                Stage::Chunking,
-                0.0,
-                format!("{total} pages split into {parts} jobs of up to {per_job} pages"),
-                meta(json!({"pages": total, "parts_total": parts, "pages_per_job": per_job})),
-            )
-            .await;
-        for (index, range) in (0u32..).zip(ranges) {
-            let part_job = PipelineJob {
-                pages: Some(range),
-                part: Some(JobPart {
-                    index,
-                    total: parts,
-                    range,
-                    pages_total: total,
-                }),
-                ..job.clone()
-            };
-            follow
-                .jobs
-                .send(&part_job)
-                .await
-                .map_err(|e| TransientError {
-                    stage: Stage::Chunking,
-                    message: format!("sending page-range job {index}: {e}"),
-                })?;
-            tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
-        }
+        let parts = super::parts::send_parts(
+            follow.jobs.as_ref(),
+            self.status.clone(),
+            job,
+            total,
+            per_job,
+            Stage::Chunking,
+        )
+        .await?;
         Ok(RunOutcome::HandedOver {
             to: Pipeline::TextRag,
             reason: format!("split into {parts} page-range jobs"),
@@ -431,17 +402,11 @@ impl TextPipeline {
             };
             record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
         }
-        let document = DocumentRecord {
-            document_id: job.status_id.clone(),
-            owner: job.user.clone(),
-            bucket: job.bucket.clone(),
-            key: job.key.clone(),
-            file_name: job.file_name.clone(),
-            content_type: job.content_type.clone(),
-            pipeline: job.pipeline,
-            embedding_model: self.embedder.model_id().to_owned(),
-            metadata: json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
-        };
+        let document = document_record(
+            job,
+            self.embedder.model_id(),
+            json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
+        );
         match follow
             .ranges
             .replace_pages(&document, range.first, range.last, &[], &records)

@@ -27,15 +27,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::indexing::chunk_records;
+use super::indexing::{chunk_records, document_record};
 use super::text::Flavor;
 use super::{Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
 use crate::extraction::ExtractInput;
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
-    BlobRef, ChunkRecord, DocumentRecord, IndexError, JobQueue, PageEmbedder, PageIndex,
-    PageRecord, PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
+    BlobRef, ChunkRecord, IndexError, JobQueue, PageEmbedder, PageIndex, PageRecord, PageRenderer,
+    PageSource, PageTextSource, RenderError, RenderedPage,
 };
 use crate::status::{PartReport, Stage};
 
@@ -228,33 +228,15 @@ impl VdrPipeline {
         total: u32,
         per_job: u32,
     ) -> Result<RunOutcome, TransientError> {
-        let ranges = PageRange::split(total, per_job);
-        let parts = ranges.len() as u32;
-        RunReporter::new(self.pages.status.clone(), job)
-            .stage(
-                Stage::ConvertingPages,
-                1.0,
-                format!("{total} pages split into {parts} jobs of up to {per_job} pages"),
-                meta(json!({"pages": total, "parts_total": parts, "pages_per_job": per_job})),
-            )
-            .await;
-        for (index, range) in (0u32..).zip(ranges) {
-            let part_job = PipelineJob {
-                pages: Some(range),
-                part: Some(JobPart {
-                    index,
-                    total: parts,
-                    range,
-                    pages_total: total,
-                }),
-                ..job.clone()
-            };
-            jobs.send(&part_job).await.map_err(|e| TransientError {
-                stage: Stage::ConvertingPages,
-                message: format!("sending page-range job {index}: {e}"),
-            })?;
-            tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
-        }
+        super::parts::send_parts(
+            jobs,
+            self.pages.status.clone(),
+            job,
+            total,
+            per_job,
+            Stage::ConvertingPages,
+        )
+        .await?;
         Ok(RunOutcome::Completed {
             chunks: 0,
             pages: 0,
@@ -329,17 +311,11 @@ impl VdrPipeline {
         };
         let transient = |stage: Stage, message: String| TransientError { stage, message };
         let total = part.pages_total;
-        let document = DocumentRecord {
-            document_id: job.status_id.clone(),
-            owner: job.user.clone(),
-            bucket: job.bucket.clone(),
-            key: job.key.clone(),
-            file_name: job.file_name.clone(),
-            content_type: job.content_type.clone(),
-            pipeline: job.pipeline,
-            embedding_model: visual.embedder.model_id().to_owned(),
-            metadata: json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
-        };
+        let document = document_record(
+            job,
+            visual.embedder.model_id(),
+            json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
+        );
         let batch = visual.config.batch_pages.max(1);
         let (mut chunks_stored, mut pages_stored) = (0usize, 0usize);
         let mut first = range.first;
