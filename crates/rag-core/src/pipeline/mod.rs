@@ -43,3 +43,11 @@ pub struct TransientError {
     pub stage: crate::status::Stage,
     pub message: String,
 }
+
+/// Status metadata from a `json!({...})` object literal.
+pub(crate) fn meta(pairs: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match pairs {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}

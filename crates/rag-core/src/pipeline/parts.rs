@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{RunReporter, TransientError};
+use super::{meta, RunReporter, TransientError};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{JobQueue, StatusStore};
-use crate::status::Stage;
+use crate::status::{PartProgress, PartReport, Stage};
 
 /// Records the plan (at `stage`, fully done) and sends one job per range of
 /// at most `per_job` pages; returns how many. Sending again after a failure
@@ -23,16 +23,12 @@ pub(super) async fn send_parts(
 ) -> Result<u32, TransientError> {
     let ranges = PageRange::split(total, per_job);
     let parts = ranges.len() as u32;
-    let plan = json!({"pages": total, "parts_total": parts, "pages_per_job": per_job});
     RunReporter::new(status, job)
         .stage(
             stage,
             1.0,
             format!("{total} pages split into {parts} jobs of up to {per_job} pages"),
-            match plan {
-                Value::Object(m) => m,
-                _ => Default::default(),
-            },
+            meta(json!({"pages": total, "parts_total": parts, "pages_per_job": per_job})),
         )
         .await;
     for (index, range) in (0u32..).zip(ranges) {
@@ -53,4 +49,45 @@ pub(super) async fn send_parts(
         tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
     Ok(parts)
+}
+
+/// Counts a stored batch of a part in the run's shared counters and reports
+/// the document's progress from them at `stage`, so that parallel jobs never
+/// move it backwards. `None` when the run ended or was superseded (the job
+/// stops); otherwise the counters, and whether this report finished the
+/// document (the caller then records `completed` with its own facts).
+pub(super) async fn count_stored(
+    status: &dyn StatusStore,
+    report: &RunReporter,
+    counted: &PartReport,
+    pages_total: u32,
+    stage: Stage,
+) -> Result<Option<(PartProgress, bool)>, TransientError> {
+    let progress = match status.record_part(counted).await {
+        Ok(Some(progress)) => progress,
+        Ok(None) => {
+            tracing::info!(status_id = %counted.status_id, run_id = %counted.run_id, part = counted.part, "run ended or superseded; page-range job stops");
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(TransientError {
+                stage: Stage::Storing,
+                message: e.to_string(),
+            })
+        }
+    };
+    report
+        .stage(
+            stage,
+            f64::from(progress.pages_done) / f64::from(pages_total.max(1)),
+            format!("Stored {} of {pages_total} pages", progress.pages_done),
+            meta(json!({
+                "pages_done": progress.pages_done,
+                "parts_done": progress.parts_done,
+                "parts_total": counted.parts_total,
+            })),
+        )
+        .await;
+    let finished = counted.part_done && progress.all_done(counted.parts_total);
+    Ok(Some((progress, finished)))
 }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
+use super::parts::count_stored;
 use super::vdr::PAGE_CHUNK_STRIDE;
-use super::{RunOutcome, RunReporter, TransientError};
+use super::{meta, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
 use crate::classify::{extension, Pipeline};
@@ -89,13 +90,6 @@ pub struct FollowUp {
     pub jobs: Arc<dyn JobQueue>,
     /// Stores one page range's chunks without touching the others'.
     pub ranges: Arc<dyn PageIndex>,
-}
-
-fn meta(pairs: Value) -> Map<String, Value> {
-    match pairs {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 impl TextPipeline {
@@ -430,25 +424,15 @@ impl TextPipeline {
             chunks: records.len(),
             pages: range.len() as usize,
         };
-        let progress = match self.status.record_part(&counted).await {
-            Ok(Some(progress)) => progress,
-            Ok(None) => return Ok(stored),
-            Err(e) => return Err(transient(Stage::Storing, e.to_string())),
-        };
         let total = part.pages_total;
-        report
-            .stage(
-                Stage::Storing,
-                f64::from(progress.pages_done) / f64::from(total),
-                format!("Stored {} of {total} pages", progress.pages_done),
-                meta(json!({
-                    "pages_done": progress.pages_done,
-                    "parts_done": progress.parts_done,
-                    "parts_total": part.total,
-                })),
-            )
-            .await;
-        if counted.part_done && progress.all_done(part.total) {
+        let counts = count_stored(
+            self.status.as_ref(),
+            &report,
+            &counted,
+            total,
+            Stage::Storing,
+        );
+        if let Some((_, true)) = counts.await? {
             report
                 .complete(
                     format!("Indexed {total} pages in {} parts", part.total),

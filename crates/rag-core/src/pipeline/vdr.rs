@@ -25,11 +25,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
+use super::parts::count_stored;
 use super::text::Flavor;
-use super::{Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
+use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
 use crate::extraction::ExtractInput;
 use crate::job::{JobPart, PageRange, PipelineJob};
@@ -91,13 +92,6 @@ pub struct VdrPipeline {
     pub pages: TextPipeline,
     /// Page rendering and embedding; `None` indexes page text only.
     pub visual: Option<VisualPages>,
-}
-
-fn meta(pairs: Value) -> Map<String, Value> {
-    match pairs {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 /// Where page `n` of a document is stored: beside it, under a prefix of
@@ -430,31 +424,22 @@ impl VdrPipeline {
             if !counted.blank_pages.is_empty() {
                 tracing::warn!(status_id = %job.status_id, pages = ?counted.blank_pages, "pages without text or OCR stored unsearchable");
             }
-            let progress = match base.status.record_part(&counted).await {
-                Ok(Some(progress)) => progress,
-                Ok(None) => {
-                    tracing::info!(status_id = %job.status_id, run_id = %job.run_id, part = part.index, "run ended or superseded; page-range job stops");
-                    return Ok(RunOutcome::Completed {
-                        chunks: chunks_stored,
-                        pages: pages_stored,
-                    });
-                }
-                Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+            let counts = count_stored(
+                base.status.as_ref(),
+                &report,
+                &counted,
+                total,
+                Stage::EmbeddingPages,
+            )
+            .await?;
+            let Some((progress, finished)) = counts else {
+                return Ok(RunOutcome::Completed {
+                    chunks: chunks_stored,
+                    pages: pages_stored,
+                });
             };
             tracing::info!(status_id = %job.status_id, part = part.index, first, last, pages_done = progress.pages_done, parts_done = progress.parts_done, total, "pages stored");
-            report
-                .stage(
-                    Stage::EmbeddingPages,
-                    f64::from(progress.pages_done) / f64::from(total),
-                    format!("Stored {} of {total} pages", progress.pages_done),
-                    meta(json!({
-                        "pages_done": progress.pages_done,
-                        "parts_done": progress.parts_done,
-                        "parts_total": part.total,
-                    })),
-                )
-                .await;
-            if counted.part_done && progress.all_done(part.total) {
+            if finished {
                 let mut facts = meta(json!({
                     "pages": total,
                     "parts": part.total,
