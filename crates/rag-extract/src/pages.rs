@@ -11,13 +11,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rag_core::classify::extension;
-use rag_core::extraction::{ExtractError, ExtractInput};
+use rag_core::extraction::ExtractInput;
 use rag_core::ports::{PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage};
 
 use crate::image::Ocr;
 use crate::legacy::{convert_with, find_soffice, Conversion};
 use crate::pdf::{PdfRenderer, RenderError as PdfRenderError};
-use crate::FileExtractor;
+use crate::Limits;
 
 /// A page with fewer letters or digits than this in its text layer is
 /// OCR'd: scans often carry a few stray characters (a page number, a
@@ -41,17 +41,17 @@ const CONVERTIBLE: &[(&str, &str)] = &[
 
 /// Renders PDFs for the VDR pipeline, and Office files through LibreOffice.
 pub struct PdfPageRenderer {
-    extractor: FileExtractor,
+    limits: Limits,
     ocr: Ocr,
     soffice: Option<PathBuf>,
 }
 
 impl PdfPageRenderer {
-    /// Reads text layers with `extractor`, OCRs scans with `ocr`, and
+    /// Converts within `limits` (its time budget), OCRs scans with `ocr`, and
     /// converts Office files with `soffice` when given.
-    pub fn new(extractor: FileExtractor, ocr: Ocr, soffice: Option<PathBuf>) -> Self {
+    pub fn new(limits: Limits, ocr: Ocr, soffice: Option<PathBuf>) -> Self {
         Self {
-            extractor,
+            limits,
             ocr,
             soffice,
         }
@@ -79,7 +79,7 @@ impl PdfPageRenderer {
                 "rendering Office files needs LibreOffice, which is not installed here".into(),
             ));
         };
-        let limits = self.extractor.limits();
+        let limits = self.limits;
         let conversion = Conversion {
             format: "Office",
             what_one,
@@ -99,10 +99,10 @@ impl PdfPageRenderer {
 }
 
 impl Default for PdfPageRenderer {
-    /// The default extractor; Tesseract (`RAG_TESSERACT` or the PATH);
+    /// The default limits; Tesseract (`RAG_TESSERACT` or the PATH);
     /// LibreOffice (`RAG_SOFFICE` or the PATH) when installed.
     fn default() -> Self {
-        Self::new(FileExtractor::default(), Ocr::from_env(), find_soffice())
+        Self::new(Limits::default(), Ocr::from_env(), find_soffice())
     }
 }
 
@@ -126,35 +126,17 @@ impl PageRenderer for PdfPageRenderer {
         };
         let renderer =
             PdfRenderer::from_bytes(input.bytes.to_vec(), input.password).map_err(to_port)?;
-        // The text layer of every page, read once (text is small next to
-        // the page images, which are made one at a time).
-        let texts = match self.extractor.extract_with_notes(input) {
-            Ok(read) => {
-                let mut texts = vec![String::new(); renderer.page_count() as usize];
-                for (i, page) in read.document.pages.into_iter().enumerate() {
-                    let at = page.number.map_or(i, |n| (n as usize).saturating_sub(1));
-                    if let Some(slot) = texts.get_mut(at) {
-                        *slot = page.text;
-                    }
-                }
-                texts
-            }
-            // A scan has no text at all: every page is OCR'd.
-            Err(ExtractError::Empty) => vec![String::new(); renderer.page_count() as usize],
-            Err(e) => return Err(RenderError::Document(e)),
-        };
         Ok(Arc::new(OpenPdf {
             renderer,
-            texts,
             ocr: self.ocr.clone(),
         }))
     }
 }
 
-/// An opened PDF and its pages' text layers.
+/// An opened PDF: each page's image and text are read when it is rendered,
+/// so a page-range job reads only its own pages.
 struct OpenPdf {
     renderer: PdfRenderer,
-    texts: Vec<String>,
     ocr: Ocr,
 }
 
@@ -168,11 +150,14 @@ impl PageSource for OpenPdf {
             .renderer
             .render_png(page_num, dpi as f32)
             .map_err(to_port)?;
-        let layer = self
-            .texts
-            .get(page_num.saturating_sub(1) as usize)
-            .map(|t| t.trim().to_owned())
-            .unwrap_or_default();
+        let layer = match self.renderer.page_text(page_num) {
+            Ok(text) => text.trim().to_owned(),
+            // No usable text layer: the page is OCR'd like a scan.
+            Err(e) => {
+                tracing::warn!(page = page_num, error = %e, "page text could not be read");
+                String::new()
+            }
+        };
         let letters = layer.chars().filter(|c| c.is_alphanumeric()).count();
         let (text, text_source) = if letters >= MIN_TEXT_LAYER_CHARS {
             (layer, PageTextSource::TextLayer)

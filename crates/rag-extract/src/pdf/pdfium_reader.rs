@@ -105,8 +105,8 @@ pub(super) fn extract(
                 continue;
             }
         };
-        let text = match page.text() {
-            Ok(text) => clean(&layout(&text)),
+        let text = match page_text(&page) {
+            Ok(text) => text,
             Err(error) => {
                 read.notes
                     .push(format!("page {number}: text could not be read ({error:?})"));
@@ -181,6 +181,12 @@ pub(super) fn text_chars(
 /// a break to a baseline less than [`SAME_LINE`] font sizes away (after a
 /// superscript, between table cells) becomes a space, and one more than
 /// [`PARAGRAPH_GAP`] below starts a paragraph (a blank line).
+/// A page's text in reading order, laid out and cleaned: what both the
+/// extractor and the page renderer index.
+pub(super) fn page_text(page: &PdfPage<'_>) -> Result<String, PdfiumError> {
+    Ok(clean(&layout(&page.text()?)))
+}
+
 fn layout(text: &PdfPageText) -> String {
     let chars = text.chars();
     let mut out = String::with_capacity(chars.len() + 64);

@@ -124,6 +124,18 @@ impl PdfRenderer {
         self.pages
     }
 
+    /// The text of page `page` (1-based), as the extractor reads it: the
+    /// VDR pipeline takes each page's text with its image, instead of
+    /// extracting the whole document in every page-range job.
+    pub fn page_text(&self, page: u32) -> Result<String, RenderError> {
+        let _pdfium = lock();
+        let loaded = self.page(page)?;
+        pdfium_reader::page_text(&loaded).map_err(|e| RenderError::Failed {
+            page,
+            detail: format!("{e:?}"),
+        })
+    }
+
     /// Width and height of a page in points (1/72 inch), as displayed
     /// (after the page's rotation).
     pub fn page_size(&self, page: u32) -> Result<(f32, f32), RenderError> {
