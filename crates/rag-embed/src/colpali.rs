@@ -72,7 +72,8 @@ use base64::Engine as _;
 use rag_core::ports::{EmbedError, PageEmbedder, RenderedPage};
 use serde::{Deserialize, Serialize};
 
-use crate::openai::{http_client, post_json, with_retries, Attempt, ConfigError};
+use crate::openai::ConfigError;
+use rag_http::{post_json, with_retries, Attempt};
 
 /// The model asked for when `PAGE_EMBEDDER_MODEL` is not set: the merged
 /// ColPali checkpoint infinity's own examples serve.
@@ -258,7 +259,8 @@ impl ColPaliEmbedder {
         config.batch_size = config.batch_size.max(1);
         config.max_attempts = config.max_attempts.max(1);
         Ok(Self {
-            client: http_client(config.timeout)?,
+            client: rag_http::client(config.timeout)
+                .map_err(|e| ConfigError::Client(e.to_string()))?,
             endpoint: config.endpoint(),
             model_id: format!("colpali:{}", config.model),
             config,
@@ -285,6 +287,7 @@ impl ColPaliEmbedder {
         with_retries(
             self.config.max_attempts,
             self.config.retry_base_delay,
+            EmbedError::Unavailable,
             || async {
                 let bytes = post_json(
                     &self.client,
@@ -292,7 +295,8 @@ impl ColPaliEmbedder {
                     self.config.api_key.as_deref(),
                     &body,
                 )
-                .await?;
+                .await
+                .map_err(|a| a.map_fail(EmbedError::Model))?;
                 parse_response(&bytes, input.len(), self.config.dimensions).map_err(Attempt::Fail)
             },
         )

@@ -11,18 +11,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rag_core::ports::{EmbedError, Embedder};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
+use rag_http::{post_json, with_retries, Attempt};
 use serde::{Deserialize, Serialize};
 
 /// The base URL used when `OPENAI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 /// The model used when `RAG_EMBEDDING_MODEL` is not set.
 pub const DEFAULT_MODEL: &str = "text-embedding-3-small";
-/// Longest wait honoured from a `Retry-After` header, so a misbehaving server
-/// cannot stall ingestion for hours.
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
 /// Where and how to call the embeddings endpoint.
 #[derive(Clone)]
 pub struct OpenAiConfig {
@@ -182,16 +177,6 @@ struct EmbeddingItem {
     embedding: Vec<f32>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
 /// An embedder calling an OpenAI-compatible HTTP endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAiEmbedder {
@@ -200,17 +185,6 @@ pub struct OpenAiEmbedder {
     endpoint: String,
     model_id: String,
     dimensions: usize,
-}
-
-/// What one failed attempt means for the next (shared by the HTTP embedders).
-pub(crate) enum Attempt {
-    /// Try again (after `retry_after` if the server said so).
-    Retry {
-        error: String,
-        retry_after: Option<Duration>,
-    },
-    /// Give up now.
-    Fail(EmbedError),
 }
 
 impl OpenAiEmbedder {
@@ -253,7 +227,8 @@ impl OpenAiEmbedder {
     fn with_dimensions(mut config: OpenAiConfig, dimensions: usize) -> Result<Self, ConfigError> {
         config.batch_size = config.batch_size.max(1);
         config.max_attempts = config.max_attempts.max(1);
-        let client = http_client(config.timeout)?;
+        let client =
+            rag_http::client(config.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             client,
             endpoint: config.endpoint(),
@@ -284,6 +259,7 @@ impl OpenAiEmbedder {
         with_retries(
             self.config.max_attempts,
             self.config.retry_base_delay,
+            EmbedError::Unavailable,
             || self.attempt(&body, expect_dims),
         )
         .await
@@ -293,138 +269,17 @@ impl OpenAiEmbedder {
         &self,
         body: &EmbeddingsRequest<'_>,
         expect_dims: Option<usize>,
-    ) -> Result<Vec<Vec<f32>>, Attempt> {
+    ) -> Result<Vec<Vec<f32>>, Attempt<EmbedError>> {
         let bytes = post_json(
             &self.client,
             &self.endpoint,
             self.config.api_key.as_deref(),
             body,
         )
-        .await?;
+        .await
+        .map_err(|a| a.map_fail(EmbedError::Model))?;
         parse_response(&bytes, body.input.len(), expect_dims).map_err(Attempt::Fail)
     }
-}
-
-/// An HTTP client whose every request ends within `timeout` (connecting
-/// within at most 10 s of it), so a hung server cannot hold a worker.
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()
-        .map_err(|e| ConfigError::Client(e.to_string()))
-}
-
-/// Runs `attempt` up to `max_attempts` times (at least once): transient
-/// failures wait `base_delay`, doubled per retry (or the server's
-/// `Retry-After`, capped), then give [`EmbedError::Unavailable`] with the last
-/// error; a final failure is returned at once.
-pub(crate) async fn with_retries<T, F, Fut>(
-    max_attempts: u32,
-    base_delay: Duration,
-    mut attempt: F,
-) -> Result<T, EmbedError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Attempt>>,
-{
-    let max_attempts = max_attempts.max(1);
-    let mut last_error = String::new();
-    for n in 1..=max_attempts {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(Attempt::Fail(e)) => return Err(e),
-            Err(Attempt::Retry { error, retry_after }) => {
-                if n == max_attempts {
-                    last_error = error;
-                    break;
-                }
-                let backoff = base_delay.saturating_mul(1 << (n - 1).min(16));
-                let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
-                tracing::warn!(attempt = n, error = %error, delay_ms = delay.as_millis() as u64, "embedding request failed; retrying");
-                last_error = error;
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-    Err(EmbedError::Unavailable(format!(
-        "{last_error} (after {max_attempts} attempts)"
-    )))
-}
-
-/// POSTs `body` as JSON (with `Authorization: Bearer` when a key is given)
-/// and returns the body of a 2xx response. Connection failures, 429 and 5xx
-/// are [`Attempt::Retry`]; any other status is a final
-/// [`EmbedError::Model`] carrying the server's message.
-pub(crate) async fn post_json(
-    client: &reqwest::Client,
-    endpoint: &str,
-    api_key: Option<&str>,
-    body: &impl Serialize,
-) -> Result<Vec<u8>, Attempt> {
-    let mut request = client.post(endpoint).json(body);
-    if let Some(key) = api_key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.map_err(|e| Attempt::Retry {
-        error: format!("request to {endpoint} failed: {}", error_chain(&e)),
-        retry_after: None,
-    })?;
-    let status = response.status();
-    let retry_after = retry_after(response.headers());
-    let bytes = response.bytes().await.map_err(|e| Attempt::Retry {
-        error: format!(
-            "reading the response from {endpoint} failed: {}",
-            error_chain(&e)
-        ),
-        retry_after: None,
-    })?;
-    if !status.is_success() {
-        let error = format!("HTTP {status}: {}", server_message(&bytes));
-        return Err(
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                Attempt::Retry { error, retry_after }
-            } else {
-                Attempt::Fail(EmbedError::Model(error))
-            },
-        );
-    }
-    Ok(Vec::from(bytes))
-}
-
-/// `reqwest` errors keep the useful part (refused, timed out) in their sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by these APIs).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-}
-
-/// The server's `{"error": {"message"}}`, or the start of the body.
-fn server_message(body: &[u8]) -> String {
-    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-        return parsed.error.message;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    text.chars().take(300).collect()
 }
 
 /// Checks and orders the vectors of a successful response, normalized.
@@ -570,20 +425,6 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds_are_parsed() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "2".parse().unwrap_or_else(|_| unreachable!()));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
-        );
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
     fn responses_are_ordered_checked_and_normalized() {
         let body = br#"{"data":[{"index":1,"embedding":[0,2]},{"index":0,"embedding":[3,4]}],"model":"m"}"#;
         let v = parse_response(body, 2, Some(2)).unwrap_or_default();
@@ -601,15 +442,5 @@ mod tests {
             parse_response(dup, 2, None),
             Err(EmbedError::InvalidResponse(_))
         ));
-    }
-
-    #[test]
-    fn server_messages_are_extracted() {
-        assert_eq!(
-            server_message(br#"{"error":{"message":"bad model","type":"x"}}"#),
-            "bad model"
-        );
-        assert_eq!(server_message(b"upstream down"), "upstream down");
-        assert_eq!(server_message(b""), "(empty body)");
     }
 }

@@ -12,18 +12,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use rag_core::visuals::{VisionError, VisionModel, VisionRequest};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
+use rag_http::{post_json, with_retries, Attempt};
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
 /// The server used when no base URL is configured.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
-/// Longest wait honoured from a `Retry-After` header, so a misbehaving
-/// server cannot hold an image for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
 /// Where and how to call the chat completions endpoint.
 #[derive(Clone)]
 pub struct OpenAiVisionConfig {
@@ -152,16 +147,6 @@ struct TextPart {
     text: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    message: String,
-}
-
 /// A vision model behind an OpenAI-compatible chat completions endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAiVision {
@@ -171,24 +156,12 @@ pub struct OpenAiVision {
     model_id: String,
 }
 
-/// What one failed attempt means for the next.
-enum Attempt {
-    Retry {
-        error: String,
-        retry_after: Option<Duration>,
-    },
-    Fail(VisionError),
-}
-
 impl OpenAiVision {
     /// A client for `config`; fails only if the HTTP client cannot be built.
     pub fn new(mut config: OpenAiVisionConfig) -> Result<Self, ConfigError> {
         config.max_attempts = config.max_attempts.max(1);
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client =
+            rag_http::client(config.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             client,
             endpoint: config.endpoint(),
@@ -202,31 +175,15 @@ impl OpenAiVision {
         &self.config
     }
 
-    async fn attempt(&self, body: &ChatRequest<'_>) -> Result<String, Attempt> {
-        let mut request = self.client.post(&self.endpoint).json(body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(|e| Attempt::Retry {
-            error: format!("request to {} failed: {}", self.endpoint, error_chain(&e)),
-            retry_after: None,
-        })?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| Attempt::Retry {
-            error: format!("reading the response failed: {}", error_chain(&e)),
-            retry_after: None,
-        })?;
-        if !status.is_success() {
-            let error = format!("HTTP {status}: {}", server_message(&bytes));
-            return Err(
-                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                    Attempt::Retry { error, retry_after }
-                } else {
-                    Attempt::Fail(VisionError::Rejected(error))
-                },
-            );
-        }
+    async fn attempt(&self, body: &ChatRequest<'_>) -> Result<String, Attempt<VisionError>> {
+        let bytes = post_json(
+            &self.client,
+            &self.endpoint,
+            self.config.api_key.as_deref(),
+            body,
+        )
+        .await
+        .map_err(|a| a.map_fail(VisionError::Rejected))?;
         parse_answer(&bytes).map_err(Attempt::Fail)
     }
 }
@@ -258,30 +215,13 @@ impl VisionModel for OpenAiVision {
             max_tokens: self.config.max_tokens,
             temperature: self.config.temperature,
         };
-        let mut last_error = String::new();
-        for attempt in 1..=self.config.max_attempts {
-            match self.attempt(&body).await {
-                Ok(text) => return Ok(text),
-                Err(Attempt::Fail(e)) => return Err(e),
-                Err(Attempt::Retry { error, retry_after }) => {
-                    last_error = error;
-                    if attempt == self.config.max_attempts {
-                        break;
-                    }
-                    let backoff = self
-                        .config
-                        .retry_base_delay
-                        .saturating_mul(1 << (attempt - 1).min(16));
-                    let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
-                    tracing::warn!(attempt, error = %last_error, delay_ms = delay.as_millis() as u64, "vision request failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        Err(VisionError::Unavailable(format!(
-            "{last_error} (after {} attempts)",
-            self.config.max_attempts
-        )))
+        with_retries(
+            self.config.max_attempts,
+            self.config.retry_base_delay,
+            VisionError::Unavailable,
+            || self.attempt(&body),
+        )
+        .await
     }
 }
 
@@ -316,41 +256,6 @@ fn parse_answer(body: &[u8]) -> Result<String, VisionError> {
         tracing::warn!("vision answer cut at max_tokens; keeping what came");
     }
     Ok(text)
-}
-
-/// `reqwest` errors keep the useful part (refused, timed out) in their sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// `Retry-After` in seconds.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-}
-
-/// The server's `{"error": {"message"}}`, or the start of the body.
-fn server_message(body: &[u8]) -> String {
-    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-        return parsed.error.message;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    text.chars().take(300).collect()
 }
 
 #[cfg(test)]
