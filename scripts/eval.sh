@@ -3,7 +3,8 @@
 #   scripts/eval.sh            print the figures
 #   scripts/eval.sh --check    also fail unless they meet the project's gates:
 #     msmarco-5k sparse nDCG@10 >= 0.72 and hybrid >= sparse + 0.01;
-#     arcd-ar sparse nDCG@10 >= 0.70.
+#     arcd-ar sparse nDCG@10 >= 0.70, and hybrid >= sparse there (the English
+#     model cannot read Arabic, so hybrid must fall back to BM25, not add noise).
 #   The target "hybrid >= dense + 0.01" on msmarco-5k is reported, not yet
 #   enforced: it is not met (issue 2's notes give the figures).
 set -euo pipefail
@@ -26,6 +27,7 @@ gates = [
     ("msmarco-5k sparse nDCG@10 >= 0.72", r[("msmarco-5k", "sparse")] >= 0.72),
     ("msmarco-5k hybrid >= sparse + 0.01", r[("msmarco-5k", "hybrid")] >= r[("msmarco-5k", "sparse")] + 0.01),
     ("arcd-ar sparse nDCG@10 >= 0.70", r[("arcd-ar", "sparse")] >= 0.70),
+    ("arcd-ar hybrid >= sparse", r[("arcd-ar", "hybrid")] >= r[("arcd-ar", "sparse")]),
 ]
 targets = [
     ("msmarco-5k hybrid >= dense + 0.01", r[("msmarco-5k", "hybrid")] >= r[("msmarco-5k", "dense")] + 0.01),

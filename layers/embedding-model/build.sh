@@ -8,8 +8,9 @@
 # byte-identical zip, so `serverless deploy` sees the same layer hash and does not upload it again.
 #
 # Only what the loader reads goes in: safetensors weights, configs (config.json, modules.json,
-# 1_Pooling/..., sentence_bert_config.json, ...), tokenizer and vocabulary files. Other weight
-# formats (pytorch_model.bin, ONNX, TensorFlow, Flax, OpenVINO) and the model card are left out.
+# 1_Pooling/..., sentence_bert_config.json, ...), tokenizer and vocabulary files, and the model
+# card (README.md, 10 KiB: its `language:` tells the query service which queries the model can
+# read). Other weight formats (pytorch_model.bin, ONNX, TensorFlow, Flax, OpenVINO) are left out.
 #
 # Environment:
 #   RAG_MODEL_DIR  the model directory (default .local/models/all-MiniLM-L6-v2)
@@ -40,7 +41,7 @@ import os, sys, zipfile
 src, out = sys.argv[1], sys.argv[2]
 name = os.path.basename(os.path.normpath(src))
 prefix = f"models/{name}/"
-SKIP_FILES = {"README.md", ".gitattributes", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack",
+SKIP_FILES = {".gitattributes", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack",
               "rust_model.ot", "model.onnx", "data_config.json"}
 SKIP_SUFFIXES = (".bin", ".h5", ".msgpack", ".ot", ".onnx", ".pt", ".pth", ".ckpt", ".lock")
 SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}

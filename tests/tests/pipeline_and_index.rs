@@ -503,3 +503,43 @@ async fn with_hybrid_search_off_every_fused_mode_ranks_by_one_list() {
         assert_eq!(r.search_mode, mode, "the response names the mode asked for");
     }
 }
+
+#[tokio::test]
+async fn a_query_the_model_cannot_read_is_ranked_by_bm25_alone() {
+    let h = Harness::new().await;
+    let alice = new_user("arabic");
+    // all-MiniLM-L6-v2's card says `language: en`: its Arabic vectors are noise.
+    let nile = h.put(
+        "alice/nile.txt",
+        "نهر النيل أطول نهر في العالم، يجري في مصر والسودان ويصب في البحر المتوسط.".as_bytes(),
+    );
+    h.put(
+        "alice/desert.txt",
+        "الصحراء الكبرى أكبر صحراء حارة في العالم وتقع في شمال أفريقيا.".as_bytes(),
+    );
+    h.put("alice/solar.md", SOLAR.as_bytes());
+    for key in ["alice/nile.txt", "alice/desert.txt", "alice/solar.md"] {
+        completed(h.ingest(&alice, key).await);
+    }
+    let ranking = |r: &QueryResponse| {
+        r.results
+            .iter()
+            .map(|x| (x.chunk_id.clone(), x.score))
+            .collect::<Vec<_>>()
+    };
+    let question = "أين يصب نهر النيل؟";
+    let sparse = h.search(&alice, question, SearchMode::Sparse).await;
+    assert_eq!(sparse.results[0].document_id, nile);
+    for mode in [SearchMode::Hybrid, SearchMode::HybridVdrText] {
+        let r = h.search(&alice, question, mode).await;
+        assert_eq!(ranking(&r), ranking(&sparse), "{mode:?} is BM25 only");
+    }
+    // Asked for explicitly, the vector search still runs.
+    let dense = h.search(&alice, question, SearchMode::Dense).await;
+    assert_eq!(dense.results.len(), 3, "dense ranks every chunk");
+    // An English query is still fused.
+    let english = "how do solar panels make electricity";
+    let fused = h.search(&alice, english, SearchMode::Hybrid).await;
+    let bm25 = h.search(&alice, english, SearchMode::Sparse).await;
+    assert_ne!(ranking(&fused), ranking(&bm25));
+}

@@ -17,6 +17,7 @@ pub mod formats;
 pub mod fusion;
 pub mod identity;
 pub mod job;
+pub mod language;
 pub mod page_spans;
 pub mod pipeline;
 pub mod ports;

@@ -155,6 +155,12 @@ pub trait Embedder: Send + Sync {
     async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
     /// A unit-length vector for a search query.
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+    /// The scripts the model was trained to read: a query in any other is
+    /// searched without its vector, which would only add noise. Any script
+    /// unless the model says otherwise.
+    fn script_coverage(&self) -> &crate::language::ScriptCoverage {
+        &crate::language::ANY_SCRIPT
+    }
 }
 
 // ---------------------------------------------------------------- extraction

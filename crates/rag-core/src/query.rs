@@ -356,7 +356,9 @@ impl QueryService {
         })
     }
 
-    /// The text search of the request's mode (dense, sparse or hybrid).
+    /// The text search of the request's mode (dense, sparse or hybrid). A
+    /// fused mode ranks a query in a script the embedding model cannot read
+    /// by BM25 alone (see [`crate::language`]).
     async fn text_results(
         &self,
         caller: &Caller,
@@ -366,7 +368,17 @@ impl QueryService {
             SearchMode::Dense => (true, false),
             SearchMode::Sparse => (false, true),
             SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => {
-                let dense = req.dense_weight > 0.0;
+                // A query in a script the model cannot read has a meaningless
+                // vector: rank it by BM25 alone, unless BM25 is weighted out.
+                let readable = self.embedder.script_coverage().reads(&req.query);
+                if !readable && req.sparse_weight > 0.0 {
+                    tracing::info!(
+                        script = ?crate::language::dominant_script(&req.query),
+                        model = self.embedder.model_id(),
+                        "the embedding model does not read the query's script; ranking by BM25 alone"
+                    );
+                }
+                let dense = req.dense_weight > 0.0 && (readable || req.sparse_weight <= 0.0);
                 let sparse = req.sparse_weight > 0.0 && (self.config.hybrid || !dense);
                 (dense, sparse)
             }

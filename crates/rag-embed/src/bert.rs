@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use rag_core::chunking::TokenCounter;
+use rag_core::language::ScriptCoverage;
 use rag_core::ports::{EmbedError, Embedder};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -126,6 +127,7 @@ pub struct BertEmbedder {
     special_tokens: usize,
     batch_size: usize,
     normalize_module: bool,
+    scripts: ScriptCoverage,
 }
 
 impl std::fmt::Debug for BertEmbedder {
@@ -136,6 +138,7 @@ impl std::fmt::Debug for BertEmbedder {
             .field("max_seq_length", &self.max_seq_length)
             .field("pooling", &self.model.pooling)
             .field("batch_size", &self.batch_size)
+            .field("scripts", &self.scripts)
             .finish()
     }
 }
@@ -190,7 +193,8 @@ fn pooling_from(config: Option<PoolingConfig>, path: &Path) -> Result<Pooling, L
 impl BertEmbedder {
     /// Loads a sentence-transformers directory: `config.json`, `tokenizer.json`,
     /// `model.safetensors` (memory-mapped), and when present `modules.json`,
-    /// `sentence_bert_config.json` and the pooling configuration.
+    /// `sentence_bert_config.json`, the pooling configuration and the model
+    /// card (`README.md`, for the languages the model reads).
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let config_path = dir.join("config.json");
         let config: Config = read_json(&config_path)?;
@@ -301,6 +305,7 @@ impl BertEmbedder {
             special_tokens,
             batch_size: DEFAULT_BATCH_SIZE,
             normalize_module,
+            scripts: crate::model_card::script_coverage(dir),
         })
     }
 
@@ -461,6 +466,11 @@ impl Embedder for BertEmbedder {
         vectors
             .pop()
             .ok_or_else(|| EmbedError::Model("no vector for the query".to_owned()))
+    }
+
+    /// From the model card's `language:` (see [`crate::model_card`]).
+    fn script_coverage(&self) -> &ScriptCoverage {
+        &self.scripts
     }
 }
 

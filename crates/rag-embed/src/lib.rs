@@ -19,6 +19,7 @@
 pub mod bert;
 pub mod colpali;
 mod encoder;
+pub mod model_card;
 pub mod openai;
 pub mod setup;
 

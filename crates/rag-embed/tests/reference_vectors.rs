@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rag_core::language::{Script, ScriptCoverage};
 use rag_core::ports::Embedder;
 use rag_embed::BertEmbedder;
 use serde::Deserialize;
@@ -69,6 +70,11 @@ async fn matches_sentence_transformers_in_one_batch_and_one_by_one(
     assert_eq!(model.model_id(), "local:all-MiniLM-L6-v2");
     assert_eq!(model.dimensions(), 384);
     assert_eq!(model.max_tokens(), 254);
+    // Its card says `language: en`: Latin script only.
+    assert_eq!(
+        model.script_coverage(),
+        &ScriptCoverage::Only(vec![Script::Latin])
+    );
 
     // The fixture's long text must exceed the window, so truncation is tested.
     let longest = fx
