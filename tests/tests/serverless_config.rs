@@ -1,11 +1,12 @@
 //! `infra/serverless-async-separate.yml` checked against the workspace:
 //! every function of DESIGN.md has a binary and a `cargo lambda build`
-//! artifact, every variable its handler needs is set, and everything a
-//! variable names (tables, queues, the management endpoint) is declared.
+//! artifact, every variable its handler needs is set, every variable set is
+//! one a function reads, and everything a variable names (tables, queues,
+//! the management endpoint) is declared.
 
 use integration_tests::fleet::serverless_config;
 use integration_tests::workspace;
-use rag_lambda::env::REQUIRED;
+use rag_lambda::env::{OPTIONAL, REQUIRED};
 use serde_json::Value;
 
 /// DESIGN.md "Functions": serverless name, binary, trigger kind.
@@ -117,6 +118,32 @@ fn every_variable_a_handler_needs_is_set_and_names_something_declared() {
         Some("https://"),
         "WEBSOCKET_API_ENDPOINT is the https:// management URL"
     );
+}
+
+#[test]
+fn every_variable_the_file_sets_is_one_a_function_reads() {
+    // A misspelt name (VISION_MODLE) would deploy and be silently ignored.
+    let config = serverless_config();
+    let known: Vec<&str> = REQUIRED
+        .iter()
+        .flat_map(|(_, vars)| vars.iter().copied())
+        .chain(OPTIONAL.iter().copied())
+        .chain(["RUST_LOG"])
+        .collect();
+    let provider = config["provider"]["environment"].as_object().cloned();
+    let functions = config["functions"].as_object().cloned().unwrap_or_default();
+    let sets = functions
+        .values()
+        .filter_map(|f| f["environment"].as_object().cloned())
+        .chain(provider);
+    for env in sets {
+        for name in env.keys() {
+            assert!(
+                known.contains(&name.as_str()),
+                "{name} is read by no function"
+            );
+        }
+    }
 }
 
 #[test]

@@ -32,6 +32,10 @@ pub const VISION_MAX_TOKENS: &str = rag_vision::env::VISION_MAX_TOKENS;
 pub const VISION_TIMEOUT_SECS: &str = rag_vision::env::VISION_TIMEOUT_SECS;
 pub const VISUALS_MAX_IMAGES: &str = rag_vision::env::VISUALS_MAX_IMAGES;
 pub const VISUALS_CONCURRENCY: &str = rag_vision::env::VISUALS_CONCURRENCY;
+/// VDR's page model server (read by `rag_embed::page_embedder_from_env`).
+pub const PAGE_EMBEDDER_URL: &str = "PAGE_EMBEDDER_URL";
+pub const PAGE_EMBEDDER_MODEL: &str = "PAGE_EMBEDDER_MODEL";
+pub const PAGE_EMBEDDER_DIMENSIONS: &str = "PAGE_EMBEDDER_DIMENSIONS";
 /// VDR: documents with more pages are split into page-range jobs of at
 /// most this many pages (default 50).
 pub const VDR_MAX_PAGES_PER_JOB: &str = "VDR_MAX_PAGES_PER_JOB";
@@ -113,6 +117,9 @@ pub const OPTIONAL: &[&str] = &[
     VISION_TIMEOUT_SECS,
     VISUALS_MAX_IMAGES,
     VISUALS_CONCURRENCY,
+    PAGE_EMBEDDER_URL,
+    PAGE_EMBEDDER_MODEL,
+    PAGE_EMBEDDER_DIMENSIONS,
     VDR_MAX_PAGES_PER_JOB,
     VDR_DEADLINE_MARGIN_SECS,
     VDR_PROCESSING_QUEUE_URL,
