@@ -15,15 +15,16 @@ use integration_tests::{embedder, index, new_user, numbered_pdf, RecordingStatus
 use rag_core::analyzer::Analyzer;
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
+use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::job::{PageRange, PipelineJob};
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
     FollowUp, JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
     VisualPages,
 };
 use rag_core::ports::{
-    BlobRef, BlobStore, ChunkRecord, DocumentRecord, IndexError, JobQueue, PageHit, PageIndex,
-    PageQuery, PageRecord, QueueError,
+    BlobRef, BlobStore, ChunkRecord, DocumentRecord, Extractor, IndexError, JobQueue, PageHit,
+    PageIndex, PageQuery, PageRecord, QueueError,
 };
 use rag_core::status::{Stage, StatusRecord};
 use rag_extract::{FileExtractor, PdfPageRenderer};
@@ -47,6 +48,22 @@ impl JobQueue for RecordingQueue {
             sent.push(job.clone());
         }
         Ok(())
+    }
+}
+
+/// The real extractor, recording which pages each extraction asked for.
+#[derive(Default)]
+struct RecordingExtractor {
+    inner: FileExtractor,
+    asked: Mutex<Vec<Option<PageRange>>>,
+}
+
+impl Extractor for RecordingExtractor {
+    fn extract(&self, input: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push(input.pages);
+        }
+        self.inner.extract(input)
     }
 }
 
@@ -438,9 +455,10 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
         },
         sent: Mutex::new(Vec::new()),
     });
+    let extractor = Arc::new(RecordingExtractor::default());
     let pipeline = TextPipeline {
         blobs: blobs.clone(),
-        extractor: Arc::new(FileExtractor::default()),
+        extractor: extractor.clone(),
         embedder: text.clone(),
         index: Arc::new(index.clone()),
         status: status.clone(),
@@ -514,6 +532,19 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
         .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
         .collect();
     assert_eq!(parts, vec![(1, 8), (9, 16), (17, 24), (25, 30)]);
+    // The whole document is read once, to learn it is long; each range job
+    // then reads only its own pages.
+    let mut asked: Vec<Option<(u32, u32)>> = extractor
+        .asked
+        .lock()
+        .expect("asked")
+        .iter()
+        .map(|r| r.map(|p| (p.first, p.last)))
+        .collect();
+    asked.sort_unstable();
+    let mut expected = vec![None];
+    expected.extend(parts.iter().copied().map(Some));
+    assert_eq!(asked, expected);
     let (chunks, pages): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(DISTINCT page_num) FROM hybrid_chunks WHERE document_id = $1",
     )

@@ -1,6 +1,7 @@
 //! What the text pipeline needs from an extractor: Markdown text per page.
 
 use crate::chunking::TextKind;
+use crate::job::PageRange;
 
 /// One page (or slide, or sheet) of extracted text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,12 @@ pub struct ExtractInput<'a> {
     /// The password the uploader supplied for an encrypted PDF or Office
     /// file; never logged.
     pub password: Option<&'a str>,
+    /// The only pages wanted (one page-range job of a split document), so
+    /// that a reader of paged formats that can skip pages (PDF) reads just
+    /// these instead of the whole document once per range. Pages outside it
+    /// come back with no text, so the page count stays the document's;
+    /// readers that cannot skip read every page. `None`: every page.
+    pub pages: Option<PageRange>,
 }
 
 impl<'a> ExtractInput<'a> {
@@ -119,6 +126,7 @@ impl<'a> ExtractInput<'a> {
             file_name,
             content_type,
             password: None,
+            pages: None,
         }
     }
 }
@@ -131,6 +139,7 @@ impl std::fmt::Debug for ExtractInput<'_> {
             .field("file_name", &self.file_name)
             .field("content_type", &self.content_type)
             .field("password", &self.password.map(|_| "***"))
+            .field("pages", &self.pages)
             .finish()
     }
 }

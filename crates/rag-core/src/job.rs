@@ -57,6 +57,11 @@ impl PageRange {
         (self.last + 1).saturating_sub(self.first)
     }
 
+    /// Whether page `number` (1-based) is in the range.
+    pub fn contains(&self, number: u32) -> bool {
+        self.first <= number && number <= self.last
+    }
+
     /// Whether the range holds no page.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

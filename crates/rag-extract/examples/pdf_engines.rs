@@ -177,7 +177,7 @@ fn main() {
     let mut texts: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
     for engine in ENGINES {
         for doc in &docs {
-            let pages = match extract_pdf(engine, &doc.bytes, None, &limits) {
+            let pages = match extract_pdf(engine, &doc.bytes, None, None, &limits) {
                 Ok(e) => e.document.pages.into_iter().map(|p| p.text).collect(),
                 Err(e) => {
                     println!("{} on {}: {e}", engine.name(), doc.name);
@@ -227,7 +227,7 @@ fn main() {
         for (i, engine) in ENGINES.into_iter().enumerate() {
             let t = Instant::now();
             for doc in &samples {
-                let _ = std::hint::black_box(extract_pdf(engine, &doc.bytes, None, &limits));
+                let _ = std::hint::black_box(extract_pdf(engine, &doc.bytes, None, None, &limits));
             }
             elapsed[i] += t.elapsed();
         }

@@ -43,6 +43,7 @@ use rag_core::chunking::TextKind;
 use rag_core::classify::{extension, file_name};
 use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use rag_core::formats;
+use rag_core::job::PageRange;
 use rag_core::ports::Extractor;
 
 pub use image::{ocr_png, Ocr, OcrError, DEFAULT_OCR_TIMEOUT, TESSERACT_ENV};
@@ -224,6 +225,7 @@ struct OwnedInput {
     file_name: String,
     content_type: Option<String>,
     password: Option<String>,
+    pages: Option<PageRange>,
 }
 
 impl OwnedInput {
@@ -233,6 +235,7 @@ impl OwnedInput {
             file_name: input.file_name.to_owned(),
             content_type: input.content_type.map(str::to_owned),
             password: input.password.map(str::to_owned),
+            pages: input.pages,
         }
     }
 
@@ -242,6 +245,7 @@ impl OwnedInput {
             file_name: &self.file_name,
             content_type: self.content_type.as_deref(),
             password: self.password.as_deref(),
+            pages: self.pages,
         }
     }
 }
@@ -567,7 +571,7 @@ impl Reader {
             Ok(Extraction { document, notes })
         };
         let (kind, text) = match self {
-            Reader::Pdf => return pdf::extract(input.bytes, input.password, limits),
+            Reader::Pdf => return pdf::extract(input.bytes, input.password, input.pages, limits),
             Reader::Epub => return paged(TextKind::Markdown, epub::extract(input.bytes, limits)?),
             Reader::Pptx => return office::pptx::extract(input.bytes, limits),
             Reader::Docx => return office::docx::extract(input.bytes, limits),

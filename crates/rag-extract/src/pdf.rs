@@ -102,6 +102,7 @@ use std::time::{Duration, Instant};
 
 use rag_core::chunking::TextKind;
 use rag_core::extraction::{ExtractError, ExtractedDocument};
+use rag_core::job::PageRange;
 
 pub use library::{pdfium_library, LIBRARY_PATH_VAR};
 pub use render::{PdfRenderer, RenderError, RenderedPage, MAX_DPI, MAX_PAGE_PIXELS};
@@ -144,11 +145,15 @@ impl PdfEngine {
 /// it with [`PdfEngine::preferred`] on a thread of its own (large stack,
 /// panics contained, time budget); called directly, it has none of that.
 /// Asking for PDFium without the library gives
-/// [`ExtractError::Unsupported`].
+/// [`ExtractError::Unsupported`]. With `wanted`, only those pages are read
+/// and the others come back without text (see [`ExtractInput::pages`]).
+///
+/// [`ExtractInput::pages`]: rag_core::extraction::ExtractInput::pages
 pub fn extract_pdf(
     engine: PdfEngine,
     bytes: &[u8],
     password: Option<&str>,
+    wanted: Option<PageRange>,
     limits: &Limits,
 ) -> Result<Extraction, ExtractError> {
     check_structure(bytes)?;
@@ -158,11 +163,11 @@ pub fn extract_pdf(
             let pdfium = library::pdfium().map_err(|why| {
                 ExtractError::Unsupported(format!("the PDFium engine is not available: {why}"))
             })?;
-            let read = pdfium_reader::extract(pdfium, bytes, password, limits, &deadline)?;
+            let read = pdfium_reader::extract(pdfium, bytes, password, wanted, limits, &deadline)?;
             (read.pages, read.images, read.notes)
         }
         PdfEngine::PureRust => {
-            let (pages, notes) = pure_rust::extract(bytes, limits, &deadline)?;
+            let (pages, notes) = pure_rust::extract(bytes, wanted, limits, &deadline)?;
             (pages, Vec::new(), notes)
         }
     };
@@ -181,9 +186,10 @@ pub fn extract_pdf(
 pub(crate) fn extract(
     bytes: &[u8],
     password: Option<&str>,
+    wanted: Option<PageRange>,
     limits: &Limits,
 ) -> Result<Extraction, ExtractError> {
-    extract_pdf(PdfEngine::preferred(), bytes, password, limits)
+    extract_pdf(PdfEngine::preferred(), bytes, password, wanted, limits)
 }
 
 /// A page "has text" with at least this many non-whitespace characters: a
@@ -226,7 +232,7 @@ fn text_chars(
         ..Limits::default()
     };
     let deadline = Deadline::new(limits.max_duration);
-    let (pages, _) = pure_rust::extract(bytes, &limits, &deadline)?;
+    let (pages, _) = pure_rust::extract(bytes, None, &limits, &deadline)?;
     Ok(pages
         .iter()
         .map(|p| p.text.chars().filter(|c| !c.is_whitespace()).count())

@@ -289,8 +289,9 @@ fn deep_nesting_inside_compressed_streams_is_refused() {
     // PDFium reads the deep page safely as empty; the pure-Rust fallback
     // skips it and says why.
     let limits = rag_extract::Limits::default();
-    let pure = rag_extract::pdf::extract_pdf(PdfEngine::PureRust, &save(&mut doc), None, &limits)
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let pure =
+        rag_extract::pdf::extract_pdf(PdfEngine::PureRust, &save(&mut doc), None, None, &limits)
+            .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(
         pure.notes,
         ["page 2: skipped, its content is nested too deeply"]
@@ -314,7 +315,7 @@ fn deep_nesting_inside_compressed_streams_is_refused() {
         extract(&bytes, "deep-objstm.pdf"),
         Ok(_) | Err(ExtractError::Corrupt { .. })
     ));
-    match rag_extract::pdf::extract_pdf(PdfEngine::PureRust, &bytes, None, &limits) {
+    match rag_extract::pdf::extract_pdf(PdfEngine::PureRust, &bytes, None, None, &limits) {
         Err(ExtractError::Corrupt {
             format: "PDF",
             detail,

@@ -13,6 +13,7 @@ use lopdf::{
 };
 use rag_core::chunking::TextKind;
 use rag_core::extraction::{ExtractError, ExtractInput};
+use rag_core::job::PageRange;
 use rag_core::ports::Extractor;
 use rag_extract::pdf::{
     extract_pdf, pdf_has_text_layer, pdf_page_text_chars, pdfium_library, PdfEngine, PdfRenderer,
@@ -27,7 +28,7 @@ fn with_engine(
     bytes: &[u8],
     password: Option<&str>,
 ) -> Result<Extraction, ExtractError> {
-    extract_pdf(engine, bytes, password, &Limits::default())
+    extract_pdf(engine, bytes, password, None, &Limits::default())
 }
 
 fn texts(extraction: &Extraction) -> Vec<&str> {
@@ -61,6 +62,48 @@ fn pages_of(name: &str) -> Vec<String> {
         }
         Err(e) => panic!("{name}: {e:?}"),
     }
+}
+
+#[test]
+fn a_page_range_reads_only_its_pages_and_keeps_the_page_count() {
+    // A page-range job of a split document asks for its pages only; the
+    // page count must stay the document's, so that the job can tell the
+    // file did not change under it.
+    let name = "pdflatex-4-pages.pdf";
+    let bytes = sample(name);
+    let range = PageRange { first: 2, last: 3 };
+    for engine in ENGINES {
+        let whole = with_engine(engine, &bytes, None).unwrap_or_else(|e| panic!("{e:?}"));
+        let whole = texts(&whole);
+        assert_eq!(whole.len(), 4, "{engine:?}");
+        assert!(
+            whole.iter().all(|t| !t.trim().is_empty()),
+            "{engine:?}: {whole:?}"
+        );
+        let part = extract_pdf(engine, &bytes, None, Some(range), &Limits::default())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(texts(&part), ["", whole[1], whole[2], ""], "{engine:?}");
+    }
+    let through_extractor = FileExtractor::default()
+        .extract(ExtractInput {
+            pages: Some(range),
+            ..ExtractInput::new(&bytes, name, None)
+        })
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let numbered: Vec<(Option<u32>, bool)> = through_extractor
+        .pages
+        .iter()
+        .map(|p| (p.number, p.text.is_empty()))
+        .collect();
+    assert_eq!(
+        numbered,
+        [
+            (Some(1), true),
+            (Some(2), false),
+            (Some(3), false),
+            (Some(4), true)
+        ]
+    );
 }
 
 #[test]

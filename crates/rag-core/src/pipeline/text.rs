@@ -152,7 +152,7 @@ impl TextPipeline {
                 },
             )
             .await;
-        let extracted = match self.extract(bytes, job).await {
+        let extracted = match self.extract(bytes, job, None).await {
             Ok(doc) => doc,
             Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
                 if let (Some(follow), true) = (&self.follow_up, self.config.scans_to_vdr) {
@@ -360,7 +360,7 @@ impl TextPipeline {
             Ok(bytes) => bytes,
             Err(error) => return fail(error).await,
         };
-        let mut extracted = match self.extract(bytes, job).await {
+        let mut extracted = match self.extract(bytes, job, Some(range)).await {
             Ok(doc) => doc,
             Err(e) => return fail(e.to_string()).await,
         };
@@ -372,10 +372,9 @@ impl TextPipeline {
             ))
             .await;
         }
-        extracted.pages.retain(|p| {
-            p.number
-                .is_some_and(|n| range.first <= n && n <= range.last)
-        });
+        extracted
+            .pages
+            .retain(|p| p.number.is_some_and(|n| range.contains(n)));
         let chunks = self.page_chunks(&extracted, Flavor::Text);
         let vectors = self.embed_chunks(&chunks, None).await?;
         let mut records = chunk_records(
@@ -515,12 +514,16 @@ impl TextPipeline {
         }
     }
 
-    /// Extraction on a blocking thread; a panic inside an extractor is
-    /// contained and reported as a corrupt file.
+    /// Extraction on a blocking thread, of `pages` only when given; a panic
+    /// inside an extractor is contained and reported as a corrupt file. A
+    /// whole document without text is [`ExtractError::Empty`]; a page range
+    /// without text is not an error (it stores no chunks), since other
+    /// ranges of the document have text.
     async fn extract(
         &self,
         bytes: Vec<u8>,
         job: &PipelineJob,
+        pages: Option<PageRange>,
     ) -> Result<ExtractedDocument, ExtractError> {
         let extractor = self.extractor.clone();
         let file_name = job.file_name.clone();
@@ -529,12 +532,13 @@ impl TextPipeline {
         let result = tokio::task::spawn_blocking(move || {
             extractor.extract(ExtractInput {
                 password: password.as_ref().map(|p| p.reveal()),
+                pages,
                 ..ExtractInput::new(&bytes, &file_name, content_type.as_deref())
             })
         })
         .await;
         match result {
-            Ok(Ok(doc)) if doc.is_empty() => Err(ExtractError::Empty),
+            Ok(Ok(doc)) if pages.is_none() && doc.is_empty() => Err(ExtractError::Empty),
             Ok(other) => other,
             Err(join) => {
                 tracing::error!(status_id = %job.status_id, error = %join, "extractor crashed");

@@ -6,6 +6,7 @@ use pdfium_render::prelude::{
     PdfPageObjectsIterator, PdfPageText, PdfPageTextChar, Pdfium, PdfiumError, PdfiumInternalError,
 };
 use rag_core::extraction::{ExtractError, ExtractedImage, ExtractedPage};
+use rag_core::job::PageRange;
 
 use super::bitmap::{to_png, Png};
 use super::clean::clean;
@@ -59,11 +60,13 @@ pub(super) fn load_error(error: PdfiumError) -> ExtractError {
     }
 }
 
-/// Text, images and notes of every page.
+/// Text, images and notes of every page, or of the `wanted` ones (the
+/// others empty).
 pub(super) fn extract(
     pdfium: &Pdfium,
     bytes: &[u8],
     password: Option<&str>,
+    wanted: Option<PageRange>,
     limits: &Limits,
     deadline: &Deadline,
 ) -> Result<Read, ExtractError> {
@@ -90,8 +93,15 @@ pub(super) fn extract(
     };
     let mut chars = 0usize;
     for index in 0..count {
-        deadline.check()?;
         let number = index as u32 + 1;
+        if wanted.is_some_and(|range| !range.contains(number)) {
+            read.pages.push(ExtractedPage {
+                number: Some(number),
+                text: String::new(),
+            });
+            continue;
+        }
+        deadline.check()?;
         let _pdfium = lock();
         let page = match doc.pages().get(index as i32) {
             Ok(page) => page,

@@ -18,6 +18,7 @@ use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 use rag_core::extraction::{ExtractError, ExtractedPage};
+use rag_core::job::PageRange;
 
 use super::clean::clean;
 use super::{check_page_count, corrupt, Deadline};
@@ -35,6 +36,7 @@ const MAX_FORM_VISITS: usize = 4096;
 /// ([`nested_too_deeply`]).
 pub(super) fn extract(
     bytes: &[u8],
+    wanted: Option<PageRange>,
     limits: &Limits,
     deadline: &Deadline,
 ) -> Result<(Vec<ExtractedPage>, Vec<String>), ExtractError> {
@@ -67,6 +69,13 @@ pub(super) fn extract(
     let mut out = Vec::with_capacity(pages.len());
     let mut chars = 0usize;
     for (&number, &page_id) in &pages {
+        if wanted.is_some_and(|range| !range.contains(number)) {
+            out.push(ExtractedPage {
+                number: Some(number),
+                text: String::new(),
+            });
+            continue;
+        }
         deadline.check()?;
         let raw = match hazard(&doc, page_id) {
             Some(reason) => {
