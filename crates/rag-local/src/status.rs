@@ -6,19 +6,125 @@ mod file;
 pub use file::{FileStatusStore, StatusFileError};
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
 use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 
+/// The records and part counters both local stores hold, behind one lock,
+/// so that the core's rule check, the new record and its persistence
+/// happen as one step: the local equivalent of DynamoDB's conditional
+/// write. Expired records are absent, as in the DynamoDB store (whose TTL
+/// deletion is lazy, so reads filter too).
+#[derive(Debug, Default)]
+struct StatusTable {
+    tables: Mutex<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    records: HashMap<String, StatusRecord>,
+    /// The part counters of split runs, by statusId.
+    parts: HashMap<String, PartCounters>,
+}
+
+impl StatusTable {
+    fn with(records: HashMap<String, StatusRecord>, parts: HashMap<String, PartCounters>) -> Self {
+        Self {
+            tables: Mutex::new(Tables { records, parts }),
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Tables>, StatusStoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StatusStoreError("status store poisoned".into()))
+    }
+
+    /// Checks `update` against the current record and, when the rules let
+    /// it through, persists (`persist`) and keeps the new record.
+    fn apply(
+        &self,
+        update: &StatusUpdate,
+        ttl_secs: i64,
+        persist: impl FnOnce(&StatusRecord) -> Result<(), StatusStoreError>,
+    ) -> Result<StatusWrite, StatusStoreError> {
+        let mut tables = self.lock()?;
+        let now = Utc::now();
+        let current = tables
+            .records
+            .get(&update.status_id)
+            .filter(|r| !r.is_expired(now.timestamp()));
+        if let Err(rejection) = StatusRecord::check(current, update) {
+            tracing::debug!(status_id = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
+            return Ok(StatusWrite::Stale);
+        }
+        let record = StatusRecord::applied(current, update, now, ttl_secs);
+        persist(&record)?;
+        tables
+            .records
+            .insert(record.status_id.clone(), record.clone());
+        Ok(StatusWrite::Applied(record))
+    }
+
+    /// Counts a part report of the current run; the new counters are
+    /// persisted (`persist`) before they are kept.
+    fn record_part(
+        &self,
+        report: &PartReport,
+        persist: impl FnOnce(&PartCounters) -> Result<(), StatusStoreError>,
+    ) -> Result<Option<PartProgress>, StatusStoreError> {
+        let mut tables = self.lock()?;
+        let now = Utc::now().timestamp();
+        let current = tables
+            .records
+            .get(&report.status_id)
+            .filter(|r| !r.is_expired(now));
+        let Some((next, progress)) =
+            PartCounters::record(tables.parts.get(&report.status_id), current, report)
+        else {
+            return Ok(None);
+        };
+        persist(&next)?;
+        tables.parts.insert(report.status_id.clone(), next);
+        Ok(Some(progress))
+    }
+
+    fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        Ok(self
+            .lock()?
+            .records
+            .get(status_id)
+            .filter(|r| !r.is_expired(now))
+            .cloned())
+    }
+
+    fn list_for_user(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let now = Utc::now().timestamp();
+        let mut mine: Vec<StatusRecord> = self
+            .lock()?
+            .records
+            .values()
+            .filter(|r| r.user == user && !r.is_expired(now))
+            .cloned()
+            .collect();
+        mine.sort_by(StatusRecord::newest_first);
+        mine.truncate(limit);
+        Ok(mine)
+    }
+}
+
 /// A [`StatusStore`] for one process (the CLI, tests).
 #[derive(Debug)]
 pub struct MemoryStatusStore {
-    records: Mutex<HashMap<String, StatusRecord>>,
-    /// The part counters of split runs; always locked after `records`.
-    parts: Mutex<HashMap<String, PartCounters>>,
+    table: StatusTable,
     ttl_secs: i64,
 }
 
@@ -32,66 +138,27 @@ impl MemoryStatusStore {
     /// A store whose records expire `ttl_secs` after their last write.
     pub fn new(ttl_secs: i64) -> Self {
         Self {
-            records: Mutex::new(HashMap::new()),
-            parts: Mutex::new(HashMap::new()),
+            table: StatusTable::default(),
             ttl_secs,
         }
-    }
-
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
-        self.records
-            .lock()
-            .map_err(|_| StatusStoreError("status store poisoned".into()))
     }
 }
 
 #[async_trait]
 impl StatusStore for MemoryStatusStore {
     async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
-        let mut records = self.lock()?;
-        let now = Utc::now();
-        let current = records
-            .get(&update.status_id)
-            .filter(|r| !r.is_expired(now.timestamp()));
-        if StatusRecord::check(current, update).is_err() {
-            return Ok(StatusWrite::Stale);
-        }
-        let record = StatusRecord::applied(current, update, now, self.ttl_secs);
-        records.insert(update.status_id.clone(), record.clone());
-        Ok(StatusWrite::Applied(record))
+        self.table.apply(update, self.ttl_secs, |_| Ok(()))
     }
 
     async fn record_part(
         &self,
         report: &PartReport,
     ) -> Result<Option<PartProgress>, StatusStoreError> {
-        let records = self.lock()?;
-        let mut parts = self
-            .parts
-            .lock()
-            .map_err(|_| StatusStoreError("status store poisoned".into()))?;
-        let now = Utc::now().timestamp();
-        let current = records
-            .get(&report.status_id)
-            .filter(|r| !r.is_expired(now));
-        let Some((next, progress)) =
-            PartCounters::record(parts.get(&report.status_id), current, report)
-        else {
-            return Ok(None);
-        };
-        parts.insert(report.status_id.clone(), next);
-        Ok(Some(progress))
+        self.table.record_part(report, |_| Ok(()))
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
-        let now = Utc::now().timestamp();
-        Ok(self
-            .lock()?
-            .get(status_id)
-            .filter(|r| !r.is_expired(now))
-            .cloned())
+        self.table.get(status_id)
     }
 
     async fn list_for_user(
@@ -99,16 +166,7 @@ impl StatusStore for MemoryStatusStore {
         user: &str,
         limit: usize,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        let now = Utc::now().timestamp();
-        let mut mine: Vec<StatusRecord> = self
-            .lock()?
-            .values()
-            .filter(|r| r.user == user && !r.is_expired(now))
-            .cloned()
-            .collect();
-        mine.sort_by(StatusRecord::newest_first);
-        mine.truncate(limit);
-        Ok(mine)
+        self.table.list_for_user(user, limit)
     }
 }
 

@@ -3,16 +3,15 @@
 //!
 //! One JSON file per statusId, named by the hex SHA-256 of the statusId (a
 //! statusId is `bucket#key` and may hold any character), replaced atomically
-//! on every write. All records are also held in memory behind one lock, so
-//! the core's rule check, the new record and the file write happen as one
-//! step: the local equivalent of DynamoDB's conditional write.
+//! on every write, under the lock of the in-memory table the memory store
+//! uses too.
 //!
 //! The part counters of split runs live beside them, under `parts/`, named
 //! the same way, and are updated under the same lock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -20,6 +19,7 @@ use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
 use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 use sha2::{Digest, Sha256};
 
+use super::StatusTable;
 use crate::fsio;
 
 /// Why the status directory could not be opened.
@@ -39,9 +39,7 @@ pub enum StatusFileError {
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
-    records: Mutex<HashMap<String, StatusRecord>>,
-    /// Part counters by statusId; always locked after `records`.
-    parts: Mutex<HashMap<String, PartCounters>>,
+    table: StatusTable,
 }
 
 /// The subdirectory of the part counters.
@@ -54,15 +52,7 @@ pub struct FileStatusStore {
     ttl_secs: i64,
 }
 
-/// Expired records are absent, as in the DynamoDB store (whose TTL deletion
-/// is lazy, so reads filter too).
 impl Inner {
-    fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, StatusRecord>>, StatusStoreError> {
-        self.records
-            .lock()
-            .map_err(|_| StatusStoreError("status store poisoned".into()))
-    }
-
     fn path_of(&self, status_id: &str) -> PathBuf {
         let digest = Sha256::digest(status_id.as_bytes());
         self.dir.join(format!("{}.json", fsio::hex(&digest)))
@@ -75,58 +65,34 @@ impl Inner {
             .join(format!("{}.json", fsio::hex(&digest)))
     }
 
-    /// Counts a part report under the records' lock, persisting the counters.
+    /// Counts a part report, persisting the counters.
     fn record_part(&self, report: &PartReport) -> Result<Option<PartProgress>, StatusStoreError> {
-        let records = self.lock()?;
-        let mut parts = self
-            .parts
-            .lock()
-            .map_err(|_| StatusStoreError("status store poisoned".into()))?;
-        let now = Utc::now().timestamp();
-        let current = records
-            .get(&report.status_id)
-            .filter(|r| !r.is_expired(now));
-        let Some((next, progress)) =
-            PartCounters::record(parts.get(&report.status_id), current, report)
-        else {
-            return Ok(None);
-        };
-        let bytes = serde_json::to_vec(&(&report.status_id, &next))
-            .map_err(|e| StatusStoreError(format!("cannot encode part counters: {e}")))?;
-        let path = self.parts_path_of(&report.status_id);
-        std::fs::create_dir_all(self.dir.join(PARTS_DIR))
-            .and_then(|()| fsio::write_atomic(&path, &bytes, false))
-            .map_err(|e| {
-                tracing::error!(path = %path.display(), error = %e, "cannot write part counters");
-                StatusStoreError(format!("cannot write part counters: {e}"))
-            })?;
-        parts.insert(report.status_id.clone(), next);
-        Ok(Some(progress))
+        self.table.record_part(report, |next| {
+            let bytes = serde_json::to_vec(&(&report.status_id, next))
+                .map_err(|e| StatusStoreError(format!("cannot encode part counters: {e}")))?;
+            let path = self.parts_path_of(&report.status_id);
+            std::fs::create_dir_all(self.dir.join(PARTS_DIR))
+                .and_then(|()| fsio::write_atomic(&path, &bytes, false))
+                .map_err(|e| {
+                    tracing::error!(path = %path.display(), error = %e, "cannot write part counters");
+                    StatusStoreError(format!("cannot write part counters: {e}"))
+                })
+        })
     }
 
     /// Check, build and write under one lock.
     fn apply(&self, update: &StatusUpdate, ttl_secs: i64) -> Result<StatusWrite, StatusStoreError> {
-        let mut records = self.lock()?;
-        let now = Utc::now();
-        let current = records
-            .get(&update.status_id)
-            .filter(|r| !r.is_expired(now.timestamp()));
-        if let Err(rejection) = StatusRecord::check(current, update) {
-            tracing::debug!(status_id = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
-            return Ok(StatusWrite::Stale);
-        }
-        let record = StatusRecord::applied(current, update, now, ttl_secs);
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| StatusStoreError(format!("cannot encode status record: {e}")))?;
-        let path = self.path_of(&record.status_id);
-        // Not flushed to disk: atomic against a crash of the process, and a
-        // power cut at worst loses the last few progress updates.
-        fsio::write_atomic(&path, &bytes, false).map_err(|e| {
-            tracing::error!(path = %path.display(), error = %e, "cannot write status record");
-            StatusStoreError(format!("cannot write status record: {e}"))
-        })?;
-        records.insert(record.status_id.clone(), record.clone());
-        Ok(StatusWrite::Applied(record))
+        self.table.apply(update, ttl_secs, |record| {
+            let bytes = serde_json::to_vec(record)
+                .map_err(|e| StatusStoreError(format!("cannot encode status record: {e}")))?;
+            let path = self.path_of(&record.status_id);
+            // Not flushed to disk: atomic against a crash of the process, and
+            // a power cut at worst loses the last few progress updates.
+            fsio::write_atomic(&path, &bytes, false).map_err(|e| {
+                tracing::error!(path = %path.display(), error = %e, "cannot write status record");
+                StatusStoreError(format!("cannot write status record: {e}"))
+            })
+        })
     }
 }
 
@@ -167,8 +133,7 @@ impl FileStatusStore {
         }
         let inner = Inner {
             dir: dir.clone(),
-            records: Mutex::new(HashMap::new()),
-            parts: Mutex::new(parts),
+            table: StatusTable::default(),
         };
         let now = Utc::now().timestamp();
         let mut records = HashMap::new();
@@ -195,7 +160,7 @@ impl FileStatusStore {
         }
         tracing::info!(dir = %dir.display(), records = records.len(), "status store opened");
         let inner = Inner {
-            records: Mutex::new(records),
+            table: StatusTable::with(records, parts),
             ..inner
         };
         Ok(Self {
@@ -239,13 +204,7 @@ impl StatusStore for FileStatusStore {
     }
 
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
-        let now = Utc::now().timestamp();
-        Ok(self
-            .inner
-            .lock()?
-            .get(status_id)
-            .filter(|r| !r.is_expired(now))
-            .cloned())
+        self.inner.table.get(status_id)
     }
 
     async fn list_for_user(
@@ -253,16 +212,6 @@ impl StatusStore for FileStatusStore {
         user: &str,
         limit: usize,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        let now = Utc::now().timestamp();
-        let mut mine: Vec<StatusRecord> = self
-            .inner
-            .lock()?
-            .values()
-            .filter(|r| r.user == user && !r.is_expired(now))
-            .cloned()
-            .collect();
-        mine.sort_by(StatusRecord::newest_first);
-        mine.truncate(limit);
-        Ok(mine)
+        self.inner.table.list_for_user(user, limit)
     }
 }
