@@ -319,6 +319,56 @@ async fn questions_about_a_page_return_that_page_first() {
 }
 
 #[tokio::test]
+async fn a_query_the_page_model_cannot_read_is_answered_from_page_text() {
+    // The local page model embeds spans with all-MiniLM-L6-v2, whose card
+    // says `language: en`: an Arabic query's page vectors are noise, and
+    // MaxSim would rank every page of the user's documents by it.
+    let vdr = vdr().await;
+    let user = new_user("vdr-arabic");
+    let (english, _) = vdr.ingest(&user, &shared_pdf("pdflatex-outline.pdf")).await;
+    // An Arabic letter, converted to PDF by LibreOffice like any office file.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let letter = dir.path().join("nile.rtf");
+    let arabic_text = "نهر النيل أطول نهر في العالم، يجري في مصر والسودان ويصب في البحر المتوسط.";
+    let escaped: String = arabic_text
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii() => c.to_string(),
+            c => format!("\\u{}?", c as u32),
+        })
+        .collect();
+    std::fs::write(
+        &letter,
+        format!(
+            "{{\\rtf1\\ansi\\deff0{{\\fonttbl{{\\f0 DejaVu Sans;}}}}\\f0\\rtlpar {escaped}\\par}}"
+        ),
+    )
+    .expect("write the letter");
+    let (arabic, outcome) = vdr.ingest(&user, &letter).await;
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 1, .. }),
+        "{outcome:?}"
+    );
+    for mode in [SearchMode::Vdr, SearchMode::HybridVdrText] {
+        let hits = vdr.search(&user, "أين يصب نهر النيل؟", mode).await;
+        let found: Vec<(&str, Option<u32>)> = hits
+            .iter()
+            .map(|h| (h.document_id.as_str(), h.page_num))
+            .collect();
+        assert_eq!(found, [(arabic.status_id.as_str(), Some(1))], "{mode:?}");
+    }
+    // An English query still goes through the page model.
+    let hits = vdr
+        .search(&user, "table of contents", SearchMode::Vdr)
+        .await;
+    let top = hits.first().expect("a page");
+    assert_eq!(
+        (top.document_id.as_str(), top.metadata["match"].as_str()),
+        (english.status_id.as_str(), Some("page"))
+    );
+}
+
+#[tokio::test]
 async fn a_presentation_is_converted_by_libreoffice_and_each_slide_rendered() {
     let vdr = vdr().await;
     let user = new_user("vdr-deck");

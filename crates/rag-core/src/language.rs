@@ -5,7 +5,8 @@
 //! meaning. On arcd-ar (Arabic questions and paragraphs) all-MiniLM-L6-v2 has
 //! dense nDCG@10 0.05 against BM25's 0.79, and fusing that noise into the
 //! default hybrid ranking pulled it down to 0.31. The query service therefore
-//! ranks a query the model cannot read by BM25 alone: see
+//! ranks a query the model cannot read by BM25 alone, and answers one the
+//! page model cannot read from the pages' text: see
 //! [`crate::query::QueryService`].
 //!
 //! Coverage is declared by the model (the `language:` list of its model card)

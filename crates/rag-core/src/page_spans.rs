@@ -51,6 +51,11 @@ impl PageEmbedder for TextSpanPageEmbedder {
         self.embedder.dimensions()
     }
 
+    /// The text model's: the spans are its input.
+    fn script_coverage(&self) -> &crate::language::ScriptCoverage {
+        self.embedder.script_coverage()
+    }
+
     async fn embed_pages(&self, pages: &[RenderedPage]) -> Result<Vec<Vec<Vec<f32>>>, EmbedError> {
         let spans: Vec<Vec<String>> = pages
             .iter()

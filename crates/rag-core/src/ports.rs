@@ -542,6 +542,12 @@ pub trait PageEmbedder: Send + Sync {
     async fn embed_pages(&self, pages: &[RenderedPage]) -> Result<Vec<Vec<Vec<f32>>>, EmbedError>;
     /// The query's vectors (one per query token for ColPali).
     async fn embed_query(&self, text: &str) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// The scripts the model reads, as [`Embedder::script_coverage`]: a
+    /// query in any other is answered from the pages' text instead. Any
+    /// script unless the model says otherwise.
+    fn script_coverage(&self) -> &crate::language::ScriptCoverage {
+        &crate::language::ANY_SCRIPT
+    }
 }
 
 /// A page as the index stores it.

@@ -212,7 +212,8 @@ pub struct QueryService {
     pub index: Arc<dyn Index>,
     pub analyzer: Arc<Analyzer>,
     pub config: QueryConfig,
-    /// Page search for the `vdr` modes; `None` searches VDR page text.
+    /// Page search for the `vdr` modes; `None` searches VDR page text, as
+    /// does a query the page model cannot read.
     pub pages: Option<PageSearch>,
     /// Links to rendered page images in results (`image_url`); `None`
     /// leaves only their bucket and key.
@@ -268,7 +269,20 @@ impl QueryService {
         req: &QueryRequest,
     ) -> Result<QueryResponse, ApiError> {
         let started = Instant::now();
-        let results = match (&self.pages, req.search_mode) {
+        // A query the page model cannot read gets pages by noise: search
+        // the pages' text instead (as without a page model).
+        let pages = self.pages.as_ref().filter(|pages| {
+            let readable = pages.embedder.script_coverage().reads(&req.query);
+            if !readable {
+                tracing::info!(
+                    script = ?crate::language::dominant_script(&req.query),
+                    model = pages.embedder.model_id(),
+                    "the page model does not read the query's script; searching page text"
+                );
+            }
+            readable
+        });
+        let results = match (pages, req.search_mode) {
             (Some(pages), SearchMode::Vdr) => self
                 .page_results(pages, caller, req, req.top_k)
                 .await?
