@@ -184,6 +184,13 @@ async fn users_only_see_their_own_or_granted_documents() {
             "{mode:?} leaked alice's chunk to bob"
         );
     }
+    // A document's summary is its owner's alone.
+    let own = h.index.document(&alice, &secret).await.unwrap();
+    assert_eq!(
+        own.map(|d| (d.document_id, d.chunks)),
+        Some((secret.clone(), 1))
+    );
+    assert_eq!(h.index.document(&bob, &secret).await.unwrap(), None);
     // document_ids narrows, never widens.
     let mut req = QueryRequest::new("photovoltaic");
     req.document_ids = Some(vec![secret.clone()]);

@@ -323,6 +323,16 @@ async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
     );
     assert_completed_once(&history, 300);
     assert_eq!(fleet.pages_stored(&job.status_id).await, (300, 300));
+    // The completing range reports the chunk total of all ranges.
+    let (chunks,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM hybrid_chunks WHERE document_id = $1")
+            .bind(&job.status_id)
+            .fetch_one(fleet.index.pool())
+            .await
+            .expect("count chunks");
+    assert_eq!(chunks, 300);
+    let done = history.last().expect("a status");
+    assert_eq!(done.metadata["chunks"], chunks, "{:?}", done.metadata);
     // Six page-range jobs of 50 pages, progress reported as pages stored.
     let parts: Vec<(u32, u32)> = fleet
         .queue
@@ -553,4 +563,7 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
     .await
     .expect("count chunks");
     assert_eq!((chunks, pages), (30, 30));
+    let done = history.last().expect("a status");
+    assert_eq!(done.metadata["chunks"], chunks, "{:?}", done.metadata);
+    assert_eq!(done.message, "Indexed 30 chunks from 30 pages in 4 parts");
 }

@@ -312,6 +312,14 @@ pub trait Index: Send + Sync {
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError>;
     /// The caller's own documents, with their metadata.
     async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError>;
+    /// One of the caller's own documents, as [`Index::documents`] lists it;
+    /// `None` if the caller owns no such document. The last page range of a
+    /// split document reads its chunk total here, once every range is in.
+    async fn document(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<Option<DocumentSummary>, IndexError>;
     /// Removes every document the caller owns; returns how many.
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError>;
     /// Lets `grantee` search a document `owner` owns; `false` if the owner

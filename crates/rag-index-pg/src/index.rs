@@ -160,6 +160,24 @@ impl PgIndex {
     }
 }
 
+/// A document as listings show it; callers add the WHERE clause.
+const DOCUMENT_SUMMARY: &str =
+    "SELECT d.document_id, d.file_name, d.pipeline, d.metadata, COALESCE(m.chunk_count, 0) AS chunks
+     FROM hybrid_documents d LEFT JOIN document_bm25_metadata m USING (document_id)";
+
+fn document_summary(r: &PgRow) -> Result<DocumentSummary, IndexError> {
+    let summary = || -> Result<DocumentSummary, sqlx::Error> {
+        Ok(DocumentSummary {
+            document_id: r.try_get("document_id")?,
+            file_name: r.try_get("file_name")?,
+            pipeline: parse_pipeline(r.try_get::<&str, _>("pipeline")?),
+            chunks: r.try_get::<i32, _>("chunks")?.max(0) as u32,
+            metadata: r.try_get::<Json<Value>, _>("metadata")?.0,
+        })
+    };
+    summary().map_err(backend)
+}
+
 /// Claims or refreshes the document row inside `tx`; another owner's row
 /// is left alone and the write refused.
 pub(crate) async fn claim_document(
@@ -423,27 +441,30 @@ impl Index for PgIndex {
     }
 
     async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError> {
-        let rows = sqlx::query(
-            "SELECT d.document_id, d.file_name, d.pipeline, d.metadata, COALESCE(m.chunk_count, 0) AS chunks
-             FROM hybrid_documents d LEFT JOIN document_bm25_metadata m USING (document_id)
-             WHERE d.owner = $1 ORDER BY d.document_id",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{DOCUMENT_SUMMARY} WHERE d.owner = $1 ORDER BY d.document_id"
+        )))
         .bind(&caller.user)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(DocumentSummary {
-                    document_id: r.try_get("document_id")?,
-                    file_name: r.try_get("file_name")?,
-                    pipeline: parse_pipeline(r.try_get::<&str, _>("pipeline")?),
-                    chunks: r.try_get::<i32, _>("chunks")?.max(0) as u32,
-                    metadata: r.try_get::<Json<Value>, _>("metadata")?.0,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(backend)
+        rows.iter().map(document_summary).collect()
+    }
+
+    async fn document(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<Option<DocumentSummary>, IndexError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{DOCUMENT_SUMMARY} WHERE d.owner = $1 AND d.document_id = $2"
+        )))
+        .bind(&caller.user)
+        .bind(document_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(document_summary).transpose()
     }
 
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {

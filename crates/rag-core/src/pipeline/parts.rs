@@ -7,8 +7,9 @@ use serde_json::json;
 
 use super::{meta, RunReporter, TransientError};
 use crate::job::{JobPart, PageRange, PipelineJob};
-use crate::ports::{JobQueue, StatusStore};
+use crate::ports::{Index, JobQueue, StatusStore};
 use crate::status::{PartProgress, PartReport, Stage};
+use crate::Caller;
 
 /// Records the plan (at `stage`, fully done) and sends one job per range of
 /// at most `per_job` pages; returns how many. Sending again after a failure
@@ -49,6 +50,23 @@ pub(super) async fn send_parts(
         tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
     Ok(parts)
+}
+
+/// How many chunks the index holds for a split document, read by the range
+/// that completes it: every range is stored by then, and no range knows the
+/// others' counts. `None` (logged) if the index cannot say; the document is
+/// complete all the same.
+pub(super) async fn chunk_total(index: &dyn Index, job: &PipelineJob) -> Option<u32> {
+    match index
+        .document(&Caller::new(job.user.clone()), &job.status_id)
+        .await
+    {
+        Ok(found) => found.map(|d| d.chunks),
+        Err(e) => {
+            tracing::warn!(status_id = %job.status_id, error = %e, "cannot read the chunk total of a split document");
+            None
+        }
+    }
 }
 
 /// Counts a stored batch of a part in the run's shared counters and reports

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::count_stored;
+use super::parts::{chunk_total, count_stored};
 use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{meta, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
@@ -432,12 +432,18 @@ impl TextPipeline {
             Stage::Storing,
         );
         if let Some((_, true)) = counts.await? {
-            report
-                .complete(
-                    format!("Indexed {total} pages in {} parts", part.total),
-                    meta(json!({"pages": total, "parts": part.total})),
-                )
-                .await;
+            let mut facts = meta(json!({"pages": total, "parts": part.total}));
+            let message = match chunk_total(self.index.as_ref(), job).await {
+                Some(chunks) => {
+                    facts.insert("chunks".into(), chunks.into());
+                    format!(
+                        "Indexed {chunks} chunks from {total} pages in {} parts",
+                        part.total
+                    )
+                }
+                None => format!("Indexed {total} pages in {} parts", part.total),
+            };
+            report.complete(message, facts).await;
         }
         Ok(stored)
     }

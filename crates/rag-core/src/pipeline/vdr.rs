@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::count_stored;
+use super::parts::{chunk_total, count_stored};
 use super::text::Flavor;
 use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
@@ -454,6 +454,8 @@ impl VdrPipeline {
                         "elapsed_ms".into(),
                         (started.elapsed().as_millis() as u64).into(),
                     );
+                } else if let Some(chunks) = chunk_total(base.index.as_ref(), job).await {
+                    facts.insert("chunks".into(), chunks.into());
                 }
                 if report
                     .complete(format!("Indexed {total} page(s)"), facts)

@@ -289,6 +289,13 @@ mod tests {
         async fn documents(&self, _: &Caller) -> Result<Vec<DocumentSummary>, IndexError> {
             Ok(Vec::new())
         }
+        async fn document(
+            &self,
+            _: &Caller,
+            _: &str,
+        ) -> Result<Option<DocumentSummary>, IndexError> {
+            Ok(None)
+        }
         async fn purge(&self, _: &Caller) -> Result<u64, IndexError> {
             Ok(0)
         }
