@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end browser test of the developer console: headless Debian Chromium driven by
-# playwright-core uploads a sample PDF, waits for `completed`, searches, and keeps a screenshot.
+# playwright-core uploads a sample PDF, waits for `completed`, searches, then uploads a presentation
+# (routed to VDR), searches it in `vdr` mode, expects its rendered page image on screen, and keeps
+# a screenshot.
 #
 #   RAG_GATEWAY_URL=http://127.0.0.1:<port> scripts/browser-test.sh
 #
 # Expects a running gateway (scripts/test.sh starts one and exports RAG_GATEWAY_URL).
 # Optional: RAG_BROWSER_FILE (file to upload), RAG_BROWSER_QUERY (a phrase in it; default "crazy"),
-# CHROMIUM_PATH (default /usr/bin/chromium).
+# RAG_BROWSER_VDR_FILE and RAG_BROWSER_VDR_QUERY (the presentation and a question about one of its
+# slides; RAG_BROWSER_VDR_FILE= skips that part), CHROMIUM_PATH (default /usr/bin/chromium).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -14,11 +17,14 @@ BROWSER_DIR="$REPO/tests/browser"
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 FILE="${RAG_BROWSER_FILE:-$REPO/../shared/data/docs/pdf/crazyones-pdfa.pdf}"
 QUERY="${RAG_BROWSER_QUERY:-crazy}"
+VDR_FILE="${RAG_BROWSER_VDR_FILE-$REPO/crates/rag-extract/tests/fixtures/office/deck.pptx}"
+VDR_QUERY="${RAG_BROWSER_VDR_QUERY:-how much did the water rise}"
 ARTIFACTS="$CACHE_DIR/artifacts"
 SHOT="$ARTIFACTS/console.png"
 
 [[ -n "${RAG_GATEWAY_URL:-}" ]] || die "RAG_GATEWAY_URL is not set; start the gateway (ragctl dev) and export its URL"
 [[ -f "$FILE" ]] || die "no file to upload at $FILE (set RAG_BROWSER_FILE)"
+[[ -z "$VDR_FILE" || -f "$VDR_FILE" ]] || die "no presentation to upload at $VDR_FILE (set RAG_BROWSER_VDR_FILE)"
 command -v node >/dev/null || die "node is required (Debian: apt-get install nodejs npm)"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 (( node_major >= 20 )) || die "node >= 20 is required for playwright-core (found $(node --version))"
@@ -45,5 +51,7 @@ fi
 
 mkdir -p "$ARTIFACTS"
 log "browser test against $RAG_GATEWAY_URL with $(basename "$FILE")"
-CHROMIUM_PATH="$CHROMIUM" node "$BROWSER_DIR/console.test.mjs" "$RAG_GATEWAY_URL" "$FILE" "$SHOT" "$QUERY"
+vdr_args=()
+[[ -n "$VDR_FILE" ]] && vdr_args=("$VDR_FILE" "$VDR_QUERY")
+CHROMIUM_PATH="$CHROMIUM" node "$BROWSER_DIR/console.test.mjs" "$RAG_GATEWAY_URL" "$FILE" "$SHOT" "$QUERY" "${vdr_args[@]}"
 log "screenshot: $SHOT"

@@ -26,8 +26,10 @@ log "browser test: the developer console in headless Chromium"
 export RAG_DEV_PORT="${RAG_TEST_DEV_PORT:-8797}" RAG_DEV_DIR="$CACHE_DIR/dev-test"
 rm -rf "$RAG_DEV_DIR"
 trap 'scripts/dev.sh stop >/dev/null 2>&1 || true' EXIT
-# Its own user, so its upload never shows up in the demo's searches.
-RAG_GATEWAY_URL="$(RAG_USER=browser-test scripts/dev.sh start)" scripts/browser-test.sh
+# Its own user, so its uploads never show up in the demo's searches; a new one each run, since the
+# index outlives the wiped data directory and an earlier run's copy of the same file (its status
+# and page images gone with that directory) would rank beside this run's.
+RAG_GATEWAY_URL="$(RAG_USER="browser-test-$(date +%s)" scripts/dev.sh start)" scripts/browser-test.sh
 scripts/dev.sh stop
 log "retrieval quality"
 scripts/eval.sh --check

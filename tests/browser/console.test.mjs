@@ -1,26 +1,29 @@
 // End-to-end test of the rag-gateway developer console in headless Chromium.
 //
-//   node console.test.mjs <base-url> <file-to-upload> <screenshot-path> [query]
+//   node console.test.mjs <base-url> <file-to-upload> <screenshot-path> [query [vdr-file vdr-query]]
 //
 // Opens the console, waits for the WebSocket, uploads the file through the file input, waits for
 // its row to reach `completed` (fails fast on `failed`), searches, expects a highlighted hit and
-// takes a full-page screenshot. Exits 1 with a clear message on any failure.
+// takes a full-page screenshot. With a VDR file (a presentation), also uploads it, searches in
+// `vdr` mode and expects the top result to show its rendered page image. Exits 1 with a clear
+// message on any failure.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const [baseUrl, file, shot, query = 'crazy'] = process.argv.slice(2);
-if (!baseUrl || !file || !shot) {
-  console.error('usage: node console.test.mjs <base-url> <file-to-upload> <screenshot-path> [query]');
+const [baseUrl, file, shot, query = 'crazy', vdrFile, vdrQuery] = process.argv.slice(2);
+if (!baseUrl || !file || !shot || (vdrFile && !vdrQuery)) {
+  console.error('usage: node console.test.mjs <base-url> <file-to-upload> <screenshot-path> [query [vdr-file vdr-query]]');
   process.exit(2);
 }
-if (!fs.existsSync(file)) {
-  console.error(`FAIL: no such file: ${file}`);
-  process.exit(1);
+for (const f of [file, vdrFile].filter(Boolean)) {
+  if (!fs.existsSync(f)) {
+    console.error(`FAIL: no such file: ${f}`);
+    process.exit(1);
+  }
 }
 const STEP_MS = 60_000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const fileName = path.basename(file);
 const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) || [])];
 const timings = {};
 let browser;
@@ -51,24 +54,12 @@ async function step(name, fn) {
   }
 }
 
-async function main() {
-  fs.rmSync(shot, { force: true }); // a stale screenshot must not pass for this run's
-  browser = await step('launch chromium', () => chromium.launch({
-    executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  }));
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.setDefaultTimeout(STEP_MS);
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') console.log(`  [browser] ${m.text()}`); });
-
-  const tLoad = Date.now();
-  await step(`open ${baseUrl}`, () => page.goto(baseUrl, { waitUntil: 'load', timeout: STEP_MS }));
-  await step('websocket connected', () => page.waitForSelector('[data-testid="ws-state"][data-state="connected"]'));
-  timings.load_to_connected_ms = Date.now() - tLoad;
-
+// Uploads `file` through the file input and waits for its row to reach `completed`; returns
+// the time from upload to completed.
+async function ingest(file) {
   // Rows already listed (earlier runs against the same gateway) are not ours.
   const before = await page.$$eval('[data-testid="doc-row"]', (rows) => rows.map((r) => r.dataset.statusId));
+  const fileName = path.basename(file);
   const tUpload = Date.now();
   await step(`upload ${fileName}`, () => page.setInputFiles('[data-testid="file-input"]', file));
   const statusId = await step('document row appears', async () => {
@@ -98,7 +89,7 @@ async function main() {
     }, rowSel, { polling: 50 });
     return h.jsonValue();
   });
-  timings.upload_to_completed_ms = Date.now() - tUpload;
+  const elapsed = Date.now() - tUpload;
   const rowText = (await page.textContent(rowSel)).replace(/\s+/g, ' ').trim();
   const stages = await page.evaluate(() => window.__stages);
   console.log(`     stages: ${stages.map(([s, t]) => `${s}@${t}ms`).join(' → ')}`);
@@ -109,6 +100,26 @@ async function main() {
     (p) => Number(p.value ?? p.getAttribute('aria-valuenow')));
   if (progress !== 100) fail(`completed row shows progress ${progress}, expected 100`);
   console.log(`     row: ${rowText}`);
+  return elapsed;
+}
+
+async function main() {
+  fs.rmSync(shot, { force: true }); // a stale screenshot must not pass for this run's
+  browser = await step('launch chromium', () => chromium.launch({
+    executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  }));
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(STEP_MS);
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`  [browser] ${m.text()}`); });
+
+  const tLoad = Date.now();
+  await step(`open ${baseUrl}`, () => page.goto(baseUrl, { waitUntil: 'load', timeout: STEP_MS }));
+  await step('websocket connected', () => page.waitForSelector('[data-testid="ws-state"][data-state="connected"]'));
+  timings.load_to_connected_ms = Date.now() - tLoad;
+
+  timings.upload_to_completed_ms = await ingest(file);
 
   await step(`search "${query}"`, async () => {
     await page.fill('[data-testid="search-input"]', query);
@@ -128,6 +139,27 @@ async function main() {
   }
   if (!/^-?\d+\.\d{3}$/.test(score.trim())) fail(`result score "${score}" is not shown with 3 decimals`);
   console.log(`ok   ${results} result(s), ${hits.length} highlighted word(s), top score ${score}`);
+
+  if (vdrFile) {
+    timings.vdr_upload_to_completed_ms = await ingest(vdrFile);
+    await step(`vdr search "${vdrQuery}" shows the page image`, async () => {
+      await page.selectOption('[data-testid="search-mode"]', 'vdr');
+      await page.fill('[data-testid="search-input"]', vdrQuery);
+      await page.click('[data-testid="search-button"]');
+      await page.waitForFunction((name) => {
+        if (document.querySelector('[data-testid="search-status"].error')) return true;
+        const top = document.querySelector('[data-testid="result"]');
+        const img = top && top.querySelector('[data-testid="result-image"]');
+        return top && top.querySelector('[data-testid="result-doc"]').textContent === name &&
+          img && !img.hidden && img.complete && img.naturalWidth > 0;
+      }, path.basename(vdrFile), { polling: 50 });
+      const err = await page.$('[data-testid="search-status"].error');
+      if (err) fail(`vdr search failed: ${await err.textContent()}`);
+    });
+    const shown = await page.$eval('[data-testid="result"] [data-testid="result-image"]',
+      (img) => `${img.naturalWidth}x${img.naturalHeight} "${img.alt}"`);
+    console.log(`ok   top vdr result shows its page image ${shown}`);
+  }
 
   await step('screenshot', async () => {
     fs.mkdirSync(path.dirname(path.resolve(shot)), { recursive: true });

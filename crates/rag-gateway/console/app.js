@@ -352,10 +352,39 @@ async function search(ev) {
   }
 }
 
+// Object URLs of the page images on screen, released when results are replaced.
+let pageImageUrls = [];
+
+// Shows a VDR result's rendered page. The local gateway serves page images to their owner only,
+// so an unsigned link is fetched with the token (by path: the console may be open under another
+// host name than the gateway's) and shown from an object URL; a presigned S3 link loads as is.
+async function showPageImage(img, link, label) {
+  try {
+    const url = new URL(link, location.href);
+    if (url.searchParams.has('X-Amz-Signature')) {
+      img.src = url.href;
+    } else {
+      const res = await fetch(url.pathname + url.search, {
+        headers: { Authorization: `Bearer ${await ensureToken()}` },
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const objectUrl = URL.createObjectURL(await res.blob());
+      pageImageUrls.push(objectUrl);
+      img.src = objectUrl;
+    }
+    img.alt = label;
+    img.hidden = false;
+  } catch (e) {
+    console.warn(`page image ${link}:`, e.message);
+  }
+}
+
 function renderResults(res, q) {
   const words = queryWords(q);
   const list = $('results');
   list.textContent = '';
+  for (const url of pageImageUrls) URL.revokeObjectURL(url);
+  pageImageUrls = [];
   for (const r of res.results || []) {
     const li = $('result-tpl').content.firstElementChild.cloneNode(true);
     const content = String(r.content ?? '');
@@ -364,6 +393,11 @@ function renderResults(res, q) {
     li.querySelector('.name').title = `document ${r.document_id} · chunk ${r.chunk_id}`;
     li.querySelector('.page').textContent = r.page_num != null ? `p. ${r.page_num}` : '';
     li.querySelector('.pipeline').textContent = r.pipeline || '';
+    const imageUrl = r.metadata && r.metadata.image_url;
+    if (typeof imageUrl === 'string' && imageUrl) {
+      const name = (r.metadata && r.metadata.file_name) || r.document_id;
+      showPageImage(li.querySelector('.page-image'), imageUrl, `page ${r.page_num ?? '?'} of ${name}`);
+    }
     const p = li.querySelector('.content');
     const short = snippet(content, words);
     highlight(p, short, words);

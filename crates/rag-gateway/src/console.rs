@@ -10,8 +10,11 @@ const STYLE: &str = include_str!("../console/style.css");
 
 /// No inline code, no third-party anything: the console renders untrusted
 /// document text, so the browser enforces what the code already does.
+/// `blob:` images are the rendered pages the console fetches with its token
+/// (the gateway serves them to their owner only, so a plain `<img src>`
+/// cannot load them).
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                      img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+                      img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
