@@ -6,7 +6,16 @@
 //! to be hosted. Rate limiting (429), server errors (5xx) and connection
 //! failures are retried with exponential backoff (honouring `Retry-After`);
 //! other client errors fail at once with the server's own message.
+//!
+//! OpenAI's reasoning models refuse `max_tokens` (they take
+//! `max_completion_tokens`) and any temperature but the default, while many
+//! compatible servers know only `max_tokens`. The client sends the classic
+//! form; when the server's 400 names one of those parameters it adapts the
+//! request, tries again at once, and keeps the adapted form for its later
+//! requests.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -88,9 +97,43 @@ impl OpenAiVisionConfig {
 struct ChatRequest<'a> {
     model: &'a str,
     messages: [Message<'a>; 1],
-    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
+}
+
+/// What the server refused, learned from its 400 answers.
+#[derive(Debug, Default)]
+struct Refused {
+    /// `max_tokens`: send `max_completion_tokens` instead.
+    max_tokens: AtomicBool,
+    /// A temperature: leave the server's default.
+    temperature: AtomicBool,
+}
+
+impl Refused {
+    /// Learns from a rejection; `true` when it names a parameter not
+    /// already adapted, so that the request is worth sending again.
+    fn learn(&self, rejection: &str) -> bool {
+        let names = |param: &str| rejection.contains(&format!("'{param}'"));
+        let learned = if names("max_tokens") && rejection.contains("max_completion_tokens") {
+            !self.max_tokens.swap(true, Ordering::Relaxed)
+        } else if names("temperature") {
+            !self.temperature.swap(true, Ordering::Relaxed)
+        } else {
+            false
+        };
+        if learned {
+            tracing::info!(
+                rejection,
+                "the vision model refused a request parameter; adapting the request"
+            );
+        }
+        learned
+    }
 }
 
 #[derive(Serialize)]
@@ -154,6 +197,7 @@ pub struct OpenAiVision {
     config: OpenAiVisionConfig,
     endpoint: String,
     model_id: String,
+    refused: Arc<Refused>,
 }
 
 impl OpenAiVision {
@@ -167,6 +211,7 @@ impl OpenAiVision {
             endpoint: config.endpoint(),
             model_id: format!("openai:{}", config.model),
             config,
+            refused: Arc::default(),
         })
     }
 
@@ -196,32 +241,41 @@ impl VisionModel for OpenAiVision {
 
     async fn transcribe(&self, request: VisionRequest<'_>) -> Result<String, VisionError> {
         let data = base64::engine::general_purpose::STANDARD.encode(request.data);
-        let body = ChatRequest {
-            model: &self.config.model,
-            messages: [Message {
-                role: "user",
-                content: [
-                    Part::Text {
-                        text: request.prompt,
-                    },
-                    Part::ImageUrl {
-                        image_url: ImageUrl {
-                            url: format!("data:{};base64,{data}", request.media_type),
-                            detail: "high",
+        loop {
+            let completion_tokens = self.refused.max_tokens.load(Ordering::Relaxed);
+            let no_temperature = self.refused.temperature.load(Ordering::Relaxed);
+            let body = ChatRequest {
+                model: &self.config.model,
+                messages: [Message {
+                    role: "user",
+                    content: [
+                        Part::Text {
+                            text: request.prompt,
                         },
-                    },
-                ],
-            }],
-            max_tokens: self.config.max_tokens,
-            temperature: self.config.temperature,
-        };
-        with_retries(
-            self.config.max_attempts,
-            self.config.retry_base_delay,
-            VisionError::Unavailable,
-            || self.attempt(&body),
-        )
-        .await
+                        Part::ImageUrl {
+                            image_url: ImageUrl {
+                                url: format!("data:{};base64,{data}", request.media_type),
+                                detail: "high",
+                            },
+                        },
+                    ],
+                }],
+                max_tokens: (!completion_tokens).then_some(self.config.max_tokens),
+                max_completion_tokens: completion_tokens.then_some(self.config.max_tokens),
+                temperature: self.config.temperature.filter(|_| !no_temperature),
+            };
+            let answer = with_retries(
+                self.config.max_attempts,
+                self.config.retry_base_delay,
+                VisionError::Unavailable,
+                || self.attempt(&body),
+            )
+            .await;
+            match answer {
+                Err(VisionError::Rejected(rejection)) if self.refused.learn(&rejection) => {}
+                other => return other,
+            }
+        }
     }
 }
 

@@ -164,3 +164,68 @@ async fn no_key_means_no_authorization_header() {
     assert!(received[0].headers.get("authorization").is_none());
     assert_eq!(received[0].body["model"], Value::from("llava"));
 }
+
+#[tokio::test]
+async fn a_model_that_refuses_max_tokens_or_a_temperature_gets_the_form_it_takes() {
+    // OpenAI's answers for a reasoning model asked the classic way.
+    let refused = |param: &str, message: &str, code: &str| {
+        Reply::json(
+            400,
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}),
+        )
+    };
+    let server = Server::start(vec![
+        refused(
+            "max_tokens",
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            "unsupported_parameter",
+        ),
+        refused(
+            "temperature",
+            "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.",
+            "unsupported_value",
+        ),
+        completion("first"),
+        completion("second"),
+    ])
+    .await;
+    let vision = client(&server);
+    assert_eq!(vision.transcribe(request()).await, Ok("first".to_owned()));
+    // Learned once: the next image goes in the adapted form straight away.
+    assert_eq!(vision.transcribe(request()).await, Ok("second".to_owned()));
+    let sent: Vec<(Value, Value, Value)> = server
+        .received()
+        .iter()
+        .map(|r| {
+            (
+                r.body["max_tokens"].clone(),
+                r.body["max_completion_tokens"].clone(),
+                r.body["temperature"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (json!(777), Value::Null, json!(0.0)),
+            (Value::Null, json!(777), json!(0.0)),
+            (Value::Null, json!(777), Value::Null),
+            (Value::Null, json!(777), Value::Null),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn another_bad_request_is_not_sent_again() {
+    let server = Server::start(vec![Reply::json(
+        400,
+        json!({"error": {"message": "Invalid value for 'max_tokens': must be at most 4096.", "type": "invalid_request_error", "param": "max_tokens"}}),
+    )])
+    .await;
+    let answer = client(&server).transcribe(request()).await;
+    assert!(
+        matches!(answer, Err(VisionError::Rejected(_))),
+        "{answer:?}"
+    );
+    assert_eq!(server.received().len(), 1);
+}
