@@ -170,7 +170,7 @@ impl JobConsumer {
                 Disposition::Done
             }
             Ok(RunOutcome::HandedOver { to, reason }) => {
-                tracing::info!(status_id = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over to another pipeline");
+                tracing::info!(status_id = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over");
                 Disposition::Done
             }
             Ok(RunOutcome::Failed { error }) => {

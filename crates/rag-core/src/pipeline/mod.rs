@@ -25,8 +25,9 @@ pub enum RunOutcome {
     /// unsupported, too large, owned by someone else). Recorded as `failed`;
     /// retrying would not help.
     Failed { error: String },
-    /// The document went on to another pipeline as a new run (a PDF with
-    /// no text layer is a scan: the VDR pipeline renders and OCRs it).
+    /// The document's work went on to other jobs: another pipeline as a new
+    /// run (a PDF with no text layer is a scan: the VDR pipeline renders and
+    /// OCRs it), or page-range jobs of a document split for its length.
     HandedOver {
         to: crate::classify::Pipeline,
         reason: String,

@@ -32,6 +32,7 @@ use super::parts::{chunk_total, count_stored};
 use super::text::Flavor;
 use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
+use crate::classify::Pipeline;
 use crate::extraction::ExtractInput;
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
@@ -222,7 +223,7 @@ impl VdrPipeline {
         total: u32,
         per_job: u32,
     ) -> Result<RunOutcome, TransientError> {
-        super::parts::send_parts(
+        let parts = super::parts::send_parts(
             jobs,
             self.pages.status.clone(),
             job,
@@ -231,9 +232,9 @@ impl VdrPipeline {
             Stage::ConvertingPages,
         )
         .await?;
-        Ok(RunOutcome::Completed {
-            chunks: 0,
-            pages: 0,
+        Ok(RunOutcome::HandedOver {
+            to: Pipeline::Vdr,
+            reason: format!("split into {parts} page-range jobs"),
         })
     }
 
