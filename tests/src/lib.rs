@@ -277,14 +277,28 @@ pub async fn row_counts(index: &PgIndex, document_id: &str) -> Vec<(&'static str
 
 /// A PDF of `pages` pages, page N saying "This is page N about topic-N".
 pub fn numbered_pdf(pages: u32) -> Vec<u8> {
+    let texts: Vec<String> = (1..=pages)
+        .map(|n| format!("This is page {n} about topic-{n}"))
+        .collect();
+    pdf_of_pages(&texts)
+}
+
+/// A PDF with one line of text per page (ASCII, Helvetica); an empty line
+/// makes a blank page.
+pub fn pdf_of_pages(texts: &[String]) -> Vec<u8> {
+    let pages = texts.len();
     let mut objects: Vec<String> = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".into(),
         String::new(), // the page tree, once the kids are known
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
     ];
     let mut kids = Vec::new();
-    for n in 1..=pages {
-        let text = format!("BT /F1 18 Tf 40 700 Td (This is page {n} about topic-{n}) Tj ET");
+    for line in texts {
+        let text = if line.is_empty() {
+            String::new()
+        } else {
+            format!("BT /F1 18 Tf 40 700 Td ({line}) Tj ET")
+        };
         objects.push(format!(
             "<< /Length {} >>\nstream\n{text}\nendstream",
             text.len() + 1

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use integration_tests::{embedder, index, new_user, numbered_pdf, RecordingStatusStore};
+use integration_tests::{
+    embedder, index, new_user, numbered_pdf, pdf_of_pages, RecordingStatusStore,
+};
 use rag_core::analyzer::Analyzer;
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::classify::Pipeline;
@@ -27,7 +29,7 @@ use rag_core::ports::{
     PageIndex, PageQuery, PageRecord, QueueError,
 };
 use rag_core::status::{Stage, StatusRecord};
-use rag_extract::{FileExtractor, PdfPageRenderer};
+use rag_extract::{FileExtractor, Limits, PdfPageRenderer};
 use rag_index_pg::PgIndex;
 use rag_local::{
     consume_with, ConsumeOptions, FileJobQueue, FsBlobStore, LocalJobQueues, QueueConfig,
@@ -52,7 +54,6 @@ impl JobQueue for RecordingQueue {
 }
 
 /// The real extractor, recording which pages each extraction asked for.
-#[derive(Default)]
 struct RecordingExtractor {
     inner: FileExtractor,
     asked: Mutex<Vec<Option<PageRange>>>,
@@ -440,10 +441,20 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
     fleet.stop().await;
 }
 
-/// The text pipeline splits a long document too: page ranges run by
-/// parallel workers, chunks numbered by page, completed once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
+/// What a split text document left behind.
+struct TextSplit {
+    history: Vec<StatusRecord>,
+    /// The page ranges sent to the queue.
+    parts: Vec<(u32, u32)>,
+    /// What each extraction asked for, sorted.
+    asked: Vec<Option<(u32, u32)>>,
+    /// Chunks and distinct pages in the index.
+    stored: (i64, i64),
+}
+
+/// Runs `pdf` through the text pipeline with three workers, ranges of 8
+/// pages, and at most 20 pages read at once.
+async fn split_on_the_text_pipeline(pdf: Vec<u8>) -> TextSplit {
     let dir = tempfile::tempdir().expect("temp dir");
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
     let text = embedder().await;
@@ -465,7 +476,13 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
         },
         sent: Mutex::new(Vec::new()),
     });
-    let extractor = Arc::new(RecordingExtractor::default());
+    let extractor = Arc::new(RecordingExtractor {
+        inner: FileExtractor::new(Limits {
+            max_pages: 20,
+            ..Limits::default()
+        }),
+        asked: Mutex::default(),
+    });
     let pipeline = TextPipeline {
         blobs: blobs.clone(),
         extractor: extractor.clone(),
@@ -508,7 +525,7 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
         bucket: bucket.clone(),
         key: format!("{}/long.pdf", user.user),
     };
-    BlobStore::put(blobs.as_ref(), &blob, numbered_pdf(30), "application/pdf")
+    BlobStore::put(blobs.as_ref(), &blob, pdf, "application/pdf")
         .await
         .expect("put");
     let meta = blobs.head(&blob).await.expect("head");
@@ -532,18 +549,13 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
     let _ = shutdown.send(true);
     let _ = workers.await;
 
-    let history = status.history_of(&job.status_id);
-    assert_completed_once(&history, 30);
-    let parts: Vec<(u32, u32)> = queue
+    let parts = queue
         .sent
         .lock()
         .expect("sent")
         .iter()
         .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
         .collect();
-    assert_eq!(parts, vec![(1, 8), (9, 16), (17, 24), (25, 30)]);
-    // The whole document is read once, to learn it is long; each range job
-    // then reads only its own pages.
     let mut asked: Vec<Option<(u32, u32)>> = extractor
         .asked
         .lock()
@@ -552,18 +564,66 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
         .map(|r| r.map(|p| (p.first, p.last)))
         .collect();
     asked.sort_unstable();
-    let mut expected = vec![None];
-    expected.extend(parts.iter().copied().map(Some));
-    assert_eq!(asked, expected);
-    let (chunks, pages): (i64, i64) = sqlx::query_as(
+    let stored = sqlx::query_as(
         "SELECT count(*), count(DISTINCT page_num) FROM hybrid_chunks WHERE document_id = $1",
     )
     .bind(&job.status_id)
     .fetch_one(index.pool())
     .await
     .expect("count chunks");
-    assert_eq!((chunks, pages), (30, 30));
-    let done = history.last().expect("a status");
-    assert_eq!(done.metadata["chunks"], chunks, "{:?}", done.metadata);
+    TextSplit {
+        history: status.history_of(&job.status_id),
+        parts,
+        asked,
+        stored,
+    }
+}
+
+/// The text pipeline splits a long document too: page ranges run by
+/// parallel workers, chunks numbered by page, completed once. The document
+/// is never read whole: it has more pages than one read may take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
+    let split = split_on_the_text_pipeline(numbered_pdf(30)).await;
+    assert_completed_once(&split.history, 30);
+    assert_eq!(split.parts, vec![(1, 8), (9, 16), (17, 24), (25, 30)]);
+    // The first job reads the first range, which tells it the document is
+    // long; each range job then reads only its own pages.
+    assert_eq!(
+        split.asked,
+        [
+            Some((1, 8)),
+            Some((1, 8)),
+            Some((9, 16)),
+            Some((17, 24)),
+            Some((25, 30))
+        ]
+    );
+    assert_eq!(split.stored, (30, 30));
+    let done = split.history.last().expect("a status");
+    assert_eq!(done.metadata["chunks"], 30, "{:?}", done.metadata);
     assert_eq!(done.message, "Indexed 30 chunks from 30 pages in 4 parts");
+}
+
+/// A long PDF whose first range has no text is read whole before it is
+/// split: a scan would go to VDR, and this one has text further on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_document_starting_with_blank_pages_is_read_whole_then_split() {
+    let texts: Vec<String> = (1..=12)
+        .map(|n| {
+            if n <= 8 {
+                String::new()
+            } else {
+                format!("Appendix page {n}")
+            }
+        })
+        .collect();
+    let split = split_on_the_text_pipeline(pdf_of_pages(&texts)).await;
+    assert_completed_once(&split.history, 12);
+    assert_eq!(split.parts, vec![(1, 8), (9, 12)]);
+    assert_eq!(
+        split.asked,
+        [None, Some((1, 8)), Some((1, 8)), Some((9, 12))]
+    );
+    assert_eq!(split.stored, (4, 4));
 }

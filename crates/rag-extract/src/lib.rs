@@ -56,8 +56,13 @@ pub use pages::PdfPageRenderer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most pages a PDF (slides a presentation, sheets a workbook) may have;
-    /// checked before any text is extracted.
+    /// checked before any text is extracted. For a PDF read one page range
+    /// at a time ([`ExtractInput::pages`]), most pages one range may hold.
     pub max_pages: u32,
+    /// Most pages a PDF read one range at a time may have in all: the page
+    /// ranges of a long document are read by parallel jobs, each within the
+    /// other limits.
+    pub max_document_pages: u32,
     /// Most characters of text the whole document may produce.
     pub max_chars: usize,
     /// Office documents (zip archives): most bytes the parts read may unzip
@@ -93,10 +98,12 @@ impl Default for Limits {
     /// compresses 5 to 20 times), 64 MiB of embedded images kept. Two
     /// minutes of reading: the slowest sample document reads in well under
     /// a second. Images of 100 megapixels (a 600 dpi scan of an A1 poster;
-    /// a phone photo has 12 to 50).
+    /// a phone photo has 12 to 50). A PDF read in page ranges may have
+    /// 50,000 pages: the most one status item counts (DynamoDB's 400 KB).
     fn default() -> Self {
         Self {
             max_pages: 2_000,
+            max_document_pages: 50_000,
             max_chars: 10_000_000,
             max_archive_bytes: 256 * 1024 * 1024,
             max_archive_entries: 10_000,

@@ -228,6 +228,7 @@ fn text_chars(
     }
     let limits = Limits {
         max_pages: u32::MAX,
+        max_document_pages: u32::MAX,
         max_chars: usize::MAX,
         ..Limits::default()
     };
@@ -281,12 +282,32 @@ pub(crate) fn corrupt(detail: impl Into<String>) -> ExtractError {
     }
 }
 
-pub(crate) fn check_page_count(count: usize, limits: &Limits) -> Result<(), ExtractError> {
-    if count > limits.max_pages as usize {
-        return Err(ExtractError::LimitExceeded(format!(
-            "{count} pages, more than the {} allowed",
-            limits.max_pages
-        )));
+/// Refuses a PDF of `count` pages with more pages to read than
+/// [`Limits::max_pages`] (all of them, or the `wanted` range's), or, read in
+/// ranges, more pages in all than [`Limits::max_document_pages`].
+pub(crate) fn check_page_count(
+    count: usize,
+    wanted: Option<PageRange>,
+    limits: &Limits,
+) -> Result<(), ExtractError> {
+    let too_many = |pages: usize, allowed: u32| {
+        Err(ExtractError::LimitExceeded(format!(
+            "{pages} pages, more than the {allowed} allowed"
+        )))
+    };
+    let read = match wanted {
+        None => count,
+        Some(range) => {
+            if count > limits.max_document_pages as usize {
+                return too_many(count, limits.max_document_pages);
+            }
+            (range.last as usize)
+                .min(count)
+                .saturating_sub((range.first as usize).saturating_sub(1))
+        }
+    };
+    if read > limits.max_pages as usize {
+        return too_many(read, limits.max_pages);
     }
     Ok(())
 }

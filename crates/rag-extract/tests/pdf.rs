@@ -107,6 +107,39 @@ fn a_page_range_reads_only_its_pages_and_keeps_the_page_count() {
 }
 
 #[test]
+fn a_range_is_held_to_the_page_limit_and_the_document_to_its_own() {
+    let name = "pdflatex-4-pages.pdf";
+    let bytes = sample(name);
+    let limits = |max_pages, max_document_pages| Limits {
+        max_pages,
+        max_document_pages,
+        ..Limits::default()
+    };
+    let middle = Some(PageRange { first: 2, last: 3 });
+    for engine in ENGINES {
+        let read = |wanted, limits: Limits| {
+            extract_pdf(engine, &bytes, None, wanted, &limits).map(|e| e.document.pages.len())
+        };
+        let too_many = |what: &str| Err(ExtractError::LimitExceeded(what.to_owned()));
+        // Read whole, all four pages count against the limit; read in a
+        // range, only the range's two.
+        assert_eq!(
+            read(None, limits(2, 100)),
+            too_many("4 pages, more than the 2 allowed")
+        );
+        assert_eq!(read(middle, limits(2, 100)), Ok(4), "{engine:?}");
+        // A range past the end holds only the pages that exist.
+        let tail = Some(PageRange { first: 3, last: 10 });
+        assert_eq!(read(tail, limits(2, 100)), Ok(4), "{engine:?}");
+        // Read in ranges, the document is held to its own limit.
+        assert_eq!(
+            read(middle, limits(2, 3)),
+            too_many("4 pages, more than the 3 allowed")
+        );
+    }
+}
+
+#[test]
 fn every_sample_has_its_page_count_or_is_refused_as_encrypted() {
     let listing = std::fs::read_to_string(format!("{PDF_DIR}/files.json"))
         .unwrap_or_else(|e| panic!("files.json: {e}"));

@@ -152,7 +152,45 @@ impl TextPipeline {
                 },
             )
             .await;
-        let extracted = match self.extract(bytes, job, None).await {
+        let bytes = Arc::new(bytes);
+        // A PDF that may be split is read one range deep first: its page
+        // count decides, and a long one is not read whole here (each range
+        // job reads its own pages, within the extractor's limits). Unless
+        // its first range has no text: then it is read whole, to tell a
+        // scan from a document that starts with blank pages.
+        let per_job = self.config.max_pages_per_job.max(1);
+        let first_range = match (flavor, &self.follow_up) {
+            (Flavor::Text, Some(follow)) if is_pdf(job) => {
+                let first = PageRange {
+                    first: 1,
+                    last: per_job,
+                };
+                match self.extract(bytes.clone(), job, Some(first)).await {
+                    Ok(doc) if doc.pages.len() as u32 > per_job && !doc.is_empty() => {
+                        let pages = doc.pages.len();
+                        report
+                            .stage(
+                                read_stage,
+                                1.0,
+                                format!("{pages} pages: reading them in ranges of {per_job}"),
+                                meta(json!({"pages": pages, "format": doc.format})),
+                            )
+                            .await;
+                        return self.fan_out(job, follow, pages as u32, per_job).await;
+                    }
+                    Ok(doc) if doc.pages.len() as u32 > per_job => None,
+                    // Short: the range held the whole document.
+                    Ok(doc) if doc.is_empty() => Some(Err(ExtractError::Empty)),
+                    other => Some(other),
+                }
+            }
+            _ => None,
+        };
+        let read = match first_range {
+            Some(read) => read,
+            None => self.extract(bytes, job, None).await,
+        };
+        let extracted = match read {
             Ok(doc) => doc,
             Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
                 if let (Some(follow), true) = (&self.follow_up, self.config.scans_to_vdr) {
@@ -176,9 +214,9 @@ impl TextPipeline {
             )
             .await;
 
-        // A long document: page ranges in parallel jobs
+        // A long document (not a PDF, or a PDF read whole): page ranges in
+        // parallel jobs
         if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
-            let per_job = self.config.max_pages_per_job.max(1);
             let numbered = extracted.pages.iter().all(|p| p.number.is_some());
             if numbered && pages as u32 > per_job {
                 return self.fan_out(job, follow, pages as u32, per_job).await;
@@ -360,7 +398,7 @@ impl TextPipeline {
             Ok(bytes) => bytes,
             Err(error) => return fail(error).await,
         };
-        let mut extracted = match self.extract(bytes, job, Some(range)).await {
+        let mut extracted = match self.extract(Arc::new(bytes), job, Some(range)).await {
             Ok(doc) => doc,
             Err(e) => return fail(e.to_string()).await,
         };
@@ -527,7 +565,7 @@ impl TextPipeline {
     /// ranges of the document have text.
     async fn extract(
         &self,
-        bytes: Vec<u8>,
+        bytes: Arc<Vec<u8>>,
         job: &PipelineJob,
         pages: Option<PageRange>,
     ) -> Result<ExtractedDocument, ExtractError> {

@@ -78,7 +78,7 @@ pub(super) fn extract(
     if count == 0 {
         return Err(corrupt("the document has no pages"));
     }
-    check_page_count(count, limits)?;
+    check_page_count(count, wanted, limits)?;
 
     let mut read = Read {
         pages: Vec::with_capacity(count),

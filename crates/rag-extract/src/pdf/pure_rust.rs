@@ -64,7 +64,7 @@ pub(super) fn extract(
     if pages.is_empty() {
         return Err(corrupt("the document has no pages"));
     }
-    check_page_count(pages.len(), limits)?;
+    check_page_count(pages.len(), wanted, limits)?;
 
     let mut out = Vec::with_capacity(pages.len());
     let mut chars = 0usize;
