@@ -334,6 +334,12 @@ async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
     assert_eq!(chunks, 300);
     let done = history.last().expect("a status");
     assert_eq!(done.metadata["chunks"], chunks, "{:?}", done.metadata);
+    // The whole run's time, from its first job to its last range.
+    let run_ms = done.metadata["elapsed_ms"].as_u64().expect("elapsed_ms");
+    assert!(
+        run_ms > 0 && u128::from(run_ms) <= elapsed.as_millis(),
+        "{run_ms} ms reported, {elapsed:?} measured"
+    );
     // Six page-range jobs of 50 pages, progress reported as pages stored.
     let parts: Vec<(u32, u32)> = fleet
         .queue
@@ -584,7 +590,9 @@ async fn split_on_the_text_pipeline(pdf: Vec<u8>) -> TextSplit {
 /// is never read whole: it has more pages than one read may take.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
+    let started = Instant::now();
     let split = split_on_the_text_pipeline(numbered_pdf(30)).await;
+    let elapsed = started.elapsed();
     assert_completed_once(&split.history, 30);
     assert_eq!(split.parts, vec![(1, 8), (9, 16), (17, 24), (25, 30)]);
     // The first job reads the first range, which tells it the document is
@@ -603,6 +611,11 @@ async fn a_long_document_on_the_text_pipeline_is_split_and_completes_once() {
     let done = split.history.last().expect("a status");
     assert_eq!(done.metadata["chunks"], 30, "{:?}", done.metadata);
     assert_eq!(done.message, "Indexed 30 chunks from 30 pages in 4 parts");
+    let run_ms = done.metadata["elapsed_ms"].as_u64().expect("elapsed_ms");
+    assert!(
+        run_ms > 0 && u128::from(run_ms) <= elapsed.as_millis(),
+        "{run_ms} ms reported, {elapsed:?} measured"
+    );
 }
 
 /// A long PDF whose first range has no text is read whole before it is

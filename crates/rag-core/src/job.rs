@@ -93,6 +93,10 @@ pub struct JobPart {
     pub range: PageRange,
     /// Pages in the whole document.
     pub pages_total: u32,
+    /// When the run's first job started (Unix milliseconds), so that the
+    /// range that completes the document can report the whole run's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<i64>,
 }
 
 /// A document's password: shown as `***` by `Debug`, so a logged job or
@@ -214,6 +218,7 @@ mod tests {
             total: 6,
             range,
             pages_total: 300,
+            started_at_ms: Some(1_764_000_000_000),
         });
         let text = serde_json::to_string(&job).unwrap();
         assert!(
@@ -221,6 +226,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#""pagesTotal":300"#), "{text}");
+        assert!(text.contains(r#""startedAtMs":1764000000000"#), "{text}");
         assert_eq!(serde_json::from_str::<PipelineJob>(&text).unwrap(), job);
     }
 

@@ -2,6 +2,7 @@
 //! what the text and VDR pipelines share.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::json;
 
@@ -12,16 +13,21 @@ use crate::status::{PartProgress, PartReport, Stage};
 use crate::Caller;
 
 /// Records the plan (at `stage`, fully done) and sends one job per range of
-/// at most `per_job` pages; returns how many. Sending again after a failure
-/// only duplicates parts, which the shared counters count once.
+/// at most `per_job` pages, each knowing when the run `started`; returns how
+/// many. Sending again after a failure only duplicates parts, which the
+/// shared counters count once.
 pub(super) async fn send_parts(
     jobs: &dyn JobQueue,
     status: Arc<dyn StatusStore>,
     job: &PipelineJob,
-    total: u32,
-    per_job: u32,
+    (total, per_job): (u32, u32),
     stage: Stage,
+    started: Instant,
 ) -> Result<u32, TransientError> {
+    let started_at_ms = Some(
+        chrono::Utc::now().timestamp_millis()
+            - i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    );
     let ranges = PageRange::split(total, per_job);
     let parts = ranges.len() as u32;
     RunReporter::new(status, job)
@@ -40,6 +46,7 @@ pub(super) async fn send_parts(
                 total: parts,
                 range,
                 pages_total: total,
+                started_at_ms,
             }),
             ..job.clone()
         };
@@ -50,6 +57,14 @@ pub(super) async fn send_parts(
         tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
     Ok(parts)
+}
+
+/// Milliseconds since the run of a split document started, by the wall
+/// clock (its jobs run on different machines); `None` for a job sent before
+/// jobs carried the start.
+pub(super) fn run_elapsed_ms(part: &JobPart) -> Option<u64> {
+    let since = part.started_at_ms?;
+    u64::try_from(chrono::Utc::now().timestamp_millis() - since).ok()
 }
 
 /// How many chunks the index holds for a split document, read by the range

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::{chunk_total, count_stored};
+use super::parts::{chunk_total, count_stored, run_elapsed_ms};
 use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{meta, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
@@ -176,7 +176,9 @@ impl TextPipeline {
                                 meta(json!({"pages": pages, "format": doc.format})),
                             )
                             .await;
-                        return self.fan_out(job, follow, pages as u32, per_job).await;
+                        return self
+                            .fan_out(job, follow, pages as u32, per_job, started)
+                            .await;
                     }
                     Ok(doc) if doc.pages.len() as u32 > per_job => None,
                     // Short: the range held the whole document.
@@ -219,7 +221,9 @@ impl TextPipeline {
         if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
             let numbered = extracted.pages.iter().all(|p| p.number.is_some());
             if numbered && pages as u32 > per_job {
-                return self.fan_out(job, follow, pages as u32, per_job).await;
+                return self
+                    .fan_out(job, follow, pages as u32, per_job, started)
+                    .await;
             }
         }
 
@@ -358,14 +362,15 @@ impl TextPipeline {
         follow: &FollowUp,
         total: u32,
         per_job: u32,
+        started: Instant,
     ) -> Result<RunOutcome, TransientError> {
         let parts = super::parts::send_parts(
             follow.jobs.as_ref(),
             self.status.clone(),
             job,
-            total,
-            per_job,
+            (total, per_job),
             Stage::Chunking,
+            started,
         )
         .await?;
         Ok(RunOutcome::HandedOver {
@@ -471,6 +476,9 @@ impl TextPipeline {
         );
         if let Some((_, true)) = counts.await? {
             let mut facts = meta(json!({"pages": total, "parts": part.total}));
+            if let Some(elapsed_ms) = run_elapsed_ms(&part) {
+                facts.insert("elapsed_ms".into(), elapsed_ms.into());
+            }
             let message = match chunk_total(self.index.as_ref(), job).await {
                 Some(chunks) => {
                     facts.insert("chunks".into(), chunks.into());

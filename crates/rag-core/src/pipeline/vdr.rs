@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::{chunk_total, count_stored};
+use super::parts::{chunk_total, count_stored, run_elapsed_ms};
 use super::text::Flavor;
 use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
@@ -193,7 +193,11 @@ impl VdrPipeline {
         let per_job = visual.config.max_pages_per_job.max(1);
         if total > per_job {
             match &visual.jobs {
-                Some(jobs) => return self.fan_out(jobs.as_ref(), job, total, per_job).await,
+                Some(jobs) => {
+                    return self
+                        .fan_out(jobs.as_ref(), job, (total, per_job), started)
+                        .await
+                }
                 None => {
                     tracing::info!(status_id = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
                 }
@@ -208,6 +212,7 @@ impl VdrPipeline {
             total: 1,
             range,
             pages_total: total,
+            started_at_ms: None,
         };
         self.store_range(visual, &source, job, part, range, deadline, started)
             .await
@@ -220,16 +225,16 @@ impl VdrPipeline {
         &self,
         jobs: &dyn JobQueue,
         job: &PipelineJob,
-        total: u32,
-        per_job: u32,
+        pages: (u32, u32),
+        started: Instant,
     ) -> Result<RunOutcome, TransientError> {
         let parts = super::parts::send_parts(
             jobs,
             self.pages.status.clone(),
             job,
-            total,
-            per_job,
+            pages,
             Stage::ConvertingPages,
+            started,
         )
         .await?;
         Ok(RunOutcome::HandedOver {
@@ -455,8 +460,13 @@ impl VdrPipeline {
                         "elapsed_ms".into(),
                         (started.elapsed().as_millis() as u64).into(),
                     );
-                } else if let Some(chunks) = chunk_total(base.index.as_ref(), job).await {
-                    facts.insert("chunks".into(), chunks.into());
+                } else {
+                    if let Some(chunks) = chunk_total(base.index.as_ref(), job).await {
+                        facts.insert("chunks".into(), chunks.into());
+                    }
+                    if let Some(elapsed_ms) = run_elapsed_ms(&part) {
+                        facts.insert("elapsed_ms".into(), elapsed_ms.into());
+                    }
                 }
                 if report
                     .complete(format!("Indexed {total} page(s)"), facts)
