@@ -153,45 +153,21 @@ impl TextPipeline {
             )
             .await;
         let bytes = Arc::new(bytes);
-        // A PDF that may be split is read one range deep first: its page
-        // count decides, and a long one is not read whole here (each range
-        // job reads its own pages, within the extractor's limits). Unless
-        // its first range has no text: then it is read whole, to tell a
-        // scan from a document that starts with blank pages.
+        // A PDF that may be split is read one range deep first: the page
+        // count that gives decides below, so a long one is never read whole
+        // here (each range job reads its own pages, within the extractor's
+        // limits). One without text in that range is read whole after all,
+        // to tell a scan from a document that starts with blank pages.
         let per_job = self.config.max_pages_per_job.max(1);
-        let first_range = match (flavor, &self.follow_up) {
-            (Flavor::Text, Some(follow)) if is_pdf(job) => {
-                let first = PageRange {
-                    first: 1,
-                    last: per_job,
-                };
-                match self.extract(bytes.clone(), job, Some(first)).await {
-                    Ok(doc) if doc.pages.len() as u32 > per_job && !doc.is_empty() => {
-                        let pages = doc.pages.len();
-                        report
-                            .stage(
-                                read_stage,
-                                1.0,
-                                format!("{pages} pages: reading them in ranges of {per_job}"),
-                                meta(json!({"pages": pages, "format": doc.format})),
-                            )
-                            .await;
-                        return self
-                            .fan_out(job, follow, pages as u32, per_job, started)
-                            .await;
-                    }
-                    Ok(doc) if doc.pages.len() as u32 > per_job => None,
-                    // Short: the range held the whole document.
-                    Ok(doc) if doc.is_empty() => Some(Err(ExtractError::Empty)),
-                    other => Some(other),
-                }
-            }
-            _ => None,
-        };
-        let read = match first_range {
-            Some(read) => read,
-            None => self.extract(bytes, job, None).await,
-        };
+        let first_range = (flavor == Flavor::Text && self.follow_up.is_some() && is_pdf(job))
+            .then_some(PageRange {
+                first: 1,
+                last: per_job,
+            });
+        let mut read = self.extract(bytes.clone(), job, first_range).await;
+        if first_range.is_some() && read.as_ref().is_ok_and(|doc| doc.is_empty()) {
+            read = self.extract(bytes, job, None).await;
+        }
         let extracted = match read {
             Ok(doc) => doc,
             Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
@@ -216,8 +192,7 @@ impl TextPipeline {
             )
             .await;
 
-        // A long document (not a PDF, or a PDF read whole): page ranges in
-        // parallel jobs
+        // A long document: page ranges in parallel jobs
         if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
             let numbered = extracted.pages.iter().all(|p| p.number.is_some());
             if numbered && pages as u32 > per_job {
@@ -568,9 +543,9 @@ impl TextPipeline {
 
     /// Extraction on a blocking thread, of `pages` only when given; a panic
     /// inside an extractor is contained and reported as a corrupt file. A
-    /// whole document without text is [`ExtractError::Empty`]; a page range
-    /// without text is not an error (it stores no chunks), since other
-    /// ranges of the document have text.
+    /// read that covered the whole document and found no text is
+    /// [`ExtractError::Empty`]; a page range of a longer document without
+    /// text is not an error (it stores no chunks).
     async fn extract(
         &self,
         bytes: Arc<Vec<u8>>,
@@ -590,7 +565,12 @@ impl TextPipeline {
         })
         .await;
         match result {
-            Ok(Ok(doc)) if pages.is_none() && doc.is_empty() => Err(ExtractError::Empty),
+            Ok(Ok(doc))
+                if doc.is_empty()
+                    && pages.is_none_or(|r| r.first <= 1 && doc.pages.len() as u32 <= r.last) =>
+            {
+                Err(ExtractError::Empty)
+            }
             Ok(other) => other,
             Err(join) => {
                 tracing::error!(status_id = %job.status_id, error = %join, "extractor crashed");
