@@ -194,6 +194,17 @@ async fn a_scanned_page_is_rendered_ocrd_and_found_by_its_text() {
     assert_eq!(done.status, Stage::Completed);
     assert_eq!(done.metadata["ocr_pages"], 1, "{:?}", done.metadata);
     assert_eq!(done.metadata["vdr_mode"], "visual");
+    // A document done in one job reports its chunks and time like any.
+    assert!(
+        done.metadata["chunks"].as_u64().is_some_and(|n| n > 0),
+        "{:?}",
+        done.metadata
+    );
+    assert!(
+        done.metadata["elapsed_ms"].as_u64().is_some(),
+        "{:?}",
+        done.metadata
+    );
     assert!(history.iter().any(|r| r.status == Stage::EmbeddingPages));
     let progress: Vec<u8> = history.iter().map(|r| r.progress).collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");

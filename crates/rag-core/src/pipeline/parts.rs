@@ -20,14 +20,12 @@ pub(super) async fn send_parts(
     jobs: &dyn JobQueue,
     status: Arc<dyn StatusStore>,
     job: &PipelineJob,
-    (total, per_job): (u32, u32),
+    total: u32,
+    per_job: u32,
     stage: Stage,
     started: Instant,
 ) -> Result<u32, TransientError> {
-    let started_at_ms = Some(
-        chrono::Utc::now().timestamp_millis()
-            - i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-    );
+    let started_at_ms = Some(wall_clock_ms(started));
     let ranges = PageRange::split(total, per_job);
     let parts = ranges.len() as u32;
     RunReporter::new(status, job)
@@ -59,9 +57,17 @@ pub(super) async fn send_parts(
     Ok(parts)
 }
 
-/// Milliseconds since the run of a split document started, by the wall
-/// clock (its jobs run on different machines); `None` for a job sent before
-/// jobs carried the start.
+/// The wall-clock time (Unix milliseconds) at which `started` was taken:
+/// the form in which a run's start travels to jobs on other machines
+/// ([`JobPart::started_at_ms`]).
+pub(super) fn wall_clock_ms(started: Instant) -> i64 {
+    chrono::Utc::now().timestamp_millis()
+        - i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Milliseconds since the run of a document started, by the wall clock (its
+/// jobs may run on different machines); `None` for a job sent before jobs
+/// carried the start.
 pub(super) fn run_elapsed_ms(part: &JobPart) -> Option<u64> {
     let since = part.started_at_ms?;
     u64::try_from(chrono::Utc::now().timestamp_millis() - since).ok()

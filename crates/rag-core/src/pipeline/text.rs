@@ -343,7 +343,8 @@ impl TextPipeline {
             follow.jobs.as_ref(),
             self.status.clone(),
             job,
-            (total, per_job),
+            total,
+            per_job,
             Stage::Chunking,
             started,
         )

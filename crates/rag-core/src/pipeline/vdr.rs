@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::{chunk_total, count_stored, run_elapsed_ms};
+use super::parts::{chunk_total, count_stored, run_elapsed_ms, wall_clock_ms};
 use super::text::Flavor;
 use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
 use crate::chunking::TextKind;
@@ -195,7 +195,7 @@ impl VdrPipeline {
             match &visual.jobs {
                 Some(jobs) => {
                     return self
-                        .fan_out(jobs.as_ref(), job, (total, per_job), started)
+                        .fan_out(jobs.as_ref(), job, total, per_job, started)
                         .await
                 }
                 None => {
@@ -212,9 +212,9 @@ impl VdrPipeline {
             total: 1,
             range,
             pages_total: total,
-            started_at_ms: None,
+            started_at_ms: Some(wall_clock_ms(started)),
         };
-        self.store_range(visual, &source, job, part, range, deadline, started)
+        self.store_range(visual, &source, job, part, range, deadline)
             .await
     }
 
@@ -225,14 +225,16 @@ impl VdrPipeline {
         &self,
         jobs: &dyn JobQueue,
         job: &PipelineJob,
-        pages: (u32, u32),
+        total: u32,
+        per_job: u32,
         started: Instant,
     ) -> Result<RunOutcome, TransientError> {
         let parts = super::parts::send_parts(
             jobs,
             self.pages.status.clone(),
             job,
-            pages,
+            total,
+            per_job,
             Stage::ConvertingPages,
             started,
         )
@@ -252,7 +254,6 @@ impl VdrPipeline {
         range: PageRange,
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
-        let started = Instant::now();
         let report = RunReporter::new(self.pages.status.clone(), job);
         let fail = |error: String| async {
             tracing::warn!(status_id = %job.status_id, part = part.index, error = %error, "document failed");
@@ -283,7 +284,7 @@ impl VdrPipeline {
             ))
             .await;
         }
-        self.store_range(visual, &source, job, part, range, deadline, started)
+        self.store_range(visual, &source, job, part, range, deadline)
             .await
     }
 
@@ -291,7 +292,6 @@ impl VdrPipeline {
     /// batch to the run's shared counters; completes the document when the
     /// counters say every part is done; hands the rest back to the queue
     /// when the deadline nears.
-    #[allow(clippy::too_many_arguments)]
     async fn store_range(
         &self,
         visual: &VisualPages,
@@ -300,7 +300,6 @@ impl VdrPipeline {
         part: JobPart,
         range: PageRange,
         deadline: Deadline,
-        started: Instant,
     ) -> Result<RunOutcome, TransientError> {
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
@@ -454,19 +453,17 @@ impl VdrPipeline {
                     "page_model": visual.embedder.model_id(),
                     "vdr_mode": "visual",
                 }));
-                if part.total == 1 && range.first == 1 {
-                    facts.insert("chunks".into(), chunks_stored.into());
-                    facts.insert(
-                        "elapsed_ms".into(),
-                        (started.elapsed().as_millis() as u64).into(),
-                    );
+                // This job stored every chunk itself, or the index counts them.
+                let chunks = if part.total == 1 && range.first == 1 {
+                    Some(chunks_stored as u64)
                 } else {
-                    if let Some(chunks) = chunk_total(base.index.as_ref(), job).await {
-                        facts.insert("chunks".into(), chunks.into());
-                    }
-                    if let Some(elapsed_ms) = run_elapsed_ms(&part) {
-                        facts.insert("elapsed_ms".into(), elapsed_ms.into());
-                    }
+                    chunk_total(base.index.as_ref(), job).await.map(u64::from)
+                };
+                if let Some(chunks) = chunks {
+                    facts.insert("chunks".into(), chunks.into());
+                }
+                if let Some(elapsed_ms) = run_elapsed_ms(&part) {
+                    facts.insert("elapsed_ms".into(), elapsed_ms.into());
                 }
                 if report
                     .complete(format!("Indexed {total} page(s)"), facts)
