@@ -12,6 +12,7 @@ use crate::classify::Pipeline;
 use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
 use crate::identity::Caller;
+use crate::language::ScriptCoverage;
 use crate::ports::{
     BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery,
     PageEmbedder, PageHit, PageIndex, PageQuery, SearchScope, SparseQuery,
@@ -272,15 +273,12 @@ impl QueryService {
         // A query the page model cannot read gets pages by noise: search
         // the pages' text instead (as without a page model).
         let pages = self.pages.as_ref().filter(|pages| {
-            let readable = pages.embedder.script_coverage().reads(&req.query);
-            if !readable {
-                tracing::info!(
-                    script = ?crate::language::dominant_script(&req.query),
-                    model = pages.embedder.model_id(),
-                    "the page model does not read the query's script; searching page text"
-                );
-            }
-            readable
+            model_reads(
+                pages.embedder.script_coverage(),
+                pages.embedder.model_id(),
+                &req.query,
+                "searching page text",
+            )
         });
         let results = match (pages, req.search_mode) {
             (Some(pages), SearchMode::Vdr) => self
@@ -384,15 +382,14 @@ impl QueryService {
             SearchMode::Hybrid | SearchMode::Vdr | SearchMode::HybridVdrText => {
                 // A query in a script the model cannot read has a meaningless
                 // vector: rank it by BM25 alone, unless BM25 is weighted out.
-                let readable = self.embedder.script_coverage().reads(&req.query);
-                if !readable && req.sparse_weight > 0.0 {
-                    tracing::info!(
-                        script = ?crate::language::dominant_script(&req.query),
-                        model = self.embedder.model_id(),
-                        "the embedding model does not read the query's script; ranking by BM25 alone"
+                let vector_helps = req.sparse_weight <= 0.0
+                    || model_reads(
+                        self.embedder.script_coverage(),
+                        self.embedder.model_id(),
+                        &req.query,
+                        "ranking by BM25 alone",
                     );
-                }
-                let dense = req.dense_weight > 0.0 && (readable || req.sparse_weight <= 0.0);
+                let dense = req.dense_weight > 0.0 && vector_helps;
                 let sparse = req.sparse_weight > 0.0 && (self.config.hybrid || !dense);
                 (dense, sparse)
             }
@@ -483,6 +480,20 @@ impl QueryService {
             .collect();
         Ok(results)
     }
+}
+
+/// Whether the model reads the query's script; when it does not, logs that
+/// the search goes `instead` without the model's vectors.
+fn model_reads(coverage: &ScriptCoverage, model: &str, query: &str, instead: &str) -> bool {
+    let readable = coverage.reads(query);
+    if !readable {
+        tracing::info!(
+            script = ?crate::language::dominant_script(query),
+            model,
+            "the model does not read the query's script; {instead}"
+        );
+    }
+    readable
 }
 
 /// Text results and page results in one ranking by reciprocal rank: a page
