@@ -101,7 +101,7 @@ mod render;
 use std::time::{Duration, Instant};
 
 use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument};
+use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
 use rag_core::job::PageRange;
 
 pub use library::{pdfium_library, LIBRARY_PATH_VAR};
@@ -280,6 +280,18 @@ pub(crate) fn corrupt(detail: impl Into<String>) -> ExtractError {
         format: "PDF",
         detail: detail.into(),
     }
+}
+
+/// The stand-in for page `number` when it is outside the `wanted` range: no
+/// text, so that the page count stays the document's; `None` for a page to
+/// read.
+pub(crate) fn unwanted(wanted: Option<PageRange>, number: u32) -> Option<ExtractedPage> {
+    wanted
+        .filter(|range| !range.contains(number))
+        .map(|_| ExtractedPage {
+            number: Some(number),
+            text: String::new(),
+        })
 }
 
 /// Refuses a PDF of `count` pages with more pages to read than

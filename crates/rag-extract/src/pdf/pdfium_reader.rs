@@ -11,7 +11,7 @@ use rag_core::job::PageRange;
 use super::bitmap::{to_png, Png};
 use super::clean::clean;
 use super::library::lock;
-use super::{check_page_count, corrupt, Deadline};
+use super::{check_page_count, corrupt, unwanted, Deadline};
 use crate::Limits;
 
 /// Images smaller than this on either side are icons, bullets and rules:
@@ -94,11 +94,8 @@ pub(super) fn extract(
     let mut chars = 0usize;
     for index in 0..count {
         let number = index as u32 + 1;
-        if wanted.is_some_and(|range| !range.contains(number)) {
-            read.pages.push(ExtractedPage {
-                number: Some(number),
-                text: String::new(),
-            });
+        if let Some(skipped) = unwanted(wanted, number) {
+            read.pages.push(skipped);
             continue;
         }
         deadline.check()?;

@@ -21,7 +21,7 @@ use rag_core::extraction::{ExtractError, ExtractedPage};
 use rag_core::job::PageRange;
 
 use super::clean::clean;
-use super::{check_page_count, corrupt, Deadline};
+use super::{check_page_count, corrupt, unwanted, Deadline};
 use crate::Limits;
 
 /// Levels of `Parent` above a page before the tree is considered broken.
@@ -69,11 +69,8 @@ pub(super) fn extract(
     let mut out = Vec::with_capacity(pages.len());
     let mut chars = 0usize;
     for (&number, &page_id) in &pages {
-        if wanted.is_some_and(|range| !range.contains(number)) {
-            out.push(ExtractedPage {
-                number: Some(number),
-                text: String::new(),
-            });
+        if let Some(skipped) = unwanted(wanted, number) {
+            out.push(skipped);
             continue;
         }
         deadline.check()?;
