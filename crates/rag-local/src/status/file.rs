@@ -52,17 +52,19 @@ pub struct FileStatusStore {
     ttl_secs: i64,
 }
 
+/// The file of `status_id` in `dir`: a statusId may hold any character.
+fn file_of(dir: &Path, status_id: &str) -> PathBuf {
+    let digest = Sha256::digest(status_id.as_bytes());
+    dir.join(format!("{}.json", fsio::hex(&digest)))
+}
+
 impl Inner {
     fn path_of(&self, status_id: &str) -> PathBuf {
-        let digest = Sha256::digest(status_id.as_bytes());
-        self.dir.join(format!("{}.json", fsio::hex(&digest)))
+        file_of(&self.dir, status_id)
     }
 
     fn parts_path_of(&self, status_id: &str) -> PathBuf {
-        let digest = Sha256::digest(status_id.as_bytes());
-        self.dir
-            .join(PARTS_DIR)
-            .join(format!("{}.json", fsio::hex(&digest)))
+        file_of(&self.dir.join(PARTS_DIR), status_id)
     }
 
     /// Counts a part report, persisting the counters.
@@ -131,16 +133,12 @@ impl FileStatusStore {
                 }
             }
         }
-        let inner = Inner {
-            dir: dir.clone(),
-            table: StatusTable::default(),
-        };
         let now = Utc::now().timestamp();
         let mut records = HashMap::new();
         for path in fsio::json_files(&dir).map_err(io(&dir))? {
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
             let record = match serde_json::from_str::<StatusRecord>(&text) {
-                Ok(r) if inner.path_of(&r.status_id) == path => r,
+                Ok(r) if file_of(&dir, &r.status_id) == path => r,
                 Ok(r) => {
                     tracing::warn!(path = %path.display(), status_id = %r.status_id, "status record under a foreign file name skipped");
                     continue;
@@ -159,12 +157,11 @@ impl FileStatusStore {
             records.insert(record.status_id.clone(), record);
         }
         tracing::info!(dir = %dir.display(), records = records.len(), "status store opened");
-        let inner = Inner {
-            table: StatusTable::with(records, parts),
-            ..inner
-        };
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner {
+                dir,
+                table: StatusTable::with(records, parts),
+            }),
             ttl_secs: Self::DEFAULT_TTL_SECS,
         })
     }
