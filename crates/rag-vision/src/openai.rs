@@ -146,12 +146,12 @@ struct Message<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Part<'a> {
     Text { text: &'a str },
-    ImageUrl { image_url: ImageUrl },
+    ImageUrl { image_url: ImageUrl<'a> },
 }
 
 #[derive(Serialize)]
-struct ImageUrl {
-    url: String,
+struct ImageUrl<'a> {
+    url: &'a str,
     detail: &'static str,
 }
 
@@ -240,7 +240,12 @@ impl VisionModel for OpenAiVision {
     }
 
     async fn transcribe(&self, request: VisionRequest<'_>) -> Result<String, VisionError> {
-        let data = base64::engine::general_purpose::STANDARD.encode(request.data);
+        // Built once: an adapted request sends the same image again.
+        let url = format!(
+            "data:{};base64,{}",
+            request.media_type,
+            base64::engine::general_purpose::STANDARD.encode(request.data)
+        );
         loop {
             let completion_tokens = self.refused.max_tokens.load(Ordering::Relaxed);
             let no_temperature = self.refused.temperature.load(Ordering::Relaxed);
@@ -254,7 +259,7 @@ impl VisionModel for OpenAiVision {
                         },
                         Part::ImageUrl {
                             image_url: ImageUrl {
-                                url: format!("data:{};base64,{data}", request.media_type),
+                                url: &url,
                                 detail: "high",
                             },
                         },
