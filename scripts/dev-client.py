@@ -37,15 +37,15 @@ def token():
     status, body = call("GET", "/dev/token")
     if status != 200:
         sys.exit(f"cannot get a token from {BASE}/dev/token: {status} {body}")
-    return body["token"]
+    return body["token"], body["user"]
 
 
 def ingest(paths):
-    tok = token()
+    tok, user = token()
     rows, failures = [], 0
     for path in paths:
         name = os.path.basename(path)
-        key = f"samples/{name}"
+        key = f"{user}/samples/{name}"  # uploads go under the user's own prefix
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         with open(path, "rb") as f:
             data = f.read()
@@ -85,7 +85,7 @@ def ingest(paths):
 
 
 def query(text):
-    status, body = call("POST", "/v2/query", token(),
+    status, body = call("POST", "/v2/query", token()[0],
                         json.dumps({"query": text, "top_k": 5}).encode(), {"Content-Type": "application/json"})
     if status != 200:
         sys.exit(f"query failed: {status} {body}")

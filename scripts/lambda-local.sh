@@ -21,7 +21,6 @@ cat >>"$ENV_FILE" <<ENV
 DATABASE_URL=$DATABASE_URL
 RAG_MODEL_DIR=$RAG_MODEL_DIR
 WEBSOCKET_API_ENDPOINT=http://127.0.0.1:9/local-gateway-not-running
-WEBSOCKET_ALLOW_USER_PARAM=false
 RUST_LOG=info
 ENV
 log "functions' environment: $ENV_FILE"

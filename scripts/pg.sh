@@ -73,6 +73,21 @@ max_connections = 200
 CONF
 }
 
+# Password logins, for the tests of what the Lambda functions do against RDS
+# (a password from Secrets Manager that rotates): members of the role
+# rag_password_login log in with a password; everyone else keeps trust.
+# (These binaries have no TLS: the tests put a TLS front before the server,
+# tests/src/tls_front.rs.) Idempotent; a reload applies it.
+configure_auth() {
+  local marker="# amplify-rag-async: password logins"
+  if ! grep -q "$marker" "$DATA/pg_hba.conf"; then
+    local hba
+    hba="$(grep -v "rag_password_login" "$DATA/pg_hba.conf")"
+    printf '%s\n%s\n%s\n' "$marker" \
+      "host all +rag_password_login 127.0.0.1/32 scram-sha-256" "$hba" >"$DATA/pg_hba.conf"
+  fi
+}
+
 running() {
   [ -n "${BIN:-}" ] && [ -f "${DATA:-/nonexistent}/postmaster.pid" ] && as_server_user "$BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1
 }
@@ -81,7 +96,9 @@ start() {
   prepare_home
   install
   init_cluster
+  configure_auth
   if running; then
+    as_server_user "$BIN/pg_ctl" reload -D "$DATA" >/dev/null
     log "PostgreSQL already running on 127.0.0.1:$RAG_PG_PORT"
   else
     if (exec 3<>"/dev/tcp/127.0.0.1/$RAG_PG_PORT") 2>/dev/null; then
@@ -95,6 +112,8 @@ start() {
       "SELECT 1 FROM pg_database WHERE datname = '$RAG_PG_DB'" | grep -q 1; then
     "$BIN/createdb" -h 127.0.0.1 -p "$RAG_PG_PORT" -U "$RAG_PG_USER" "$RAG_PG_DB"
   fi
+  "$BIN/psql" -h 127.0.0.1 -p "$RAG_PG_PORT" -U "$RAG_PG_USER" -d postgres -qtAc \
+    "DO \$\$ BEGIN CREATE ROLE rag_password_login NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
   echo "$EMBEDDED_DATABASE_URL"
 }
 

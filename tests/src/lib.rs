@@ -23,6 +23,7 @@ use rag_local::{FsBlobStore, MemoryStatusStore};
 use tokio::sync::OnceCell;
 
 pub mod fleet;
+pub mod tls_front;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -225,9 +226,10 @@ impl Harness {
         ) {
             Ok((job, _)) => job,
             Err(e) => {
-                return RunOutcome::Failed {
-                    error: e.to_string(),
-                }
+                return RunOutcome::Failed(rag_core::pipeline::Failure::new(
+                    "unsupported_type",
+                    e.to_string(),
+                ))
             }
         };
         RunReporter::new(self.status.clone(), &job)

@@ -15,6 +15,27 @@ use serde_json::{json, Value};
 
 const PROCESS: &str = "api-processor";
 
+/// The test database as the functions reach RDS: `host:port` of a TLS
+/// front before it, and the database name.
+async fn tls_endpoint() -> (String, String) {
+    let url = rag_index_pg::PgConfig::from_env().url;
+    let rest = url.split_once('@').map(|(_, r)| r).unwrap_or(&url);
+    let (server, database) = rest.split_once('/').expect("host/db in DATABASE_URL");
+    let upstream = tokio::net::lookup_host(server)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .expect("the database's address");
+    let front = integration_tests::tls_front::tls_front(upstream).await;
+    (front.to_string(), database.to_owned())
+}
+
+/// `name` under `user`'s own prefix, where their uploads go (see
+/// `rag_core::ownership`).
+fn own(user: &str, name: &str) -> String {
+    format!("{user}/{name}")
+}
+
 async fn put(stack: &Stack, key: &str, bytes: Vec<u8>, content_type: &str) {
     s3(stack)
         .put_object()
@@ -175,7 +196,7 @@ async fn search(stack: &Stack, user: &str, body: Value) -> (i64, Value) {
 async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
     let stack = Stack::new().await;
     let user = new_user("flow").user;
-    let key = "test-documents/crazyones.pdf";
+    let key = &own(&user, "test-documents/crazyones.pdf");
     put(
         &stack,
         key,
@@ -304,7 +325,7 @@ async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
 async fn duplicate_delivery_neither_duplicates_chunks_nor_regresses_status() {
     let stack = Stack::new().await;
     let user = new_user("dup").user;
-    let key = "docs/notes.md";
+    let key = &own(&user, "docs/notes.md");
     let text = "# Field notes\n\nThe heron waits at the weir every morning.\n\n".repeat(40);
     put(&stack, key, text.into_bytes(), "text/markdown").await;
     let status_id = format!("{}#{key}", stack.bucket);
@@ -343,7 +364,8 @@ async fn duplicate_delivery_neither_duplicates_chunks_nor_regresses_status() {
 async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
     let stack = Stack::new().await;
     let user = new_user("poison").user;
-    for (i, key) in ["a.txt", "b.txt"].iter().enumerate() {
+    let keys = [own(&user, "a.txt"), own(&user, "b.txt")];
+    for (i, key) in keys.iter().enumerate() {
         put(
             &stack,
             key,
@@ -353,7 +375,7 @@ async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
         .await;
     }
     let queue = &stack.queues["TextRagQueue"].url;
-    assert_eq!(submit(&stack, &user, "a.txt", json!({})).await.0, 202);
+    assert_eq!(submit(&stack, &user, &keys[0], json!({})).await.0, 202);
     sqs_client(&stack)
         .send_message()
         .queue_url(queue)
@@ -361,7 +383,7 @@ async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
         .send()
         .await
         .unwrap();
-    assert_eq!(submit(&stack, &user, "b.txt", json!({})).await.0, 202);
+    assert_eq!(submit(&stack, &user, &keys[1], json!({})).await.0, 202);
 
     // First receive: the good ones complete, only the poison is reported.
     let mut all = Vec::new();
@@ -386,7 +408,7 @@ async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, [poison_id]);
-    for key in ["a.txt", "b.txt"] {
+    for key in &keys {
         let record = status_of(&stack, &user, &format!("{}#{key}", stack.bucket))
             .await
             .1;
@@ -424,22 +446,24 @@ async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
 async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
     let stack = Stack::new().await;
     let user = new_user("fault").user;
+    let key = &own(&user, "doc.txt");
     put(
         &stack,
-        "doc.txt",
+        key,
         b"a document about tides".to_vec(),
         "text/plain",
     )
     .await;
-    assert_eq!(submit(&stack, &user, "doc.txt", json!({})).await.0, 202);
-    let status_id = format!("{}#doc.txt", stack.bucket);
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
+    let status_id = format!("{}#{key}", stack.bucket);
+    connect_and_subscribe(&stack, &user, "c-fault", &status_id).await;
 
     // A processor whose database is down: an infrastructure fault, retried.
     let broken = rag_lambda::wiring::SearchParts {
         index: std::sync::Arc::new(rag_index_pg::PgIndex::new(
             sqlx::postgres::PgPoolOptions::new()
                 .acquire_timeout(std::time::Duration::from_millis(300))
-                .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+                .connect_lazy("postgres://nobody:hunter2@127.0.0.1:1/internal_db")
                 .unwrap(),
             384,
         )),
@@ -465,10 +489,42 @@ async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
         } else {
             assert_eq!(record["status"], "failed", "{record}");
             assert_eq!(record["failedAtStage"], "storing", "{record}");
-            let error = record["error"].as_str().unwrap_or_default();
-            assert!(error.contains("gave up after 3 attempts"), "{error}");
-            assert!(!error.contains("127.0.0.1"), "no internals leak: {error}");
+            assert_eq!(
+                (record["error"].as_str(), record["errorCode"].as_str()),
+                (
+                    Some("the search index could not be reached (gave up after 3 attempts)"),
+                    Some("index_unavailable")
+                ),
+                "{record}"
+            );
         }
+    }
+    // What the owner sees (the record, every push) names no host, database,
+    // credential or query: the adapter's words are only logged.
+    let pushes = stack.management.messages_to("c-fault");
+    assert_eq!(
+        pushes.last().map(|m| m["metadata"]["error_code"].clone()),
+        Some(json!("index_unavailable")),
+        "{pushes:?}"
+    );
+    let shown = format!(
+        "{pushes:?} {}",
+        status_of(&stack, &user, &status_id).await.1
+    );
+    for internal in [
+        "127.0.0.1",
+        "internal_db",
+        "nobody",
+        "hunter2",
+        "postgres",
+        "SELECT",
+        "INSERT",
+        "pool",
+    ] {
+        assert!(
+            !shown.contains(internal),
+            "'{internal}' shown to the user: {shown}"
+        );
     }
     // SQS moves it to the dead-letter queue at the next receive.
     assert_eq!(deliver(&stack, &consumer, "TextRagQueue", 0).await.0, 0);
@@ -479,13 +535,14 @@ async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
 async fn a_gone_connection_is_removed_when_a_push_finds_it_gone() {
     let stack = Stack::new().await;
     let user = new_user("gone").user;
-    put(&stack, "g.txt", b"gone connections".to_vec(), "text/plain").await;
-    let status_id = format!("{}#g.txt", stack.bucket);
+    let key = &own(&user, "g.txt");
+    put(&stack, key, b"gone connections".to_vec(), "text/plain").await;
+    let status_id = format!("{}#{key}", stack.bucket);
     connect_and_subscribe(&stack, &user, "conn-live", &status_id).await;
     connect_and_subscribe(&stack, &user, "conn-gone", &status_id).await;
     stack.management.close("conn-gone");
 
-    assert_eq!(submit(&stack, &user, "g.txt", json!({})).await.0, 202);
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
     let connections = &stack.connect.publisher.connections;
     assert!(
         connections.get("conn-gone").await.unwrap().is_none(),
@@ -628,19 +685,14 @@ async fn websocket_actions_follow_the_protocol() {
     let stack = Stack::new().await;
     let alice = new_user("alice").user;
     let mallory = new_user("mallory").user;
-    put(
-        &stack,
-        "secret.txt",
-        b"alice's secret plans".to_vec(),
-        "text/plain",
-    )
-    .await;
-    let status_id = format!("{}#secret.txt", stack.bucket);
+    let key = &own(&alice, "secret.txt");
+    put(&stack, key, b"alice's secret plans".to_vec(), "text/plain").await;
+    let status_id = format!("{}#{key}", stack.bucket);
     // Mallory subscribes before the document exists (nothing to check it
     // against yet)...
     let early = connect_and_subscribe(&stack, &mallory, "c-early", &status_id).await;
     assert_eq!(early[0]["type"], "subscription_confirmed");
-    assert_eq!(submit(&stack, &alice, "secret.txt", json!({})).await.0, 202);
+    assert_eq!(submit(&stack, &alice, key, json!({})).await.0, 202);
     // ...and still never sees Alice's progress.
     assert_eq!(stack.management.messages_to("c-early").len(), 1);
 
@@ -703,7 +755,7 @@ async fn websocket_actions_follow_the_protocol() {
 async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
     let stack = Stack::new().await;
     let user = new_user("vdr").user;
-    let key = "uploads/7f3a.pdf";
+    let key = &own(&user, "uploads/7f3a.pdf");
     put(
         &stack,
         key,
@@ -785,23 +837,19 @@ async fn every_client_error_has_its_status_and_code() {
     let stack = Stack::new().await;
     let alice = new_user("alice").user;
     let bob = new_user("bob").user;
-    put(&stack, "ok.txt", b"plain text".to_vec(), "text/plain").await;
+    let [ok, big, zip, missing] =
+        ["ok.txt", "big.txt", "archive.zip", "missing.txt"].map(|n| own(&alice, n));
+    put(&stack, &ok, b"plain text".to_vec(), "text/plain").await;
     put(
         &stack,
-        "big.txt",
+        &big,
         vec![b'a'; STACK_MAX_DOCUMENT_BYTES as usize + 1],
         "text/plain",
     )
     .await;
-    put(
-        &stack,
-        "archive.zip",
-        b"PK\x03\x04".to_vec(),
-        "application/zip",
-    )
-    .await;
-    assert_eq!(submit(&stack, &alice, "ok.txt", json!({})).await.0, 202);
-    let alices = format!("{}#ok.txt", stack.bucket);
+    put(&stack, &zip, b"PK\x03\x04".to_vec(), "application/zip").await;
+    assert_eq!(submit(&stack, &alice, &ok, json!({})).await.0, 202);
+    let alices = format!("{}#{ok}", stack.bucket);
 
     let process = |user: Option<&str>, body: &str| {
         stack.api.handle(rest_event(
@@ -828,39 +876,48 @@ async fn every_client_error_has_its_status_and_code() {
         ),
         (
             None,
-            json!({"bucket": bucket, "key": "ok.txt"}).to_string(),
+            json!({"bucket": bucket, "key": ok}).to_string(),
             401,
             "unauthorized",
         ),
         (
             Some(&bob),
-            json!({"bucket": bucket, "key": "ok.txt"}).to_string(),
+            json!({"bucket": bucket, "key": ok}).to_string(),
             403,
             "forbidden",
         ),
         (
             Some(&alice),
-            json!({"bucket": "someone-elses-bucket", "key": "ok.txt"}).to_string(),
+            json!({"bucket": "someone-elses-bucket", "key": ok}).to_string(),
             403,
             "forbidden",
         ),
         (
             Some(&alice),
-            json!({"bucket": bucket, "key": "missing.txt"}).to_string(),
+            json!({"bucket": bucket, "key": missing}).to_string(),
             404,
             "not_found",
         ),
         (
             Some(&alice),
-            json!({"bucket": bucket, "key": "big.txt"}).to_string(),
+            json!({"bucket": bucket, "key": big}).to_string(),
             413,
             "payload_too_large",
         ),
         (
             Some(&alice),
-            json!({"bucket": bucket, "key": "archive.zip"}).to_string(),
+            json!({"bucket": bucket, "key": zip}).to_string(),
             415,
             "unsupported_media_type",
+        ),
+        // Limits answer 400 before anything is stored (an over-long name
+        // would otherwise fail the status write: a 503).
+        (
+            Some(&alice),
+            json!({"bucket": bucket, "key": ok, "metadata": {"fileName": "n".repeat(300)}})
+                .to_string(),
+            400,
+            "invalid_field",
         ),
     ];
     for (user, body, status, code) in cases {
@@ -914,6 +971,10 @@ async fn every_client_error_has_its_status_and_code() {
             "sparse_weight",
         ),
         (json!({"top_k": 3}), "query"),
+        (
+            json!({"query": "q", "document_ids": vec!["b#k"; 1001]}),
+            "document_ids",
+        ),
     ] {
         let (code, json) = search(&stack, &alice, body.clone()).await;
         assert_eq!(code, 400, "{body}: {json}");
@@ -952,19 +1013,99 @@ async fn every_client_error_has_its_status_and_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_uploader_may_submit_an_object() {
+    let stack = Stack::new().await;
+    let alice = new_user("alice").user;
+    let bob = new_user("bob").user;
+    let draft = own(&alice, "2026-12-04/draft.txt");
+    put(
+        &stack,
+        &draft,
+        b"alice's unsubmitted draft".to_vec(),
+        "text/plain",
+    )
+    .await;
+    // A page image the VDR pipeline rendered from one of Alice's documents.
+    let page = format!("rendered-pages/{}/page-00001.png", own(&alice, "deck.pdf"));
+    put(&stack, &page, b"\x89PNG".to_vec(), "image/png").await;
+    // Uploads outside any user's prefix: one recording its uploader in the
+    // `owner` metadata (as a presigned URL can sign it), one recording nobody.
+    let put_owned = |key: &'static str, owner: Option<&str>| {
+        let mut put = s3(&stack)
+            .put_object()
+            .bucket(&stack.bucket)
+            .key(key)
+            .content_type("text/plain")
+            .body(b"shared notes about the harbour".to_vec().into());
+        if let Some(owner) = owner {
+            put = put.metadata("owner", owner);
+        }
+        put.send()
+    };
+    put_owned("shared/plan.txt", Some(&alice)).await.unwrap();
+    put_owned("shared/orphan.txt", None).await.unwrap();
+
+    for (user, key, status) in [
+        (&bob, draft.as_str(), 403),
+        (&bob, page.as_str(), 403),
+        (&alice, page.as_str(), 403),
+        // A missing key outside Bob's prefix is refused like an existing
+        // one, so refusals tell nobody which keys exist.
+        (&bob, &own(&alice, "missing.txt"), 403),
+        (&alice, &own(&alice, "missing.txt"), 404),
+        (&bob, "shared/plan.txt", 403),
+        (&alice, "shared/orphan.txt", 403),
+        (&bob, "shared/orphan.txt", 403),
+        (&alice, "shared/plan.txt", 202),
+    ] {
+        let (code, body) = submit(&stack, user, key, json!({"force_reprocess": true})).await;
+        assert_eq!(code, status, "{user} submitting {key}: {body}");
+    }
+    assert_eq!(
+        status_of(&stack, &alice, &format!("{}#{draft}", stack.bucket))
+            .await
+            .0,
+        404,
+        "Bob's attempt recorded nothing"
+    );
+
+    // Both race to (re)submit Alice's draft, forcing: Alice's runs only.
+    let (stack, draft) = (&stack, &draft);
+    let attempts: Vec<_> = (0..12)
+        .map(|i| {
+            let user = if i % 2 == 0 { &alice } else { &bob };
+            async move {
+                let (code, _) = submit(stack, user, draft, json!({"force_reprocess": true})).await;
+                (user.as_str(), code)
+            }
+        })
+        .collect();
+    for (user, code) in futures::future::join_all(attempts).await {
+        if user == bob {
+            assert_eq!(code, 403, "bob");
+        } else {
+            assert!(code == 202 || code == 200, "alice: {code}");
+        }
+    }
+    let (code, record) = status_of(stack, &alice, &format!("{}#{draft}", stack.bucket)).await;
+    assert_eq!((code, record["user"].as_str()), (200, Some(alice.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubmitting_is_idempotent_unless_forced() {
     let stack = Stack::new().await;
     let user = new_user("again").user;
+    let key = &own(&user, "r.txt");
     put(
         &stack,
-        "r.txt",
+        key,
         b"resubmitted document about owls".to_vec(),
         "text/plain",
     )
     .await;
-    assert_eq!(submit(&stack, &user, "r.txt", json!({})).await.0, 202);
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
     // While queued: nothing new is queued.
-    let (code, body) = submit(&stack, &user, "r.txt", json!({})).await;
+    let (code, body) = submit(&stack, &user, key, json!({})).await;
     assert_eq!(
         (code, body["status"].as_str()),
         (200, Some("queued")),
@@ -972,18 +1113,18 @@ async fn resubmitting_is_idempotent_unless_forced() {
     );
     deliver(&stack, &stack.text, "TextRagQueue", 30).await;
     // Completed: unchanged without force, a new run with it.
-    let (code, body) = submit(&stack, &user, "r.txt", json!({})).await;
+    let (code, body) = submit(&stack, &user, key, json!({})).await;
     assert_eq!(
         (code, body["status"].as_str()),
         (200, Some("completed")),
         "{body}"
     );
     assert!(receive(&stack, "TextRagQueue", 0).await.is_empty());
-    let (code, _) = submit(&stack, &user, "r.txt", json!({"force_reprocess": true})).await;
+    let (code, _) = submit(&stack, &user, key, json!({"force_reprocess": true})).await;
     assert_eq!(code, 202);
     let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 30).await;
     assert_eq!((received, response.batch_item_failures.len()), (1, 0));
-    let record = status_of(&stack, &user, &format!("{}#r.txt", stack.bucket))
+    let record = status_of(&stack, &user, &format!("{}#{key}", stack.bucket))
         .await
         .1;
     assert_eq!(record["status"], "completed");
@@ -1005,10 +1146,8 @@ async fn the_database_password_comes_from_secrets_manager() {
         .send()
         .await
         .unwrap();
-    // The test server's address and database, as the function's parts.
-    let url = rag_index_pg::PgConfig::from_env().url;
-    let rest = url.split_once('@').map(|(_, r)| r).unwrap_or(&url);
-    let (endpoint, database) = rest.split_once('/').unwrap();
+    // The test server's database, behind TLS as RDS is, as the function's parts.
+    let (endpoint, database) = &tls_endpoint().await;
     let settings = DatabaseSettings::Parts {
         endpoint: endpoint.to_owned(),
         username: "rag".into(),
@@ -1043,10 +1182,104 @@ async fn the_database_password_comes_from_secrets_manager() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_database_password_is_picked_up_by_a_warm_container() {
+    use rag_lambda::wiring::{DatabaseSettings, SearchParts};
+    let sdk = integration_tests::fleet::sdk().await;
+    let admin = integration_tests::index().await;
+    // A role that, like an RDS user, logs in with a password over TLS only
+    // (scripts/pg.sh: members of rag_password_login).
+    let role = format!("rot_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'first-pass' IN ROLE rag_password_login"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(admin.pool())
+            .await
+            .expect("role set-up");
+    }
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = format!("amplify-rag-db-{role}");
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(r#"{"username":"rag","password":"first-pass"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (endpoint, database) = &tls_endpoint().await;
+    let settings = DatabaseSettings::Parts {
+        endpoint: endpoint.to_owned(),
+        username: role.clone(),
+        database: database.to_owned(),
+        secret: name.clone(),
+    };
+    let config = settings.resolve(&sdk).await.unwrap();
+    let pool = config.connect().await.expect("logs in over TLS");
+    // Without TLS the front turns the function away.
+    let mut plain = config.clone();
+    plain.url = plain.url.replace("sslmode=require", "sslmode=disable");
+    assert!(plain.connect().await.is_err(), "TLS is required");
+    let parts = SearchParts::over_with(
+        pool,
+        integration_tests::fleet::search_parts().await.embedder,
+        settings.password_source(&sdk),
+    )
+    .unwrap();
+    let caller = rag_core::Caller::new(role.clone());
+    parts.index.documents(&caller).await.expect("works before");
+
+    // Rotation: a new password in the role and the secret, and the warm
+    // container's connections closed (RDS closes idle ones; a failover all).
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE {role} PASSWORD 'second-pass'"
+    )))
+    .execute(admin.pool())
+    .await
+    .unwrap();
+    secrets
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(r#"{"username":"rag","password":"second-pass"}"#)
+        .send()
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+        .bind(&role)
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    assert!(
+        config.connect().await.is_err(),
+        "the old password is refused now"
+    );
+    parts
+        .index
+        .documents(&caller)
+        .await
+        .expect("the rotated password is read from the secret");
+
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+        .bind(&role)
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    for statement in [
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("DROP ROLE {role}"),
+    ] {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(admin.pool())
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_fault_is_a_503_and_a_failed_status() {
     let stack = Stack::new().await;
     let user = new_user("nosqs").user;
-    put(&stack, "q.txt", b"queued nowhere".to_vec(), "text/plain").await;
+    let key = &own(&user, "q.txt");
+    put(&stack, key, b"queued nowhere".to_vec(), "text/plain").await;
     let mut resources = stack.resources.clone();
     resources.text_rag_queue_url = Some(format!(
         "{}/123456789012/no-such-queue",
@@ -1061,7 +1294,7 @@ async fn a_queue_fault_is_a_503_and_a_failed_status() {
         },
     )
     .unwrap();
-    let body = json!({"bucket": stack.bucket, "key": "q.txt"}).to_string();
+    let body = json!({"bucket": stack.bucket, "key": key}).to_string();
     let response = api
         .handle(rest_event(
             PROCESS,
@@ -1076,7 +1309,7 @@ async fn a_queue_fault_is_a_503_and_a_failed_status() {
         (503, Some("service_unavailable")),
         "{json}"
     );
-    let record = status_of(&stack, &user, &format!("{}#q.txt", stack.bucket))
+    let record = status_of(&stack, &user, &format!("{}#{key}", stack.bucket))
         .await
         .1;
     assert_eq!(

@@ -30,6 +30,7 @@ async fn start(dir: &std::path::Path, consumers: bool) -> Running {
 struct Client {
     http: reqwest::Client,
     url: String,
+    user: String,
     token: String,
 }
 
@@ -38,6 +39,7 @@ impl Client {
         Self {
             http: reqwest::Client::new(),
             url: gateway.url.clone(),
+            user: user.to_owned(),
             token: gateway
                 .tokens
                 .issue(user, Duration::from_secs(600))
@@ -45,17 +47,27 @@ impl Client {
         }
     }
 
+    /// `rest` under this user's own prefix, where their uploads go.
+    fn key(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.user)
+    }
+
     async fn upload(&self, key: &str, bytes: Vec<u8>, content_type: &str) {
-        let r = self
-            .http
+        let code = self.try_upload(key, bytes, content_type).await;
+        assert_eq!(code, 200, "uploading {key}");
+    }
+
+    async fn try_upload(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> u16 {
+        self.http
             .put(format!("{}/files/local/{key}", self.url))
             .bearer_auth(&self.token)
             .header("content-type", content_type)
             .body(bytes)
             .send()
             .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -133,7 +145,7 @@ async fn a_document_goes_from_upload_to_search_with_live_status() {
     let gateway = start(dir.path(), true).await;
     let user = new_user("gw").user;
     let client = Client::new(&gateway, &user);
-    let key = &format!("uploads/{}/crazyones.pdf", uuid::Uuid::new_v4());
+    let key = &client.key(&format!("uploads/{}/crazyones.pdf", uuid::Uuid::new_v4()));
     client
         .upload(
             key,
@@ -194,12 +206,15 @@ async fn the_websocket_protocol_is_the_production_one() {
     let gateway = start(dir.path(), false).await;
     let alice = Client::new(&gateway, &new_user("alice").user);
     let mallory = Client::new(&gateway, &new_user("mallory").user);
+    let key = alice.key("a.txt");
+    let status_id = format!("local#{key}");
+    let subscribe = json!({"action": "subscribe", "statusId": status_id}).to_string();
     alice
-        .upload("a.txt", b"alice's notes".to_vec(), "text/plain")
+        .upload(&key, b"alice's notes".to_vec(), "text/plain")
         .await;
     assert_eq!(
         alice
-            .post("/v2/process-document", submit_body("a.txt"))
+            .post("/v2/process-document", submit_body(&key))
             .await
             .0,
         202
@@ -227,27 +242,46 @@ async fn the_websocket_protocol_is_the_production_one() {
         next_json(&mut socket).await,
         json!({"type": "error", "error": "Unknown action: dance"})
     );
-    send(
-        &mut socket,
-        r#"{"action":"subscribe","statusId":"local#a.txt"}"#,
-    )
-    .await;
+    send(&mut socket, &subscribe).await;
     let refused = next_json(&mut socket).await;
     assert_eq!(
         (refused["type"].as_str(), refused["statusId"].as_str()),
-        (Some("error"), Some("local#a.txt")),
+        (Some("error"), Some(status_id.as_str())),
         "{refused}"
     );
     send(&mut socket, r#"{"action":"ping"}"#).await;
     assert_eq!(next_json(&mut socket).await["type"], "pong");
+    // Limits are answered, not enforced by failing: a message over 8 KiB,
+    // a statusId longer than any, a 101st subscription.
+    let big = json!({"action": "ping", "pad": "x".repeat(9000)}).to_string();
+    send(&mut socket, &big).await;
+    let refused = next_json(&mut socket).await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too large")),
+        "{refused}"
+    );
+    let long = json!({"action": "subscribe", "statusId": "x".repeat(2000)}).to_string();
+    send(&mut socket, &long).await;
+    assert_eq!(next_json(&mut socket).await["type"], "error");
+    for i in 0..101 {
+        let many = json!({"action": "subscribe", "statusId": format!("local#nothing-{i}")});
+        send(&mut socket, &many.to_string()).await;
+        let reply = next_json(&mut socket).await;
+        let expected = if i < 100 {
+            "subscription_confirmed"
+        } else {
+            "error"
+        };
+        assert_eq!(reply["type"], expected, "subscription {i}: {reply}");
+    }
+    send(&mut socket, r#"{"action":"unsubscribe"}"#).await;
+    assert_eq!(next_json(&mut socket).await["type"], "unsubscribed");
 
     // Alice gets the current status at once.
     let mut own = alice.socket().await;
-    send(
-        &mut own,
-        r#"{"action":"subscribe","statusId":"local#a.txt"}"#,
-    )
-    .await;
+    send(&mut own, &subscribe).await;
     assert_eq!(next_json(&mut own).await["type"], "subscription_confirmed");
     let current = next_json(&mut own).await;
     assert_eq!(
@@ -267,15 +301,217 @@ async fn the_websocket_protocol_is_the_production_one() {
         .post("/v2/query", json!({"query": "q", "top_k": 500}))
         .await;
     assert_eq!((code, body["code"].as_str()), (400, Some("invalid_field")));
-    assert_eq!(mallory.status("local#a.txt").await["code"], "forbidden");
+    assert_eq!(mallory.status(&status_id).await["code"], "forbidden");
     gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_parameter_is_trusted_only_when_the_gateway_is_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = new_user("param").user;
+    for trust in [false, true] {
+        let config = GatewayConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            consumers: false,
+            trust_user_param: trust,
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::start(config, search_parts().await)
+            .await
+            .expect("gateway");
+        let url = format!("{}/ws?user={user}", gateway.url.replacen("http", "ws", 1));
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Ok((mut socket, _)) => {
+                assert!(trust, "?user= admitted without being trusted");
+                // The connection is that user's: their own document is theirs.
+                let client = Client::new(&gateway, &user);
+                let key = client.key("p.txt");
+                client.upload(&key, b"param".to_vec(), "text/plain").await;
+                assert_eq!(
+                    client
+                        .post("/v2/process-document", submit_body(&key))
+                        .await
+                        .0,
+                    202
+                );
+                let subscribe = json!({"action": "subscribe", "statusId": format!("local#{key}")});
+                send(&mut socket, &subscribe.to_string()).await;
+                assert_eq!(
+                    next_json(&mut socket).await["type"],
+                    "subscription_confirmed"
+                );
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert!(!trust, "refused although trusted");
+                assert_eq!(response.status(), 401);
+            }
+            Err(other) => panic!("{other}"),
+        }
+        gateway.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_answers_local_names_origins_and_peers_only() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), false).await;
+    let client = Client::new(&gateway, &new_user("rebind").user);
+    // DNS rebinding: the page's own name in Host, pointed at 127.0.0.1.
+    for path in ["/dev/token", "/healthz", "/", "/v2/status"] {
+        for (host, status) in [("evil.example:8787", 403), ("localhost:8787", 200)] {
+            let r = client
+                .http
+                .get(format!("{}{path}", gateway.url))
+                .bearer_auth(&client.token)
+                .header("host", host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), status, "{path} with Host {host}");
+        }
+    }
+    // A WebSocket opened by a page of another site, even with a token.
+    let ws = format!(
+        "{}/ws?token={}",
+        gateway.url.replacen("http", "ws", 1),
+        client.token
+    );
+    for (origin, admitted) in [
+        ("https://evil.example", false),
+        ("http://localhost:5173", true),
+    ] {
+        let mut request = ws.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => assert!(admitted, "{origin} admitted"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert!(!admitted, "{origin} refused");
+                assert_eq!(response.status(), 403);
+            }
+            Err(other) => panic!("{origin}: {other}"),
+        }
+    }
+    gateway.stop().await;
+
+    // The Management API from another machine: reached through this
+    // machine's own non-loopback address, so the peer is not loopback.
+    let Some(lan) = non_loopback_address() else {
+        eprintln!("no non-loopback address here: the peer check is covered by its unit test only");
+        return;
+    };
+    let config = GatewayConfig {
+        addr: std::net::SocketAddr::new(lan, 0),
+        data_dir: dir.path().to_path_buf(),
+        consumers: false,
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::start(config, search_parts().await)
+        .await
+        .expect("gateway");
+    let pushed = reqwest::Client::new()
+        .post(format!("{}/@connections/someone", gateway.url))
+        .body("{\"type\":\"document_status_update\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 403);
+    // The same request from loopback reaches the hub (410: no such connection).
+    gateway.stop().await;
+    let gateway = start(dir.path(), false).await;
+    let pushed = reqwest::Client::new()
+        .post(format!("{}/@connections/someone", gateway.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 410);
+    gateway.stop().await;
+}
+
+/// This machine's address on its default route, if it has one.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks a route.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_stream_to_disk_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GatewayConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        consumers: false,
+        max_document_bytes: 1024 * 1024,
+        ..GatewayConfig::default()
+    };
+    let gateway = Gateway::start(config, search_parts().await)
+        .await
+        .expect("gateway");
+    let client = Client::new(&gateway, &new_user("upload").user);
+    let key = client.key("big.bin");
+    // Declared too large: refused before a byte is read.
+    assert_eq!(
+        client
+            .try_upload(&key, vec![b'x'; 1024 * 1024 + 1], "text/plain")
+            .await,
+        413
+    );
+    // Undeclared (chunked) and too large: refused once it passes the limit.
+    let chunks =
+        futures::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 64 * 1024])));
+    let r = client
+        .http
+        .put(format!("{}/files/local/{key}", client.url))
+        .bearer_auth(&client.token)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    if let Ok(r) = r {
+        // The gateway may answer before the client finishes sending.
+        assert_eq!(r.status(), 413);
+    }
+    // Nothing of either stays behind, not even a temporary file.
+    let bucket = dir.path().join("files/local");
+    let leftovers: Vec<_> = walk(&bucket).into_iter().filter(|p| p.is_file()).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Exactly the limit is fine.
+    assert_eq!(
+        client
+            .try_upload(&key, vec![b'z'; 1024 * 1024], "text/plain")
+            .await,
+        200
+    );
+    assert_eq!(
+        std::fs::metadata(bucket.join(&key)).unwrap().len(),
+        1024 * 1024
+    );
+    gateway.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_work_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let user = new_user("restart").user;
-    let key = format!("notes/{}/restart.md", uuid::Uuid::new_v4());
+    let key = format!("{user}/notes/{}/restart.md", uuid::Uuid::new_v4());
     let status_id = format!("local#{key}");
     let status_id = status_id.as_str();
     {
@@ -323,13 +559,12 @@ async fn status_push_delay() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = start(dir.path(), false).await;
     let client = Client::new(&gateway, &new_user("latency").user);
-    client
-        .upload("l.txt", b"latency".to_vec(), "text/plain")
-        .await;
+    let key = client.key("l.txt");
+    client.upload(&key, b"latency".to_vec(), "text/plain").await;
     let mut socket = client.socket().await;
     send(
         &mut socket,
-        r#"{"action":"subscribe","statusId":"local#l.txt"}"#,
+        &json!({"action": "subscribe", "statusId": format!("local#{key}")}).to_string(),
     )
     .await;
     assert_eq!(
@@ -340,9 +575,7 @@ async fn status_push_delay() {
     for _ in 0..200 {
         // Each forced submission writes a new `queued` record: a status change.
         let started = Instant::now();
-        let (code, _) = client
-            .post("/v2/process-document", submit_body("l.txt"))
-            .await;
+        let (code, _) = client.post("/v2/process-document", submit_body(&key)).await;
         assert!(code == 202 || code == 200);
         let message = next_json(&mut socket).await;
         assert_eq!(message["type"], "document_status_update");
@@ -393,7 +626,7 @@ async fn a_scan_is_rendered_and_its_page_image_served_to_its_owner_only() {
     let gateway = start(dir.path(), true).await;
     let user = new_user("gw-scan").user;
     let client = Client::new(&gateway, &user);
-    let key = &format!("uploads/{}/letter.pdf", uuid::Uuid::new_v4());
+    let key = &client.key(&format!("uploads/{}/letter.pdf", uuid::Uuid::new_v4()));
     let scan =
         std::fs::read(integration_tests::workspace().join("tests/fixtures/scanned-letter.pdf"));
     client.upload(key, scan.unwrap(), "application/pdf").await;
@@ -460,5 +693,40 @@ async fn a_scan_is_rendered_and_its_page_image_served_to_its_owner_only() {
         .unwrap();
     assert_eq!(refused.status(), 404);
     assert_eq!(other.http.get(&url).send().await.unwrap().status(), 401);
+
+    // Nobody takes the page image, Alice's upload or her prefix as theirs.
+    let page_key = url
+        .split_once("/files/local/")
+        .expect("a gateway link")
+        .1
+        .to_owned();
+    let unsubmitted = client.key("draft.txt");
+    client
+        .upload(&unsubmitted, b"not submitted yet".to_vec(), "text/plain")
+        .await;
+    for (who, key) in [
+        (&other, page_key.as_str()),
+        (&client, page_key.as_str()),
+        (&other, key.as_str()),
+        (&other, unsubmitted.as_str()),
+    ] {
+        let (code, body) = who.post("/v2/process-document", submit_body(key)).await;
+        assert_eq!(
+            (code, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{} submitting {key}: {body}",
+            who.user
+        );
+    }
+    for key in [&unsubmitted, &page_key, &client.key("planted.txt")] {
+        let code = other
+            .try_upload(key, b"planted".to_vec(), "text/plain")
+            .await;
+        assert_eq!(code, 403, "{key}");
+    }
+    assert_eq!(
+        client.status(&format!("local#{unsubmitted}")).await["code"],
+        "not_found"
+    );
     gateway.stop().await;
 }

@@ -17,7 +17,7 @@ const BEES: &str =
 fn completed(outcome: RunOutcome) -> usize {
     match outcome {
         RunOutcome::Completed { chunks, .. } => chunks,
-        RunOutcome::Failed { error } => panic!("expected completion, got failure: {error}"),
+        RunOutcome::Failed(f) => panic!("expected completion, got failure: {}", f.error),
         RunOutcome::HandedOver { reason, .. } => {
             panic!("expected completion, handed over: {reason}")
         }
@@ -209,7 +209,7 @@ async fn users_only_see_their_own_or_granted_documents() {
 
     // Bob cannot take over alice's document by ingesting the same object.
     match h.ingest(&bob, "alice/secret.md").await {
-        RunOutcome::Failed { error } => assert!(error.contains("another user"), "{error}"),
+        RunOutcome::Failed(f) => assert_eq!(f.code, "not_owner", "{}", f.error),
         other => panic!("bob overwrote alice's document: {other:?}"),
     }
     assert_eq!(
@@ -402,9 +402,10 @@ async fn bad_documents_fail_clearly_and_leave_nothing_behind() {
     for (key, bytes, expected) in cases {
         let id = h.put(key, &bytes);
         match h.ingest(&user, key).await {
-            RunOutcome::Failed { error } => assert!(
-                error.to_lowercase().contains(expected),
-                "{key}: '{error}' should mention '{expected}'"
+            RunOutcome::Failed(f) => assert!(
+                f.error.to_lowercase().contains(expected),
+                "{key}: '{}' should mention '{expected}'",
+                f.error
             ),
             other => panic!("{key}: expected a failure, got {other:?}"),
         }

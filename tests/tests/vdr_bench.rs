@@ -93,6 +93,7 @@ async fn vdr_query_latency_over_ten_thousand_pages() {
             content_type: Some("application/pdf".into()),
             pipeline: Pipeline::Vdr,
             embedding_model: MODEL.into(),
+            page_count: None,
             metadata: json!({}),
         };
         let pages: Vec<PageRecord> = (1..=PAGES_PER_DOCUMENT)
@@ -226,6 +227,7 @@ async fn vdr_stage_throughput() {
         content_type: Some("application/pdf".into()),
         pipeline: Pipeline::Vdr,
         embedding_model: model.model_id().into(),
+        page_count: None,
         metadata: json!({}),
     };
     let analyzer = rag_core::analyzer::Analyzer::new();

@@ -415,6 +415,7 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
             batch_pages: 10,
             max_pages_per_job: 30,
             deadline_margin: Duration::from_secs(3600),
+            ..VdrConfig::default()
         },
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
@@ -444,6 +445,42 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
         ],
         "two parts, each handed back twice"
     );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_document_over_the_page_limit_fails_before_any_job_is_sent() {
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            max_pages_per_job: 5,
+            max_document_pages: 20,
+            ..VdrConfig::default()
+        },
+        fail_page: None,
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+    })
+    .await;
+    let (job, history) = fleet.process(30).await;
+    let last = history.last().expect("a status");
+    assert_eq!(
+        (last.status, last.error_code.as_deref()),
+        (Stage::Failed, Some("limit_exceeded")),
+        "{last:?}"
+    );
+    assert!(
+        last.error
+            .as_deref()
+            .is_some_and(|e| e.contains("30 pages")),
+        "{last:?}"
+    );
+    let sent = fleet.queue.sent.lock().expect("sent").clone();
+    assert_eq!(
+        sent,
+        std::slice::from_ref(&job),
+        "no page-range job was sent"
+    );
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (0, 0));
     fleet.stop().await;
 }
 

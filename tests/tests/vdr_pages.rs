@@ -35,6 +35,7 @@ fn document(owner: &Caller, name: &str) -> DocumentRecord {
         content_type: Some("application/pdf".into()),
         pipeline: Pipeline::Vdr,
         embedding_model: MODEL.into(),
+        page_count: None,
         metadata: json!({}),
     }
 }
@@ -197,4 +198,85 @@ async fn maxsim_ranks_pages_by_the_sum_of_best_matches_and_ranges_replace_indepe
         .unwrap());
     assert_eq!(count(&index, "vdr_pages", &doc.document_id).await, 0);
     assert_eq!(count(&index, "vdr_page_vectors", &doc.document_id).await, 0);
+}
+
+#[tokio::test]
+async fn a_shorter_new_version_leaves_no_page_of_the_old_one() {
+    let index = index().await;
+    let (_, dims) = index.dimensions();
+    let owner = new_user("vdr-shorter");
+    let analyzer = Analyzer::default();
+    let chunks = |pages: &[u32]| {
+        let texts: Vec<(Option<u32>, String)> = pages
+            .iter()
+            .map(|p| (Some(*p), format!("version text on page {p}")))
+            .collect();
+        let vectors = vec![axis(dims, 3, None); texts.len()];
+        let mut records = chunk_records(&analyzer, texts, vectors, &json!({}));
+        for (r, p) in records.iter_mut().zip(pages) {
+            r.chunk_index = p * 10_000;
+        }
+        records
+    };
+    let pages = |range: std::ops::RangeInclusive<u32>| -> Vec<PageRecord> {
+        range.map(|n| page(n, vec![axis(dims, 0, None)])).collect()
+    };
+    // Version 1: six pages in two ranges, plus a stray chunk of no page
+    // (as an unpaged earlier version would have left).
+    let mut doc = document(&owner, "report.pdf");
+    doc.page_count = Some(6);
+    for (first, last) in [(1, 3), (4, 6)] {
+        let numbers: Vec<u32> = (first..=last).collect();
+        index
+            .replace_pages(&doc, first, last, &pages(first..=last), &chunks(&numbers))
+            .await
+            .unwrap();
+    }
+    let stray = chunk_records(
+        &analyzer,
+        vec![(None, "unpaged leftover".into())],
+        vec![axis(dims, 3, None)],
+        &json!({}),
+    );
+    sqlx::query("INSERT INTO hybrid_chunks (document_id, owner, chunk_index, page_num, pipeline, content, term_count) VALUES ($1, $2, 99999999, NULL, 'vdr', $3, 1)")
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(&stray[0].content)
+        .execute(index.pool())
+        .await
+        .expect("a stray chunk");
+    assert_eq!(count(&index, "vdr_pages", &doc.document_id).await, 6);
+    assert_eq!(count(&index, "hybrid_chunks", &doc.document_id).await, 7);
+
+    // Version 2 has four pages, stored by one range: nothing of pages 5
+    // and 6, or of no page, is left.
+    doc.page_count = Some(4);
+    index
+        .replace_pages(&doc, 1, 2, &pages(1..=2), &chunks(&[1, 2]))
+        .await
+        .unwrap();
+    let pages_left: Vec<i32> = sqlx::query_scalar(
+        "SELECT page_num FROM vdr_pages WHERE document_id = $1 ORDER BY page_num",
+    )
+    .bind(&doc.document_id)
+    .fetch_all(index.pool())
+    .await
+    .unwrap();
+    assert_eq!(pages_left, [1, 2, 3, 4]);
+    let chunk_pages: Vec<Option<i32>> = sqlx::query_scalar(
+        "SELECT page_num FROM hybrid_chunks WHERE document_id = $1 ORDER BY page_num",
+    )
+    .bind(&doc.document_id)
+    .fetch_all(index.pool())
+    .await
+    .unwrap();
+    assert_eq!(chunk_pages, [Some(1), Some(2), Some(3), Some(4)]);
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hybrid_bm25_index b WHERE NOT EXISTS
+         (SELECT 1 FROM hybrid_chunks c WHERE c.chunk_id = b.chunk_id)",
+    )
+    .fetch_one(index.pool())
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "postings went with their chunks");
 }

@@ -1,7 +1,37 @@
 //! The one place that builds the AWS SDK configuration.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// Time to open a connection to any AWS endpoint.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The timeouts every client starts from: a connection opens within 3 s and
+/// a response never stalls for more than 30 s between reads. No overall
+/// limit: an S3 GET of a 200 MB document may take minutes, but not stall.
+pub fn base_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// The timeouts of calls with small requests and answers (DynamoDB, SQS,
+/// the Management API's pushes, Secrets Manager): an attempt answers within
+/// 5 s, the call with its retries within 12 s. So a stalled endpoint costs a
+/// pipeline seconds, never the rest of its invocation: a push or a status
+/// write that hangs would otherwise hold a worker until Lambda kills it.
+pub fn quick_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build()
+}
 
 /// The SDK configuration every adapter's client is built from: region,
 /// credentials and endpoint come from the standard chain (environment,
@@ -18,6 +48,7 @@ pub async fn sdk_config() -> SdkConfig {
         .build_https();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client)
+        .timeout_config(base_timeouts())
         .load()
         .await
 }
@@ -39,6 +70,7 @@ pub fn local_sdk_config(region: &str) -> SdkConfig {
             ),
         )
         .http_client(http_client)
+        .timeout_config(base_timeouts())
         .build()
 }
 
@@ -48,4 +80,22 @@ pub fn local_sdk_config(region: &str) -> SdkConfig {
 pub(crate) fn has_custom_endpoint(config: &SdkConfig, service_env: &str) -> bool {
     config.endpoint_url().is_some()
         || std::env::var_os(format!("AWS_ENDPOINT_URL_{service_env}")).is_some()
+}
+
+/// A DynamoDB client with [`quick_timeouts`].
+pub(crate) fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(config)
+            .timeout_config(quick_timeouts())
+            .build(),
+    )
+}
+
+/// A Secrets Manager client with [`quick_timeouts`].
+pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(config)
+            .timeout_config(quick_timeouts())
+            .build(),
+    )
 }

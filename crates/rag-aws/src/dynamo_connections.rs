@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Select, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::Utc;
 use rag_core::ports::{Connection, ConnectionStore, ConnectionStoreError, Subscriber};
@@ -75,7 +75,7 @@ impl DynamoConnectionStore {
 
     /// A store on a client from the shared configuration.
     pub fn from_config(config: &SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
+        Self::new(crate::config::dynamodb_client(config), table)
     }
 
     fn key(connection_id: &str, sk: &str) -> Item {
@@ -254,6 +254,31 @@ impl ConnectionStore for DynamoConnectionStore {
             None => {
                 let keys = self.keys_of(connection_id, SUBSCRIPTION_PREFIX).await?;
                 self.delete_all(keys).await
+            }
+        }
+    }
+
+    async fn subscription_count(&self, connection_id: &str) -> Result<usize, ConnectionStoreError> {
+        let mut count = 0usize;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .select(Select::Count)
+                .key_condition_expression("connectionId = :c AND begins_with(sk, :p)")
+                .expression_attribute_values(":c", s(connection_id))
+                .expression_attribute_values(":p", s(SUBSCRIPTION_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| err("Query", describe(&e)))?;
+            count += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
             }
         }
     }

@@ -104,7 +104,7 @@ impl DynamoStatusStore {
 
     /// A store on a client from the shared configuration.
     pub fn from_config(config: &SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(config), table)
+        Self::new(crate::config::dynamodb_client(config), table)
     }
 
     /// How long a record lives after its last update (DynamoDB TTL).

@@ -59,6 +59,7 @@ impl ApiGatewayNotifier {
         let endpoint = management_endpoint(endpoint)?;
         let conf = aws_sdk_apigatewaymanagement::config::Builder::from(config)
             .endpoint_url(endpoint)
+            .timeout_config(crate::config::quick_timeouts())
             .build();
         Ok(Self {
             client: Client::from_conf(conf),

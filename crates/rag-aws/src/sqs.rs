@@ -39,7 +39,12 @@ impl SqsJobQueue {
         text_rag_queue_url: impl Into<String>,
         vdr_queue_url: impl Into<String>,
     ) -> Self {
-        Self::new(Client::new(config), text_rag_queue_url, vdr_queue_url)
+        let client = Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(config)
+                .timeout_config(crate::config::quick_timeouts())
+                .build(),
+        );
+        Self::new(client, text_rag_queue_url, vdr_queue_url)
     }
 
     /// The queue a pipeline consumes.

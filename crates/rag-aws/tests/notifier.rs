@@ -120,3 +120,27 @@ async fn an_unreachable_endpoint_is_a_failure_not_gone() {
     ));
     assert!(ApiGatewayNotifier::new(&common::sdk().await, "not a url").is_err());
 }
+
+#[tokio::test]
+async fn a_stalled_endpoint_costs_a_push_seconds_not_the_invocation() {
+    // Accepts connections and reads requests, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let notifier =
+        ApiGatewayNotifier::new(&common::sdk().await, &format!("http://{addr}/dev")).unwrap();
+    // A bound on a hang, not a timing assertion: the client's own timeouts
+    // (rag_aws::config::quick_timeouts) must end the push well before this.
+    let pushed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        notifier.send("abc", &serde_json::json!({"type": "pong"})),
+    )
+    .await
+    .expect("the push gave up by itself");
+    assert!(matches!(pushed, Err(NotifyError::Failed(_))), "{pushed:?}");
+}

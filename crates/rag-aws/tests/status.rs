@@ -189,6 +189,37 @@ async fn stale_updates_are_dropped() {
 }
 
 #[tokio::test]
+async fn users_racing_to_start_runs_on_one_document_leave_one_owner() {
+    let (store, _, _) = store().await;
+    let store = Arc::new(store);
+    let id = "bucket#shared/race.pdf";
+    // Forced new runs from two users at once, none of them first for sure.
+    let starts: Vec<_> = (0..16)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let user = if i % 2 == 0 { "alice" } else { "bob" };
+            tokio::spawn(async move {
+                let mut start = update(id, user, &format!("r{i}"), Queued, 5);
+                start.force = true;
+                (user, store.apply(&start).await.expect("no writer gives up"))
+            })
+        })
+        .collect();
+    let mut applied_by = std::collections::BTreeSet::new();
+    for start in starts {
+        if let (user, StatusWrite::Applied(_)) = start.await.unwrap() {
+            applied_by.insert(user);
+        }
+    }
+    let owner = store.get(id).await.unwrap().unwrap().user;
+    assert_eq!(
+        applied_by.into_iter().collect::<Vec<_>>(),
+        [owner.as_str()],
+        "only the first user's runs applied"
+    );
+}
+
+#[tokio::test]
 async fn racing_writers_never_move_progress_backwards() {
     let (store, _, _) = store().await;
     let store = Arc::new(store);

@@ -82,3 +82,90 @@ impl ApiError {
         }
     }
 }
+
+/// `text` with what only operators should see replaced: URLs
+/// (`scheme://...`) and IP addresses become `[address]`, absolute file paths
+/// `[path]`. Messages shown to users are written without such things; this
+/// is the last line of defence for a status `error` that quotes something
+/// (a parser, a converter) whose words were not written for users.
+pub fn redact_internals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        // Quotes and punctuation around a word stay as they were.
+        let core = word
+            .trim_start_matches(|c: char| "'\"`([{<".contains(c))
+            .trim_end_matches(|c: char| "'\"`)]}>,;:.!?".contains(c));
+        let replacement = if core.contains("://") || is_ip_address(core) {
+            Some("[address]")
+        } else if is_absolute_path(core) {
+            Some("[path]")
+        } else {
+            None
+        };
+        match replacement {
+            Some(r) if !core.is_empty() => out.push_str(&word.replacen(core, r, 1)),
+            _ => out.push_str(word),
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// `1.2.3.4` or `1.2.3.4:5432`.
+fn is_ip_address(word: &str) -> bool {
+    let host = word.rsplit_once(':').map_or(word, |(host, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            host
+        } else {
+            word
+        }
+    });
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// `/tmp/x`, `/opt/lib/libpdfium.so`: at least two segments from the root.
+fn is_absolute_path(word: &str) -> bool {
+    word.strip_prefix('/')
+        .is_some_and(|rest| rest.contains('/') && rest.split('/').all(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_internals;
+
+    #[test]
+    fn internals_are_redacted_and_the_rest_kept() {
+        for (said, shown) in [
+            (
+                "error sending request for url (http://embed.internal:8080/v1/embeddings)",
+                "error sending request for url ([address])",
+            ),
+            (
+                "connection to 10.0.3.7:5432 refused",
+                "connection to [address] refused",
+            ),
+            (
+                "could not open '/tmp/rag-soffice-x1/source.docx': gone",
+                "could not open '[path]': gone",
+            ),
+            (
+                "the file is corrupt or not a valid PDF: xref table 1/2 broken",
+                "the file is corrupt or not a valid PDF: xref table 1/2 broken",
+            ),
+            (
+                "'alice/q3 report.pdf' (.pdf): 3 of 10 pages",
+                "'alice/q3 report.pdf' (.pdf): 3 of 10 pages",
+            ),
+        ] {
+            assert_eq!(redact_internals(said), shown);
+        }
+    }
+}

@@ -99,6 +99,19 @@ pub enum ExtractError {
     LimitExceeded(String),
 }
 
+impl ExtractError {
+    /// The stable code a failed run records for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExtractError::Encrypted => "encrypted",
+            ExtractError::Corrupt { .. } => "corrupt_file",
+            ExtractError::Unsupported(_) => "unsupported_type",
+            ExtractError::Empty => "no_text",
+            ExtractError::LimitExceeded(_) => "limit_exceeded",
+        }
+    }
+}
+
 /// The input of an extraction.
 #[derive(Clone, Copy)]
 pub struct ExtractInput<'a> {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{
     classify, file_name as file_name_of, DocumentFacts, Pipeline, Route, UnsupportedType,
 };
+use crate::ownership::OWNER_METADATA;
 use crate::ports::{BlobMeta, BlobRef};
 
 /// A queued request to process one document (the SQS message body).
@@ -147,9 +148,12 @@ impl PipelineJob {
         run_id: String,
         force_reprocess: bool,
     ) -> Result<(Self, Route), UnsupportedType> {
+        // Hints about the document, not who uploaded it: a user named
+        // "scanlon" does not make every upload a scan.
         let metadata: Vec<(String, String)> = meta
             .metadata
             .iter()
+            .filter(|(k, _)| k.as_str() != OWNER_METADATA)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let name = file_name
@@ -274,6 +278,11 @@ mod tests {
             ),
             ("b#u/letter.pdf", "letter.pdf", Pipeline::TextRag)
         );
+        meta.metadata
+            .insert(OWNER_METADATA.into(), "scanner-operator".into());
+        let (job, _) =
+            PipelineJob::for_object(&blob, &meta, None, "alice", "r1".into(), false).unwrap();
+        assert_eq!(job.pipeline, Pipeline::TextRag, "the uploader is no hint");
         meta.metadata.insert("scanned".into(), "true".into());
         let (job, route) =
             PipelineJob::for_object(&blob, &meta, None, "alice", "r1".into(), false).unwrap();

@@ -192,6 +192,10 @@ pub struct DocumentRecord {
     pub pipeline: Pipeline,
     /// The embedding model its vectors come from.
     pub embedding_model: String,
+    /// Pages in the whole document, when the pipeline stores it by page
+    /// range: storing a range also removes any row of a page past it (or of
+    /// no page), left by a longer earlier version of the document.
+    pub page_count: Option<u32>,
     /// Free-form facts (format, page count, extraction time).
     pub metadata: Value,
 }
@@ -410,6 +414,9 @@ pub trait ConnectionStore: Send + Sync {
     ) -> Result<(), ConnectionStoreError>;
     /// Every connection subscribed to `status_id`.
     async fn subscribers(&self, status_id: &str) -> Result<Vec<Subscriber>, ConnectionStoreError>;
+    /// How many subscriptions the connection holds, so that one connection
+    /// cannot grow the table (and every push's fan-out lookup) without bound.
+    async fn subscription_count(&self, connection_id: &str) -> Result<usize, ConnectionStoreError>;
 }
 
 // ---------------------------------------------------------------- notifier

@@ -22,6 +22,11 @@ use crate::ports::{
 pub const MAX_QUERY_CHARS: usize = 2000;
 /// Largest `top_k`.
 pub const MAX_TOP_K: usize = 100;
+/// Most `document_ids` one query may narrow to.
+pub const MAX_DOCUMENT_IDS: usize = 1000;
+/// Longest document id: `bucket#key` at S3's limits.
+pub const MAX_DOCUMENT_ID_BYTES: usize =
+    crate::api::MAX_BUCKET_BYTES + 1 + crate::api::MAX_KEY_BYTES;
 /// `top_k` when the request has none.
 pub const DEFAULT_TOP_K: usize = 10;
 /// `dense_weight` when the request has none.
@@ -147,10 +152,22 @@ impl QueryRequest {
             let ids = v
                 .as_array()
                 .ok_or_else(|| invalid("document_ids", "must be an array of strings"))?;
+            if ids.len() > MAX_DOCUMENT_IDS {
+                return Err(invalid(
+                    "document_ids",
+                    &format!("has {} ids; the limit is {MAX_DOCUMENT_IDS}", ids.len()),
+                ));
+            }
             let ids: Option<Vec<String>> =
                 ids.iter().map(|i| i.as_str().map(str::to_owned)).collect();
-            req.document_ids =
-                Some(ids.ok_or_else(|| invalid("document_ids", "must be an array of strings"))?);
+            let ids = ids.ok_or_else(|| invalid("document_ids", "must be an array of strings"))?;
+            if ids.iter().any(|i| i.len() > MAX_DOCUMENT_ID_BYTES) {
+                return Err(invalid(
+                    "document_ids",
+                    &format!("holds an id longer than {MAX_DOCUMENT_ID_BYTES} bytes"),
+                ));
+            }
+            req.document_ids = Some(ids);
         }
         Ok(req)
     }
@@ -613,6 +630,13 @@ mod tests {
                 "'document_ids'",
             ),
         ];
+        let many_ids = serde_json::json!({"query": "q", "document_ids": vec!["b#k"; 1001]});
+        let long_id = serde_json::json!({"query": "q", "document_ids": ["b#".repeat(600)]});
+        let (many_ids, long_id) = (many_ids.to_string(), long_id.to_string());
+        let cases = cases.into_iter().chain([
+            (many_ids.as_str(), "invalid_field", "the limit is 1000"),
+            (long_id.as_str(), "invalid_field", "longer than 1088 bytes"),
+        ]);
         for (body, code, text) in cases {
             let e = err(body);
             assert_eq!((e.status, e.code), (400, code), "{body}: {e}");

@@ -16,7 +16,7 @@ use crate::classify::Pipeline;
 
 mod parts;
 
-pub use parts::{PartCounters, PartProgress, PartReport};
+pub use parts::{PartCounters, PartProgress, PartReport, MAX_COUNTED_PAGES};
 
 /// A processing stage, in pipeline order (the order is the declaration order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -149,9 +149,13 @@ pub struct StatusRecord {
     /// The pipeline the document was routed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Pipeline>,
-    /// Why the run failed (only on `failed`).
+    /// Why the run failed (only on `failed`), in plain words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A stable code for `error` that clients can switch on (`encrypted`,
+    /// `index_unavailable`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// The stage the run was in when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at_stage: Option<Stage>,
@@ -176,6 +180,8 @@ pub struct StatusUpdate {
     pub message: String,
     pub pipeline: Option<Pipeline>,
     pub error: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// Extra facts merged into the record's metadata.
     #[serde(default)]
     pub metadata: Map<String, Value>,
@@ -208,6 +214,7 @@ impl StatusUpdate {
             message: message.into(),
             pipeline: None,
             error: None,
+            error_code: None,
             metadata: Map::new(),
             starts_run: false,
             force: false,
@@ -229,6 +236,10 @@ pub enum Rejection {
     Backwards,
     /// A new run may not replace one still in progress without `force`.
     RunInProgress,
+    /// A new run may not change whose document it is, forced or not: the
+    /// check that makes two users racing to submit one key end with one
+    /// owner.
+    OtherOwner,
 }
 
 /// How long a record lives after its last write, unless a store is told
@@ -255,6 +266,7 @@ impl StatusRecord {
     pub fn check(current: Option<&StatusRecord>, update: &StatusUpdate) -> Result<(), Rejection> {
         if update.starts_run {
             return match current {
+                Some(cur) if cur.user != update.user => Err(Rejection::OtherOwner),
                 Some(cur) if cur.run_id == update.run_id => Err(Rejection::Backwards),
                 Some(cur) if !cur.status.is_terminal() && !update.force => {
                     Err(Rejection::RunInProgress)
@@ -303,6 +315,7 @@ impl StatusRecord {
             message: update.message.clone(),
             pipeline: update.pipeline.or(same_run.and_then(|c| c.pipeline)),
             error: update.error.clone(),
+            error_code: update.error_code.clone(),
             failed_at_stage: match update.stage {
                 Stage::Failed => same_run.map(|c| c.status),
                 _ => None,
@@ -323,6 +336,9 @@ impl StatusRecord {
         }
         if let Some(e) = &self.error {
             metadata.insert("error".into(), e.clone().into());
+        }
+        if let Some(code) = &self.error_code {
+            metadata.insert("error_code".into(), code.clone().into());
         }
         if let Some(s) = self.failed_at_stage {
             metadata.insert("failed_at_stage".into(), s.as_str().into());
@@ -453,5 +469,17 @@ mod tests {
             apply(None, &update("r1", Stage::Embedding, 50)),
             Err(Rejection::NoRun)
         );
+    }
+
+    #[test]
+    fn no_new_run_changes_the_owner() {
+        let live = apply(None, &update("r1", Stage::Queued, 5)).unwrap();
+        let done = apply(Some(live.clone()), &update("r1", Stage::Completed, 100)).unwrap();
+        for current in [live, done] {
+            let mut bob = update("r2", Stage::Queued, 5);
+            bob.user = "bob".into();
+            bob.force = true;
+            assert_eq!(apply(Some(current), &bob), Err(Rejection::OtherOwner));
+        }
     }
 }

@@ -297,11 +297,11 @@ pub(crate) fn convert_with(
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
+            tracing::error!(program = %soffice.display(), error = %e, "LibreOffice could not be started");
             return Err(ExtractError::Unsupported(format!(
-                "{} files need LibreOffice, and {} could not be started: {e}",
+                "{} files need LibreOffice, which could not be started here",
                 what.format,
-                soffice.display()
-            )))
+            )));
         }
     };
     let started = Instant::now();
@@ -336,10 +336,12 @@ pub(crate) fn convert_with(
             .filter(|l| !l.is_empty() && !l.contains("javaldx"))
             .collect::<Vec<_>>()
             .join("; ");
+        tracing::warn!(%status, said = %said, format = what.format, "LibreOffice could not convert a file");
+        // What it said may name temporary paths: shown without them.
         let said = if said.is_empty() {
             String::new()
         } else {
-            format!(": {said}")
+            format!(": {}", rag_core::error::redact_internals(&said))
         };
         return Err(failed(format!(
             "LibreOffice could not convert it, damaged or not a {} file ({status}{said})",
@@ -495,7 +497,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let fake = script(
             dir.path(),
-            "echo 'Error: source file could not be loaded' >&2",
+            "echo \"Error: source file $PWD/source.ppt could not be loaded\" >&2",
         );
         match convert(
             &fake,
@@ -511,9 +513,10 @@ mod tests {
             }) => {
                 assert!(detail.contains("could not convert"), "{detail}");
                 assert!(
-                    detail.contains("source file could not be loaded"),
+                    detail.contains("source file [path] could not be loaded"),
                     "{detail}"
                 );
+                assert!(!detail.contains("/tmp"), "{detail}");
             }
             other => panic!("{other:?}"),
         }

@@ -99,11 +99,12 @@ impl Default for Limits {
     /// minutes of reading: the slowest sample document reads in well under
     /// a second. Images of 100 megapixels (a 600 dpi scan of an A1 poster;
     /// a phone photo has 12 to 50). A PDF read in page ranges may have
-    /// 50,000 pages: the most one status item counts (DynamoDB's 400 KB).
+    /// 40,000 pages: the most one status item counts
+    /// ([`rag_core::status::MAX_COUNTED_PAGES`]).
     fn default() -> Self {
         Self {
             max_pages: 2_000,
-            max_document_pages: 50_000,
+            max_document_pages: rag_core::status::MAX_COUNTED_PAGES,
             max_chars: 10_000_000,
             max_archive_bytes: 256 * 1024 * 1024,
             max_archive_entries: 10_000,

@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const docs = new Map(); // statusId -> {row, status, progress, name}
 const pendingConfirm = new Map(); // statusId -> resolve()
 let token = null;
+let user = ''; // the token's user: uploads go under their prefix
 let tokenExpiry = 0; // ms epoch
 let tokenTimer = 0;
 
@@ -22,7 +23,8 @@ async function refreshToken() {
   token = body.token;
   const ttl = Math.max(30, Number(body.expires_in) || 3600);
   tokenExpiry = Date.now() + ttl * 1000;
-  $('user').textContent = body.user || '';
+  user = body.user || '';
+  $('user').textContent = user;
   clearTimeout(tokenTimer);
   // Renew at 80% of the lifetime; on failure the next call fetches one.
   tokenTimer = setTimeout(() => refreshToken().catch(() => { token = null; }), ttl * 800);
@@ -261,7 +263,8 @@ const TYPES = { md: 'text/markdown', docx: `${OOXML}wordprocessingml.document`,
 const contentType = (f) => f.type || TYPES[f.name.split('.').pop().toLowerCase()] || 'application/octet-stream';
 
 async function ingest(file) {
-  const key = `uploads/${uuid()}/${file.name}`;
+  if (!user) await ensureToken().catch(() => {}); // the token names the user
+  const key = `${user}/uploads/${uuid()}/${file.name}`;
   const statusId = `${BUCKET}#${key}`;
   const type = contentType(file);
   docRow(statusId, file.name);

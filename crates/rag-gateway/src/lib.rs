@@ -8,6 +8,7 @@
 
 mod console;
 mod events;
+mod guard;
 mod hub;
 mod routes;
 mod server;

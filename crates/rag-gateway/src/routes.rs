@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{SinkExt, StreamExt};
-use rag_core::ports::{BlobRef, TokenVerifier};
+use rag_core::ownership;
+use rag_core::ports::{BlobError, BlobRef, TokenVerifier};
 use rag_core::realtime::WebSocketService;
 use rag_core::Caller;
 use rag_lambda::api_processor::ApiProcessor;
@@ -42,9 +43,19 @@ pub(crate) struct AppState {
     pub status: Arc<dyn rag_core::ports::StatusStore>,
     /// Buckets uploads may go to.
     pub buckets: Vec<String>,
+    /// Largest upload accepted (the document size limit).
+    pub max_upload_bytes: u64,
+    /// The address the gateway listens on: requests must name it or a
+    /// loopback name ([`crate::guard`]).
+    pub bound: SocketAddr,
     /// The user `/dev/token` issues tokens for.
     pub dev_user: String,
     pub token_ttl: Duration,
+    /// Whether `/ws?user=` stands in for a token ([`GatewayConfig`]).
+    ///
+    /// [`GatewayConfig`]: crate::GatewayConfig
+    #[cfg(feature = "trust-user-param")]
+    pub trust_user_param: bool,
 }
 
 pub(crate) type Shared = State<Arc<AppState>>;
@@ -180,17 +191,18 @@ pub(crate) async fn status_get(State(state): Shared, Authed(caller): Authed, uri
 
 /// `PUT /files/{bucket}/{key}`: an S3-style upload into the local bucket
 /// directory, with `Content-Type` and `x-amz-meta-*` kept as the object's.
+/// A token holder writes under their own prefix (`<user>/...`) only, and the
+/// object records them as its `owner`, as a presigned upload URL would: see
+/// [`rag_core::ownership`].
+/// The body is written to disk as it arrives, never held whole in memory,
+/// and refused (`413`) as soon as it passes the document size limit.
 pub(crate) async fn upload(
     State(state): Shared,
-    _: Authed,
+    Authed(caller): Authed,
     headers: HeaderMap,
     Path((bucket, key)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return body_refused(e),
-    };
     if !state.buckets.contains(&bucket) {
         return error(
             StatusCode::NOT_FOUND,
@@ -198,27 +210,60 @@ pub(crate) async fn upload(
             &format!("no bucket {bucket}; use {}", state.buckets.join(", ")),
         );
     }
+    if !ownership::under_user_prefix(&caller.user, &key) {
+        tracing::warn!(bucket = %bucket, key = %key, user = %caller.user, "upload outside the caller's prefix refused");
+        let why = match ownership::user_prefix(&caller.user) {
+            Some(prefix) => format!("uploads go under your own prefix, '{prefix}'"),
+            None => "this user id cannot own an upload prefix".to_owned(),
+        };
+        return error(StatusCode::FORBIDDEN, "forbidden", &why);
+    }
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .filter(|t| !t.is_empty());
-    let metadata: BTreeMap<String, String> = headers
+    let mut metadata: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(name, value)| {
             let name = name.as_str().strip_prefix("x-amz-meta-")?;
             Some((name.to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
+    metadata.insert(ownership::OWNER_METADATA.into(), caller.user.clone());
     let blob = BlobRef {
         bucket: bucket.clone(),
         key: key.clone(),
     };
-    match state.blobs.put(&blob, &body, content_type, metadata).await {
-        Ok(()) => {
-            tracing::info!(bucket = %bucket, key = %key, size = body.len(), "uploaded");
-            Json(json!({"bucket": bucket, "key": key, "size": body.len()})).into_response()
+    let limit = state.max_upload_bytes;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the upload is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|size| size > limit) {
+        return too_large();
+    }
+    let stored = async {
+        let mut upload = state.blobs.begin_upload(&blob, limit).await?;
+        let mut pieces = body.into_data_stream();
+        while let Some(piece) = pieces.next().await {
+            let piece = piece.map_err(|e| UploadError::Body(e.to_string()))?;
+            upload.write(&piece).await?;
         }
-        Err(rag_core::ports::BlobError::Backend(e)) => {
+        Ok::<u64, UploadError>(upload.finish(content_type, metadata).await?)
+    };
+    match stored.await {
+        Ok(size) => {
+            tracing::info!(bucket = %bucket, key = %key, size, "uploaded");
+            Json(json!({"bucket": bucket, "key": key, "size": size})).into_response()
+        }
+        Err(UploadError::Store(BlobError::TooLarge { .. })) => too_large(),
+        Err(UploadError::Store(BlobError::Backend(e))) => {
             tracing::error!(bucket = %bucket, key = %key, error = %e, "upload failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -226,10 +271,31 @@ pub(crate) async fn upload(
                 "internal error",
             )
         }
-        Err(e) => {
+        Err(UploadError::Body(e)) => {
+            tracing::warn!(bucket = %bucket, key = %key, error = %e, "upload body broken");
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the upload's body could not be read",
+            )
+        }
+        Err(UploadError::Store(e)) => {
             tracing::warn!(bucket = %bucket, key = %key, error = %e, "upload refused");
             error(StatusCode::BAD_REQUEST, "invalid_key", &e.to_string())
         }
+    }
+}
+
+/// Why an upload stopped: the store refused it, or its body broke off.
+#[derive(Debug)]
+enum UploadError {
+    Store(BlobError),
+    Body(String),
+}
+
+impl From<BlobError> for UploadError {
+    fn from(e: BlobError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -288,6 +354,11 @@ pub(crate) async fn rendered_page(
     }
 }
 
+/// API Gateway's WebSocket limits: messages of 128 KB in frames of 32 KB.
+/// A larger one closes the connection (axum's default would buffer 64 MB).
+const MAX_WS_MESSAGE_BYTES: usize = 128 * 1024;
+const MAX_WS_FRAME_BYTES: usize = 32 * 1024;
+
 /// Largest rendered page served: a page at 600 dpi compresses to well
 /// under this.
 const MAX_PAGE_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
@@ -313,12 +384,17 @@ pub(crate) async fn dev_token(
     }
 }
 
-/// `POST /@connections/{id}`: the Management API's `PostToConnection`.
+/// `POST /@connections/{id}`: the Management API's `PostToConnection`, for
+/// the gateway's own notifier, so for peers on this machine only.
 pub(crate) async fn post_to_connection(
     State(state): Shared,
+    peer: ConnectInfo<SocketAddr>,
     Path(connection_id): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = crate::guard::refusal_of_peer(&peer) {
+        return refused;
+    }
     let text = String::from_utf8_lossy(&body).into_owned();
     if state.hub.send(&connection_id, text) {
         StatusCode::OK.into_response()
@@ -340,13 +416,44 @@ pub(crate) async fn websocket(
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    #[cfg(feature = "trust-user-param")]
+    let query = user_param_as_token(&state, query);
     let connection_id = uuid::Uuid::new_v4().simple().to_string();
     let event = ws_event("$connect", "CONNECT", &connection_id, query, None);
     let answer = rag_lambda::websocket::connect(&state.websocket, event).await;
     if answer.status_code != 200 {
         return http_response(answer);
     }
-    upgrade.on_upgrade(move |socket| session(state, connection_id, socket))
+    upgrade
+        .max_message_size(MAX_WS_MESSAGE_BYTES)
+        .max_frame_size(MAX_WS_FRAME_BYTES)
+        .on_upgrade(move |socket| session(state, connection_id, socket))
+}
+
+/// The original service's `?user=`, when the gateway trusts it: turned into
+/// a token for that user, so that `$connect` still verifies a token exactly
+/// as in production and the core never learns of the switch.
+/// A token that cannot be issued leaves the query as it was: `$connect`
+/// then refuses it for want of a token.
+#[cfg(feature = "trust-user-param")]
+fn user_param_as_token(
+    state: &AppState,
+    mut query: HashMap<String, String>,
+) -> HashMap<String, String> {
+    if !state.trust_user_param || query.get("token").is_some_and(|t| !t.is_empty()) {
+        return query;
+    }
+    let Some(user) = query.get("user").filter(|u| !u.trim().is_empty()).cloned() else {
+        return query;
+    };
+    match state.tokens.issue(&user, state.token_ttl) {
+        Ok(token) => {
+            tracing::warn!(user = %user, "connection named by ?user= trusted (trust_user_param)");
+            query.insert("token".into(), token);
+        }
+        Err(e) => tracing::error!(error = %e, "token issue failed"),
+    }
+    query
 }
 
 async fn session(state: Arc<AppState>, connection_id: String, socket: WebSocket) {

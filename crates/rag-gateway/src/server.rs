@@ -47,6 +47,11 @@ pub struct GatewayConfig {
     pub max_document_bytes: u64,
     /// The user the console's automatic token names.
     pub dev_user: String,
+    /// Let `/ws?user=<name>` connect as that user without a token, as the
+    /// original service did. Anyone who can reach the port can then act as
+    /// anyone: local development only, off by default.
+    #[cfg(feature = "trust-user-param")]
+    pub trust_user_param: bool,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +63,8 @@ impl Default for GatewayConfig {
             visibility_timeout: Duration::from_secs(300),
             max_document_bytes: rag_lambda::wiring::DEFAULT_MAX_DOCUMENT_BYTES,
             dev_user: "dev-user".into(),
+            #[cfg(feature = "trust-user-param")]
+            trust_user_param: false,
         }
     }
 }
@@ -170,12 +177,16 @@ impl Gateway {
             blobs: blobs.clone(),
             status: status_reader,
             buckets: vec![LOCAL_BUCKET.into()],
+            max_upload_bytes: config.max_document_bytes,
+            bound: addr,
             dev_user: config.dev_user.clone(),
             token_ttl: Duration::from_secs(3600),
+            #[cfg(feature = "trust-user-param")]
+            trust_user_param: config.trust_user_param,
         });
 
         // Bodies: API Gateway's 10 MB payload limit on the API and the
-        // Management API; the document limit on uploads only.
+        // Management API; uploads stream to disk up to the document limit.
         let api = axum::Router::new()
             .route("/v2/process-document", post(routes::process_document))
             .route("/v2/query", post(routes::query))
@@ -186,14 +197,10 @@ impl Gateway {
                 post(routes::post_to_connection),
             )
             .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-        let files = axum::Router::new()
-            .route(
-                "/files/{bucket}/{*key}",
-                put(routes::upload).get(routes::rendered_page),
-            )
-            .layer(DefaultBodyLimit::max(
-                config.max_document_bytes as usize + 1,
-            ));
+        let files = axum::Router::new().route(
+            "/files/{bucket}/{*key}",
+            put(routes::upload).get(routes::rendered_page),
+        );
         let app = axum::Router::new()
             .route("/", get(console::index))
             .route("/app.js", get(console::app))
@@ -203,6 +210,10 @@ impl Gateway {
             .route("/ws", get(routes::websocket))
             .merge(api)
             .merge(files)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::guard::local_only,
+            ))
             .with_state(state);
 
         let (shutdown, mut stop) = watch::channel(false);

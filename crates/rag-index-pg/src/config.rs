@@ -14,11 +14,21 @@ pub const EMBEDDED_DATABASE_URL: &str = "postgres://rag@127.0.0.1:54329/amplify_
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct PgConfig {
-    /// `postgres://user[:password]@host:port/db`.
+    /// `postgres://user[:password]@host:port/db[?sslmode=...]`.
     pub url: String,
     pub max_connections: u32,
     /// HNSW candidate list size per query (`hnsw.ef_search`).
     pub ef_search: u32,
+    /// Longest a statement may run (`statement_timeout`): a query stuck on
+    /// a lock or a runaway plan is cancelled by the server instead of
+    /// holding a Lambda invocation, and its connection, until Lambda kills
+    /// the function (which leaves the session behind on the server).
+    pub statement_timeout: Duration,
+    /// Longest a session may sit idle inside a transaction
+    /// (`idle_in_transaction_session_timeout`): a function frozen or killed
+    /// mid-transaction releases its row locks (a document's row, which the
+    /// page ranges of a split document serialize on) within this time.
+    pub idle_in_transaction_timeout: Duration,
 }
 
 impl PgConfig {
@@ -33,7 +43,9 @@ impl PgConfig {
 
     /// Settings for a server named by parts, as the Lambda functions get it
     /// (`RAG_POSTGRES_DB_*_ENDPOINT` as `host` or `host:port`, the user, the
-    /// password resolved from Secrets Manager, the database name).
+    /// password resolved from Secrets Manager, the database name). Always
+    /// over TLS (`sslmode=require`): RDS and RDS Proxy serve it, and the
+    /// password must not cross the VPC in the clear.
     pub fn from_parts(endpoint: &str, user: &str, password: &str, database: &str) -> Self {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
         let host = if endpoint.contains(':') {
@@ -42,7 +54,7 @@ impl PgConfig {
             format!("{endpoint}:5432")
         };
         Self::new(format!(
-            "postgres://{}:{}@{host}/{}",
+            "postgres://{}:{}@{host}/{}?sslmode=require",
             utf8_percent_encode(user, NON_ALPHANUMERIC),
             utf8_percent_encode(password, NON_ALPHANUMERIC),
             utf8_percent_encode(database, NON_ALPHANUMERIC),
@@ -55,6 +67,8 @@ impl PgConfig {
             url: url.into(),
             max_connections: 8,
             ef_search: 200,
+            statement_timeout: Duration::from_secs(120),
+            idle_in_transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -71,12 +85,18 @@ impl PgConfig {
 
     /// Opens a pool. Every connection starts with the pgvector settings that
     /// filtered HNSW searches need (iterative scans keep scanning until
-    /// enough rows pass the access filter), set as startup parameters so they
-    /// cost no extra round trip.
+    /// enough rows pass the access filter) and the timeouts above, set as
+    /// startup parameters so they cost no extra round trip.
     pub async fn connect(&self) -> Result<PgPool, SetupError> {
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
         let opts = PgConnectOptions::from_str(&self.url)
             .map_err(|e| SetupError::InvalidUrl(e.to_string()))?
             .options([
+                ("statement_timeout", millis(self.statement_timeout)),
+                (
+                    "idle_in_transaction_session_timeout",
+                    millis(self.idle_in_transaction_timeout),
+                ),
                 ("hnsw.ef_search", self.ef_search.to_string()),
                 ("hnsw.iterative_scan", "relaxed_order".to_owned()),
                 ("hnsw.max_scan_tuples", "40000".to_owned()),
@@ -111,12 +131,15 @@ mod tests {
         let c = PgConfig::from_parts("db.example:6543", "rag", "p@ss/w:rd", "amplify");
         assert_eq!(
             c.url,
-            "postgres://rag:p%40ss%2Fw%3Ard@db.example:6543/amplify"
+            "postgres://rag:p%40ss%2Fw%3Ard@db.example:6543/amplify?sslmode=require"
         );
-        assert_eq!(c.redacted_url(), "postgres://rag@db.example:6543/amplify");
+        assert_eq!(
+            c.redacted_url(),
+            "postgres://rag@db.example:6543/amplify?sslmode=require"
+        );
         assert!(PgConfig::from_parts("h", "u", "p", "d")
             .url
-            .ends_with("@h:5432/d"));
+            .ends_with("@h:5432/d?sslmode=require"));
         assert!(PgConnectOptions::from_str(&c.url).is_ok());
     }
 

@@ -11,7 +11,12 @@ use rag_core::Caller;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, PgPool, Row};
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
+
+use crate::credentials::{Connections, PasswordSource};
 
 use crate::search_sql::SearchSql;
 use crate::SetupError;
@@ -22,7 +27,7 @@ const INDEX_DDL_LOCK: i64 = 0x7261_675f_686e_7377; // "rag_hnsw"
 /// The index for one embedding dimension.
 #[derive(Clone)]
 pub struct PgIndex {
-    pool: PgPool,
+    db: Connections,
     dims: usize,
     sql: std::sync::Arc<SearchSql>,
     /// Dimension of VDR page vectors (the page model may differ from the
@@ -67,7 +72,10 @@ impl PgIndex {
     /// An index over `pool` for vectors of `dims` dimensions.
     pub fn new(pool: PgPool, dims: usize) -> Self {
         Self {
-            pool,
+            db: Connections {
+                pool,
+                password: None,
+            },
             dims,
             sql: std::sync::Arc::new(SearchSql::new(dims)),
             page_dims: dims,
@@ -84,6 +92,13 @@ impl PgIndex {
         self
     }
 
+    /// The same index re-reading its password from `source` whenever the
+    /// server refuses a login (a rotated secret: see [`PasswordSource`]).
+    pub fn with_password_source(mut self, source: Arc<dyn PasswordSource>) -> Self {
+        self.db.password = Some(source);
+        self
+    }
+
     /// Text dimension (`dims`) and page dimension.
     pub fn dimensions(&self) -> (usize, usize) {
         (self.dims, self.page_dims)
@@ -91,14 +106,30 @@ impl PgIndex {
 
     /// The pool, for callers that share it.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
+    }
+
+    /// A connection, re-reading a rotated password if the login is refused.
+    pub(crate) async fn connection(&self) -> Result<PoolConnection<Postgres>, IndexError> {
+        self.db.acquire().await
+    }
+
+    /// A transaction, re-reading a rotated password if the login is refused.
+    pub(crate) async fn transaction(&self) -> Result<Transaction<'static, Postgres>, IndexError> {
+        self.db.begin().await
     }
 
     /// Applies the SQL migrations, then makes sure the HNSW index for this
     /// dimension exists. Idempotent and safe to run concurrently.
     pub async fn migrate(&self) -> Result<(), SetupError> {
-        sqlx::migrate!("../../migrations").run(&self.pool).await?;
-        let mut tx = self.pool.begin().await?;
+        // Building an index over existing rows can outlast any statement
+        // timeout meant for searches and writes.
+        let mut conn = self.db.pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::migrate!("../../migrations").run(&mut *conn).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INDEX_DDL_LOCK)
             .execute(&mut *tx)
@@ -133,7 +164,7 @@ impl PgIndex {
             "vdr_page_vectors",
         ] {
             sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
-                .execute(&self.pool)
+                .execute(&mut *self.connection().await?)
                 .await
                 .map_err(backend)?;
         }
@@ -328,7 +359,7 @@ impl Index for PgIndex {
                 self.dims
             )));
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.transaction().await?;
         claim_document(&mut tx, doc).await?;
         for table in [
             "vdr_pages",
@@ -371,7 +402,7 @@ impl Index for PgIndex {
             sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
                 .bind(document_id)
                 .bind(&caller.user)
-                .execute(&self.pool)
+                .execute(&mut *self.connection().await?)
                 .await
                 .map_err(backend)?;
         Ok(deleted.rows_affected() > 0)
@@ -415,7 +446,10 @@ impl Index for PgIndex {
                 .bind(s.params.b)
                 .bind(s.limit as i64);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = q
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(backend)?;
         let mut out = IndexResults::default();
         for row in &rows {
             let dense: Option<f64> = row.try_get("dense_score").map_err(backend)?;
@@ -445,7 +479,7 @@ impl Index for PgIndex {
             "{DOCUMENT_SUMMARY} WHERE d.owner = $1 ORDER BY d.document_id"
         )))
         .bind(&caller.user)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await
         .map_err(backend)?;
         rows.iter().map(document_summary).collect()
@@ -461,7 +495,7 @@ impl Index for PgIndex {
         )))
         .bind(&caller.user)
         .bind(document_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(backend)?;
         row.as_ref().map(document_summary).transpose()
@@ -470,7 +504,7 @@ impl Index for PgIndex {
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {
         let done = sqlx::query("DELETE FROM hybrid_documents WHERE owner = $1")
             .bind(&caller.user)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())
@@ -490,7 +524,7 @@ impl Index for PgIndex {
         .bind(document_id)
         .bind(&owner.user)
         .bind(grantee)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await
         .map_err(backend)?;
         if done.rows_affected() > 0 {
@@ -500,7 +534,7 @@ impl Index for PgIndex {
             sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
                 .bind(document_id)
                 .bind(&owner.user)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.connection().await?)
                 .await
                 .map_err(backend)?;
         Ok(owns.is_some())

@@ -7,11 +7,13 @@
 //! multi-vector embeddings searched by MaxSim, also in one round trip.
 
 mod config;
+mod credentials;
 mod index;
 mod page_index;
 mod search_sql;
 
 pub use config::PgConfig;
+pub use credentials::PasswordSource;
 pub use index::PgIndex;
 /// The pool [`PgIndex::new`] takes, so callers need not depend on sqlx.
 pub use sqlx::PgPool;

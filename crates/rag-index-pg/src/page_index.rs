@@ -64,36 +64,50 @@ impl PageIndex for PgIndex {
             )));
         }
         let (lo, hi) = (first as i32, last as i32);
-        let mut tx = self.pool().begin().await.map_err(backend)?;
+        // Rows past the document's last page, or of no page, belong to an
+        // earlier, longer (or unpaged) version: every range removes them, so
+        // none stays searchable once the new version is stored.
+        let past = doc
+            .page_count
+            .map_or(i32::MAX, |n| i32::try_from(n).unwrap_or(i32::MAX));
+        let mut tx = self.transaction().await?;
         claim_document(&mut tx, doc).await?;
 
         // This range's earlier rows (a retried or re-run range).
-        sqlx::query("DELETE FROM vdr_pages WHERE document_id = $1 AND page_num BETWEEN $2 AND $3")
-            .bind(&doc.document_id)
-            .bind(lo)
-            .bind(hi)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        // Chunk ids of the range: postings and vectors go with their chunks.
-        for table in ["hybrid_bm25_index", "hybrid_dense_embeddings"] {
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE chunk_id IN (SELECT chunk_id FROM hybrid_chunks
-                 WHERE document_id = $1 AND page_num BETWEEN $2 AND $3)"
-            )))
-            .bind(&doc.document_id)
-            .bind(lo)
-            .bind(hi)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
         sqlx::query(
-            "DELETE FROM hybrid_chunks WHERE document_id = $1 AND page_num BETWEEN $2 AND $3",
+            "DELETE FROM vdr_pages WHERE document_id = $1
+             AND (page_num BETWEEN $2 AND $3 OR page_num > $4)",
         )
         .bind(&doc.document_id)
         .bind(lo)
         .bind(hi)
+        .bind(past)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // Chunk ids of the range: postings and vectors go with their chunks.
+        let stale_chunks = "document_id = $1 AND (page_num BETWEEN $2 AND $3 OR page_num > $4
+             OR ($4 < 2147483647 AND page_num IS NULL))";
+        for table in ["hybrid_bm25_index", "hybrid_dense_embeddings"] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE chunk_id IN (SELECT chunk_id FROM hybrid_chunks
+                 WHERE {stale_chunks})"
+            )))
+            .bind(&doc.document_id)
+            .bind(lo)
+            .bind(hi)
+            .bind(past)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM hybrid_chunks WHERE {stale_chunks}"
+        )))
+        .bind(&doc.document_id)
+        .bind(lo)
+        .bind(hi)
+        .bind(past)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -195,7 +209,7 @@ impl PageIndex for PgIndex {
             .bind(&query.model)
             .bind(query.candidates_per_vector.max(1) as i64)
             .bind(query.limit as i64)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(backend)?;
         rows.iter()

@@ -44,8 +44,6 @@ pub const VDR_MAX_PAGES_PER_JOB: &str = "VDR_MAX_PAGES_PER_JOB";
 pub const VDR_DEADLINE_MARGIN_SECS: &str = "VDR_DEADLINE_MARGIN_SECS";
 /// Local development only: a PostgreSQL URL instead of the `RAG_POSTGRES_DB_*` parts.
 pub const DATABASE_URL: &str = "DATABASE_URL";
-/// Local development only: trust `?user=` on `$connect` (off unless `true`).
-pub const WEBSOCKET_ALLOW_USER_PARAM: &str = "WEBSOCKET_ALLOW_USER_PARAM";
 
 const PROCESSOR: &[&str] = &[
     DOCUMENT_STATUS_TABLE,
@@ -124,7 +122,6 @@ pub const OPTIONAL: &[&str] = &[
     VDR_DEADLINE_MARGIN_SECS,
     VDR_PROCESSING_QUEUE_URL,
     DATABASE_URL,
-    WEBSOCKET_ALLOW_USER_PARAM,
 ];
 
 /// A variable that must be set and non-empty.

@@ -35,7 +35,7 @@ use rag_core::status::{StatusRecord, StatusUpdate};
 use rag_core::Caller;
 use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_extract::{FileExtractor, PdfPageRenderer};
-use rag_index_pg::{PgConfig, PgIndex};
+use rag_index_pg::{PasswordSource, PgConfig, PgIndex};
 use serde_json::Value;
 
 use crate::api_processor::ApiProcessor;
@@ -177,17 +177,29 @@ const PAGE_SPANS: ChunkingConfig = ChunkingConfig {
 
 impl SearchParts {
     /// Loads the model (`RAG_MODEL_DIR`, or the layer's) and connects to
-    /// the read or write endpoint.
+    /// the read or write endpoint, re-reading a rotated password from its
+    /// secret whenever the database refuses a login.
     pub async fn from_env(sdk: &SdkConfig, write: bool) -> Result<Self> {
         let embedder = embedder_from_env(Path::new(LAMBDA_MODEL_DIR))?;
-        let pool = database(sdk, write).await?.connect().await?;
-        Self::over(pool, embedder)
+        let settings = DatabaseSettings::from_env(write)?;
+        let pool = settings.resolve(sdk).await?.connect().await?;
+        Self::over_with(pool, embedder, settings.password_source(sdk))
     }
 
     /// The parts over a database pool: the page model from the environment
     /// (`PAGE_EMBEDDER_URL`, a ColPali-style service), or else the local
     /// stand-in that embeds spans of page text with the text model.
     pub fn over(pool: rag_index_pg::PgPool, embedder: EmbedderSetup) -> Result<Self> {
+        Self::over_with(pool, embedder, None)
+    }
+
+    /// [`SearchParts::over`], re-reading the password from `password` when
+    /// the database refuses a login.
+    pub fn over_with(
+        pool: rag_index_pg::PgPool,
+        embedder: EmbedderSetup,
+        password: Option<Arc<dyn PasswordSource>>,
+    ) -> Result<Self> {
         let pages: Arc<dyn PageEmbedder> = match rag_embed::page_embedder_from_env()? {
             Some(remote) => remote,
             None => Arc::new(TextSpanPageEmbedder::new(
@@ -195,10 +207,12 @@ impl SearchParts {
                 Chunker::new(embedder.counter.clone(), PAGE_SPANS)?,
             )),
         };
-        let index = Arc::new(
-            PgIndex::new(pool, embedder.embedder.dimensions())
-                .with_page_dimensions(pages.dimensions()),
-        );
+        let mut index = PgIndex::new(pool, embedder.embedder.dimensions())
+            .with_page_dimensions(pages.dimensions());
+        if let Some(password) = password {
+            index = index.with_password_source(password);
+        }
+        let index = Arc::new(index);
         Ok(Self {
             index: index.clone(),
             embedder,
@@ -258,6 +272,18 @@ impl DatabaseSettings {
         })
     }
 
+    /// Where the password is re-read from when the database refuses a login
+    /// (the secret, for the parts; a URL's password does not change).
+    pub fn password_source(&self, sdk: &SdkConfig) -> Option<Arc<dyn PasswordSource>> {
+        match self {
+            Self::Url(_) => None,
+            Self::Parts { secret, .. } => Some(Arc::new(SecretPassword {
+                client: rag_aws::config::secrets_client(sdk),
+                secret: secret.clone(),
+            })),
+        }
+    }
+
     /// Connection settings, resolving the password from Secrets Manager.
     pub async fn resolve(&self, sdk: &SdkConfig) -> Result<PgConfig> {
         let mut config = match self {
@@ -268,7 +294,7 @@ impl DatabaseSettings {
                 database,
                 secret,
             } => {
-                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                let client = rag_aws::config::secrets_client(sdk);
                 let password = rag_aws::resolve_secret(&client, secret)
                     .await
                     .with_context(|| format!("resolving the database secret {secret}"))?;
@@ -276,9 +302,25 @@ impl DatabaseSettings {
             }
         };
         // One invocation at a time per container: a couple of connections is
-        // all it can use, and RDS connection slots are shared by the fleet.
+        // all it can use, and RDS connection slots are shared by the fleet
+        // (infra/README.md, "Database connections", does the arithmetic).
         config.max_connections = 2;
         Ok(config)
+    }
+}
+
+/// The database password as its Secrets Manager secret holds it now.
+struct SecretPassword {
+    client: aws_sdk_secretsmanager::Client,
+    secret: String,
+}
+
+#[async_trait]
+impl PasswordSource for SecretPassword {
+    async fn password(&self) -> Result<String, String> {
+        rag_aws::resolve_secret(&self.client, &self.secret)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -504,16 +546,8 @@ pub fn websocket_from(
 /// `async-v2-websocket-*` from the environment.
 pub async fn websocket(route: WsRoute) -> Result<WebSocketService> {
     let sdk = rag_aws::sdk_config().await;
-    let config = WebSocketConfig {
-        allow_user_param: env::flag(env::WEBSOCKET_ALLOW_USER_PARAM, false)?,
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default();
     let verifier: Option<Arc<dyn TokenVerifier>> = match route {
-        WsRoute::Connect
-            if config.allow_user_param && env::optional(env::COGNITO_USER_POOL_ID).is_none() =>
-        {
-            None
-        }
         WsRoute::Connect => {
             let cognito = CognitoConfig::from_env().context("configuring token verification")?;
             Some(Arc::new(CognitoVerifier::new(cognito)?))

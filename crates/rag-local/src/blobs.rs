@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use rag_core::ports::{BlobError, BlobMeta, BlobRef, BlobStore};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::fsio;
 
@@ -80,12 +80,97 @@ impl FsBlobStore {
         content_type: Option<&str>,
         metadata: BTreeMap<String, String>,
     ) -> Result<(), BlobError> {
+        let mut upload = self.begin_upload(blob, bytes.len() as u64).await?;
+        upload.write(bytes).await?;
+        upload.finish(content_type, metadata).await.map(|_| ())
+    }
+
+    /// Starts storing an object whose bytes arrive in pieces (an HTTP
+    /// upload), as [`FsBlobStore::put`] stores it whole: the pieces go to a
+    /// temporary file, so the object is never held in memory, and over
+    /// `max_bytes` the upload is refused ([`BlobError::TooLarge`]) as soon as
+    /// it crosses the limit.
+    pub async fn begin_upload(&self, blob: &BlobRef, max_bytes: u64) -> Result<Upload, BlobError> {
         let root = self
             .buckets
             .get(&blob.bucket)
             .ok_or(BlobError::NotFound)?
             .clone();
         let key = canonical_key(&blob.key)?;
+        let incoming = root.join(META_DIR).join(INCOMING_DIR);
+        tokio::fs::create_dir_all(&incoming)
+            .await
+            .map_err(|e| backend("creating directories", &incoming, e))?;
+        let temp = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| backend("creating the upload", &temp, e))?;
+        Ok(Upload {
+            root,
+            key,
+            temp,
+            file: Some(file),
+            written: 0,
+            max_bytes,
+        })
+    }
+}
+
+/// An object being stored piece by piece ([`FsBlobStore::begin_upload`]).
+/// It appears, with its sidecar, only when [`Upload::finish`] succeeds;
+/// dropped before that (a refused or broken upload), it leaves nothing.
+#[derive(Debug)]
+pub struct Upload {
+    root: PathBuf,
+    key: PathBuf,
+    temp: PathBuf,
+    /// `None` once finished.
+    file: Option<tokio::fs::File>,
+    written: u64,
+    max_bytes: u64,
+}
+
+impl Upload {
+    /// Appends the next piece.
+    pub async fn write(&mut self, piece: &[u8]) -> Result<(), BlobError> {
+        let size = self.written.saturating_add(piece.len() as u64);
+        if size > self.max_bytes {
+            return Err(BlobError::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| BlobError::Backend("upload already finished".into()))?;
+        file.write_all(piece)
+            .await
+            .map_err(|e| backend("writing the object", &self.temp, e))?;
+        self.written = size;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Puts the object in place with its content type and user metadata
+    /// (names lower-cased, as S3 does); returns its size.
+    pub async fn finish(
+        mut self,
+        content_type: Option<&str>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<u64, BlobError> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| BlobError::Backend("upload already finished".into()))?;
+        file.flush()
+            .await
+            .map_err(|e| backend("writing the object", &self.temp, e))?;
+        drop(file);
         let sidecar = Sidecar {
             content_type: content_type
                 .map(str::trim)
@@ -95,13 +180,28 @@ impl FsBlobStore {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
-            size: bytes.len() as u64,
+            size: self.written,
         };
-        let bytes = bytes.to_vec();
-        tokio::task::spawn_blocking(move || write_object(&root, &key, &bytes, &sidecar))
+        let (root, key, temp) = (self.root.clone(), self.key.clone(), self.temp.clone());
+        tokio::task::spawn_blocking(move || place_object(&root, &key, &temp, &sidecar))
             .await
-            .map_err(|e| BlobError::Backend(format!("upload task failed: {e}")))?
+            .map_err(|e| BlobError::Backend(format!("upload task failed: {e}")))??;
+        Ok(self.written)
     }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // Unfinished, or its rename failed: the temporary file goes.
+        if self.temp.exists() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+fn backend(what: &str, path: &Path, e: std::io::Error) -> BlobError {
+    tracing::warn!(path = %path.display(), error = %e, "{what} failed");
+    BlobError::Backend(format!("{what} failed: {e}"))
 }
 
 /// Whether a key names something in the sidecar tree.
@@ -138,28 +238,15 @@ fn canonical_key(key: &str) -> Result<PathBuf, BlobError> {
     Ok(path.to_owned())
 }
 
-/// Writes the object and then its sidecar, each through a temporary file.
-fn write_object(root: &Path, key: &Path, bytes: &[u8], sidecar: &Sidecar) -> Result<(), BlobError> {
-    let backend = |what: &str, path: &Path, e: std::io::Error| {
-        tracing::warn!(path = %path.display(), error = %e, "{what} failed");
-        BlobError::Backend(format!("{what} failed: {e}"))
-    };
+/// Renames a finished upload into place, then writes its sidecar
+/// atomically.
+fn place_object(root: &Path, key: &Path, temp: &Path, sidecar: &Sidecar) -> Result<(), BlobError> {
     let target = root.join(key);
     let meta_path = sidecar_path(root, key);
-    let incoming = root.join(META_DIR).join(INCOMING_DIR);
-    for dir in [
-        target.parent(),
-        meta_path.parent(),
-        Some(incoming.as_path()),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for dir in [target.parent(), meta_path.parent()].into_iter().flatten() {
         std::fs::create_dir_all(dir).map_err(|e| backend("creating directories", dir, e))?;
     }
-    let temp = incoming.join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-    fsio::write_via(&temp, &target, bytes, false)
-        .map_err(|e| backend("writing the object", &target, e))?;
+    std::fs::rename(temp, &target).map_err(|e| backend("placing the object", &target, e))?;
     let json = serde_json::to_vec(sidecar)
         .map_err(|e| BlobError::Backend(format!("encoding object metadata: {e}")))?;
     fsio::write_atomic(&meta_path, &json, false)

@@ -196,6 +196,15 @@ impl ConnectionStore for MemoryConnectionStore {
         Ok(())
     }
 
+    async fn subscription_count(&self, connection_id: &str) -> Result<usize, ConnectionStoreError> {
+        let now = (self.clock)();
+        let state = self.lock()?;
+        Ok(state
+            .subscriptions
+            .get(connection_id)
+            .map_or(0, |subs| subs.values().filter(|s| s.ttl >= now).count()))
+    }
+
     async fn subscribers(&self, status_id: &str) -> Result<Vec<Subscriber>, ConnectionStoreError> {
         let now = (self.clock)();
         let state = self.lock()?;

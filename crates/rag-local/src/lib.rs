@@ -13,7 +13,7 @@ mod queue;
 mod status;
 mod tokens;
 
-pub use blobs::FsBlobStore;
+pub use blobs::{FsBlobStore, Upload};
 pub use connections::MemoryConnectionStore;
 pub use queue::{
     consume, consume_with, ConsumeOptions, DeadLetter, FileJobQueue, LocalJobQueues, QueueConfig,

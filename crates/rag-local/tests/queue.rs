@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
-use rag_core::pipeline::{JobConsumer, JobRunner, RunOutcome, TransientError};
+use rag_core::pipeline::{Fault, JobConsumer, JobRunner, RunOutcome, TransientError};
 use rag_core::ports::JobQueue;
 use rag_core::status::Stage;
 use rag_local::{
@@ -332,10 +332,11 @@ impl JobRunner for FakeRunner {
                 pages: 1,
             })
         } else {
-            Err(TransientError {
-                stage: Stage::Embedding,
-                message: "embedding service down".into(),
-            })
+            Err(TransientError::new(
+                Stage::Embedding,
+                Fault::Embedding,
+                "embedding service down",
+            ))
         }
     }
 }

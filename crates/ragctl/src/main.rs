@@ -83,6 +83,11 @@ struct DevArgs {
     /// The user the console acts as.
     #[arg(long, env = "RAG_USER", default_value = "dev-user")]
     user: String,
+    /// Let `/ws?user=<name>` connect as that user without a token, as the
+    /// original service allowed (for a frontend written against it). Anyone
+    /// who reaches the port can then act as anyone.
+    #[arg(long)]
+    trust_user_param: bool,
     #[command(subcommand)]
     command: Option<DevCommand>,
 }
@@ -253,7 +258,9 @@ fn main() -> ExitCode {
                 data_dir,
                 ..
             }) => commands::dev::token(data_dir, &user, ttl),
-            Command::Dev(a) => commands::dev::serve(a.addr, a.data_dir, a.user).await,
+            Command::Dev(a) => {
+                commands::dev::serve(a.addr, a.data_dir, a.user, a.trust_user_param).await
+            }
         }
     });
     match result {

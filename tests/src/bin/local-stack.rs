@@ -35,12 +35,12 @@ async fn main() -> anyhow::Result<()> {
     let pdf = workspace().join("../shared/data/docs/pdf/crazyones-pdfa.pdf");
     let samples = [
         (
-            "test-documents/sample.pdf",
+            "alice/test-documents/sample.pdf",
             std::fs::read(&pdf).with_context(|| format!("reading the sample {}", pdf.display()))?,
             "application/pdf",
         ),
         (
-            "test-documents/sample.txt",
+            "alice/test-documents/sample.txt",
             b"Sample document: the heron waits at the weir every morning.".to_vec(),
             "text/plain",
         ),

@@ -6,5 +6,8 @@
 mod process;
 mod status;
 
-pub use process::{Accepted, ProcessConfig, ProcessDocumentRequest, ProcessService};
+pub use process::{
+    Accepted, ProcessConfig, ProcessDocumentRequest, ProcessService, MAX_BUCKET_BYTES,
+    MAX_CONTENT_TYPE_BYTES, MAX_FILE_NAME_CHARS, MAX_KEY_BYTES, MAX_METADATA_BYTES,
+};
 pub use status::StatusService;

@@ -10,12 +10,24 @@ use crate::classify::{Pipeline, RouteReason};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::job::{DocumentPassword, PipelineJob};
-use crate::pipeline::RunReporter;
+use crate::ownership::{self, Claim};
+use crate::pipeline::{Failure, Fault, RunReporter};
 use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
 use crate::status::{Stage, StatusRecord, StatusUpdate};
 
 /// Longest accepted object key (S3's own limit).
-const MAX_KEY_BYTES: usize = 1024;
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Longest accepted bucket name (S3's own limit).
+pub const MAX_BUCKET_BYTES: usize = 63;
+/// Longest `metadata.fileName`, in characters: what file systems allow.
+/// Names are stored in the status record and every index row, so an
+/// unbounded one would fail those writes (a `503`) instead of the request.
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+/// Longest `metadata.contentType`: RFC 6838 allows 127 characters for the
+/// type and for the subtype, and parameters are short.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+/// Largest `metadata` object, serialized.
+pub const MAX_METADATA_BYTES: usize = 4096;
 
 /// A validated `process-document` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +51,9 @@ impl ProcessDocumentRequest {
     pub fn from_json(raw: &[u8]) -> Result<Self, ApiError> {
         let obj = body::object(raw)?;
         let bucket = body::required_str(&obj, "bucket")?;
+        if bucket.len() > MAX_BUCKET_BYTES {
+            return Err(invalid("bucket", "is longer than 63 bytes"));
+        }
         let key = body::required_str(&obj, "key")?;
         if key.len() > MAX_KEY_BYTES {
             return Err(invalid("key", "is longer than 1024 bytes"));
@@ -49,8 +64,32 @@ impl ProcessDocumentRequest {
             Some(Value::Object(m)) => m,
             Some(_) => return Err(invalid("metadata", "must be an object")),
         };
+        if serde_json::to_vec(metadata).map_or(0, |m| m.len()) > MAX_METADATA_BYTES {
+            return Err(invalid(
+                "metadata",
+                &format!("is larger than {MAX_METADATA_BYTES} bytes"),
+            ));
+        }
         let file_name = body::optional_str(metadata, "fileName")?;
+        if file_name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_FILE_NAME_CHARS)
+        {
+            return Err(invalid(
+                "fileName",
+                &format!("is longer than {MAX_FILE_NAME_CHARS} characters"),
+            ));
+        }
         let content_type = body::optional_str(metadata, "contentType")?;
+        if content_type
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_CONTENT_TYPE_BYTES)
+        {
+            return Err(invalid(
+                "contentType",
+                &format!("is longer than {MAX_CONTENT_TYPE_BYTES} bytes"),
+            ));
+        }
         if let Some(size) = body::present(metadata, "size") {
             if size.as_u64().is_none() {
                 return Err(invalid("metadata.size", "must be a non-negative integer"));
@@ -127,7 +166,8 @@ pub struct ProcessService {
 
 impl ProcessService {
     /// Validates the object (it exists, fits, has a type a pipeline reads,
-    /// is not someone else's), records `queued` and sends the job. Does no
+    /// the caller uploaded it: [`crate::ownership`]), records `queued` and
+    /// sends the job. Does no
     /// processing itself, so it answers in one HEAD, one status write and
     /// one queue send.
     pub async fn submit(
@@ -145,16 +185,24 @@ impl ProcessService {
                 self.config.allowed_buckets.join(", ")
             )));
         }
+        if ownership::is_service_key(&req.key) {
+            return Err(refused(caller, Claim::ServiceKey));
+        }
         let current = self.status.get(&status_id).await.map_err(|e| {
             tracing::error!(status_id = %status_id, error = %e, "status read failed");
             ApiError::unavailable("the status store is unavailable; try again")
         })?;
         if let Some(cur) = &current {
             if cur.user != caller.user {
-                return Err(ApiError::forbidden("this document belongs to another user"));
+                return Err(refused(caller, Claim::OwnedByAnother));
             }
         }
-        let meta = self.head(&blob, req).await?;
+        let meta = self.head(&blob, req, caller).await?;
+        let claim = ownership::claim(caller, &req.key, Some(&meta.metadata));
+        if claim != Claim::Own {
+            tracing::warn!(status_id = %status_id, user = %caller.user, ?claim, "submission of an object the caller did not upload refused");
+            return Err(refused(caller, claim));
+        }
         let run_id = uuid::Uuid::new_v4().to_string();
         let (mut job, route) = PipelineJob::for_object(
             &blob,
@@ -206,6 +254,10 @@ impl ProcessService {
                 // A run is still going and this call did not force a new one.
                 let live = self.status.get(&status_id).await.ok().flatten();
                 return Ok(match live {
+                    // Another user's run started in between: one owner only.
+                    Some(live) if live.user != caller.user => {
+                        return Err(refused(caller, Claim::OwnedByAnother))
+                    }
                     Some(live) => {
                         Self::unchanged(&live, job.pipeline, "Document is already being processed")
                     }
@@ -226,7 +278,10 @@ impl ProcessService {
         if let Err(e) = self.queue.send(&job).await {
             tracing::error!(status_id = %status_id, error = %e, "enqueue failed");
             RunReporter::new(self.status.clone(), &job)
-                .fail("the document could not be queued")
+                .fail(&Failure::new(
+                    Fault::Queue.code(),
+                    "the document could not be queued",
+                ))
                 .await;
             return Err(ApiError::unavailable(
                 "the processing queue is unavailable; try again",
@@ -243,18 +298,25 @@ impl ProcessService {
     }
 
     /// The object's HEAD, with the request's type filling in a missing one.
+    /// A missing object outside the caller's prefix is refused like another
+    /// user's, so that refusals tell nobody which of their keys exist.
     async fn head(
         &self,
         blob: &BlobRef,
         req: &ProcessDocumentRequest,
+        caller: &Caller,
     ) -> Result<BlobMeta, ApiError> {
         let mut meta = match self.blobs.head(blob).await {
             Ok(meta) => meta,
             Err(BlobError::NotFound) => {
+                let claim = ownership::claim(caller, &blob.key, None);
+                if claim != Claim::Own {
+                    return Err(refused(caller, claim));
+                }
                 return Err(ApiError::not_found(format!(
                     "no object {} in bucket {}",
                     blob.key, blob.bucket
-                )))
+                )));
             }
             Err(BlobError::InvalidKey(why)) => {
                 return Err(invalid("key", &format!("does not name an object ({why})")))
@@ -293,6 +355,15 @@ impl ProcessService {
     }
 }
 
+/// The `403` for a claim on an object that is not the caller's upload.
+fn refused(caller: &Caller, claim: Claim) -> ApiError {
+    ApiError::forbidden(
+        claim
+            .refusal(caller)
+            .unwrap_or_else(|| "this document belongs to another user".into()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +382,19 @@ mod tests {
         let long_password = format!(
             r#"{{"bucket":"b","key":"k","password":"{}"}}"#,
             "p".repeat(1025)
+        );
+        let long_bucket = format!(r#"{{"bucket":"{}","key":"k"}}"#, "b".repeat(64));
+        let long_name = format!(
+            r#"{{"bucket":"b","key":"k","metadata":{{"fileName":"{}"}}}}"#,
+            "n".repeat(256)
+        );
+        let long_type = format!(
+            r#"{{"bucket":"b","key":"k","metadata":{{"contentType":"text/{}"}}}}"#,
+            "x".repeat(256)
+        );
+        let big_metadata = format!(
+            r#"{{"bucket":"b","key":"k","metadata":{{"notes":"{}"}}}}"#,
+            "m".repeat(4096)
         );
         let with_password =
             ProcessDocumentRequest::from_json(br#"{"bucket":"b","key":"k","password":"s3cret"}"#)
@@ -354,6 +438,10 @@ mod tests {
                 "'password'",
             ),
             (long_password.as_str(), "invalid_field", "'password'"),
+            (long_bucket.as_str(), "invalid_field", "'bucket'"),
+            (long_name.as_str(), "invalid_field", "'fileName'"),
+            (long_type.as_str(), "invalid_field", "'contentType'"),
+            (big_metadata.as_str(), "invalid_field", "'metadata'"),
         ] {
             let err = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap_err();
             assert_eq!((err.status, err.code), (400, code), "{body}");

@@ -173,17 +173,14 @@ impl JobConsumer {
                 tracing::info!(status_id = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over");
                 Disposition::Done
             }
-            Ok(RunOutcome::Failed { error }) => {
-                tracing::info!(status_id = %job.status_id, error = %error, "job failed for good");
+            Ok(RunOutcome::Failed(failure)) => {
+                tracing::info!(status_id = %job.status_id, code = failure.code, error = %failure.error, "job failed for good");
                 Disposition::Done
             }
             Err(e) if last_try => {
-                tracing::error!(status_id = %job.status_id, error = %e, receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
+                tracing::error!(status_id = %job.status_id, error = %e, code = e.fault.code(), receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
                 RunReporter::new(self.status.clone(), &job)
-                    .fail(&format!(
-                        "{} (gave up after {} attempts)",
-                        e.message, message.receive_count
-                    ))
+                    .fail(&e.failure(message.receive_count))
                     .await;
                 Disposition::Retry
             }

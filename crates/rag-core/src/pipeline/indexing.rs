@@ -50,6 +50,7 @@ pub fn document_record(
         content_type: job.content_type.clone(),
         pipeline: job.pipeline,
         embedding_model: embedding_model.to_owned(),
+        page_count: None,
         metadata,
     }
 }

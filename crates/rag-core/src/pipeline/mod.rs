@@ -2,6 +2,7 @@
 //! split between document problems (final) and infrastructure faults (retry).
 
 mod consumer;
+mod failure;
 pub mod indexing;
 mod parts;
 mod reporter;
@@ -10,6 +11,7 @@ mod vdr;
 mod visuals;
 
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
+pub use failure::{Failure, Fault};
 pub use reporter::RunReporter;
 pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};
 pub use vdr::{
@@ -24,7 +26,7 @@ pub enum RunOutcome {
     /// The document cannot be processed (corrupt, encrypted, empty,
     /// unsupported, too large, owned by someone else). Recorded as `failed`;
     /// retrying would not help.
-    Failed { error: String },
+    Failed(Failure),
     /// The document's work went on to other jobs: another pipeline as a new
     /// run (a PDF with no text layer is a scan: the VDR pipeline renders and
     /// OCRs it), or page-range jobs of a document split for its length.
@@ -37,12 +39,39 @@ pub enum RunOutcome {
 /// An infrastructure fault (database, embedding service, storage) that a
 /// retry may cure. The run's status is left where it was; the queue consumer
 /// retries and, after the last attempt, records the failure with
-/// [`RunReporter::fail`].
+/// [`RunReporter::fail`]: as the [`Fault`]'s code and plain message, never
+/// `message`, which is the adapter's own words (hosts, URLs, SQL) and only
+/// logged.
 #[derive(Debug, thiserror::Error)]
 #[error("{stage}: {message}")]
 pub struct TransientError {
     pub stage: crate::status::Stage,
+    /// Which dependency failed.
+    pub fault: Fault,
+    /// What the adapter said, for the logs.
     pub message: String,
+}
+
+impl TransientError {
+    /// A fault of `fault` during `stage`.
+    pub fn new(stage: crate::status::Stage, fault: Fault, message: impl Into<String>) -> Self {
+        Self {
+            stage,
+            fault,
+            message: message.into(),
+        }
+    }
+
+    /// What the run's owner is told when retries did not cure it.
+    pub fn failure(&self, attempts: u32) -> Failure {
+        Failure::new(
+            self.fault.code(),
+            format!(
+                "{} (gave up after {attempts} attempts)",
+                self.fault.public_message()
+            ),
+        )
+    }
 }
 
 /// Status metadata from a `json!({...})` object literal.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{meta, RunReporter, TransientError};
+use super::{meta, Fault, RunReporter, TransientError};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{Index, JobQueue, StatusStore};
 use crate::status::{PartProgress, PartReport, Stage};
@@ -48,9 +48,12 @@ pub(super) async fn send_parts(
             }),
             ..job.clone()
         };
-        jobs.send(&part_job).await.map_err(|e| TransientError {
-            stage,
-            message: format!("sending page-range job {index}: {e}"),
+        jobs.send(&part_job).await.map_err(|e| {
+            TransientError::new(
+                stage,
+                Fault::Queue,
+                format!("sending page-range job {index}: {e}"),
+            )
         })?;
         tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
@@ -109,10 +112,11 @@ pub(super) async fn count_stored(
             return Ok(None);
         }
         Err(e) => {
-            return Err(TransientError {
-                stage: Stage::Storing,
-                message: e.to_string(),
-            })
+            return Err(TransientError::new(
+                Stage::Storing,
+                Fault::Status,
+                e.to_string(),
+            ))
         }
     };
     report

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::Failure;
 use crate::classify::Pipeline;
+use crate::error::redact_internals;
 use crate::job::PipelineJob;
 use crate::ports::{StatusStore, StatusWrite};
 use crate::status::{Stage, StatusRecord, StatusUpdate};
@@ -56,14 +58,8 @@ impl RunReporter {
         message: impl Into<String>,
         metadata: Map<String, Value>,
     ) -> Option<StatusRecord> {
-        self.write(
-            stage,
-            stage.progress_at(fraction),
-            message.into(),
-            None,
-            metadata,
-        )
-        .await
+        self.write(stage, stage.progress_at(fraction), message.into(), metadata)
+            .await
     }
 
     /// Records the end of the run.
@@ -72,20 +68,21 @@ impl RunReporter {
         message: impl Into<String>,
         metadata: Map<String, Value>,
     ) -> Option<StatusRecord> {
-        self.write(Stage::Completed, 100, message.into(), None, metadata)
+        self.write(Stage::Completed, 100, message.into(), metadata)
             .await
     }
 
-    /// Records a failure with the reason shown to the user.
-    pub async fn fail(&self, error: &str) -> Option<StatusRecord> {
-        self.write(
-            Stage::Failed,
-            0,
-            format!("Processing failed: {error}"),
-            Some(error.to_owned()),
-            Map::new(),
-        )
-        .await
+    /// Records a failure, with the code and reason shown to the user. The
+    /// reason is redacted once more ([`crate::error::redact_internals`]) in
+    /// case an adapter's words slipped into it.
+    pub async fn fail(&self, failure: &Failure) -> Option<StatusRecord> {
+        let error = redact_internals(&failure.error);
+        let update = StatusUpdate {
+            error: Some(error.clone()),
+            error_code: Some(failure.code.to_owned()),
+            ..self.update(Stage::Failed, 0, format!("Processing failed: {error}"))
+        };
+        self.record(&update).await
     }
 
     async fn write(
@@ -93,15 +90,19 @@ impl RunReporter {
         stage: Stage,
         progress: u8,
         message: String,
-        error: Option<String>,
         metadata: Map<String, Value>,
     ) -> Option<StatusRecord> {
         let update = StatusUpdate {
-            error,
             metadata,
             ..self.update(stage, progress, message)
         };
-        match self.apply(&update).await? {
+        self.record(&update).await
+    }
+
+    /// Applies `update`, logging what became of it.
+    async fn record(&self, update: &StatusUpdate) -> Option<StatusRecord> {
+        let stage = update.stage;
+        match self.apply(update).await? {
             StatusWrite::Applied(record) => {
                 tracing::info!(status_id = %self.status_id, stage = %stage, progress = record.progress, message = %record.message, "status");
                 Some(record)

@@ -8,14 +8,15 @@ use serde_json::{json, Map};
 use super::indexing::{chunk_records, document_record};
 use super::parts::{chunk_total, count_stored, run_elapsed_ms};
 use super::vdr::PAGE_CHUNK_STRIDE;
-use super::{meta, RunOutcome, RunReporter, TransientError};
+use super::{meta, Failure, Fault, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
 use crate::classify::{extension, Pipeline};
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
-    BlobError, BlobStore, Embedder, Extractor, Index, IndexError, JobQueue, PageIndex, StatusStore,
+    BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, JobQueue,
+    PageIndex, StatusStore,
 };
 use crate::status::PartReport;
 use crate::status::{Stage, StatusUpdate};
@@ -117,12 +118,11 @@ impl TextPipeline {
             Flavor::VdrPageText => Stage::ConvertingPages,
         };
         let report = RunReporter::new(self.status.clone(), job);
-        let fail = |error: String| async {
-            tracing::warn!(status_id = %job.status_id, error = %error, "document failed");
-            report.fail(&error).await;
-            Ok(RunOutcome::Failed { error })
+        let fail = |failure: Failure| async {
+            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
         };
-        let transient = |stage: Stage, message: String| TransientError { stage, message };
 
         report
             .stage(
@@ -174,9 +174,9 @@ impl TextPipeline {
                 if let (Some(follow), true) = (&self.follow_up, self.config.scans_to_vdr) {
                     return self.hand_to_vdr(job, follow.jobs.as_ref()).await;
                 }
-                return fail(ExtractError::Empty.to_string()).await;
+                return fail(ExtractError::Empty.into()).await;
             }
-            Err(e) => return fail(e.to_string()).await,
+            Err(e) => return fail(e.into()).await,
         };
         let pages = extracted.pages.len();
         report
@@ -211,7 +211,7 @@ impl TextPipeline {
             .await;
         let chunks = self.page_chunks(&extracted, flavor);
         if chunks.is_empty() {
-            return fail(ExtractError::Empty.to_string()).await;
+            return fail(ExtractError::Empty.into()).await;
         }
         let total = chunks.len();
         report
@@ -248,8 +248,7 @@ impl TextPipeline {
         );
         match self.index.replace_document(&document, &records).await {
             Ok(()) => {}
-            Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
-            Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+            Err(e) => return fail(refused_by_index(e)?).await,
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         report
@@ -293,10 +292,8 @@ impl TextPipeline {
         chunks: &[(Option<u32>, String)],
         report: Option<&RunReporter>,
     ) -> Result<Vec<Vec<f32>>, TransientError> {
-        let transient = |message: String| TransientError {
-            stage: Stage::Embedding,
-            message,
-        };
+        let transient =
+            |message: String| TransientError::new(Stage::Embedding, Fault::Embedding, message);
         let total = chunks.len();
         let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total);
         let batch = self.config.embed_batch.max(1);
@@ -368,12 +365,11 @@ impl TextPipeline {
         follow: &FollowUp,
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.status.clone(), job);
-        let fail = |error: String| async {
-            tracing::warn!(status_id = %job.status_id, part = part.index, error = %error, "document failed");
-            report.fail(&error).await;
-            Ok(RunOutcome::Failed { error })
+        let fail = |failure: Failure| async {
+            tracing::warn!(status_id = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
         };
-        let transient = |stage: Stage, message: String| TransientError { stage, message };
         tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.read_object(job).await? {
             Ok(bytes) => bytes,
@@ -381,13 +377,12 @@ impl TextPipeline {
         };
         let mut extracted = match self.extract(Arc::new(bytes), job, Some(range)).await {
             Ok(doc) => doc,
-            Err(e) => return fail(e.to_string()).await,
+            Err(e) => return fail(e.into()).await,
         };
         if extracted.pages.len() as u32 != part.pages_total {
-            return fail(format!(
-                "the document changed while it was processed ({} pages, {} expected)",
-                extracted.pages.len(),
-                part.pages_total
+            return fail(changed_while_processed(
+                extracted.pages.len() as u32,
+                part.pages_total,
             ))
             .await;
         }
@@ -414,19 +409,21 @@ impl TextPipeline {
             };
             record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
         }
-        let document = document_record(
-            job,
-            self.embedder.model_id(),
-            json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
-        );
+        let document = DocumentRecord {
+            page_count: Some(part.pages_total),
+            ..document_record(
+                job,
+                self.embedder.model_id(),
+                json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
+            )
+        };
         match follow
             .ranges
             .replace_pages(&document, range.first, range.last, &[], &records)
             .await
         {
             Ok(()) => {}
-            Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
-            Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+            Err(e) => return fail(refused_by_index(e)?).await,
         }
         let counted = PartReport {
             status_id: job.status_id.clone(),
@@ -503,15 +500,16 @@ impl TextPipeline {
             )
         };
         if let Err(e) = self.status.apply(&update).await {
-            return Err(TransientError {
-                stage: Stage::ExtractingText,
-                message: e.to_string(),
-            });
+            return Err(TransientError::new(
+                Stage::ExtractingText,
+                Fault::Status,
+                e.to_string(),
+            ));
         }
-        queue.send(&next).await.map_err(|e| TransientError {
-            stage: Stage::ExtractingText,
-            message: e.to_string(),
-        })?;
+        queue
+            .send(&next)
+            .await
+            .map_err(|e| TransientError::new(Stage::ExtractingText, Fault::Queue, e.to_string()))?;
         tracing::info!(status_id = %job.status_id, run_id = %next.run_id, "scanned PDF handed to the VDR pipeline");
         Ok(RunOutcome::HandedOver {
             to: Pipeline::Vdr,
@@ -524,21 +522,32 @@ impl TextPipeline {
     pub(super) async fn read_object(
         &self,
         job: &PipelineJob,
-    ) -> Result<Result<Vec<u8>, String>, TransientError> {
+    ) -> Result<Result<Vec<u8>, Failure>, TransientError> {
         match self
             .blobs
             .get(&job.blob(), self.config.max_object_bytes)
             .await
         {
             Ok(bytes) => Ok(Ok(bytes)),
-            Err(BlobError::NotFound) => Ok(Err("the document no longer exists in storage".into())),
-            Err(e @ (BlobError::TooLarge { .. } | BlobError::InvalidKey(_))) => {
-                Ok(Err(e.to_string()))
+            Err(BlobError::NotFound) => Ok(Err(Failure::new(
+                "not_found",
+                "the document no longer exists in storage",
+            ))),
+            Err(e @ BlobError::TooLarge { .. }) => {
+                Ok(Err(Failure::new("too_large", e.to_string())))
             }
-            Err(BlobError::Backend(e)) => Err(TransientError {
-                stage: Stage::ProcessingStarted,
-                message: e,
-            }),
+            Err(BlobError::InvalidKey(why)) => {
+                tracing::warn!(status_id = %job.status_id, reason = %why, "object key refused by the store");
+                Ok(Err(Failure::new(
+                    "invalid_key",
+                    "the document's key does not name a stored object",
+                )))
+            }
+            Err(BlobError::Backend(e)) => Err(TransientError::new(
+                Stage::ProcessingStarted,
+                Fault::Storage,
+                e,
+            )),
         }
     }
 
@@ -582,6 +591,27 @@ impl TextPipeline {
             }
         }
     }
+}
+
+/// The failure of a document the index refused (another user's), or the
+/// fault to retry.
+pub(super) fn refused_by_index(e: IndexError) -> Result<Failure, TransientError> {
+    match e {
+        IndexError::NotOwner { .. } => Ok(Failure::new("not_owner", e.to_string())),
+        other => Err(TransientError::new(
+            Stage::Storing,
+            Fault::Index,
+            other.to_string(),
+        )),
+    }
+}
+
+/// A page-range job found a different document than the one that was split.
+pub(super) fn changed_while_processed(pages: u32, expected: u32) -> Failure {
+    Failure::new(
+        "document_changed",
+        format!("the document changed while it was processed ({pages} pages, {expected} expected)"),
+    )
 }
 
 /// Whether the job's document is a PDF (by name or declared type).

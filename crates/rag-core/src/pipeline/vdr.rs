@@ -29,17 +29,20 @@ use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
 use super::parts::{chunk_total, count_stored, run_elapsed_ms, wall_clock_ms};
-use super::text::Flavor;
-use super::{meta, Deadline, RunOutcome, RunReporter, TextPipeline, TransientError};
+use super::text::{changed_while_processed, refused_by_index, Flavor};
+use super::{
+    meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
+};
 use crate::chunking::TextKind;
 use crate::classify::Pipeline;
 use crate::extraction::ExtractInput;
 use crate::job::{JobPart, PageRange, PipelineJob};
+use crate::ownership::RENDERED_PAGES_PREFIX;
 use crate::ports::{
-    BlobRef, ChunkRecord, IndexError, JobQueue, PageEmbedder, PageIndex, PageRecord, PageRenderer,
-    PageSource, PageTextSource, RenderError, RenderedPage,
+    BlobRef, ChunkRecord, DocumentRecord, JobQueue, PageEmbedder, PageIndex, PageRecord,
+    PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
 };
-use crate::status::{PartReport, Stage};
+use crate::status::{PartReport, Stage, MAX_COUNTED_PAGES};
 
 /// Chunk numbers of a VDR document are `page * PAGE_CHUNK_STRIDE + i`, so
 /// that workers writing different page ranges never collide.
@@ -62,6 +65,9 @@ pub struct VdrConfig {
     /// its invocation's deadline, and hands the rest of its range back: a
     /// batch must be able to finish inside it.
     pub deadline_margin: Duration,
+    /// Most pages a document may have, checked before any page-range job
+    /// is sent: a small file can declare a million pages.
+    pub max_document_pages: u32,
 }
 
 impl Default for VdrConfig {
@@ -71,6 +77,7 @@ impl Default for VdrConfig {
             batch_pages: 8,
             max_pages_per_job: 50,
             deadline_margin: Duration::from_secs(120),
+            max_document_pages: MAX_COUNTED_PAGES,
         }
     }
 }
@@ -98,14 +105,14 @@ pub struct VdrPipeline {
 /// Where page `n` of a document is stored: beside it, under a prefix of
 /// its own so listings of the uploads stay clean.
 pub fn page_image_key(document_key: &str, page_num: u32) -> String {
-    format!("rendered-pages/{document_key}/page-{page_num:05}.png")
+    format!("{RENDERED_PAGES_PREFIX}{document_key}/page-{page_num:05}.png")
 }
 
 /// The document a rendered page belongs to (the inverse of
 /// [`page_image_key`]), so that whoever serves the image can check that the
 /// caller may see that document.
 pub fn document_of_page_image(key: &str) -> Option<(&str, u32)> {
-    let rest = key.strip_prefix("rendered-pages/")?;
+    let rest = key.strip_prefix(RENDERED_PAGES_PREFIX)?;
     let (document, file) = rest.rsplit_once('/')?;
     let page = file.strip_prefix("page-")?.strip_suffix(".png")?;
     let page = page.parse().ok().filter(|&p| p >= 1)?;
@@ -134,10 +141,10 @@ impl VdrPipeline {
         let started = Instant::now();
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
-        let fail = |error: String| async {
-            tracing::warn!(status_id = %job.status_id, error = %error, "document failed");
-            report.fail(&error).await;
-            Ok(RunOutcome::Failed { error })
+        let fail = |failure: Failure| async {
+            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
         };
 
         report
@@ -164,15 +171,16 @@ impl VdrPipeline {
             .await;
         let source = match self.open(visual, bytes, job).await {
             Ok(source) => source,
-            Err(RenderError::Document(e)) => return fail(e.to_string()).await,
+            Err(RenderError::Document(e)) => return fail(e.into()).await,
             Err(RenderError::Unavailable(why)) => {
+                // The reason names libraries and paths: logged, not shown.
                 tracing::warn!(status_id = %job.status_id, reason = %why, "pages cannot be rendered; indexing page text");
                 report
                     .stage(
                         Stage::ConvertingPages,
                         0.0,
                         "Pages cannot be rendered here; indexing the text of each page",
-                        meta(json!({"vdr_mode": "page_text", "render_unavailable": why})),
+                        meta(json!({"vdr_mode": "page_text", "render_unavailable": true})),
                     )
                     .await;
                 return base.run_as(job, Flavor::VdrPageText).await;
@@ -180,7 +188,17 @@ impl VdrPipeline {
         };
         let total = source.page_count();
         if total == 0 {
-            return fail("the document has no pages".into()).await;
+            return fail(Failure::new("no_pages", "the document has no pages")).await;
+        }
+        if total > visual.config.max_document_pages {
+            return fail(Failure::new(
+                "limit_exceeded",
+                format!(
+                    "the document has {total} pages; at most {} can be processed",
+                    visual.config.max_document_pages
+                ),
+            ))
+            .await;
         }
         report
             .stage(
@@ -255,10 +273,10 @@ impl VdrPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.pages.status.clone(), job);
-        let fail = |error: String| async {
-            tracing::warn!(status_id = %job.status_id, part = part.index, error = %error, "document failed");
-            report.fail(&error).await;
-            Ok(RunOutcome::Failed { error })
+        let fail = |failure: Failure| async {
+            tracing::warn!(status_id = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
         };
         tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.pages.read_object(job).await? {
@@ -267,22 +285,19 @@ impl VdrPipeline {
         };
         let source = match self.open(visual, bytes, job).await {
             Ok(source) => source,
-            Err(RenderError::Document(e)) => return fail(e.to_string()).await,
+            Err(RenderError::Document(e)) => return fail(e.into()).await,
             // The document was rendered when it was split: a fault here.
             Err(RenderError::Unavailable(why)) => {
-                return Err(TransientError {
-                    stage: Stage::ConvertingPages,
-                    message: why,
-                })
+                return Err(TransientError::new(
+                    Stage::ConvertingPages,
+                    Fault::Rendering,
+                    why,
+                ))
             }
         };
         let pages = source.page_count();
         if pages != part.pages_total || range.last > part.range.last || range.is_empty() {
-            return fail(format!(
-                "the document changed while it was processed ({pages} pages, {} expected)",
-                part.pages_total
-            ))
-            .await;
+            return fail(changed_while_processed(pages, part.pages_total)).await;
         }
         self.store_range(visual, &source, job, part, range, deadline)
             .await
@@ -303,18 +318,21 @@ impl VdrPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
-        let fail = |error: String| async {
-            tracing::warn!(status_id = %job.status_id, error = %error, "document failed");
-            report.fail(&error).await;
-            Ok(RunOutcome::Failed { error })
+        let fail = |failure: Failure| async {
+            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
         };
-        let transient = |stage: Stage, message: String| TransientError { stage, message };
+        let transient = TransientError::new;
         let total = part.pages_total;
-        let document = document_record(
-            job,
-            visual.embedder.model_id(),
-            json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
-        );
+        let document = DocumentRecord {
+            page_count: Some(total),
+            ..document_record(
+                job,
+                visual.embedder.model_id(),
+                json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
+            )
+        };
         let batch = visual.config.batch_pages.max(1);
         let (mut chunks_stored, mut pages_stored) = (0usize, 0usize);
         let mut first = range.first;
@@ -349,10 +367,13 @@ impl VdrPipeline {
             for n in first..=last {
                 match render(source, n, visual.config.dpi).await {
                     Ok(page) => rendered.push(page),
-                    Err(RenderError::Document(e)) => return fail(format!("page {n}: {e}")).await,
+                    Err(RenderError::Document(e)) => {
+                        return fail(Failure::new(e.code(), format!("page {n}: {e}"))).await
+                    }
                     Err(RenderError::Unavailable(why)) => {
                         return Err(transient(
                             Stage::ConvertingPages,
+                            Fault::Rendering,
                             format!("page {n}: {why}"),
                         ))
                     }
@@ -367,16 +388,18 @@ impl VdrPipeline {
                 base.blobs
                     .put(&blob, page.png.clone(), "image/png")
                     .await
-                    .map_err(|e| transient(Stage::ConvertingPages, e.to_string()))?;
+                    .map_err(|e| {
+                        transient(Stage::ConvertingPages, Fault::Storage, e.to_string())
+                    })?;
             }
-            let vectors = visual
-                .embedder
-                .embed_pages(&rendered)
-                .await
-                .map_err(|e| transient(Stage::EmbeddingPages, e.to_string()))?;
+            let vectors =
+                visual.embedder.embed_pages(&rendered).await.map_err(|e| {
+                    transient(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
+                })?;
             if vectors.len() != rendered.len() {
                 return Err(transient(
                     Stage::EmbeddingPages,
+                    Fault::Embedding,
                     format!(
                         "page embedder returned {} results for {} pages",
                         vectors.len(),
@@ -422,8 +445,7 @@ impl VdrPipeline {
                 .await
             {
                 Ok(()) => {}
-                Err(e @ IndexError::NotOwner { .. }) => return fail(e.to_string()).await,
-                Err(e) => return Err(transient(Stage::Storing, e.to_string())),
+                Err(e) => return fail(refused_by_index(e)?).await,
             }
             pages_stored += records.len();
             if !counted.blank_pages.is_empty() {
@@ -520,19 +542,15 @@ impl VdrPipeline {
             return Ok(Vec::new());
         }
         let plain: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
-        let vectors = base
-            .embedder
-            .embed_documents(&plain)
-            .await
-            .map_err(|e| TransientError {
-                stage: Stage::EmbeddingPages,
-                message: e.to_string(),
-            })?;
+        let vectors = base.embedder.embed_documents(&plain).await.map_err(|e| {
+            TransientError::new(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
+        })?;
         if vectors.len() != plain.len() {
-            return Err(TransientError {
-                stage: Stage::EmbeddingPages,
-                message: format!("{} vectors for {} chunks", vectors.len(), plain.len()),
-            });
+            return Err(TransientError::new(
+                Stage::EmbeddingPages,
+                Fault::Embedding,
+                format!("{} vectors for {} chunks", vectors.len(), plain.len()),
+            ));
         }
         let mut records = chunk_records(
             &base.analyzer,

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::StatusPublisher;
 use crate::error::ApiError;
 use crate::ports::{AuthError, Connection, NotifyError, StatusStore, TokenVerifier};
+use crate::query::MAX_DOCUMENT_ID_BYTES;
 
 /// Settings of the WebSocket routes.
 #[derive(Debug, Clone)]
@@ -16,16 +17,19 @@ pub struct WebSocketConfig {
     /// How long a connection and its subscriptions live without `$disconnect`
     /// (API Gateway closes connections after 2 hours at most).
     pub connection_ttl_secs: i64,
-    /// Trust `?user=` without a token. Local development only; off by
-    /// default, because it lets anyone claim to be anyone.
-    pub allow_user_param: bool,
+    /// Most statusIds one connection may be subscribed to at once.
+    pub max_subscriptions: usize,
+    /// Largest message a client may send, in bytes (API Gateway allows
+    /// 128 KB; every action of the protocol fits in a few hundred bytes).
+    pub max_message_bytes: usize,
 }
 
 impl Default for WebSocketConfig {
     fn default() -> Self {
         Self {
             connection_ttl_secs: 2 * 3600 + 600,
-            allow_user_param: false,
+            max_subscriptions: 100,
+            max_message_bytes: 8 * 1024,
         }
     }
 }
@@ -41,7 +45,10 @@ pub struct WebSocketService {
 
 impl WebSocketService {
     /// `$connect`: verifies `?token=` and records the connection; a refusal
-    /// (`401`) makes API Gateway reject the handshake.
+    /// (`401`) makes API Gateway reject the handshake. Nothing else names
+    /// the user: the original's `?user=` is not trusted here (the local
+    /// gateway can turn it into a token, behind a cargo feature no Lambda
+    /// function is built with).
     pub async fn connect(
         &self,
         connection_id: &str,
@@ -51,8 +58,8 @@ impl WebSocketService {
             .get("token")
             .map(String::as_str)
             .filter(|t| !t.is_empty());
-        let caller = match (token, query.get("user")) {
-            (Some(token), _) => self.verifier.verify(token).await.map_err(|e| match e {
+        let caller = match token {
+            Some(token) => self.verifier.verify(token).await.map_err(|e| match e {
                 AuthError::Unavailable(why) => {
                     tracing::error!(connection_id, error = %why, "token keys unavailable");
                     ApiError::unavailable("identity provider unavailable; try again")
@@ -62,10 +69,7 @@ impl WebSocketService {
                     ApiError::unauthorized(format!("connection refused: {other}"))
                 }
             })?,
-            (None, Some(user)) if self.config.allow_user_param && !user.is_empty() => {
-                crate::Caller::new(user.clone())
-            }
-            (None, _) => {
+            None => {
                 return Err(ApiError::unauthorized(
                     "connection refused: a ?token= with a valid id token is required",
                 ))
@@ -124,6 +128,18 @@ impl WebSocketService {
     }
 
     async fn replies(&self, connection_id: &str, body: &str) -> Vec<Value> {
+        if body.len() > self.config.max_message_bytes {
+            tracing::info!(
+                connection_id,
+                bytes = body.len(),
+                "oversized message refused"
+            );
+            return vec![error(&format!(
+                "Message too large: {} bytes; the limit is {}",
+                body.len(),
+                self.config.max_message_bytes
+            ))];
+        }
         let request: Value = match serde_json::from_str(body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
@@ -150,6 +166,11 @@ impl WebSocketService {
         let Some(status_id) = status_id.filter(|s| !s.is_empty()) else {
             return vec![error("subscribe needs a 'statusId'")];
         };
+        if status_id.len() > MAX_DOCUMENT_ID_BYTES {
+            return vec![error(&format!(
+                "'statusId' is longer than {MAX_DOCUMENT_ID_BYTES} bytes"
+            ))];
+        }
         let connection = match self.publisher.connections.get(connection_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return vec![error("Connection not registered; reconnect")],
@@ -170,6 +191,29 @@ impl WebSocketService {
             return vec![
                 json!({"type": "error", "error": "Not authorized to subscribe to this document", "statusId": status_id}),
             ];
+        }
+        match self
+            .publisher
+            .connections
+            .subscription_count(connection_id)
+            .await
+        {
+            Ok(held) if held >= self.config.max_subscriptions => {
+                tracing::info!(connection_id, held, "subscription limit reached");
+                return vec![json!({
+                    "type": "error",
+                    "error": format!(
+                        "Too many subscriptions: a connection holds at most {}; unsubscribe first",
+                        self.config.max_subscriptions
+                    ),
+                    "statusId": status_id,
+                })];
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(connection_id, error = %e, "subscription count failed");
+                return vec![error("Subscription failed; try again")];
+            }
         }
         if let Err(e) = self
             .publisher

@@ -18,6 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use super::StatusRecord;
 
+/// Most pages one run can count, so the most a document split into page
+/// ranges may have: every store keeps a run's counters in its status record,
+/// and a DynamoDB item holds at most 400 KB. Each page is counted in
+/// `pagesDone` and, at worst, in `ocrPages` or `blankPages` too: page
+/// numbers below 100,000 take 4 bytes in a number set, so 8 bytes a page,
+/// and 40,000 pages take 320 KB, leaving room for the record itself (a key
+/// of 1 KB, metadata, messages). Checked against DynamoDB (moto) by
+/// `rag-aws`'s status tests.
+pub const MAX_COUNTED_PAGES: u32 = 40_000;
+
 /// What one worker of a split run reports after storing a batch of pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartReport {

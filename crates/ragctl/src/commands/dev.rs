@@ -15,7 +15,12 @@ use crate::wiring;
 
 /// Serves until Ctrl-C: the index is migrated first, so a fresh database
 /// works at once.
-pub async fn serve(addr: SocketAddr, data_dir: PathBuf, user: String) -> Result<ExitCode> {
+pub async fn serve(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    user: String,
+    trust_user_param: bool,
+) -> Result<ExitCode> {
     let setup = wiring::embedder()?;
     let index = wiring::index(setup.embedder.dimensions()).await?;
     index.migrate().await.context("migrating the index")?;
@@ -24,6 +29,7 @@ pub async fn serve(addr: SocketAddr, data_dir: PathBuf, user: String) -> Result<
         addr,
         data_dir,
         dev_user: user,
+        trust_user_param,
         ..GatewayConfig::default()
     };
     let running = Gateway::start(config, parts).await?;

@@ -218,6 +218,7 @@ async fn load(
             content_type: Some("text/plain".into()),
             pipeline: Pipeline::TextRag,
             embedding_model: services.embedder.model_id().to_owned(),
+            page_count: None,
             metadata: json!({"eval_fingerprint": fingerprint}),
         };
         documents.push((doc, records));

@@ -118,9 +118,9 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
                 summary.chunks += chunks;
                 summary.pages += pages;
             }
-            Ok(RunOutcome::Failed { error }) => summary.failed.push(Failure {
+            Ok(RunOutcome::Failed(failure)) => summary.failed.push(Failure {
                 file: path.display().to_string(),
-                error,
+                error: failure.error,
             }),
             // ragctl has no VDR queue to hand documents to (follow_up: None).
             Ok(RunOutcome::HandedOver { reason, .. }) => summary.failed.push(Failure {
@@ -176,9 +176,10 @@ async fn ingest_one(
     ) {
         Ok((job, _)) => job,
         Err(e) => {
-            return Ok(RunOutcome::Failed {
-                error: e.to_string(),
-            })
+            return Ok(RunOutcome::Failed(rag_core::pipeline::Failure::new(
+                "unsupported_type",
+                e.to_string(),
+            )))
         }
     };
     RunReporter::new(status.clone(), &job)
@@ -189,7 +190,7 @@ async fn ingest_one(
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             RunReporter::new(status.clone(), &job)
-                .fail(&e.to_string())
+                .fail(&e.failure(1))
                 .await;
             Err(e.into())
         }
