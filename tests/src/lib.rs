@@ -132,6 +132,9 @@ impl StatusStore for RecordingStatusStore {
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         self.inner.list_for_user(user, limit).await
     }
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        self.inner.expired(now, limit).await
+    }
 }
 
 /// A wired text pipeline over a temporary bucket directory.

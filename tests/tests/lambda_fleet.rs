@@ -1318,3 +1318,251 @@ async fn a_queue_fault_is_a_503_and_a_failed_status() {
         "{record}"
     );
 }
+
+/// A queue that never answers: the process sending to it is killed first.
+struct NeverAnswers;
+
+#[async_trait::async_trait]
+impl rag_core::ports::JobQueue for NeverAnswers {
+    async fn send(
+        &self,
+        _: &rag_core::job::PipelineJob,
+    ) -> Result<(), rag_core::ports::QueueError> {
+        std::future::pending().await
+    }
+}
+
+/// An embedder that never answers: the worker using it is killed first.
+struct EmbedsForever(std::sync::Arc<dyn rag_core::ports::Embedder>);
+
+#[async_trait::async_trait]
+impl rag_core::ports::Embedder for EmbedsForever {
+    fn model_id(&self) -> &str {
+        self.0.model_id()
+    }
+    fn dimensions(&self) -> usize {
+        self.0.dimensions()
+    }
+    async fn embed_documents(
+        &self,
+        _: &[String],
+    ) -> Result<Vec<Vec<f32>>, rag_core::ports::EmbedError> {
+        std::future::pending().await
+    }
+    async fn embed_query(&self, text: &str) -> Result<Vec<f32>, rag_core::ports::EmbedError> {
+        self.0.embed_query(text).await
+    }
+}
+
+/// Seconds since the epoch, `ahead` from now.
+fn epoch_in(ahead: i64) -> i64 {
+    chrono::Utc::now().timestamp() + ahead
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
+    use rag_core::api::{ProcessConfig, ProcessDocumentRequest, ProcessService};
+    use rag_core::status::QUEUE_LEASE_SECS;
+    let stack = Stack::new().await;
+    let user = new_user("lost").user;
+    let caller = rag_core::Caller::new(user.clone());
+    // An api-processor killed between recording `queued` and the send.
+    let dying = ProcessService {
+        blobs: std::sync::Arc::new(rag_aws::S3BlobStore::from_config(&stack.sdk)),
+        queue: std::sync::Arc::new(NeverAnswers),
+        status: stack.resources.status(&stack.sdk).unwrap(),
+        config: ProcessConfig {
+            allowed_buckets: vec![stack.bucket.clone()],
+            ..Default::default()
+        },
+    };
+    let mut ids = Vec::new();
+    for name in ["kept.txt", "lost-twice.txt"] {
+        let key = own(&user, name);
+        put(
+            &stack,
+            &key,
+            b"a note about the tides".to_vec(),
+            "text/plain",
+        )
+        .await;
+        let body = json!({"bucket": stack.bucket, "key": key}).to_string();
+        let request = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap();
+        let killed = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            dying.submit(&caller, &request),
+        )
+        .await;
+        assert!(killed.is_err(), "the submission hung in the send");
+        ids.push(format!("{}#{key}", stack.bucket));
+    }
+    for id in &ids {
+        let record = status_of(&stack, &user, id).await.1;
+        assert_eq!(record["status"], "queued", "{record}");
+    }
+    assert!(
+        receive(&stack, "TextRagQueue", 0).await.is_empty(),
+        "nothing was sent"
+    );
+
+    // Within the lease nothing happens; past it, both jobs are sent again.
+    let early = stack.api.sweeper.sweep(epoch_in(60)).await.unwrap();
+    assert_eq!(early, Default::default());
+    let swept = stack
+        .api
+        .sweeper
+        .sweep(epoch_in(QUEUE_LEASE_SECS + 60))
+        .await
+        .unwrap();
+    assert_eq!((swept.requeued, swept.failed), (2, 0), "{swept:?}");
+    let resent = receive(&stack, "TextRagQueue", 30).await;
+    assert_eq!(resent.len(), 2);
+    // One goes through; the other is lost again.
+    let (kept, lost): (Vec<_>, Vec<_>) = resent
+        .into_iter()
+        .partition(|m| m.body().is_some_and(|b| b.contains(ids[0].as_str())));
+    let arn = &stack.queues["TextRagQueue"].arn;
+    let done = sqs::handle(&stack.text, sqs_event(&kept, arn)).await;
+    assert!(done.batch_item_failures.is_empty());
+    for m in lost {
+        sqs_client(&stack)
+            .delete_message()
+            .queue_url(&stack.queues["TextRagQueue"].url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        status_of(&stack, &user, &ids[0]).await.1["status"],
+        "completed"
+    );
+    // A second lapse of the same run: it fails, once.
+    let later = epoch_in(2 * QUEUE_LEASE_SECS + 120);
+    let swept = stack.api.sweeper.sweep(later).await.unwrap();
+    assert_eq!((swept.requeued, swept.failed), (0, 1), "{swept:?}");
+    let record = status_of(&stack, &user, &ids[1]).await.1;
+    assert_eq!(
+        (record["status"].as_str(), record["errorCode"].as_str()),
+        (Some("failed"), Some("never_started")),
+        "{record}"
+    );
+    assert_eq!(
+        stack.api.sweeper.sweep(later).await.unwrap(),
+        Default::default()
+    );
+    // And the document can simply be submitted again.
+    let key = ids[1].split_once('#').unwrap().1;
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one() {
+    use rag_core::status::RUN_LEASE_SECS;
+    let stack = Stack::new().await;
+    let user = new_user("oom").user;
+    let key = &own(&user, "heavy.md");
+    put(
+        &stack,
+        key,
+        "# Heavy\n\nA document whose worker dies.\n"
+            .repeat(20)
+            .into_bytes(),
+        "text/markdown",
+    )
+    .await;
+    let status_id = format!("{}#{key}", stack.bucket);
+    connect_and_subscribe(&stack, &user, "c-oom", &status_id).await;
+    assert_eq!(submit(&stack, &user, key, json!({})).await.0, 202);
+
+    // A processor that dies while embedding, on every delivery.
+    let parts = integration_tests::fleet::search_parts().await;
+    let dying = rag_lambda::wiring::SearchParts {
+        embedder: rag_embed::EmbedderSetup {
+            embedder: std::sync::Arc::new(EmbedsForever(parts.embedder.embedder.clone())),
+            ..parts.embedder
+        },
+        index: parts.index,
+        pages: parts.pages,
+    };
+    let consumer = rag_lambda::wiring::consumer_from(
+        &stack.sdk,
+        &stack.resources,
+        &dying,
+        rag_lambda::wiring::Processor::TextRag,
+        STACK_MAX_DOCUMENT_BYTES,
+    )
+    .unwrap();
+    let arn = stack.queues["TextRagQueue"].arn.clone();
+    for attempt in 1..=3 {
+        let messages = receive(&stack, "TextRagQueue", 0).await;
+        assert_eq!(messages.len(), 1, "delivery {attempt}");
+        let killed = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            sqs::handle(&consumer, sqs_event(&messages, &arn)),
+        )
+        .await;
+        assert!(killed.is_err(), "the worker hung");
+        let record = status_of(&stack, &user, &status_id).await.1;
+        assert_eq!(record["status"], "embedding", "{record}");
+        if attempt > 1 {
+            assert_eq!(
+                record["metadata"]["attempt"], attempt,
+                "the lease was renewed"
+            );
+        }
+    }
+    assert!(
+        receive(&stack, "TextRagQueue", 0).await.is_empty(),
+        "dead-lettered after 3 receives"
+    );
+    // Nobody else will finish it: past its lease, the sweeper fails it.
+    let early = stack.api.sweeper.sweep(epoch_in(60)).await.unwrap();
+    assert_eq!(early, Default::default());
+    let swept = stack
+        .api
+        .sweeper
+        .sweep(epoch_in(RUN_LEASE_SECS + 60))
+        .await
+        .unwrap();
+    assert_eq!((swept.requeued, swept.failed), (0, 1), "{swept:?}");
+    let record = status_of(&stack, &user, &status_id).await.1;
+    assert_eq!(
+        (
+            record["status"].as_str(),
+            record["errorCode"].as_str(),
+            record["failedAtStage"].as_str()
+        ),
+        (Some("failed"), Some("worker_lost"), Some("embedding")),
+        "{record}"
+    );
+    let pushed = stack.management.messages_to("c-oom");
+    assert_eq!(
+        pushed.last().map(|m| m["status"].clone()),
+        Some(json!("failed")),
+        "the subscriber is told"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_processor_sweeps_on_its_schedule_and_serves_rest_on_one_entry() {
+    let stack = Stack::new().await;
+    let schedule = integration_tests::fleet::sample_event(PROCESS, "scheduled-sweep.json");
+    let answer = stack.api.handle_event(schedule).await;
+    assert_eq!(
+        answer,
+        json!({"swept": {"requeued": 0, "failed": 0, "kept": 0}})
+    );
+    // A REST request through the same entry point.
+    let mut status = integration_tests::fleet::sample_event(PROCESS, "status-list.json");
+    status["requestContext"]["authorizer"]["claims"]["cognito:username"] = json!("nobody-yet");
+    let answer = stack.api.handle_event(status).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(
+        stack
+            .api
+            .handle_event(json!({"what": "not an event"}))
+            .await["statusCode"],
+        400
+    );
+}

@@ -498,6 +498,12 @@ struct TextSplit {
 /// Runs `pdf` through the text pipeline with three workers, ranges of 8
 /// pages, and at most 20 pages read at once.
 async fn split_on_the_text_pipeline(pdf: Vec<u8>) -> TextSplit {
+    split_with(pdf, TextPipelineConfig::default()).await
+}
+
+/// [`split_on_the_text_pipeline`] with `config`, whose ranges are of 8
+/// pages.
+async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
     let dir = tempfile::tempdir().expect("temp dir");
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
     let text = embedder().await;
@@ -538,7 +544,7 @@ async fn split_on_the_text_pipeline(pdf: Vec<u8>) -> TextSplit {
         analyzer: Arc::new(Analyzer::new()),
         config: TextPipelineConfig {
             max_pages_per_job: 8,
-            ..TextPipelineConfig::default()
+            ..config
         },
         visuals: None,
         follow_up: Some(FollowUp {
@@ -676,4 +682,45 @@ async fn a_long_document_starting_with_blank_pages_is_read_whole_then_split() {
         [None, Some((1, 8)), Some((1, 8)), Some((9, 12))]
     );
     assert_eq!(split.stored, (4, 4));
+}
+
+/// Text jobs near their invocation's deadline: a page-range job stores a
+/// batch of pages and hands the rest of its range back; a document short
+/// enough not to be split, but out of time while embedding, is split then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn text_jobs_near_their_deadline_hand_their_rest_back() {
+    // A margin longer than any job's time: every check finds time short.
+    let near_deadline = TextPipelineConfig {
+        pages_per_batch: 3,
+        deadline_margin: Duration::from_secs(3600),
+        ..TextPipelineConfig::default()
+    };
+    let split = split_with(numbered_pdf(20), near_deadline).await;
+    assert_completed_once(&split.history, 20);
+    assert_eq!(split.stored, (20, 20));
+    let mut parts = split.parts.clone();
+    parts.sort_unstable();
+    assert_eq!(
+        parts,
+        [
+            (1, 8),
+            (4, 8),
+            (7, 8),
+            (9, 16),
+            (12, 16),
+            (15, 16),
+            (17, 20),
+            (20, 20),
+        ],
+        "ranges of 8, each storing 3 pages per invocation and handing the rest back"
+    );
+
+    // Six pages fit one job, but the embedding runs out of time: the
+    // document is split into ranges of 2, each finished by one job.
+    let split = split_with(numbered_pdf(6), near_deadline).await;
+    assert_completed_once(&split.history, 6);
+    assert_eq!(split.stored, (6, 6));
+    let mut parts = split.parts.clone();
+    parts.sort_unstable();
+    assert_eq!(parts, [(1, 2), (3, 4), (5, 6)]);
 }

@@ -474,3 +474,114 @@ async fn a_scanned_pdf_sent_to_the_text_pipeline_goes_on_to_vdr_as_a_new_run() {
         Some(job.status_id.as_str())
     );
 }
+
+/// A queue that never answers: the process sending to it is killed first.
+struct NeverAnswers;
+
+#[async_trait::async_trait]
+impl JobQueue for NeverAnswers {
+    async fn send(&self, _: &PipelineJob) -> Result<(), QueueError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_scan_lost_between_its_vdr_run_and_the_vdr_queue_is_sent_again() {
+    let vdr = vdr().await;
+    let user = new_user("vdr-lost");
+    let scan = std::fs::read(workspace().join("tests/fixtures/scanned-letter.pdf")).unwrap();
+    let blob = BlobRef {
+        bucket: vdr.bucket.clone(),
+        key: format!("{}/letter.pdf", user.user),
+    };
+    BlobStore::put(vdr.blobs.as_ref(), &blob, scan, "application/pdf")
+        .await
+        .expect("put");
+    let meta = vdr.blobs.head(&blob).await.expect("head");
+    let (job, _) = PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), false)
+        .expect("job");
+    RunReporter::new(vdr.status.clone(), &job)
+        .start_run(true, "queued")
+        .await;
+    // A text worker killed after recording the VDR run, before sending it.
+    let dying = TextPipeline {
+        blobs: vdr.text.blobs.clone(),
+        extractor: vdr.text.extractor.clone(),
+        embedder: vdr.text.embedder.clone(),
+        index: vdr.text.index.clone(),
+        status: vdr.status.clone(),
+        chunker: vdr.text.chunker.clone(),
+        analyzer: vdr.text.analyzer.clone(),
+        config: vdr.text.config,
+        visuals: None,
+        follow_up: Some(FollowUp {
+            jobs: Arc::new(NeverAnswers),
+            ranges: Arc::new(index().await),
+        }),
+    };
+    let worker = {
+        let job = job.clone();
+        tokio::spawn(async move { dying.run(&job).await })
+    };
+    // Killed once the VDR run is recorded (its send never returns).
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let queued = loop {
+        let last = vdr.status.history_of(&job.status_id).pop();
+        if let Some(r) = last.filter(|r| r.pipeline == Some(Pipeline::Vdr)) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < give_up, "no VDR run recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!worker.is_finished(), "the worker hung in the send");
+    worker.abort();
+    assert_eq!(
+        (queued.status, queued.pipeline),
+        (Stage::Queued, Some(Pipeline::Vdr))
+    );
+    // The text job's redelivery is of a superseded run and does nothing:
+    // only the sweeper can send the VDR job now.
+    let sweeper = rag_core::pipeline::Sweeper {
+        status: vdr.status.clone(),
+        queue: vdr.handed.clone(),
+        batch: 10,
+    };
+    let later = chrono::Utc::now().timestamp() + rag_core::status::QUEUE_LEASE_SECS + 60;
+    let swept = sweeper.sweep(later).await.expect("sweep");
+    assert_eq!(swept.requeued, 1, "{swept:?}");
+    let resent = vdr
+        .handed
+        .0
+        .lock()
+        .unwrap()
+        .pop()
+        .expect("the VDR job again");
+    assert_eq!(
+        (
+            resent.pipeline,
+            resent.run_id.as_str(),
+            resent.key.as_str(),
+            resent.file_name.as_str(),
+            resent.content_type.as_deref()
+        ),
+        (
+            Pipeline::Vdr,
+            queued.run_id.as_str(),
+            blob.key.as_str(),
+            "letter.pdf",
+            Some("application/pdf")
+        )
+    );
+    let outcome = vdr.pipeline.run(&resent).await.expect("no fault");
+    assert!(
+        matches!(outcome, RunOutcome::Completed { pages: 1, .. }),
+        "{outcome:?}"
+    );
+    let done = vdr
+        .status
+        .history_of(&job.status_id)
+        .pop()
+        .expect("a status");
+    assert_eq!(done.status, Stage::Completed);
+}

@@ -1,9 +1,13 @@
 //! [`StatusStore`] on a DynamoDB table, with optimistic concurrency.
 //!
 //! Table layout (the contract with `infra/`): hash key `statusId` (S); GSI
-//! `UserIndex` (hash `user` S, range `timestamp` S, projection ALL); TTL
-//! attribute `ttl` (N, epoch seconds). Items are the camelCase
-//! [`StatusRecord`] plus a `version` number that every write increments.
+//! `UserIndex` (hash `user` S, range `timestamp` S, projection ALL); GSI
+//! `LeaseIndex` (hash `leaseShard` N, range `leaseUntil` N, projection ALL),
+//! sparse: only live runs carry a lease, so the sweeper reads just those,
+//! spread over [`LEASE_SHARDS`] partitions so that no one partition takes
+//! every status write; TTL attribute `ttl` (N, epoch seconds). Items are the
+//! camelCase [`StatusRecord`] plus a `version` number that every write
+//! increments.
 //!
 //! A write reads the current item (strongly consistent), lets the core decide
 //! ([`StatusRecord::check`]), and puts the new record *only if the version is
@@ -55,6 +59,19 @@ struct Current {
     counters: Item,
 }
 
+/// Partitions of the `LeaseIndex`: enough to spread the writes of a busy
+/// fleet (DynamoDB takes 1,000 writes a second per partition), few enough
+/// for the sweeper to read them all in a few queries.
+pub const LEASE_SHARDS: u32 = 8;
+
+/// The `LeaseIndex` partition of a statusId (FNV-1a, stable across builds).
+fn lease_shard(status_id: &str) -> u32 {
+    let hash = status_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(LEASE_SHARDS)) as u32
+}
+
 /// The attributes of a split run's shared counters.
 const COUNTERS: [&str; 4] = ["partsDone", "pagesDone", "ocrPages", "blankPages"];
 
@@ -86,6 +103,8 @@ fn number_set(numbers: &[u32]) -> AttributeValue {
 impl DynamoStatusStore {
     /// The GSI that lists a user's records by time.
     pub const USER_INDEX: &'static str = "UserIndex";
+    /// The sparse GSI of live runs by lease end.
+    pub const LEASE_INDEX: &'static str = "LeaseIndex";
     /// Records live 30 days after their last update, unless configured.
     pub const DEFAULT_TTL_SECS: i64 = rag_core::status::DEFAULT_TTL_SECS;
     /// Conflicting writes are retried this often before giving up: enough
@@ -196,6 +215,12 @@ fn encode(record: &StatusRecord, version: u64) -> Result<Item, StatusStoreError>
         AttributeValue::S(timestamp_key(record.timestamp)),
     );
     item.insert("version".into(), AttributeValue::N(version.to_string()));
+    if record.lease_until.is_some() {
+        item.insert(
+            "leaseShard".into(),
+            AttributeValue::N(lease_shard(&record.status_id).to_string()),
+        );
+    }
     Ok(item)
 }
 
@@ -380,6 +405,45 @@ impl StatusStore for DynamoStatusStore {
         }
         records.truncate(limit);
         Ok(records)
+    }
+
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let mut lapsed = Vec::new();
+        for shard in 0..LEASE_SHARDS {
+            let mut start: Option<Item> = None;
+            while lapsed.len() < limit {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(Self::LEASE_INDEX)
+                    .key_condition_expression("leaseShard = :shard AND leaseUntil < :now")
+                    .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
+                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                    .limit(i32::try_from(limit - lapsed.len()).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| store_error("Query", describe(&e)))?;
+                for item in out.items.unwrap_or_default() {
+                    match decode(item) {
+                        // The index is eventually consistent: the record
+                        // itself is read again before anyone acts on it.
+                        Ok(r) if r.lease_expired(now) && !expired(&r) => lapsed.push(r),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(table = %self.table, error = %e.0, "skipping undecodable status item")
+                        }
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        lapsed.truncate(limit);
+        Ok(lapsed)
     }
 }
 

@@ -1,12 +1,14 @@
 //! The message a pipeline consumes: one document to process.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
 use crate::classify::{
     classify, file_name as file_name_of, DocumentFacts, Pipeline, Route, UnsupportedType,
 };
 use crate::ownership::OWNER_METADATA;
 use crate::ports::{BlobMeta, BlobRef};
+use crate::status::StatusRecord;
 
 /// A queued request to process one document (the SQS message body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +127,52 @@ impl std::fmt::Debug for DocumentPassword {
 }
 
 impl PipelineJob {
+    /// What the `queued` status of a run records about its job, so that a
+    /// job lost on its way to the queue can be rebuilt from the record
+    /// ([`PipelineJob::from_record`]). A password is never recorded, only
+    /// that there was one.
+    pub fn queued_facts(&self) -> Map<String, Value> {
+        let mut facts = Map::new();
+        facts.insert("file_name".into(), json!(self.file_name));
+        facts.insert("size".into(), json!(self.size));
+        if let Some(content_type) = &self.content_type {
+            facts.insert("content_type".into(), json!(content_type));
+        }
+        if self.password.is_some() {
+            facts.insert("password_protected".into(), json!(true));
+        }
+        facts
+    }
+
+    /// The whole-document job of the run `record` holds, rebuilt from what
+    /// [`PipelineJob::queued_facts`] recorded; `None` when the record does
+    /// not say enough, or the job needs a password it never stores.
+    pub fn from_record(record: &StatusRecord) -> Option<Self> {
+        let facts = &record.metadata;
+        if facts.get("password_protected").and_then(Value::as_bool) == Some(true) {
+            return None;
+        }
+        let (bucket, key) = record.status_id.split_once('#')?;
+        Some(Self {
+            status_id: record.status_id.clone(),
+            run_id: record.run_id.clone(),
+            user: record.user.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            pipeline: record.pipeline?,
+            file_name: facts.get("file_name")?.as_str()?.to_owned(),
+            content_type: facts
+                .get("content_type")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            size: facts.get("size").and_then(Value::as_u64).unwrap_or(0),
+            force_reprocess: false,
+            password: None,
+            pages: None,
+            part: None,
+        })
+    }
+
     /// The object to read.
     pub fn blob(&self) -> BlobRef {
         BlobRef {
@@ -232,6 +280,47 @@ mod tests {
         assert!(text.contains(r#""pagesTotal":300"#), "{text}");
         assert!(text.contains(r#""startedAtMs":1764000000000"#), "{text}");
         assert_eq!(serde_json::from_str::<PipelineJob>(&text).unwrap(), job);
+    }
+
+    #[test]
+    fn a_queued_record_says_enough_to_send_its_job_again() {
+        let blob = BlobRef {
+            bucket: "b".into(),
+            key: "alice/2026/notes.txt".into(),
+        };
+        let meta = BlobMeta {
+            size: 42,
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        };
+        let (job, _) =
+            PipelineJob::for_object(&blob, &meta, Some("notes.txt"), "alice", "r1".into(), false)
+                .unwrap();
+        let queued = |job: &PipelineJob| {
+            let update = crate::status::StatusUpdate {
+                starts_run: true,
+                pipeline: Some(job.pipeline),
+                metadata: job.queued_facts(),
+                ..crate::status::StatusUpdate::new(
+                    &job.status_id,
+                    &job.user,
+                    &job.run_id,
+                    crate::status::Stage::Queued,
+                    5,
+                    "queued",
+                )
+            };
+            crate::status::StatusRecord::applied(None, &update, chrono::Utc::now(), 60)
+        };
+        assert_eq!(PipelineJob::from_record(&queued(&job)), Some(job.clone()));
+        // A password is never recorded, so its job cannot be rebuilt.
+        let locked = PipelineJob {
+            password: Some(DocumentPassword::new("s3cret")),
+            ..job
+        };
+        let record = queued(&locked);
+        assert!(!serde_json::to_string(&record).unwrap().contains("s3cret"));
+        assert_eq!(PipelineJob::from_record(&record), None);
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub trait BlobLinker: Send + Sync {
 pub struct StatusStoreError(pub String);
 
 /// Result of a conditional status write.
+// Returned once per write and never held in bulk: boxing the record would
+// only add an allocation to every write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusWrite {
     /// The update was applied; this is the record now stored.
@@ -128,6 +131,15 @@ pub trait StatusStore: Send + Sync {
             "this status store cannot count the parts of {}",
             report.status_id
         )))
+    }
+    /// Up to `limit` records of live runs whose lease ran out before `now`
+    /// (epoch seconds; see [`StatusRecord::lease_expired`]), for the
+    /// sweeper. The default refuses, for stores no sweeper runs over.
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let _ = (now, limit);
+        Err(StatusStoreError(
+            "this status store cannot list expired runs".into(),
+        ))
     }
 }
 

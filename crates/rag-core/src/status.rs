@@ -166,6 +166,12 @@ pub struct StatusRecord {
     pub timestamp: DateTime<Utc>,
     /// Expiry, in epoch seconds (DynamoDB TTL).
     pub ttl: i64,
+    /// Until when (epoch seconds) a live run counts as held by a worker or
+    /// waiting in a queue; every write renews it, and a finished run has
+    /// none. A run whose lease ran out has nobody left to finish it: the
+    /// sweeper ([`crate::pipeline::Sweeper`]) queues it again or fails it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
 }
 
 /// A requested change of status, as a pipeline or the API sends it.
@@ -192,6 +198,16 @@ pub struct StatusUpdate {
     /// With `starts_run`: replace even a run that has not finished.
     #[serde(default)]
     pub force: bool,
+    /// How long the run's lease lasts after this write, in seconds:
+    /// [`RUN_LEASE_SECS`] unless the run waits in a queue
+    /// ([`QUEUE_LEASE_SECS`]).
+    #[serde(default)]
+    pub lease_secs: Option<i64>,
+    /// Apply only if the run's lease has run out by then (epoch seconds):
+    /// the sweeper's writes, so a worker that renewed the lease meanwhile
+    /// keeps its run.
+    #[serde(default)]
+    pub if_lease_expired_at: Option<i64>,
 }
 
 impl StatusUpdate {
@@ -218,6 +234,8 @@ impl StatusUpdate {
             metadata: Map::new(),
             starts_run: false,
             force: false,
+            lease_secs: None,
+            if_lease_expired_at: None,
         }
     }
 }
@@ -240,11 +258,27 @@ pub enum Rejection {
     /// check that makes two users racing to submit one key end with one
     /// owner.
     OtherOwner,
+    /// The sweeper found the run's lease renewed: a worker still holds it.
+    LeaseHeld,
 }
 
 /// How long a record lives after its last write, unless a store is told
 /// otherwise: long enough for any user to come back to a document's status.
 pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// The lease of a run a worker holds. Workers write the status at every
+/// stage and batch; a worker that is lost (killed at its timeout, out of
+/// memory, crashed) leaves its job to the queue, which hands it out again
+/// within its visibility timeout (900 s), and the new worker's first act
+/// renews the lease. So 20 minutes without a write means no worker holds
+/// the run and none will: the queue gave up on it.
+pub const RUN_LEASE_SECS: i64 = 20 * 60;
+
+/// The lease of a run waiting in a queue: submitted and not yet taken, or
+/// split into page-range jobs that wait their turn. A queue an hour behind
+/// is far beyond what the fleet's concurrency is sized for, so a run that
+/// waits longer was lost on its way to the queue.
+pub const QUEUE_LEASE_SECS: i64 = 60 * 60;
 
 impl StatusRecord {
     /// Whether the record is past its TTL at `now` (epoch seconds). Stores
@@ -280,6 +314,11 @@ impl StatusRecord {
         }
         if cur.status.is_terminal() {
             return Err(Rejection::RunEnded);
+        }
+        if let Some(at) = update.if_lease_expired_at {
+            if cur.lease_until.is_none_or(|until| until > at) {
+                return Err(Rejection::LeaseHeld);
+            }
         }
         if update.stage.is_terminal() {
             return Ok(());
@@ -323,7 +362,15 @@ impl StatusRecord {
             metadata,
             timestamp: now,
             ttl: now.timestamp() + ttl_secs,
+            lease_until: (!update.stage.is_terminal())
+                .then(|| now.timestamp() + update.lease_secs.unwrap_or(RUN_LEASE_SECS)),
         }
+    }
+
+    /// Whether the run is live and its lease ran out before `now` (epoch
+    /// seconds).
+    pub fn lease_expired(&self, now: i64) -> bool {
+        !self.status.is_terminal() && self.lease_until.is_some_and(|until| until < now)
     }
 
     /// The `document_status_update` message pushed to WebSocket subscribers.
@@ -469,6 +516,35 @@ mod tests {
             apply(None, &update("r1", Stage::Embedding, 50)),
             Err(Rejection::NoRun)
         );
+    }
+
+    #[test]
+    fn a_lease_is_renewed_by_every_write_and_only_a_lapsed_one_is_swept() {
+        let now = Utc::now();
+        let queued = StatusUpdate {
+            lease_secs: Some(QUEUE_LEASE_SECS),
+            ..update("r1", Stage::Queued, 5)
+        };
+        let r = StatusRecord::applied(None, &queued, now, 60);
+        assert_eq!(r.lease_until, Some(now.timestamp() + QUEUE_LEASE_SECS));
+        let r = StatusRecord::applied(Some(&r), &update("r1", Stage::Embedding, 50), now, 60);
+        assert_eq!(r.lease_until, Some(now.timestamp() + RUN_LEASE_SECS));
+        assert!(!r.lease_expired(now.timestamp() + RUN_LEASE_SECS));
+        assert!(r.lease_expired(now.timestamp() + RUN_LEASE_SECS + 1));
+        // The sweeper's write needs the lease out at its time.
+        let sweep = |at: i64| StatusUpdate {
+            if_lease_expired_at: Some(at),
+            ..update("r1", Stage::Failed, 0)
+        };
+        assert_eq!(
+            StatusRecord::check(Some(&r), &sweep(now.timestamp() + 10)),
+            Err(Rejection::LeaseHeld)
+        );
+        let failed = StatusRecord::check(Some(&r), &sweep(now.timestamp() + RUN_LEASE_SECS + 1));
+        assert_eq!(failed, Ok(()));
+        let done = StatusRecord::applied(Some(&r), &update("r1", Stage::Completed, 100), now, 60);
+        assert_eq!(done.lease_until, None, "a finished run holds no lease");
+        assert!(!done.lease_expired(i64::MAX));
     }
 
     #[test]

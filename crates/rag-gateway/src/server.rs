@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
 use rag_core::api::{ProcessConfig, ProcessService, StatusService};
+use rag_core::pipeline::Sweeper;
 use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
@@ -47,6 +48,9 @@ pub struct GatewayConfig {
     pub max_document_bytes: u64,
     /// The user the console's automatic token names.
     pub dev_user: String,
+    /// How often runs whose worker was lost are settled (the fleet's
+    /// scheduled sweep).
+    pub sweep_every: Duration,
     /// Let `/ws?user=<name>` connect as that user without a token, as the
     /// original service did. Anyone who can reach the port can then act as
     /// anyone: local development only, off by default.
@@ -63,6 +67,7 @@ impl Default for GatewayConfig {
             visibility_timeout: Duration::from_secs(300),
             max_document_bytes: rag_lambda::wiring::DEFAULT_MAX_DOCUMENT_BYTES,
             dev_user: "dev-user".into(),
+            sweep_every: Duration::from_secs(60),
             #[cfg(feature = "trust-user-param")]
             trust_user_param: false,
         }
@@ -157,6 +162,11 @@ impl Gateway {
             status: StatusService {
                 status: stored.clone(),
             },
+            sweeper: Sweeper {
+                status: status.clone(),
+                queue: jobs.clone(),
+                batch: rag_lambda::wiring::SWEEP_BATCH,
+            },
         };
         let status_reader = stored.clone();
         let state = Arc::new(AppState {
@@ -185,6 +195,7 @@ impl Gateway {
             trust_user_param: config.trust_user_param,
         });
 
+        let sweeping = state.clone();
         // Bodies: API Gateway's 10 MB payload limit on the API and the
         // Management API; uploads stream to disk up to the document limit.
         let api = axum::Router::new()
@@ -231,6 +242,24 @@ impl Gateway {
                 tracing::error!(error = %e, "gateway stopped");
             }
         }));
+        {
+            // The fleet's scheduled sweep, as a loop.
+            let state = sweeping;
+            let mut stop = shutdown.subscribe();
+            let every = config.sweep_every;
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    let now = chrono::Utc::now().timestamp();
+                    if let Err(e) = state.api.sweeper.sweep(now).await {
+                        tracing::warn!(error = %e, "sweep failed");
+                    }
+                }
+            }));
+        }
         if config.consumers {
             let blobs: Arc<dyn BlobStore> = blobs;
             for (queue, processor) in [

@@ -1,10 +1,13 @@
 //! `async-v2-api-processor`: `POST /v2/process-document`, `GET /v2/status`
-//! and `GET /v2/status/{statusId}`.
+//! and `GET /v2/status/{statusId}`, and every few minutes (an EventBridge
+//! schedule) the sweep of runs whose worker was lost.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
 use rag_core::api::{ProcessDocumentRequest, ProcessService, StatusService};
+use rag_core::pipeline::Sweeper;
 use rag_core::ApiError;
+use serde_json::{json, Value};
 
 use crate::http::{body, caller, error_response, json_response, path_param};
 
@@ -12,9 +15,40 @@ use crate::http::{body, caller, error_response, json_response, path_param};
 pub struct ApiProcessor {
     pub process: ProcessService,
     pub status: StatusService,
+    /// Settles runs whose lease ran out, on the schedule's events.
+    pub sweeper: Sweeper,
 }
 
 impl ApiProcessor {
+    /// Handles whatever invoked the function: an EventBridge scheduled
+    /// event sweeps lapsed runs; anything else is a REST request.
+    pub async fn handle_event(&self, event: Value) -> Value {
+        if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+            let now = chrono::Utc::now().timestamp();
+            return match self.sweeper.sweep(now).await {
+                Ok(report) => json!({ "swept": report }),
+                Err(e) => {
+                    tracing::error!(error = %e, "sweep failed");
+                    json!({ "swept": null, "error": "the status store is unavailable" })
+                }
+            };
+        }
+        let response = match serde_json::from_value::<ApiGatewayProxyRequest>(event) {
+            Ok(request) => self.handle(request).await,
+            Err(e) => {
+                tracing::error!(error = %e, "event is neither a REST request nor a schedule");
+                error_response(&ApiError::bad_request(
+                    "invalid_event",
+                    "the function was invoked with an event it does not handle",
+                ))
+            }
+        };
+        serde_json::to_value(response).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "response serialization failed");
+            Value::Null
+        })
+    }
+
     /// Routes one REST request.
     pub async fn handle(&self, req: ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
         self.route(&req)

@@ -20,8 +20,8 @@ use rag_core::api::{ProcessConfig, ProcessService, StatusService};
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
-    FollowUp, JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
-    VisualPages,
+    FollowUp, JobConsumer, JobRunner, Sweeper, TextPipeline, TextPipelineConfig, VdrConfig,
+    VdrPipeline, VisualPages,
 };
 use rag_core::ports::{
     AuthError, BlobLinker, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError,
@@ -46,6 +46,9 @@ use crate::query_handler::QueryHandler;
 pub const LAMBDA_MODEL_DIR: &str = "/opt/models/all-MiniLM-L6-v2";
 /// SQS `maxReceiveCount` of the processing queues (DESIGN.md).
 pub const MAX_RECEIVES: u32 = 3;
+/// Most lapsed runs one scheduled sweep settles (a few seconds of writes;
+/// more wait for the next one).
+pub const SWEEP_BATCH: usize = 200;
 /// Largest document accepted by default (`MAX_DOCUMENT_BYTES`).
 pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 200 * 1024 * 1024;
 
@@ -115,22 +118,29 @@ pub fn api_processor_from(
     config: ProcessConfig,
 ) -> Result<ApiProcessor> {
     let status = resources.status(sdk)?;
-    let queue = SqsJobQueue::from_config(
+    let queue: Arc<dyn JobQueue> = Arc::new(SqsJobQueue::from_config(
         sdk,
         Resources::need(
             &resources.text_rag_queue_url,
             env::TEXT_RAG_PROCESSING_QUEUE_URL,
         )?,
         Resources::need(&resources.vdr_queue_url, env::VDR_PROCESSING_QUEUE_URL)?,
-    );
+    ));
     Ok(ApiProcessor {
         process: ProcessService {
             blobs: Arc::new(S3BlobStore::from_config(sdk)),
-            queue: Arc::new(queue),
+            queue: queue.clone(),
             status: status.clone(),
             config,
         },
-        status: StatusService { status },
+        status: StatusService {
+            status: status.clone(),
+        },
+        sweeper: Sweeper {
+            status,
+            queue,
+            batch: SWEEP_BATCH,
+        },
     })
 }
 

@@ -119,6 +119,20 @@ impl StatusTable {
         mine.truncate(limit);
         Ok(mine)
     }
+
+    /// Live runs whose lease ran out before `now`, oldest lease first.
+    fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let mut lapsed: Vec<StatusRecord> = self
+            .lock()?
+            .records
+            .values()
+            .filter(|r| r.lease_expired(now) && !r.is_expired(Utc::now().timestamp()))
+            .cloned()
+            .collect();
+        lapsed.sort_by_key(|r| (r.lease_until, r.status_id.clone()));
+        lapsed.truncate(limit);
+        Ok(lapsed)
+    }
 }
 
 /// A [`StatusStore`] for one process (the CLI, tests).
@@ -167,6 +181,10 @@ impl StatusStore for MemoryStatusStore {
         limit: usize,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         self.table.list_for_user(user, limit)
+    }
+
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        self.table.expired(now, limit)
     }
 }
 

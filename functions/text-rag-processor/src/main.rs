@@ -4,5 +4,9 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     rag_lambda::logging::init();
     let handler = rag_lambda::wiring::consumer(rag_lambda::wiring::Processor::TextRag).await?;
-    rag_lambda::serve(|event| rag_lambda::sqs::handle(&handler, event)).await
+    rag_lambda::serve_until(|event, deadline_ms| {
+        let deadline = rag_lambda::sqs::Deadline::at_epoch_ms(deadline_ms);
+        rag_lambda::sqs::handle_until(&handler, event, deadline)
+    })
+    .await
 }

@@ -27,9 +27,13 @@ pub fn unique(prefix: &str) -> String {
 }
 
 fn attr(name: &str) -> AttributeDefinition {
+    typed_attr(name, ScalarAttributeType::S)
+}
+
+fn typed_attr(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
+        .attribute_type(kind)
         .build()
         .expect("attribute definition")
 }
@@ -83,11 +87,18 @@ pub async fn create_status_table(client: &aws_sdk_dynamodb::Client) -> String {
         .attribute_definitions(attr("statusId"))
         .attribute_definitions(attr("user"))
         .attribute_definitions(attr("timestamp"))
+        .attribute_definitions(typed_attr("leaseShard", ScalarAttributeType::N))
+        .attribute_definitions(typed_attr("leaseUntil", ScalarAttributeType::N))
         .key_schema(key("statusId", KeyType::Hash))
         .global_secondary_indexes(gsi(
             rag_aws::DynamoStatusStore::USER_INDEX,
             "user",
             "timestamp",
+        ))
+        .global_secondary_indexes(gsi(
+            rag_aws::DynamoStatusStore::LEASE_INDEX,
+            "leaseShard",
+            "leaseUntil",
         ))
         .send()
         .await

@@ -13,7 +13,7 @@ use crate::job::{DocumentPassword, PipelineJob};
 use crate::ownership::{self, Claim};
 use crate::pipeline::{Failure, Fault, RunReporter};
 use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
-use crate::status::{Stage, StatusRecord, StatusUpdate};
+use crate::status::{Stage, StatusRecord, StatusUpdate, QUEUE_LEASE_SECS};
 
 /// Longest accepted object key (S3's own limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -230,14 +230,18 @@ impl ProcessService {
             ));
         }
 
-        let mut metadata = Map::new();
-        metadata.insert("file_name".into(), json!(job.file_name));
-        metadata.insert("size".into(), json!(job.size));
+        let mut metadata = job.queued_facts();
         metadata.insert("route_reason".into(), json!(reason));
+        // A live run nobody will finish (its worker was lost) is no reason
+        // to refuse a new one.
+        let lapsed = current
+            .as_ref()
+            .is_some_and(|c| c.lease_expired(chrono::Utc::now().timestamp()));
         let queued = StatusUpdate {
             starts_run: true,
-            force: req.force_reprocess,
+            force: req.force_reprocess || lapsed,
             pipeline: Some(job.pipeline),
+            lease_secs: Some(QUEUE_LEASE_SECS),
             metadata,
             ..StatusUpdate::new(
                 &status_id,

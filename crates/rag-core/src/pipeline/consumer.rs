@@ -60,9 +60,8 @@ impl Deadline {
 pub trait JobRunner: Send + Sync {
     async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError>;
 
-    /// Runs `job` knowing when the invocation ends. Pipelines whose jobs
-    /// can be long (VDR) hand unfinished work back to the queue before it;
-    /// the others ignore it.
+    /// Runs `job` knowing when the invocation ends: both pipelines hand
+    /// unfinished work back to the queue before it rather than be killed.
     async fn run_until(
         &self,
         job: &PipelineJob,
@@ -76,6 +75,14 @@ pub trait JobRunner: Send + Sync {
 impl JobRunner for TextPipeline {
     async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
         TextPipeline::run(self, job).await
+    }
+
+    async fn run_until(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        TextPipeline::run_until(self, job, deadline).await
     }
 }
 
@@ -160,7 +167,7 @@ impl JobConsumer {
                 return Disposition::Retry;
             }
         };
-        if self.already_settled(&job).await {
+        if self.already_settled(&job, message.receive_count).await {
             return Disposition::Done;
         }
         tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
@@ -192,9 +199,24 @@ impl JobConsumer {
     }
 
     /// Whether the job's run is already over, or superseded by a newer run:
-    /// a redelivered or stale message that must do nothing.
-    async fn already_settled(&self, job: &PipelineJob) -> bool {
+    /// a redelivered or stale message that must do nothing. A redelivered
+    /// job of a live run renews the run's lease first: its own early
+    /// stages are behind the record's and would not.
+    async fn already_settled(&self, job: &PipelineJob, receive_count: u32) -> bool {
         match self.status.get(&job.status_id).await {
+            Ok(Some(record))
+                if receive_count > 1
+                    && record.run_id == job.run_id
+                    && !record.status.is_terminal() =>
+            {
+                RunReporter::new(self.status.clone(), job)
+                    .renew(
+                        &record,
+                        super::meta(serde_json::json!({"attempt": receive_count})),
+                    )
+                    .await;
+                false
+            }
             Ok(Some(record)) if record.run_id != job.run_id => {
                 tracing::info!(status_id = %job.status_id, run_id = %job.run_id, current_run = %record.run_id, "job of a superseded run skipped");
                 true

@@ -6,6 +6,7 @@ mod failure;
 pub mod indexing;
 mod parts;
 mod reporter;
+mod sweep;
 mod text;
 mod vdr;
 mod visuals;
@@ -13,6 +14,7 @@ mod visuals;
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use failure::{Failure, Fault};
 pub use reporter::RunReporter;
+pub use sweep::{SweepReport, Sweeper, MAX_REQUEUES};
 pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};
 pub use vdr::{
     document_of_page_image, page_image_key, VdrConfig, VdrPipeline, VisualPages, PAGE_CHUNK_STRIDE,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{meta, Fault, RunReporter, TransientError};
+use super::{meta, Deadline, Fault, RunReporter, TransientError};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{Index, JobQueue, StatusStore};
 use crate::status::{PartProgress, PartReport, Stage};
@@ -29,6 +29,7 @@ pub(super) async fn send_parts(
     let ranges = PageRange::split(total, per_job);
     let parts = ranges.len() as u32;
     RunReporter::new(status, job)
+        .waiting_on_queue()
         .stage(
             stage,
             1.0,
@@ -133,4 +134,31 @@ pub(super) async fn count_stored(
         .await;
     let finished = counted.part_done && progress.all_done(counted.parts_total);
     Ok(Some((progress, finished)))
+}
+
+/// Sends `rest` of a page-range job's range back to the queue for another
+/// invocation, because this one's `deadline` is near; `false` (logged) if
+/// it cannot be sent, and the job goes on as long as it can.
+pub(super) async fn hand_back(
+    jobs: &dyn JobQueue,
+    job: &PipelineJob,
+    part: JobPart,
+    rest: PageRange,
+    deadline: Deadline,
+) -> bool {
+    let continuation = PipelineJob {
+        pages: Some(rest),
+        part: Some(part),
+        ..job.clone()
+    };
+    match jobs.send(&continuation).await {
+        Ok(()) => {
+            tracing::info!(status_id = %job.status_id, part = part.index, first = rest.first, last = rest.last, remaining_ms = deadline.remaining().map(|d| d.as_millis() as u64), "time nearly up; rest of the range handed back to the queue");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(status_id = %job.status_id, error = %e, "cannot hand the rest of the range back; going on");
+            false
+        }
+    }
 }

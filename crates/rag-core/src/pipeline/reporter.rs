@@ -9,7 +9,7 @@ use crate::classify::Pipeline;
 use crate::error::redact_internals;
 use crate::job::PipelineJob;
 use crate::ports::{StatusStore, StatusWrite};
-use crate::status::{Stage, StatusRecord, StatusUpdate};
+use crate::status::{Stage, StatusRecord, StatusUpdate, QUEUE_LEASE_SECS, RUN_LEASE_SECS};
 
 /// Records the stages of one run. A failed or stale status write never stops
 /// the pipeline: the work matters more than its progress report.
@@ -20,10 +20,17 @@ pub struct RunReporter {
     user: String,
     run_id: String,
     pipeline: Pipeline,
+    /// The run's lease after each write ([`crate::status::RUN_LEASE_SECS`]
+    /// or [`QUEUE_LEASE_SECS`]).
+    lease_secs: i64,
+    /// Write only if the run's lease ran out by then (the sweeper's).
+    if_lease_expired_at: Option<i64>,
 }
 
 impl RunReporter {
-    /// A reporter for the run of `job`.
+    /// A reporter for the run of `job`. A page-range job's run waits for
+    /// its other ranges in the queue, so its writes renew the lease for as
+    /// long as a queue may take.
     pub fn new(store: Arc<dyn StatusStore>, job: &PipelineJob) -> Self {
         Self {
             store,
@@ -31,7 +38,51 @@ impl RunReporter {
             user: job.user.clone(),
             run_id: job.run_id.clone(),
             pipeline: job.pipeline,
+            lease_secs: if job.part.is_some() {
+                QUEUE_LEASE_SECS
+            } else {
+                RUN_LEASE_SECS
+            },
+            if_lease_expired_at: None,
         }
+    }
+
+    /// A reporter for the run a record holds, writing only while its lease
+    /// has run out at `now`: the sweeper's, so that a worker renewing the
+    /// lease meanwhile keeps its run.
+    pub fn for_lapsed(store: Arc<dyn StatusStore>, record: &StatusRecord, now: i64) -> Self {
+        Self {
+            store,
+            status_id: record.status_id.clone(),
+            user: record.user.clone(),
+            run_id: record.run_id.clone(),
+            pipeline: record.pipeline.unwrap_or(Pipeline::TextRag),
+            lease_secs: QUEUE_LEASE_SECS,
+            if_lease_expired_at: Some(now),
+        }
+    }
+
+    /// The same reporter for writes after which the run waits in a queue
+    /// (a document just split into page-range jobs).
+    pub fn waiting_on_queue(mut self) -> Self {
+        self.lease_secs = QUEUE_LEASE_SECS;
+        self
+    }
+
+    /// Renews the run's lease without moving it: the record's stage,
+    /// progress and message again, with `metadata` added. What a
+    /// redelivered job does first, since its own early stages are behind
+    /// the record's and would be dropped.
+    pub async fn renew(
+        &self,
+        current: &StatusRecord,
+        metadata: Map<String, Value>,
+    ) -> Option<StatusRecord> {
+        let update = StatusUpdate {
+            metadata,
+            ..self.update(current.status, current.progress, current.message.clone())
+        };
+        self.record(&update).await
     }
 
     /// Starts the run: records `queued`, replacing a finished run (or, with
@@ -117,6 +168,8 @@ impl RunReporter {
     fn update(&self, stage: Stage, progress: u8, message: String) -> StatusUpdate {
         StatusUpdate {
             pipeline: Some(self.pipeline),
+            lease_secs: Some(self.lease_secs),
+            if_lease_expired_at: self.if_lease_expired_at,
             ..StatusUpdate::new(
                 &self.status_id,
                 &self.user,

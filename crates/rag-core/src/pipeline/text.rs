@@ -6,9 +6,9 @@ use std::time::Instant;
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::{chunk_total, count_stored, run_elapsed_ms};
+use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms};
 use super::vdr::PAGE_CHUNK_STRIDE;
-use super::{meta, Failure, Fault, RunOutcome, RunReporter, TransientError};
+use super::{meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
 use crate::chunking::Chunker;
 use crate::classify::{extension, Pipeline};
@@ -19,7 +19,7 @@ use crate::ports::{
     PageIndex, StatusStore,
 };
 use crate::status::PartReport;
-use crate::status::{Stage, StatusUpdate};
+use crate::status::{Stage, StatusUpdate, QUEUE_LEASE_SECS};
 use crate::visuals::{VisionModel, VisualsConfig};
 
 /// Pages per text job: text is cheap per page (about 7 chunks a page, 50
@@ -42,6 +42,14 @@ pub struct TextPipelineConfig {
     /// Whether a scanned PDF goes on to the VDR pipeline (`ENABLE_VDR_PIPELINE`)
     /// rather than failing as having no text.
     pub scans_to_vdr: bool,
+    /// A page-range job stores its pages this many at a time, and between
+    /// two such batches may hand the rest of its range back to the queue.
+    pub pages_per_batch: u32,
+    /// A job with less than this left before its invocation's deadline
+    /// stops: a page-range job hands the rest of its range back, a whole
+    /// document is split into page ranges (or, without pages, fails
+    /// clearly), rather than being killed mid-way.
+    pub deadline_margin: std::time::Duration,
 }
 
 impl Default for TextPipelineConfig {
@@ -52,6 +60,8 @@ impl Default for TextPipelineConfig {
             visuals: VisualsConfig::default(),
             max_pages_per_job: DEFAULT_TEXT_PAGES_PER_JOB,
             scans_to_vdr: true,
+            pages_per_batch: 20,
+            deadline_margin: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -98,7 +108,17 @@ impl TextPipeline {
     /// `failed` (and return [`RunOutcome::Failed`]); infrastructure faults
     /// return [`TransientError`] and leave the run open for a retry.
     pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
-        self.run_as(job, Flavor::Text).await
+        self.run_until(job, Deadline::none()).await
+    }
+
+    /// Processes one job within an invocation ending at `deadline`
+    /// ([`TextPipelineConfig::deadline_margin`]).
+    pub async fn run_until(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        self.run_as(job, Flavor::Text, deadline).await
     }
 
     /// The run, with the stages and page numbering of `flavor`.
@@ -106,11 +126,12 @@ impl TextPipeline {
         &self,
         job: &PipelineJob,
         flavor: Flavor,
+        deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         if let (Flavor::Text, Some(part), Some(range), Some(follow)) =
             (flavor, job.part, job.pages, &self.follow_up)
         {
-            return self.run_part(job, part, range, follow).await;
+            return self.run_part(job, part, range, follow, deadline).await;
         }
         let started = Instant::now();
         let read_stage = match flavor {
@@ -224,7 +245,12 @@ impl TextPipeline {
             .await;
 
         // Embed, in batches, reporting each
-        let vectors = self.embed_chunks(&chunks, Some(&report)).await?;
+        let Some(vectors) = self
+            .embed_chunks(&chunks, Some(&report), Some(deadline))
+            .await?
+        else {
+            return self.out_of_time(job, &extracted, flavor, total).await;
+        };
 
         // Store, atomically replacing any earlier version
         report
@@ -287,11 +313,13 @@ impl TextPipeline {
     /// Vectors of `chunks`, embedded in batches; each batch reported when a
     /// reporter is given (a page-range job reports through the shared
     /// counters instead).
+    /// `None` when `deadline` came too near before every batch was done.
     async fn embed_chunks(
         &self,
         chunks: &[(Option<u32>, String)],
         report: Option<&RunReporter>,
-    ) -> Result<Vec<Vec<f32>>, TransientError> {
+        deadline: Option<Deadline>,
+    ) -> Result<Option<Vec<Vec<f32>>>, TransientError> {
         let transient =
             |message: String| TransientError::new(Stage::Embedding, Fault::Embedding, message);
         let total = chunks.len();
@@ -299,6 +327,9 @@ impl TextPipeline {
         let batch = self.config.embed_batch.max(1);
         for (i, group) in chunks.chunks(batch).enumerate() {
             let done = i * batch;
+            if deadline.is_some_and(|d| d.within(self.config.deadline_margin)) {
+                return Ok(None);
+            }
             if let Some(report) = report {
                 report
                     .stage(
@@ -324,7 +355,7 @@ impl TextPipeline {
             }
             vectors.extend(embedded);
         }
-        Ok(vectors)
+        Ok(Some(vectors))
     }
 
     /// Splits a long document into page-range jobs; this job is then done.
@@ -363,6 +394,7 @@ impl TextPipeline {
         part: JobPart,
         range: PageRange,
         follow: &FollowUp,
+        deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.status.clone(), job);
         let fail = |failure: Failure| async {
@@ -389,26 +421,9 @@ impl TextPipeline {
         extracted
             .pages
             .retain(|p| p.number.is_some_and(|n| range.contains(n)));
-        let chunks = self.page_chunks(&extracted, Flavor::Text);
-        let vectors = self.embed_chunks(&chunks, None).await?;
-        let mut records = chunk_records(
-            &self.analyzer,
-            chunks,
-            vectors,
-            &json!({"file_name": job.file_name}),
-        );
-        // Numbered by page, so that ranges stored by different jobs never
-        // collide.
-        let mut on_page = (0u32, 0u32);
-        for record in &mut records {
-            let page = record.page_num.unwrap_or(0);
-            on_page = if on_page.0 == page {
-                (page, on_page.1 + 1)
-            } else {
-                (page, 0)
-            };
-            record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
-        }
+        // Page ranges keep no images: the visuals step runs on whole documents.
+        extracted.images.clear();
+        let mut unstored = std::mem::take(&mut extracted.pages).into_iter().peekable();
         let document = DocumentRecord {
             page_count: Some(part.pages_total),
             ..document_record(
@@ -417,54 +432,145 @@ impl TextPipeline {
                 json!({"format": extracted.format, "pages": part.pages_total, "parts": part.total}),
             )
         };
-        match follow
-            .ranges
-            .replace_pages(&document, range.first, range.last, &[], &records)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) => return fail(refused_by_index(e)?).await,
-        }
-        let counted = PartReport {
-            status_id: job.status_id.clone(),
-            run_id: job.run_id.clone(),
-            part: part.index,
-            parts_total: part.total,
-            pages: (range.first..=range.last).collect(),
-            ocr_pages: Vec::new(),
-            blank_pages: Vec::new(),
-            part_done: range.last == part.range.last,
-        };
-        let stored = RunOutcome::Completed {
-            chunks: records.len(),
-            pages: range.len() as usize,
-        };
         let total = part.pages_total;
-        let counts = count_stored(
-            self.status.as_ref(),
-            &report,
-            &counted,
-            total,
-            Stage::Storing,
-        );
-        if let Some((_, true)) = counts.await? {
-            let mut facts = meta(json!({"pages": total, "parts": part.total}));
-            if let Some(elapsed_ms) = run_elapsed_ms(&part) {
-                facts.insert("elapsed_ms".into(), elapsed_ms.into());
-            }
-            let message = match chunk_total(self.index.as_ref(), job).await {
-                Some(chunks) => {
-                    facts.insert("chunks".into(), chunks.into());
-                    format!(
-                        "Indexed {chunks} chunks from {total} pages in {} parts",
-                        part.total
-                    )
-                }
-                None => format!("Indexed {total} pages in {} parts", part.total),
+        let batch = self.config.pages_per_batch.max(1);
+        let (mut chunks_stored, mut pages_stored) = (0usize, 0usize);
+        let mut first = range.first;
+        while first <= range.last {
+            // At least one batch per job, so a job always makes progress.
+            let rest = PageRange {
+                first,
+                last: range.last,
             };
-            report.complete(message, facts).await;
+            if pages_stored > 0
+                && deadline.within(self.config.deadline_margin)
+                && hand_back(follow.jobs.as_ref(), job, part, rest, deadline).await
+            {
+                break;
+            }
+            let last = (first + batch - 1).min(range.last);
+            let mut pages = Vec::new();
+            while let Some(page) = unstored.next_if(|p| p.number.is_some_and(|n| n <= last)) {
+                pages.push(page);
+            }
+            let batch_text = ExtractedDocument {
+                pages,
+                kind: extracted.kind,
+                format: extracted.format,
+                images: Vec::new(),
+            };
+            let chunks = self.page_chunks(&batch_text, Flavor::Text);
+            // The first batch always runs to its end: a job makes progress.
+            let watch = (pages_stored > 0).then_some(deadline);
+            let Some(vectors) = self.embed_chunks(&chunks, None, watch).await? else {
+                if hand_back(follow.jobs.as_ref(), job, part, rest, deadline).await {
+                    break;
+                }
+                return Err(TransientError::new(
+                    Stage::Embedding,
+                    Fault::Queue,
+                    "out of time, and the rest of the range could not be handed back",
+                ));
+            };
+            let mut records = chunk_records(
+                &self.analyzer,
+                chunks,
+                vectors,
+                &json!({"file_name": job.file_name}),
+            );
+            number_by_page(&mut records);
+            match follow
+                .ranges
+                .replace_pages(&document, first, last, &[], &records)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => return fail(refused_by_index(e)?).await,
+            }
+            chunks_stored += records.len();
+            pages_stored += (last - first + 1) as usize;
+            let counted = PartReport {
+                status_id: job.status_id.clone(),
+                run_id: job.run_id.clone(),
+                part: part.index,
+                parts_total: part.total,
+                pages: (first..=last).collect(),
+                ocr_pages: Vec::new(),
+                blank_pages: Vec::new(),
+                part_done: last == part.range.last,
+            };
+            let counts = count_stored(
+                self.status.as_ref(),
+                &report,
+                &counted,
+                total,
+                Stage::Storing,
+            );
+            match counts.await? {
+                // The run ended or was superseded: stop.
+                None => break,
+                Some((_, true)) => {
+                    let mut facts = meta(json!({"pages": total, "parts": part.total}));
+                    if let Some(elapsed_ms) = run_elapsed_ms(&part) {
+                        facts.insert("elapsed_ms".into(), elapsed_ms.into());
+                    }
+                    let message = match chunk_total(self.index.as_ref(), job).await {
+                        Some(chunks) => {
+                            facts.insert("chunks".into(), chunks.into());
+                            format!(
+                                "Indexed {chunks} chunks from {total} pages in {} parts",
+                                part.total
+                            )
+                        }
+                        None => format!("Indexed {total} pages in {} parts", part.total),
+                    };
+                    report.complete(message, facts).await;
+                }
+                Some((_, false)) => {}
+            }
+            first = last + 1;
         }
-        Ok(stored)
+        Ok(RunOutcome::Completed {
+            chunks: chunks_stored,
+            pages: pages_stored,
+        })
+    }
+
+    /// A whole document whose embedding could not finish before the
+    /// invocation's deadline: split into page ranges that parallel jobs
+    /// (each able to hand its rest back) can finish, or, without pages to
+    /// split at, failed clearly rather than killed mid-way.
+    async fn out_of_time(
+        &self,
+        job: &PipelineJob,
+        extracted: &ExtractedDocument,
+        flavor: Flavor,
+        chunks: usize,
+    ) -> Result<RunOutcome, TransientError> {
+        let pages = extracted.pages.len() as u32;
+        let numbered = extracted.pages.iter().all(|p| p.number.is_some());
+        if let (Flavor::Text, Some(follow), true, true) =
+            (flavor, &self.follow_up, numbered, pages > 1)
+        {
+            // Four parts run in parallel; each finishes in time or hands its
+            // rest back.
+            let per_job = pages.div_ceil(4).max(1);
+            tracing::warn!(status_id = %job.status_id, pages, chunks, per_job, "out of time embedding a whole document; splitting it into page ranges");
+            return self
+                .fan_out(job, follow, pages, per_job, Instant::now())
+                .await;
+        }
+        let failure = Failure::new(
+            "too_slow",
+            format!(
+                "the document's {chunks} chunks could not be embedded within one invocation, and it has no pages to split it at"
+            ),
+        );
+        tracing::warn!(status_id = %job.status_id, chunks, "out of time embedding a document without pages");
+        RunReporter::new(self.status.clone(), job)
+            .fail(&failure)
+            .await;
+        Ok(RunOutcome::Failed(failure))
     }
 
     /// Sends a scanned PDF to the VDR pipeline as a new run: the status
@@ -481,15 +587,17 @@ impl TextPipeline {
             ..job.clone()
         };
         let reason = "the PDF has no text layer (a scan): rendering and OCR it";
+        let mut facts = next.queued_facts();
+        facts.extend(meta(json!({
+            "route_reason": "pdf_without_text",
+            "previous_pipeline": job.pipeline,
+        })));
         let update = StatusUpdate {
             starts_run: true,
             force: true,
             pipeline: Some(Pipeline::Vdr),
-            metadata: meta(json!({
-                "file_name": job.file_name,
-                "route_reason": "pdf_without_text",
-                "previous_pipeline": job.pipeline,
-            })),
+            lease_secs: Some(QUEUE_LEASE_SECS),
+            metadata: facts,
             ..StatusUpdate::new(
                 &next.status_id,
                 &next.user,
@@ -590,6 +698,21 @@ impl TextPipeline {
                 })
             }
         }
+    }
+}
+
+/// Numbers chunks by page (`page * PAGE_CHUNK_STRIDE + i`), so that page
+/// ranges stored by different jobs never collide.
+fn number_by_page(records: &mut [crate::ports::ChunkRecord]) {
+    let mut on_page = (0u32, 0u32);
+    for record in records {
+        let page = record.page_num.unwrap_or(0);
+        on_page = if on_page.0 == page {
+            (page, on_page.1 + 1)
+        } else {
+            (page, 0)
+        };
+        record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
     }
 }
 

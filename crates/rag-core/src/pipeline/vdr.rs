@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record};
-use super::parts::{chunk_total, count_stored, run_elapsed_ms, wall_clock_ms};
+use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms, wall_clock_ms};
 use super::text::{changed_while_processed, refused_by_index, Flavor};
 use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
@@ -133,7 +133,7 @@ impl VdrPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let Some(visual) = &self.visual else {
-            return self.pages.run_as(job, Flavor::VdrPageText).await;
+            return self.pages.run_as(job, Flavor::VdrPageText, deadline).await;
         };
         if let (Some(part), Some(range)) = (job.part, job.pages) {
             return self.run_part(visual, job, part, range, deadline).await;
@@ -183,7 +183,7 @@ impl VdrPipeline {
                         meta(json!({"vdr_mode": "page_text", "render_unavailable": true})),
                     )
                     .await;
-                return base.run_as(job, Flavor::VdrPageText).await;
+                return base.run_as(job, Flavor::VdrPageText, deadline).await;
             }
         };
         let total = source.page_count();
@@ -340,25 +340,15 @@ impl VdrPipeline {
             // At least one batch per job, so a job always makes progress.
             if pages_stored > 0 && deadline.within(visual.config.deadline_margin) {
                 if let Some(jobs) = &visual.jobs {
-                    let rest = PipelineJob {
-                        pages: Some(PageRange {
-                            first,
-                            last: range.last,
-                        }),
-                        part: Some(part),
-                        ..job.clone()
+                    let rest = PageRange {
+                        first,
+                        last: range.last,
                     };
-                    match jobs.send(&rest).await {
-                        Ok(()) => {
-                            tracing::info!(status_id = %job.status_id, part = part.index, first, last = range.last, remaining_ms = deadline.remaining().map(|d| d.as_millis() as u64), "time nearly up; rest of the range handed back to the queue");
-                            return Ok(RunOutcome::Completed {
-                                chunks: chunks_stored,
-                                pages: pages_stored,
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(status_id = %job.status_id, error = %e, "cannot hand the rest of the range back; going on")
-                        }
+                    if hand_back(jobs.as_ref(), job, part, rest, deadline).await {
+                        return Ok(RunOutcome::Completed {
+                            chunks: chunks_stored,
+                            pages: pages_stored,
+                        });
                     }
                 }
             }

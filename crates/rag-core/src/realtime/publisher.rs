@@ -119,6 +119,10 @@ impl StatusStore for NotifyingStatusStore {
         self.inner.get(status_id).await
     }
 
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        self.inner.expired(now, limit).await
+    }
+
     async fn list_for_user(
         &self,
         user: &str,

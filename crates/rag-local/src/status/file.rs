@@ -211,4 +211,8 @@ impl StatusStore for FileStatusStore {
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         self.inner.table.list_for_user(user, limit)
     }
+
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        self.inner.table.expired(now, limit)
+    }
 }
