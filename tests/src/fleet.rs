@@ -591,6 +591,7 @@ impl Stack {
                 &parts,
                 processor,
                 STACK_MAX_DOCUMENT_BYTES,
+                &wiring::Readers::isolated(crate::extract_worker()),
             )
             .expect("consumer")
         };

@@ -35,6 +35,24 @@ pub fn shared_pdf(name: &str) -> PathBuf {
     workspace().join("../shared/data/docs/pdf").join(name)
 }
 
+/// The document worker of the tests (`src/bin/extract-worker.rs`): test
+/// binaries cannot serve as their own workers, so the sandboxed readers run
+/// this one, built beside them (in `target/<profile>/`).
+pub fn extract_worker() -> rag_extract::sandbox::WorkerProgram {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let worker = profile_dir.join(format!("extract-worker{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        worker.is_file(),
+        "{} is missing: cargo builds it with the tests of this package",
+        worker.display()
+    );
+    rag_extract::sandbox::WorkerProgram::at(worker)
+}
+
 /// A fresh user name.
 pub fn new_user(tag: &str) -> Caller {
     Caller::new(format!("test-{tag}-{}", uuid::Uuid::new_v4()))

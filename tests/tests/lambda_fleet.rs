@@ -475,6 +475,7 @@ async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
         &broken,
         rag_lambda::wiring::Processor::TextRag,
         STACK_MAX_DOCUMENT_BYTES,
+        &rag_lambda::wiring::Readers::in_process(),
     )
     .unwrap();
     for receive_count in 1..=3 {
@@ -1491,6 +1492,7 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
         &dying,
         rag_lambda::wiring::Processor::TextRag,
         STACK_MAX_DOCUMENT_BYTES,
+        &rag_lambda::wiring::Readers::in_process(),
     )
     .unwrap();
     let arn = stack.queues["TextRagQueue"].arn.clone();

@@ -20,6 +20,7 @@ async fn start(dir: &std::path::Path, consumers: bool) -> Running {
         data_dir: dir.to_path_buf(),
         consumers,
         visibility_timeout: Duration::from_secs(30),
+        extraction_worker: Some(integration_tests::extract_worker()),
         ..GatewayConfig::default()
     };
     Gateway::start(config, search_parts().await)

@@ -31,6 +31,7 @@ mod notebook;
 mod office;
 mod pages;
 pub mod pdf;
+pub mod sandbox;
 mod spreadsheet;
 mod table;
 
@@ -53,7 +54,7 @@ pub use pages::PdfPageRenderer;
 /// Safety limits of an extraction: a document over either is refused with
 /// [`ExtractError::LimitExceeded`] rather than indexed in part, so a user
 /// never searches a silently truncated document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Most pages a PDF (slides a presentation, sheets a workbook) may have;
     /// checked before any text is extracted. For a PDF read one page range
@@ -170,6 +171,17 @@ impl FileExtractor {
     pub fn with_libreoffice(mut self, enabled: bool) -> Self {
         self.without_libreoffice = !enabled;
         self
+    }
+
+    /// Whether images are OCRed (when Tesseract is installed).
+    pub fn ocr_enabled(&self) -> bool {
+        !self.without_ocr
+    }
+
+    /// Whether legacy Word and PowerPoint files are converted (when
+    /// LibreOffice is installed).
+    pub fn libreoffice_enabled(&self) -> bool {
+        !self.without_libreoffice
     }
 
     /// Like [`Extractor::extract`], also returning notes about pages that

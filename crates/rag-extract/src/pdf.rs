@@ -104,7 +104,7 @@ use rag_core::chunking::TextKind;
 use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
 use rag_core::job::PageRange;
 
-pub use library::{pdfium_library, LIBRARY_PATH_VAR};
+pub use library::{exclusive_pdfium, pdfium_library, LIBRARY_PATH_VAR};
 pub use render::{PdfRenderer, RenderError, RenderedPage, MAX_DPI, MAX_PAGE_PIXELS};
 
 use crate::{Extraction, Limits};

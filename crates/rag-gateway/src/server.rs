@@ -15,8 +15,9 @@ use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
 };
+use rag_extract::sandbox::WorkerProgram;
 use rag_lambda::api_processor::ApiProcessor;
-use rag_lambda::wiring::{consumer_with, query_handler_from, Processor, SearchParts};
+use rag_lambda::wiring::{consumer_with, query_handler_from, Processor, Readers, SearchParts};
 use rag_local::{
     consume, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues, LocalTokens,
     MemoryConnectionStore, QueueConfig,
@@ -51,6 +52,10 @@ pub struct GatewayConfig {
     /// How often runs whose worker was lost are settled (the fleet's
     /// scheduled sweep).
     pub sweep_every: Duration,
+    /// Where documents are read: in worker processes of this program
+    /// (`rag_extract::sandbox`; `ragctl dev` uses itself), or in this
+    /// process with `None`.
+    pub extraction_worker: Option<WorkerProgram>,
     /// Let `/ws?user=<name>` connect as that user without a token, as the
     /// original service did. Anyone who can reach the port can then act as
     /// anyone: local development only, off by default.
@@ -68,6 +73,7 @@ impl Default for GatewayConfig {
             max_document_bytes: rag_lambda::wiring::DEFAULT_MAX_DOCUMENT_BYTES,
             dev_user: "dev-user".into(),
             sweep_every: Duration::from_secs(60),
+            extraction_worker: None,
             #[cfg(feature = "trust-user-param")]
             trust_user_param: false,
         }
@@ -262,6 +268,10 @@ impl Gateway {
         }
         if config.consumers {
             let blobs: Arc<dyn BlobStore> = blobs;
+            let readers = match &config.extraction_worker {
+                Some(program) => Readers::isolated(program.clone()),
+                None => Readers::in_process(),
+            };
             for (queue, processor) in [
                 (text_queue, Processor::TextRag),
                 (vdr_queue, Processor::Vdr),
@@ -273,6 +283,7 @@ impl Gateway {
                     processor,
                     config.max_document_bytes,
                     Some(jobs.clone()),
+                    &readers,
                 )?);
                 tasks.push(tokio::spawn(consume(
                     queue,

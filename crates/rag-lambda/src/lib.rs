@@ -17,4 +17,7 @@ pub mod sqs;
 pub mod websocket;
 pub mod wiring;
 
+/// Every processor's `main` calls it first: the process may be a document
+/// reader its parent started (see `rag_extract::sandbox`).
+pub use rag_extract::sandbox::serve_if_worker;
 pub use serve::{serve, serve_until};

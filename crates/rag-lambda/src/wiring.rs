@@ -24,8 +24,9 @@ use rag_core::pipeline::{
     VdrPipeline, VisualPages,
 };
 use rag_core::ports::{
-    AuthError, BlobLinker, BlobStore, ConnectionStore, Index, JobQueue, Notifier, NotifyError,
-    PageEmbedder, PageIndex, StatusStore, StatusStoreError, StatusWrite, TokenVerifier,
+    AuthError, BlobLinker, BlobStore, ConnectionStore, Extractor, Index, JobQueue, Notifier,
+    NotifyError, PageEmbedder, PageIndex, PageRenderer, StatusStore, StatusStoreError, StatusWrite,
+    TokenVerifier,
 };
 use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
@@ -34,7 +35,8 @@ use rag_core::realtime::{
 use rag_core::status::{StatusRecord, StatusUpdate};
 use rag_core::Caller;
 use rag_embed::{embedder_from_env, EmbedderSetup};
-use rag_extract::{FileExtractor, PdfPageRenderer};
+use rag_extract::sandbox::{SandboxedExtractor, SandboxedRenderer, WorkerProgram};
+use rag_extract::{FileExtractor, Limits, PdfPageRenderer};
 use rag_index_pg::{PasswordSource, PgConfig, PgIndex};
 use serde_json::Value;
 
@@ -339,6 +341,45 @@ pub async fn database(sdk: &SdkConfig, write: bool) -> Result<PgConfig> {
     DatabaseSettings::from_env(write)?.resolve(sdk).await
 }
 
+/// The document readers a processor uses: in this process, or in worker
+/// processes (`rag_extract::sandbox`) so that a hostile file cannot stall or
+/// crash the processor.
+#[derive(Clone)]
+pub struct Readers {
+    pub extractor: Arc<dyn Extractor>,
+    pub renderer: Arc<dyn PageRenderer>,
+}
+
+impl Readers {
+    /// Reading in this process: for binaries that cannot serve as their
+    /// own workers (test harnesses).
+    pub fn in_process() -> Self {
+        Self {
+            extractor: Arc::new(FileExtractor::default()),
+            renderer: Arc::new(PdfPageRenderer::default()),
+        }
+    }
+
+    /// Every document read in a worker started from `program`.
+    pub fn isolated(program: WorkerProgram) -> Self {
+        Self {
+            extractor: Arc::new(SandboxedExtractor::new(
+                program.clone(),
+                FileExtractor::default(),
+            )),
+            renderer: Arc::new(SandboxedRenderer::new(program, Limits::default())),
+        }
+    }
+
+    /// Workers of this very binary, whose `main` calls
+    /// [`crate::serve_if_worker`] first: what the processors and `ragctl`
+    /// use.
+    pub fn isolated_in_this_binary() -> Result<Self> {
+        let program = WorkerProgram::this_binary().context("locating this binary")?;
+        Ok(Self::isolated(program))
+    }
+}
+
 /// A queue consumer with explicit settings and parts.
 pub fn consumer_from(
     sdk: &SdkConfig,
@@ -346,6 +387,7 @@ pub fn consumer_from(
     parts: &SearchParts,
     processor: Processor,
     max_object_bytes: u64,
+    readers: &Readers,
 ) -> Result<JobConsumer> {
     // The VDR processor sends page-range jobs and hand-backs to its own
     // queue; without the URL, every document runs in one job.
@@ -380,6 +422,7 @@ pub fn consumer_from(
         processor,
         max_object_bytes,
         jobs,
+        readers,
     )
 }
 
@@ -414,11 +457,12 @@ pub fn consumer_with(
     processor: Processor,
     max_object_bytes: u64,
     jobs: Option<Arc<dyn JobQueue>>,
+    readers: &Readers,
 ) -> Result<JobConsumer> {
     let vision = visuals_from_env()?;
     let text = TextPipeline {
         blobs,
-        extractor: Arc::new(FileExtractor::default()),
+        extractor: readers.extractor.clone(),
         embedder: parts.embedder.embedder.clone(),
         index: parts.index.clone(),
         status: status.clone(),
@@ -449,7 +493,7 @@ pub fn consumer_with(
         Processor::Vdr => Arc::new(VdrPipeline {
             pages: text,
             visual: Some(VisualPages {
-                renderer: Arc::new(PdfPageRenderer::default()),
+                renderer: readers.renderer.clone(),
                 embedder: parts.pages.embedder.clone(),
                 index: parts.pages.index.clone(),
                 config: vdr_config_from_env()?,
@@ -479,7 +523,15 @@ pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
     let sdk = rag_aws::sdk_config().await;
     let parts = SearchParts::from_env(&sdk, true).await?;
     let max = env::bytes(env::MAX_DOCUMENT_BYTES, DEFAULT_MAX_DOCUMENT_BYTES)?;
-    consumer_from(&sdk, &Resources::from_env(), &parts, processor, max)
+    let readers = Readers::isolated_in_this_binary()?;
+    consumer_from(
+        &sdk,
+        &Resources::from_env(),
+        &parts,
+        processor,
+        max,
+        &readers,
+    )
 }
 
 /// `async-v2-query-handler` over explicit parts; `links` makes the

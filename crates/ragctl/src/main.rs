@@ -228,6 +228,9 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    // `ragctl dev` reads documents in workers that are ragctl again
+    // (rag_extract::sandbox): one of them serves its parent and exits here.
+    rag_extract::sandbox::serve_if_worker();
     let cli = Cli::parse();
     // The gateway is a server: it logs its requests unless told otherwise.
     let serving = matches!(&cli.command, Command::Dev(DevArgs { command: None, .. }));

@@ -53,6 +53,14 @@ pub(crate) fn lock() -> MutexGuard<'static, ()> {
     OPERATION.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Exclusive use of this process's PDFium, as every read and render of
+/// this crate holds it for each operation: for a caller driving
+/// pdfium-render itself. While it is held, no PDF of this process is read;
+/// documents read by workers (`crate::sandbox`) are not held up.
+pub fn exclusive_pdfium() -> MutexGuard<'static, ()> {
+    lock()
+}
+
 /// Where to look, in order: `$PDFIUM_LIBRARY_PATH`, the Lambda layer, the
 /// fetched copy.
 fn candidates() -> Vec<PathBuf> {

@@ -30,6 +30,11 @@ pub async fn serve(
         data_dir,
         dev_user: user,
         trust_user_param,
+        // Documents are read by workers that are ragctl again (main.rs).
+        extraction_worker: Some(
+            rag_extract::sandbox::WorkerProgram::this_binary()
+                .context("locating ragctl for its document workers")?,
+        ),
         ..GatewayConfig::default()
     };
     let running = Gateway::start(config, parts).await?;

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rag_core::job::PipelineJob;
 use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
 use rag_core::ports::{BlobRef, BlobStore, StatusStore};
+use rag_extract::sandbox::{SandboxedExtractor, WorkerProgram};
 use rag_extract::FileExtractor;
 use rag_local::{FsBlobStore, MemoryStatusStore};
 use serde::Serialize;
@@ -77,9 +78,13 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
     let services = Services::connect().await?;
     let blobs = Arc::new(FsBlobStore::new().with_bucket(LOCAL_BUCKET, "/"));
     let status: Arc<dyn StatusStore> = Arc::new(MemoryStatusStore::default());
+    // Each file read by a worker that is ragctl again (main.rs), so that
+    // one hostile file cannot stall or end the whole ingest.
+    let worker =
+        WorkerProgram::this_binary().context("locating ragctl for its document workers")?;
     let pipeline = TextPipeline {
         blobs: blobs.clone(),
-        extractor: Arc::new(FileExtractor::default()),
+        extractor: Arc::new(SandboxedExtractor::new(worker, FileExtractor::default())),
         embedder: services.embedder.clone(),
         index: services.index.clone(),
         status: status.clone(),
