@@ -469,3 +469,98 @@ async fn racing_parts_count_once_and_finish_once() {
         .expect("live run");
     assert_eq!((fresh.pages_done, fresh.parts_done), (5, 0));
 }
+
+/// The size DynamoDB counts for an item against its 400 KB limit, by the
+/// rules it documents ("Item sizes and formats"): attribute names and
+/// strings by their UTF-8 length, a number by half its significant digits
+/// plus one, sets by their elements, maps and lists 3 bytes plus 1 per
+/// element. (The emulator checks the size of an update's values, not the
+/// item it leaves, so the test counts.)
+fn dynamodb_item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn number(n: &str) -> usize {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+        significant.max(1).div_ceil(2) + 1
+    }
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => number(n),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
+            AttributeValue::Ns(ns) => ns.iter().map(|n| number(n)).sum(),
+            AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
+            }
+            AttributeValue::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+#[tokio::test]
+async fn one_status_item_counts_the_most_pages_a_document_may_have() {
+    use rag_core::status::MAX_COUNTED_PAGES;
+    let (store, client, table) = store().await;
+    // The longest key a submission takes, and a run's usual metadata.
+    let id = format!("amplify-files-dev#{}", "k".repeat(1024));
+    let mut queued = update(&id, "alice@example.com", "r1", Queued, 5);
+    queued.metadata = serde_json::json!({
+        "file_name": "n".repeat(255),
+        "route_reason": "large_pdf",
+        "size": 209_715_200u64,
+        "content_type": "application/pdf",
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    applied(store.apply(&queued).await.unwrap());
+    // The worst case: every page counted, and each OCR'd as well.
+    let half = MAX_COUNTED_PAGES / 2;
+    for (part, first, last) in [(0, 1, half), (1, half + 1, MAX_COUNTED_PAGES)] {
+        let report = PartReport {
+            status_id: id.clone(),
+            run_id: "r1".into(),
+            part,
+            parts_total: 2,
+            pages: (first..=last).collect(),
+            ocr_pages: (first..=last).collect(),
+            blank_pages: vec![],
+            part_done: part == 0,
+        };
+        let progress = store
+            .record_part(&report)
+            .await
+            .unwrap_or_else(|e| panic!("part {part}: {e}"))
+            .expect("a live run");
+        assert_eq!(progress.pages_done, last);
+    }
+    let mut progress = update(&id, "alice@example.com", "r1", EmbeddingPages, 85);
+    progress.message = format!("Stored {MAX_COUNTED_PAGES} of {MAX_COUNTED_PAGES} pages");
+    applied(store.apply(&progress).await.unwrap());
+    let mut item = client
+        .get_item()
+        .table_name(&table)
+        .key("statusId", AttributeValue::S(id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the item");
+    let size = dynamodb_item_size(&item);
+    assert!(
+        size < 400 * 1024,
+        "{size} bytes at {MAX_COUNTED_PAGES} pages"
+    );
+    // Half as many pages again would not fit: the limit is what binds.
+    let more = (1..=MAX_COUNTED_PAGES * 3 / 2)
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>();
+    item.insert("pagesDone".into(), AttributeValue::Ns(more.clone()));
+    item.insert("ocrPages".into(), AttributeValue::Ns(more));
+    let over = dynamodb_item_size(&item);
+    assert!(over > 400 * 1024, "{over} bytes");
+    println!("status item: {size} bytes at {MAX_COUNTED_PAGES} pages, {over} at 1.5 times as many");
+}

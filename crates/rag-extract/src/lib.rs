@@ -23,6 +23,7 @@ mod decode;
 mod email;
 mod epub;
 mod feed;
+pub mod fuzzing;
 mod html;
 mod image;
 mod json;
