@@ -1360,6 +1360,16 @@ fn epoch_in(ahead: i64) -> i64 {
     chrono::Utc::now().timestamp() + ahead
 }
 
+/// The api-processor's sweep as if run `ahead` seconds from now.
+async fn sweep_in(stack: &Stack, ahead: i64) -> rag_core::pipeline::SweepReport {
+    stack
+        .api
+        .sweeper
+        .sweep(epoch_in(ahead))
+        .await
+        .expect("sweep")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
     use rag_core::api::{ProcessConfig, ProcessDocumentRequest, ProcessService};
@@ -1407,14 +1417,8 @@ async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
     );
 
     // Within the lease nothing happens; past it, both jobs are sent again.
-    let early = stack.api.sweeper.sweep(epoch_in(60)).await.unwrap();
-    assert_eq!(early, Default::default());
-    let swept = stack
-        .api
-        .sweeper
-        .sweep(epoch_in(QUEUE_LEASE_SECS + 60))
-        .await
-        .unwrap();
+    assert_eq!(sweep_in(&stack, 60).await, Default::default());
+    let swept = sweep_in(&stack, QUEUE_LEASE_SECS + 60).await;
     assert_eq!((swept.requeued, swept.failed), (2, 0), "{swept:?}");
     let resent = receive(&stack, "TextRagQueue", 30).await;
     assert_eq!(resent.len(), 2);
@@ -1519,14 +1523,8 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
         "dead-lettered after 3 receives"
     );
     // Nobody else will finish it: past its lease, the sweeper fails it.
-    let early = stack.api.sweeper.sweep(epoch_in(60)).await.unwrap();
-    assert_eq!(early, Default::default());
-    let swept = stack
-        .api
-        .sweeper
-        .sweep(epoch_in(RUN_LEASE_SECS + 60))
-        .await
-        .unwrap();
+    assert_eq!(sweep_in(&stack, 60).await, Default::default());
+    let swept = sweep_in(&stack, RUN_LEASE_SECS + 60).await;
     assert_eq!((swept.requeued, swept.failed), (0, 1), "{swept:?}");
     let record = status_of(&stack, &user, &status_id).await.1;
     assert_eq!(

@@ -14,18 +14,26 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn start(dir: &std::path::Path, consumers: bool) -> Running {
-    let config = GatewayConfig {
+/// A gateway on a free loopback port, over `dir`.
+fn config(dir: &std::path::Path, consumers: bool) -> GatewayConfig {
+    GatewayConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.to_path_buf(),
         consumers,
         visibility_timeout: Duration::from_secs(30),
         extraction_worker: Some(integration_tests::extract_worker()),
         ..GatewayConfig::default()
-    };
+    }
+}
+
+async fn start_with(config: GatewayConfig) -> Running {
     Gateway::start(config, search_parts().await)
         .await
         .expect("gateway")
+}
+
+async fn start(dir: &std::path::Path, consumers: bool) -> Running {
+    start_with(config(dir, consumers)).await
 }
 
 struct Client {
@@ -311,16 +319,11 @@ async fn the_user_parameter_is_trusted_only_when_the_gateway_is_told_to() {
     let dir = tempfile::tempdir().unwrap();
     let user = new_user("param").user;
     for trust in [false, true] {
-        let config = GatewayConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            consumers: false,
+        let gateway = start_with(GatewayConfig {
             trust_user_param: trust,
-            ..GatewayConfig::default()
-        };
-        let gateway = Gateway::start(config, search_parts().await)
-            .await
-            .expect("gateway");
+            ..config(dir.path(), false)
+        })
+        .await;
         let url = format!("{}/ws?user={user}", gateway.url.replacen("http", "ws", 1));
         match tokio_tungstenite::connect_async(url.as_str()).await {
             Ok((mut socket, _)) => {
@@ -404,15 +407,11 @@ async fn the_gateway_answers_local_names_origins_and_peers_only() {
         eprintln!("no non-loopback address here: the peer check is covered by its unit test only");
         return;
     };
-    let config = GatewayConfig {
+    let gateway = start_with(GatewayConfig {
         addr: std::net::SocketAddr::new(lan, 0),
-        data_dir: dir.path().to_path_buf(),
-        consumers: false,
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::start(config, search_parts().await)
-        .await
-        .expect("gateway");
+        ..config(dir.path(), false)
+    })
+    .await;
     let pushed = reqwest::Client::new()
         .post(format!("{}/@connections/someone", gateway.url))
         .body("{\"type\":\"document_status_update\"}")
@@ -445,16 +444,11 @@ fn non_loopback_address() -> Option<std::net::IpAddr> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_stream_to_disk_within_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let config = GatewayConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        consumers: false,
+    let gateway = start_with(GatewayConfig {
         max_document_bytes: 1024 * 1024,
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::start(config, search_parts().await)
-        .await
-        .expect("gateway");
+        ..config(dir.path(), false)
+    })
+    .await;
     let client = Client::new(&gateway, &new_user("upload").user);
     let key = client.key("big.bin");
     // Declared too large: refused before a byte is read.

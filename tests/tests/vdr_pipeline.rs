@@ -172,6 +172,24 @@ impl Vdr {
         (job, outcome)
     }
 
+    /// The scanned letter uploaded as `user`'s, and the job of its first
+    /// run (routed to text RAG: nothing tells the classifier it is a scan).
+    async fn scanned_letter(&self, user: &Caller) -> (BlobRef, PipelineJob) {
+        let scan = std::fs::read(workspace().join("tests/fixtures/scanned-letter.pdf")).unwrap();
+        let blob = BlobRef {
+            bucket: self.bucket.clone(),
+            key: format!("{}/letter.pdf", user.user),
+        };
+        BlobStore::put(self.blobs.as_ref(), &blob, scan, "application/pdf")
+            .await
+            .expect("put");
+        let meta = self.blobs.head(&blob).await.expect("head");
+        let (job, _) =
+            PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), true)
+                .expect("job");
+        (blob, job)
+    }
+
     async fn search(&self, user: &Caller, query: &str, mode: SearchMode) -> Vec<QueryResult> {
         let mut req = QueryRequest::new(query);
         req.search_mode = mode;
@@ -412,17 +430,7 @@ async fn a_presentation_is_converted_by_libreoffice_and_each_slide_rendered() {
 async fn a_scanned_pdf_sent_to_the_text_pipeline_goes_on_to_vdr_as_a_new_run() {
     let vdr = vdr().await;
     let user = new_user("vdr-reroute");
-    let scan = std::fs::read(workspace().join("tests/fixtures/scanned-letter.pdf")).unwrap();
-    let blob = BlobRef {
-        bucket: vdr.bucket.clone(),
-        key: format!("{}/letter.pdf", user.user),
-    };
-    BlobStore::put(vdr.blobs.as_ref(), &blob, scan, "application/pdf")
-        .await
-        .expect("put");
-    let meta = vdr.blobs.head(&blob).await.expect("head");
-    let (job, _) =
-        PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), true).expect("job");
+    let (_, job) = vdr.scanned_letter(&user).await;
     // Nothing tells the classifier it is a scan: it goes to text RAG.
     assert_eq!(job.pipeline, Pipeline::TextRag);
     RunReporter::new(vdr.status.clone(), &job)
@@ -489,17 +497,7 @@ impl JobQueue for NeverAnswers {
 async fn a_scan_lost_between_its_vdr_run_and_the_vdr_queue_is_sent_again() {
     let vdr = vdr().await;
     let user = new_user("vdr-lost");
-    let scan = std::fs::read(workspace().join("tests/fixtures/scanned-letter.pdf")).unwrap();
-    let blob = BlobRef {
-        bucket: vdr.bucket.clone(),
-        key: format!("{}/letter.pdf", user.user),
-    };
-    BlobStore::put(vdr.blobs.as_ref(), &blob, scan, "application/pdf")
-        .await
-        .expect("put");
-    let meta = vdr.blobs.head(&blob).await.expect("head");
-    let (job, _) = PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), false)
-        .expect("job");
+    let (blob, job) = vdr.scanned_letter(&user).await;
     RunReporter::new(vdr.status.clone(), &job)
         .start_run(true, "queued")
         .await;

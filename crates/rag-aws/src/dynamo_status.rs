@@ -371,19 +371,57 @@ impl StatusStore for DynamoStatusStore {
         user: &str,
         limit: usize,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(Self::USER_INDEX)
+            .key_condition_expression("#user = :user")
+            .expression_attribute_names("#user", "user")
+            .expression_attribute_values(":user", AttributeValue::S(user.to_owned()))
+            .scan_index_forward(false);
         let mut records = Vec::new();
-        let mut start: Option<Item> = None;
-        while records.len() < limit {
-            let page = i32::try_from(limit - records.len()).unwrap_or(i32::MAX);
-            let out = self
+        self.query_records(query, limit, |_| true, &mut records)
+            .await?;
+        Ok(records)
+    }
+
+    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
+        let mut lapsed = Vec::new();
+        for shard in 0..LEASE_SHARDS {
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(Self::USER_INDEX)
-                .key_condition_expression("#user = :user")
-                .expression_attribute_names("#user", "user")
-                .expression_attribute_values(":user", AttributeValue::S(user.to_owned()))
-                .scan_index_forward(false)
+                .index_name(Self::LEASE_INDEX)
+                .key_condition_expression("leaseShard = :shard AND leaseUntil < :now")
+                .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+            // The index is eventually consistent: the record itself is read
+            // again before anyone acts on it.
+            self.query_records(query, limit, |r| r.lease_expired(now), &mut lapsed)
+                .await?;
+        }
+        Ok(lapsed)
+    }
+}
+
+impl DynamoStatusStore {
+    /// The records `query` finds, page after page, added to `into` until it
+    /// holds `limit`: those `keep` accepts, skipping expired and
+    /// undecodable items.
+    async fn query_records(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        limit: usize,
+        keep: impl Fn(&StatusRecord) -> bool,
+        into: &mut Vec<StatusRecord>,
+    ) -> Result<(), StatusStoreError> {
+        let mut start: Option<Item> = None;
+        while into.len() < limit {
+            let page = i32::try_from(limit - into.len()).unwrap_or(i32::MAX);
+            let out = query
+                .clone()
                 .limit(page)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -391,10 +429,10 @@ impl StatusStore for DynamoStatusStore {
                 .map_err(|e| store_error("Query", describe(&e)))?;
             for item in out.items.unwrap_or_default() {
                 match decode(item) {
-                    Ok(r) if !expired(&r) => records.push(r),
+                    Ok(r) if !expired(&r) && keep(&r) => into.push(r),
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(table = %self.table, user, error = %e.0, "skipping undecodable status item")
+                        tracing::warn!(table = %self.table, error = %e.0, "skipping undecodable status item")
                     }
                 }
             }
@@ -403,47 +441,8 @@ impl StatusStore for DynamoStatusStore {
                 break;
             }
         }
-        records.truncate(limit);
-        Ok(records)
-    }
-
-    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        let mut lapsed = Vec::new();
-        for shard in 0..LEASE_SHARDS {
-            let mut start: Option<Item> = None;
-            while lapsed.len() < limit {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(Self::LEASE_INDEX)
-                    .key_condition_expression("leaseShard = :shard AND leaseUntil < :now")
-                    .expression_attribute_values(":shard", AttributeValue::N(shard.to_string()))
-                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-                    .limit(i32::try_from(limit - lapsed.len()).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| store_error("Query", describe(&e)))?;
-                for item in out.items.unwrap_or_default() {
-                    match decode(item) {
-                        // The index is eventually consistent: the record
-                        // itself is read again before anyone acts on it.
-                        Ok(r) if r.lease_expired(now) && !expired(&r) => lapsed.push(r),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(table = %self.table, error = %e.0, "skipping undecodable status item")
-                        }
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        lapsed.truncate(limit);
-        Ok(lapsed)
+        into.truncate(limit);
+        Ok(())
     }
 }
 

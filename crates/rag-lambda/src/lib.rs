@@ -20,4 +20,4 @@ pub mod wiring;
 /// Every processor's `main` calls it first: the process may be a document
 /// reader its parent started (see `rag_extract::sandbox`).
 pub use rag_extract::sandbox::serve_if_worker;
-pub use serve::{serve, serve_until};
+pub use serve::{processor_main, serve, serve_until};

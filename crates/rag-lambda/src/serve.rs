@@ -39,3 +39,23 @@ where
     }))
     .await
 }
+
+/// The whole `main` of a queue processor: the process may first be one of
+/// its own document workers (`rag_extract::sandbox`), which serves its
+/// parent and exits before any runtime starts; otherwise it consumes
+/// `processor`'s queue, handing each job the invocation's deadline.
+pub fn processor_main(processor: crate::wiring::Processor) -> Result<(), Error> {
+    crate::serve_if_worker();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            crate::logging::init();
+            let handler = crate::wiring::consumer(processor).await?;
+            serve_until(|event, deadline_ms| {
+                let deadline = crate::sqs::Deadline::at_epoch_ms(deadline_ms);
+                crate::sqs::handle_until(&handler, event, deadline)
+            })
+            .await
+        })
+}

@@ -1,21 +1,5 @@
 //! `async-v2-text-rag-processor`: consumes the text-RAG queue: extract, chunk, embed, index.
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    // Documents are read by workers that are this binary again: one of
-    // them serves its parent and exits here.
-    rag_lambda::serve_if_worker();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
-}
-
-async fn run() -> Result<(), lambda_runtime::Error> {
-    rag_lambda::logging::init();
-    let handler = rag_lambda::wiring::consumer(rag_lambda::wiring::Processor::TextRag).await?;
-    rag_lambda::serve_until(|event, deadline_ms| {
-        let deadline = rag_lambda::sqs::Deadline::at_epoch_ms(deadline_ms);
-        rag_lambda::sqs::handle_until(&handler, event, deadline)
-    })
-    .await
+    rag_lambda::processor_main(rag_lambda::wiring::Processor::TextRag)
 }
