@@ -1355,6 +1355,29 @@ impl rag_core::ports::Embedder for EmbedsForever {
     }
 }
 
+/// Runs `work` until `reached` says the point to kill it at has come, then
+/// drops it there, as a process killed at that point. Panics if the work
+/// ends first, or the point never comes.
+async fn kill_when<T: std::fmt::Debug>(
+    work: impl std::future::Future<Output = T>,
+    reached: impl AsyncFn() -> bool,
+) {
+    let point = async {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !reached().await {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the point to kill at never came"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        done = work => panic!("the work ended before it was killed: {done:?}"),
+        () = point => {}
+    }
+}
+
 /// Seconds since the epoch, `ahead` from now.
 fn epoch_in(ahead: i64) -> i64 {
     chrono::Utc::now().timestamp() + ahead
@@ -1399,13 +1422,13 @@ async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
         .await;
         let body = json!({"bucket": stack.bucket, "key": key}).to_string();
         let request = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap();
-        let killed = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            dying.submit(&caller, &request),
-        )
+        let id = format!("{}#{key}", stack.bucket);
+        // Killed once `queued` is recorded (its send never returns).
+        kill_when(dying.submit(&caller, &request), async || {
+            status_of(&stack, &user, &id).await.1["status"] == "queued"
+        })
         .await;
-        assert!(killed.is_err(), "the submission hung in the send");
-        ids.push(format!("{}#{key}", stack.bucket));
+        ids.push(id);
     }
     for id in &ids {
         let record = status_of(&stack, &user, id).await.1;
@@ -1503,12 +1526,16 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
     for attempt in 1..=3 {
         let messages = receive(&stack, "TextRagQueue", 0).await;
         assert_eq!(messages.len(), 1, "delivery {attempt}");
-        let killed = tokio::time::timeout(
-            std::time::Duration::from_secs(3),
+        // Killed while embedding (its embedder never answers).
+        kill_when(
             sqs::handle(&consumer, sqs_event(&messages, &arn)),
+            async || {
+                let record = status_of(&stack, &user, &status_id).await.1;
+                record["status"] == "embedding"
+                    && (attempt == 1 || record["metadata"]["attempt"] == attempt)
+            },
         )
         .await;
-        assert!(killed.is_err(), "the worker hung");
         let record = status_of(&stack, &user, &status_id).await.1;
         assert_eq!(record["status"], "embedding", "{record}");
         if attempt > 1 {
