@@ -40,11 +40,21 @@ use tokio::sync::watch;
 struct RecordingQueue {
     inner: LocalJobQueues,
     sent: Mutex<Vec<PipelineJob>>,
+    /// Fails the send after this many, once: a worker lost in the middle of
+    /// splitting a document (what it sent stays sent, its job comes back).
+    fail_after: Mutex<Option<usize>>,
 }
 
 #[async_trait]
 impl JobQueue for RecordingQueue {
     async fn send(&self, job: &PipelineJob) -> Result<(), QueueError> {
+        let sent_so_far = self.sent.lock().map(|s| s.len()).unwrap_or(0);
+        if let Ok(mut fail) = self.fail_after.lock() {
+            if fail.is_some_and(|n| sent_so_far >= n) {
+                *fail = None;
+                return Err(QueueError("connection reset (injected)".into()));
+            }
+        }
         self.inner.send(job).await?;
         if let Ok(mut sent) = self.sent.lock() {
             sent.push(job.clone());
@@ -118,6 +128,8 @@ struct Setup {
     /// Page whose first write fails once, if any.
     fail_page: Option<u32>,
     job_time_limit: Duration,
+    /// Sends (the first job's included) after which one send fails.
+    fail_send_after: Option<usize>,
 }
 
 async fn fleet(setup: Setup) -> Fleet {
@@ -151,6 +163,7 @@ async fn fleet(setup: Setup) -> Fleet {
             vdr: vdr.clone(),
         },
         sent: Mutex::new(Vec::new()),
+        fail_after: Mutex::new(setup.fail_send_after),
     });
     let failed = Arc::new(AtomicBool::new(false));
     let pages: Arc<dyn PageIndex> = match setup.fail_page {
@@ -312,6 +325,7 @@ async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
         },
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: None,
     })
     .await;
     let started = Instant::now();
@@ -387,6 +401,7 @@ async fn a_range_failing_mid_way_is_retried_alone_and_pages_count_once() {
         },
         fail_page: Some(75),
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: None,
     })
     .await;
     let (job, history) = fleet.process(120).await;
@@ -419,6 +434,7 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
         },
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: None,
     })
     .await;
     let (job, history) = fleet.process(60).await;
@@ -449,6 +465,35 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_lost_while_splitting_leaves_a_document_that_completes_once() {
+    // The first job is sent, then two of its four page ranges, then it is
+    // lost: its job comes back and splits the document again.
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            batch_pages: 5,
+            max_pages_per_job: 5,
+            ..VdrConfig::default()
+        },
+        fail_page: None,
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: Some(3),
+    })
+    .await;
+    let (job, history) = fleet.process(20).await;
+    assert_completed_once(&history, 20);
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (20, 20));
+    let sent = fleet.queue.sent.lock().expect("sent").clone();
+    let ranges: Vec<u32> = sent.iter().filter_map(|j| Some(j.part?.index)).collect();
+    assert_eq!(
+        ranges,
+        [0, 1, 0, 1, 2, 3],
+        "two ranges before the loss, all four after"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_document_over_the_page_limit_fails_before_any_job_is_sent() {
     let fleet = fleet(Setup {
         config: VdrConfig {
@@ -459,6 +504,7 @@ async fn a_document_over_the_page_limit_fails_before_any_job_is_sent() {
         },
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: None,
     })
     .await;
     let (job, history) = fleet.process(30).await;
@@ -524,6 +570,7 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
             vdr: open("vdr"),
         },
         sent: Mutex::new(Vec::new()),
+        fail_after: Mutex::new(None),
     });
     let extractor = Arc::new(RecordingExtractor {
         inner: FileExtractor::new(Limits {
