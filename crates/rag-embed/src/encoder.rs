@@ -12,7 +12,7 @@
 //! candle makes two single-threaded ones with a slow `erf`.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
 
@@ -23,16 +23,53 @@ struct Embeddings {
     norm: LayerNorm,
 }
 
+/// A linear layer whose weight is kept transposed, `(in, out)`, in memory
+/// of its own. Measured on a 9-token query (all-MiniLM-L6-v2, release):
+/// `candle_nn::Linear` over the weights as loaded took 14 ms for the
+/// forward pass, 1.4 ms of it in each 1536 → 384 product; over this copy
+/// the product takes 0.17 ms. Batches of documents run at the same speed
+/// either way (1000 × 384 × 1536: 6.5 ms both).
+struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// From a weight `(out, in)` as checkpoints store it.
+    fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
+        Self::new(
+            &vb.get((outputs, inputs), "weight")?,
+            Some(vb.get(outputs, "bias")?),
+        )
+    }
+
+    /// `x · Wᵀ + b` for a 2-D `x` `(rows, in)`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight_t)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
 struct Layer {
     /// Query, key and value weights stacked: `(3·hidden, hidden)`; the query
     /// part is pre-multiplied by `1/sqrt(head_dim)`.
-    qkv: Linear,
-    attn_out: Linear,
+    qkv: Dense,
+    attn_out: Dense,
     attn_norm: LayerNorm,
     /// The feed-forward expansion, without its bias (applied with the activation).
-    intermediate: Linear,
+    intermediate: Dense,
     intermediate_bias: Tensor,
-    output: Linear,
+    output: Dense,
     out_norm: LayerNorm,
 }
 
@@ -115,18 +152,18 @@ impl Encoder {
                 0,
             )?;
             layers.push(Layer {
-                qkv: Linear::new(w, Some(b)),
-                attn_out: linear(h, h, a.pp("output.dense"))?,
+                qkv: Dense::new(&w, Some(b))?,
+                attn_out: Dense::load(a.pp("output.dense"), h, h)?,
                 attn_norm: layer_norm(h, eps, a.pp("output.LayerNorm"))?,
-                intermediate: Linear::new(
-                    l.pp("intermediate.dense")
+                intermediate: Dense::new(
+                    &l.pp("intermediate.dense")
                         .get((config.intermediate_size, h), "weight")?,
                     None,
-                ),
+                )?,
                 intermediate_bias: l
                     .pp("intermediate.dense")
                     .get(config.intermediate_size, "bias")?,
-                output: linear(config.intermediate_size, h, l.pp("output.dense"))?,
+                output: Dense::load(l.pp("output.dense"), config.intermediate_size, h)?,
                 out_norm: layer_norm(h, eps, l.pp("output.LayerNorm"))?,
             });
         }
