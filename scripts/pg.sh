@@ -61,11 +61,18 @@ init_cluster() {
   as_server_user "$BIN/initdb" --pgdata="$DATA" --username="$RAG_PG_USER" --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 >"$PG_HOME/initdb.log" 2>&1 \
     || { cat "$PG_HOME/initdb.log" >&2; die "initdb failed"; }
+  # A quarter of the memory for shared buffers, as RDS sets it by default
+  # ({DBInstanceClassMemory/32768} pages): `ragctl bench` at a million
+  # chunks keeps its HNSW graph in them (inserts into it were 3x slower with
+  # 256 MB). Memory is only taken as pages are used.
+  local buffers_mb
+  buffers_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 4 / 1024 }' /proc/meminfo)
+  [ "${buffers_mb:-0}" -ge 128 ] || buffers_mb=128
   cat >>"$DATA/postgresql.conf" <<CONF
 # amplify-rag-async local settings
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
-shared_buffers = 256MB
+shared_buffers = ${buffers_mb}MB
 maintenance_work_mem = 512MB
 work_mem = 32MB
 synchronous_commit = off

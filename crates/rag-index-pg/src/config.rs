@@ -29,6 +29,10 @@ pub struct PgConfig {
     /// mid-transaction releases its row locks (a document's row, which the
     /// page ranges of a split document serialize on) within this time.
     pub idle_in_transaction_timeout: Duration,
+    /// Whether a commit waits for its WAL to reach the disk. Off only for
+    /// loads that are rebuilt rather than recovered (`ragctl bench`): a
+    /// crash may then lose the last commits, never corrupt the database.
+    pub synchronous_commit: bool,
 }
 
 impl PgConfig {
@@ -69,6 +73,7 @@ impl PgConfig {
             ef_search: 200,
             statement_timeout: Duration::from_secs(120),
             idle_in_transaction_timeout: Duration::from_secs(60),
+            synchronous_commit: true,
         }
     }
 
@@ -103,6 +108,10 @@ impl PgConfig {
                 // Plan every search for its own parameters: a generic plan cannot
                 // tell a one-document scope from a million-document one.
                 ("plan_cache_mode", "force_custom_plan".to_owned()),
+                (
+                    "synchronous_commit",
+                    if self.synchronous_commit { "on" } else { "off" }.to_owned(),
+                ),
             ]);
         PgPoolOptions::new()
             .max_connections(self.max_connections)
@@ -113,6 +122,44 @@ impl PgConfig {
                 target: self.redacted_url(),
                 source,
             })
+    }
+}
+
+impl PgConfig {
+    /// [`PgConfig::connect`], creating the database first if the server
+    /// has none of that name (a benchmark's or a test's own database).
+    pub async fn connect_creating(&self) -> Result<PgPool, SetupError> {
+        match self.connect().await {
+            Err(SetupError::Connect {
+                source: sqlx::Error::Database(e),
+                ..
+            }) if e.code().as_deref() == Some("3D000") => {
+                let opts = PgConnectOptions::from_str(&self.url)
+                    .map_err(|e| SetupError::InvalidUrl(e.to_string()))?;
+                let name = opts
+                    .get_database()
+                    .ok_or_else(|| SetupError::InvalidUrl("no database name".into()))?
+                    .replace('"', "\"\"");
+                let admin = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.database("postgres"))
+                    .await?;
+                let created =
+                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                        .execute(&admin)
+                        .await;
+                admin.close().await;
+                match created {
+                    // Created meanwhile by another process: as good.
+                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+                    other => {
+                        other?;
+                    }
+                }
+                self.connect().await
+            }
+            other => other,
+        }
     }
 }
 

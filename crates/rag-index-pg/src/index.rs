@@ -22,7 +22,7 @@ use crate::search_sql::SearchSql;
 use crate::SetupError;
 
 /// Advisory lock key serialising the creation of HNSW indexes.
-const INDEX_DDL_LOCK: i64 = 0x7261_675f_686e_7377; // "rag_hnsw"
+pub(crate) const INDEX_DDL_LOCK: i64 = 0x7261_675f_686e_7377; // "rag_hnsw"
 
 /// The index for one embedding dimension.
 #[derive(Clone)]
@@ -124,29 +124,38 @@ impl PgIndex {
     pub async fn migrate(&self) -> Result<(), SetupError> {
         // Building an index over existing rows can outlast any statement
         // timeout meant for searches and writes.
+        // The connection goes back to the pool with the timeout restored
+        // (RESET returns to the connection's startup value), or is closed.
         let mut conn = self.db.pool.acquire().await?;
         sqlx::query("SET statement_timeout = 0")
             .execute(&mut *conn)
             .await?;
-        sqlx::migrate!("../../migrations").run(&mut *conn).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let migrated = self.migrate_on(&mut conn).await;
+        match migrated {
+            Ok(()) => {
+                sqlx::query("RESET statement_timeout")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn migrate_on(&self, conn: &mut PoolConnection<Postgres>) -> Result<(), SetupError> {
+        sqlx::migrate!("../../migrations").run(&mut **conn).await?;
+        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INDEX_DDL_LOCK)
             .execute(&mut *tx)
             .await?;
-        let d = self.dims;
-        let ddl = format!(
-            "CREATE INDEX IF NOT EXISTS hybrid_dense_embeddings_hnsw_{d} ON hybrid_dense_embeddings \
-             USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dims = {d}"
-        );
-        // `d` is a number from configuration, not input.
-        sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
-        let p = self.page_dims;
-        let ddl = format!(
-            "CREATE INDEX IF NOT EXISTS vdr_page_vectors_hnsw_{p} ON vdr_page_vectors \
-             USING hnsw ((embedding::vector({p})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE dims = {p}"
-        );
-        sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        // `vector_index_ddl` holds numbers from configuration, not input.
+        for ddl in self.vector_index_ddl() {
+            sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

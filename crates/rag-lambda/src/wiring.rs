@@ -187,6 +187,19 @@ const PAGE_SPANS: ChunkingConfig = ChunkingConfig {
     overlap_tokens: 8,
 };
 
+/// The page model from the environment (`PAGE_EMBEDDER_URL`, a
+/// ColPali-style service), or else the local stand-in that embeds spans of
+/// page text with the text model `text`.
+pub fn page_embedder(text: &EmbedderSetup) -> Result<Arc<dyn PageEmbedder>> {
+    Ok(match rag_embed::page_embedder_from_env()? {
+        Some(remote) => remote,
+        None => Arc::new(TextSpanPageEmbedder::new(
+            text.embedder.clone(),
+            Chunker::new(text.counter.clone(), PAGE_SPANS)?,
+        )),
+    })
+}
+
 impl SearchParts {
     /// Loads the model (`RAG_MODEL_DIR`, or the layer's) and connects to
     /// the read or write endpoint, re-reading a rotated password from its
@@ -198,9 +211,8 @@ impl SearchParts {
         Self::over_with(pool, embedder, settings.password_source(sdk))
     }
 
-    /// The parts over a database pool: the page model from the environment
-    /// (`PAGE_EMBEDDER_URL`, a ColPali-style service), or else the local
-    /// stand-in that embeds spans of page text with the text model.
+    /// The parts over a database pool, with the [`page_embedder`] the
+    /// environment names.
     pub fn over(pool: rag_index_pg::PgPool, embedder: EmbedderSetup) -> Result<Self> {
         Self::over_with(pool, embedder, None)
     }
@@ -212,13 +224,7 @@ impl SearchParts {
         embedder: EmbedderSetup,
         password: Option<Arc<dyn PasswordSource>>,
     ) -> Result<Self> {
-        let pages: Arc<dyn PageEmbedder> = match rag_embed::page_embedder_from_env()? {
-            Some(remote) => remote,
-            None => Arc::new(TextSpanPageEmbedder::new(
-                embedder.embedder.clone(),
-                Chunker::new(embedder.counter.clone(), PAGE_SPANS)?,
-            )),
-        };
+        let pages = page_embedder(&embedder)?;
         let mut index = PgIndex::new(pool, embedder.embedder.dimensions())
             .with_page_dimensions(pages.dimensions());
         if let Some(password) = password {

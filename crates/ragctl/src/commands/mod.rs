@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod db;
 pub mod dev;
 pub mod documents;
