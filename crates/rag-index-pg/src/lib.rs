@@ -53,7 +53,8 @@
 //! Dense recall@10 against an exact scan of the scope: 1.0 up to 10,000
 //! chunks, 0.982 at 100,000 (0.90 before the over-fetch). BM25 top-10
 //! agrees with Okapi BM25 computed by its definition over the scope
-//! (`PgIndex::exact_sparse`) at 0.994-1.0. Storing into the million-chunk
+//! (`PgIndex::exact_sparse`) at every scope (1.0; ties at the cut count
+//! either way). Storing into the million-chunk
 //! database runs at 1.36-1.46x the time of storing into an empty one, and
 //! ingesting (embedding included) at 1.02-1.03x; with 256 MB of shared
 //! buffers it was 3.3x, the HNSW graph read from the OS cache on every

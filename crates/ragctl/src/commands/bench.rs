@@ -297,10 +297,10 @@ async fn measure(
             if round > 1 {
                 continue;
             }
-            let found: Vec<String> = response
+            let found: Vec<(String, f64)> = response
                 .results
                 .iter()
-                .map(|r| r.chunk_id.clone())
+                .map(|r| (r.chunk_id.clone(), r.score))
                 .collect();
             complete += usize::from(response.results.len() >= K.min(pages));
             let exact = match mode {
@@ -356,20 +356,20 @@ async fn measure(
     Ok(figures)
 }
 
-/// Share of the exact top-`K` the search found. A found result whose exact
-/// score ties with the exact list's last counts as found: either order is
-/// right then.
-fn overlap(found: &[String], exact: &[(String, f64)]) -> f64 {
+/// Share of the exact top-`K` the search found. A found result missing
+/// from the exact list still counts when its score ties with the exact
+/// list's last one (within 1e-6): which of equal scores make the cut is the
+/// tie-break's choice, and the two break ties differently.
+fn overlap(found: &[(String, f64)], exact: &[(String, f64)]) -> f64 {
     if exact.is_empty() {
         return if found.is_empty() { 1.0 } else { 0.0 };
     }
-    let cutoff = exact.last().map_or(f64::NEG_INFINITY, |(_, s)| *s) - 1e-6;
-    let scores: std::collections::HashMap<&str, f64> =
-        exact.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+    let last = exact.last().map_or(f64::NEG_INFINITY, |(_, s)| *s);
+    let listed: std::collections::HashSet<&str> = exact.iter().map(|(id, _)| id.as_str()).collect();
     let hits = found
         .iter()
         .take(exact.len())
-        .filter(|id| scores.get(id.as_str()).is_some_and(|s| *s >= cutoff))
+        .filter(|(id, score)| listed.contains(id.as_str()) || (score - last).abs() <= 1e-6)
         .count();
     hits as f64 / exact.len() as f64
 }
@@ -905,5 +905,29 @@ fn emit(a: &BenchArgs, v: Value) {
         );
     } else {
         println!("{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overlap;
+
+    fn list(items: &[(&str, f64)]) -> Vec<(String, f64)> {
+        items.iter().map(|(id, s)| (id.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn a_tie_at_the_cut_counts_but_a_wrong_result_does_not() {
+        let exact = list(&[("a", 3.0), ("b", 2.0), ("c", 1.0)]);
+        // "d" ties with "c", the exact list's last: either is right.
+        assert_eq!(
+            overlap(&list(&[("a", 3.0), ("b", 2.0), ("d", 1.0)]), &exact),
+            1.0
+        );
+        // "e" is not in the exact list and does not tie: a miss.
+        let found = list(&[("a", 3.0), ("e", 2.5), ("b", 2.0)]);
+        assert!((overlap(&found, &exact) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(overlap(&[], &[]), 1.0);
+        assert_eq!(overlap(&list(&[("a", 1.0)]), &[]), 0.0);
     }
 }
