@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use pgvector::Vector;
 use rag_core::classify::Pipeline;
 use rag_core::ports::{
-    ChunkHit, ChunkRecord, DocumentRecord, DocumentSummary, Index, IndexError, IndexQuery,
-    IndexResults,
+    ChunkHit, ChunkRecord, DenseQuery, DocumentRecord, DocumentSummary, Index, IndexError,
+    IndexQuery, IndexResults, SparseQuery,
 };
 use rag_core::Caller;
 use serde_json::Value;
@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 
 use crate::credentials::{Connections, PasswordSource};
 
+use crate::bm25;
 use crate::search_sql::SearchSql;
 use crate::SetupError;
 
@@ -178,6 +179,89 @@ impl PgIndex {
                 .map_err(backend)?;
         }
         Ok(())
+    }
+
+    /// The scope's nearest chunks to `d`'s vector, with their rows.
+    async fn dense_search(
+        &self,
+        query: &IndexQuery,
+        d: &DenseQuery,
+    ) -> Result<Vec<(ChunkHit, Option<f64>)>, IndexError> {
+        let scope = &query.scope;
+        // Statements are built from constants and the configured dimension only.
+        let rows = sqlx::query(AssertSqlSafe(self.sql.dense.as_str()))
+            .bind(&scope.caller.user)
+            .bind(&scope.document_ids)
+            .bind(scope.pipeline.map(pipeline_name))
+            .bind(Vector::from(d.vector.clone()))
+            .bind(&d.model)
+            .bind(d.limit as i64)
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(backend)?;
+        Self::scored_hits(&rows)
+    }
+
+    /// Every chunk of the scope matching a query term, scored by BM25 over
+    /// the scope, best first.
+    async fn bm25_search(
+        &self,
+        query: &IndexQuery,
+        s: &SparseQuery,
+    ) -> Result<Vec<bm25::Scored>, IndexError> {
+        let scope = &query.scope;
+        let terms: Vec<&str> = s.terms.iter().map(|(t, _)| t.as_str()).collect();
+        let rows = sqlx::query(AssertSqlSafe(self.sql.postings.as_str()))
+            .bind(&scope.caller.user)
+            .bind(&scope.document_ids)
+            .bind(scope.pipeline.map(pipeline_name))
+            .bind(terms)
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(backend)?;
+        let (mut n, mut avgdl) = (0.0, 1.0);
+        let mut postings = Vec::with_capacity(rows.len());
+        for row in &rows {
+            n = row.try_get("n").map_err(backend)?;
+            avgdl = row.try_get("avgdl").map_err(backend)?;
+            postings.push(bm25::Posting {
+                term: row.try_get("term").map_err(backend)?,
+                chunk_id: row.try_get("chunk_id").map_err(backend)?,
+                document_id: row.try_get("document_id").map_err(backend)?,
+                tf: row.try_get("tf").map_err(backend)?,
+                chunk_len: row.try_get("chunk_len").map_err(backend)?,
+            });
+        }
+        Ok(bm25::score(&postings, &s.terms, n, avgdl, s.params))
+    }
+
+    /// Rows of chunks `ids` (of the searched scope), with their cosine
+    /// similarity to `dense`'s vector when there is one.
+    async fn fetch(
+        &self,
+        ids: &[i64],
+        dense: Option<&DenseQuery>,
+    ) -> Result<Vec<(ChunkHit, Option<f64>)>, IndexError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(self.sql.fetch.as_str()))
+            .bind(ids)
+            .bind(dense.map(|d| Vector::from(d.vector.clone())))
+            .bind(dense.map(|d| d.model.as_str()))
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(backend)?;
+        Self::scored_hits(&rows)
+    }
+
+    fn scored_hits(rows: &[PgRow]) -> Result<Vec<(ChunkHit, Option<f64>)>, IndexError> {
+        rows.iter()
+            .map(|row| {
+                let dense: Option<f64> = row.try_get("dense_score").map_err(backend)?;
+                Ok((Self::hit(row).map_err(backend)?, dense))
+            })
+            .collect()
     }
 
     fn hit(row: &PgRow) -> Result<ChunkHit, sqlx::Error> {
@@ -418,13 +502,6 @@ impl Index for PgIndex {
     }
 
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
-        let scope = &query.scope;
-        let statement = match (&query.dense, &query.sparse) {
-            (None, None) => return Ok(IndexResults::default()),
-            (Some(_), None) => &self.sql.dense_only,
-            (None, Some(_)) => &self.sql.sparse_only,
-            (Some(_), Some(_)) => &self.sql.hybrid,
-        };
         if let Some(d) = &query.dense {
             if d.vector.len() != self.dims {
                 return Err(IndexError::Backend(format!(
@@ -434,42 +511,65 @@ impl Index for PgIndex {
                 )));
             }
         }
-        // Statements are built from constants and the configured dimension only.
-        let mut q = sqlx::query(AssertSqlSafe(statement.as_str()))
-            .bind(&scope.caller.user)
-            .bind(&scope.document_ids)
-            .bind(scope.pipeline.map(pipeline_name));
-        if let Some(d) = &query.dense {
-            q = q
-                .bind(Vector::from(d.vector.clone()))
-                .bind(&d.model)
-                .bind(d.limit as i64);
-        }
-        if let Some(s) = &query.sparse {
-            let terms: Vec<&str> = s.terms.iter().map(|(t, _)| t.as_str()).collect();
-            let qtf: Vec<i32> = s.terms.iter().map(|(_, f)| *f as i32).collect();
-            q = q
-                .bind(terms)
-                .bind(qtf)
-                .bind(s.params.k1)
-                .bind(s.params.b)
-                .bind(s.limit as i64);
-        }
-        let rows = q
-            .fetch_all(&mut *self.connection().await?)
-            .await
-            .map_err(backend)?;
+        // Both lists at once, on two connections: neither needs the other.
+        let dense = async {
+            match &query.dense {
+                Some(d) => self.dense_search(query, d).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let sparse = async {
+            match &query.sparse {
+                Some(s) => self.bm25_search(query, s).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (dense, sparse) = futures::try_join!(dense, sparse)?;
+
         let mut out = IndexResults::default();
-        for row in &rows {
-            let dense: Option<f64> = row.try_get("dense_score").map_err(backend)?;
-            let sparse: Option<f64> = row.try_get("sparse_score").map_err(backend)?;
-            let hit = Self::hit(row).map_err(backend)?;
-            if let Some(s) = dense {
-                out.dense.push((hit.clone(), s));
+        match (dense, sparse, &query.sparse) {
+            (Some(dense), None, _) => {
+                out.dense = dense
+                    .into_iter()
+                    .filter_map(|(hit, cosine)| cosine.map(|c| (hit, c)))
+                    .collect();
             }
-            if let Some(s) = sparse {
-                out.sparse.push((hit, s));
+            (dense, Some(scored), Some(s)) => {
+                // The sparse list's rows the dense list did not bring.
+                let dense = dense.unwrap_or_default();
+                let have: std::collections::HashSet<&str> =
+                    dense.iter().map(|(h, _)| h.chunk_id.as_str()).collect();
+                let missing: Vec<i64> = scored
+                    .iter()
+                    .take(s.limit)
+                    .filter(|c| !have.contains(c.chunk_id.to_string().as_str()))
+                    .map(|c| c.chunk_id)
+                    .collect();
+                let fetched = self.fetch(&missing, query.dense.as_ref()).await?;
+                let bm25: std::collections::HashMap<String, f64> = scored
+                    .iter()
+                    .map(|c| (c.chunk_id.to_string(), c.score))
+                    .collect();
+                if query.dense.is_some() {
+                    // Hybrid candidates are the union of both top lists, and
+                    // each gets *both* exact scores: BM25 from the postings
+                    // read (absent = a true 0), cosine from its vector. Fusion
+                    // then compares like with like.
+                    for (hit, cosine) in dense.into_iter().chain(fetched) {
+                        let sparse = bm25.get(&hit.chunk_id).copied().unwrap_or(0.0);
+                        if let Some(c) = cosine {
+                            out.dense.push((hit.clone(), c));
+                        }
+                        out.sparse.push((hit, sparse));
+                    }
+                } else {
+                    for (hit, _) in fetched {
+                        let sparse = bm25.get(&hit.chunk_id).copied().unwrap_or(0.0);
+                        out.sparse.push((hit, sparse));
+                    }
+                }
             }
+            _ => return Ok(out),
         }
         // Best first; ties by document, then position, so results do not
         // depend on the order rows were inserted or summed in.

@@ -1,10 +1,11 @@
 //! The [`Index`](rag_core::ports::Index) port on PostgreSQL + pgvector.
 //!
-//! Dense search uses an HNSW (cosine) index; BM25 is Okapi BM25 computed in
-//! SQL over the postings table, with N, average length and document
-//! frequencies computed for exactly the documents the caller may search, in
-//! the same statement. A hybrid search is one round trip. VDR pages keep
-//! multi-vector embeddings searched by MaxSim, also in one round trip.
+//! Dense search uses an HNSW (cosine) index or an exact scan of a small
+//! scope; BM25 is Okapi BM25 over the postings of exactly the documents the
+//! caller may search, with N, average length and document frequencies of
+//! that scope. A hybrid search runs both lists at once and then fetches
+//! what one list lacks: two round trips. VDR pages keep multi-vector
+//! embeddings searched by MaxSim in one round trip.
 //!
 //! # Layout: the cost of a search follows the caller's scope
 //!
@@ -13,13 +14,17 @@
 //!
 //! - postings are keyed `(owner, term, document_id, chunk_id)`, so the
 //!   caller's own postings of a term are one index range and a granted
-//!   document's one more; BM25 stays exact (df counted from the scope's
-//!   postings, N and average length summed from per-document statistics
-//!   kept at write time);
+//!   document's one more; BM25 stays exact: one statement returns the
+//!   scope's postings of the query terms with the scope's N and average
+//!   length (summed from per-document statistics kept at write time), and
+//!   `bm25.rs` scores them;
 //! - a scope smaller than `sqrt(ef_search x table size)` chunks (14,000 in
 //!   a million) gets an exact dense scan of its own vectors, read by
 //!   document; a larger one reads HNSW with the scope as a filter, with
 //!   pgvector's iterative scan, over-fetching 40 rows and re-sorting them;
+//! - a hybrid search runs the dense and the BM25 statement at once on two
+//!   connections, then fetches the rows (and cosines) of the BM25 list's
+//!   chunks the dense list did not bring;
 //! - VDR: a scope of at most 500 pages is MaxSim-scored exactly, page by
 //!   page; a larger one takes candidates from HNSW.
 //!
@@ -30,36 +35,41 @@
 //! quarter of memory), one million chunks: 900 tenants of 1,000 chunks, a
 //! department of 100,000 granted to 1,000 users, callers whose scope holds
 //! 100 to 100,000 chunks; p50 / p95 ms per query, query embedding included
-//! (6-9 ms of it, the model's). The previous layout, postings keyed
-//! `(term, chunk_id)` and every filter applied after the read (migration
-//! `20261124000003`), was measured in the same database before it was
-//! migrated (a debug build then; its 100,000-chunk scope did not finish:
-//! its exact BM25 reference exceeded the 120 s statement timeout).
+//! (5.6-7.5 ms of it, the model's). The previous layout, postings keyed
+//! `(term, chunk_id)`, every filter applied after the read and BM25 summed
+//! in SQL (migration `20261124000003`), was measured in the same database
+//! before it was migrated (a debug build then; its 100,000-chunk scope did
+//! not finish: its exact BM25 reference exceeded the 120 s statement
+//! timeout). The owner-first layout with BM25 summed in SQL and the two
+//! lists in one statement is the middle column.
 //!
-//! | scope | mode | term-first (old) | owner-first (now) | now, database of the scopes alone |
-//! |---|---|---|---|---|
-//! | 100 | sparse | 619 / 1062 | 1.3 / 1.5 | 1.1 / 1.5 |
-//! | 100 | hybrid | 675 / 1398 | 11.7 / 16.4 | 12.7 / 16.6 |
-//! | 1,000 | sparse | 602 / 1098 | 1.9 / 2.8 | 2.1 / 2.9 |
-//! | 1,000 | dense | 9.5 / 12.9 | 10.1 / 14.1 | 10.6 / 13.0 |
-//! | 1,000 | hybrid | 637 / 1052 | 14.3 / 17.9 | 15.2 / 18.7 |
-//! | 1,000 | vdr | 9.3 / 13.5 | 10.5 / 13.5 | 8.9 / 11.4 |
-//! | 10,000 | sparse | 680 / 1206 | 4.3 / 7.3 | 4.5 / 7.3 |
-//! | 10,000 | hybrid | 697 / 1227 | 27.9 / 36.2 | 29.3 / 40.6 |
-//! | 100,000 | sparse | - | 29.4 / 56.0 | 23.6 / 60.5 |
-//! | 100,000 | dense | - | 19.5 / 29.2 | 13.1 / 18.3 |
-//! | 100,000 | hybrid | - | 63.2 / 104.5 (50.1 / 74.2 in the run before) | 38.1 / 67.9 |
+//! | scope | mode | term-first (old) | owner-first, SQL scoring | now | now, database of the scopes alone |
+//! |---|---|---|---|---|---|
+//! | 100 | sparse | 619 / 1062 | 1.3 / 1.5 | 1.0 / 1.1 | 1.0 / 1.1 |
+//! | 100 | hybrid | 675 / 1398 | 11.7 / 16.4 | 7.9 / 9.7 | 8.6 / 10.8 |
+//! | 1,000 | sparse | 602 / 1098 | 1.9 / 2.8 | 1.3 / 1.6 | 1.6 / 2.4 |
+//! | 1,000 | dense | 9.5 / 12.9 | 10.1 / 14.1 | 8.0 / 10.4 | 8.3 / 9.5 |
+//! | 1,000 | hybrid | 637 / 1052 | 14.3 / 17.9 | 10.6 / 14.0 | 11.2 / 14.1 |
+//! | 1,000 | vdr | 9.3 / 13.5 | 10.5 / 13.5 | 7.0 / 8.7 | 7.7 / 9.4 |
+//! | 10,000 | sparse | 680 / 1206 | 4.3 / 7.3 | 3.7 / 6.6 | 3.9 / 7.1 |
+//! | 10,000 | hybrid | 697 / 1227 | 27.9 / 36.2 | 20.0 / 25.4 | 25.7 / 36.9 |
+//! | 100,000 | sparse | - | 29.4 / 56.0 | 28.2 / 61.4 | 25.6 / 58.2 |
+//! | 100,000 | dense | - | 19.5 / 29.2 | 16.2 / 23.7 | 12.0 / 16.1 |
+//! | 100,000 | hybrid | - | 63.2 / 104.5 | 38.0 / 72.1 | 36.9 / 66.0 |
 //!
-//! Dense recall@10 against an exact scan of the scope: 1.0 up to 10,000
-//! chunks, 0.982 at 100,000 (0.90 before the over-fetch). BM25 top-10
-//! agrees with Okapi BM25 computed by its definition over the scope
+//! Runs on this shared machine vary by 10-20% (the embedding alone moved
+//! between 5.6 and 11.5 ms p50 across runs of the same binary). Dense
+//! recall@10 against an exact scan of the scope: 1.0 up to 10,000 chunks,
+//! 0.982 at 100,000 (0.90 before the over-fetch). BM25 top-10 agrees with
+//! Okapi BM25 computed by its definition over the scope
 //! (`PgIndex::exact_sparse`) at every scope (1.0; ties at the cut count
-//! either way). Storing into the million-chunk
-//! database runs at 1.36-1.46x the time of storing into an empty one, and
-//! ingesting (embedding included) at 1.02-1.03x; with 256 MB of shared
-//! buffers it was 3.3x, the HNSW graph read from the OS cache on every
-//! insert. Migrating the million-chunk index to this layout took 62 s.
+//! either way). Storing into the million-chunk database runs at 1.36-1.46x
+//! the time of storing into an empty one, and ingesting (embedding
+//! included) at 1.02-1.03x; with 256 MB of shared buffers it was 3.3x, the
+//! HNSW graph read from the OS cache on every insert. Migrating the
+//! million-chunk index to this layout took 62 s.
 
+mod bm25;
 mod bulk;
 mod config;
 mod credentials;

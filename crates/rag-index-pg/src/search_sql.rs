@@ -12,9 +12,14 @@
 /// The statements for one dimension.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchSql {
-    pub dense_only: String,
-    pub sparse_only: String,
-    pub hybrid: String,
+    /// The scope's nearest chunks, with their rows and cosine similarity.
+    pub dense: String,
+    /// The scope's postings of the query terms, with the scope's N and
+    /// average length on every row (scored in [`crate::bm25`]).
+    pub postings: String,
+    /// Rows of chunks already known to be in the scope, by id, with their
+    /// cosine similarity to an optional vector.
+    pub fetch: String,
 }
 
 /// When the dense search compares every vector of the scope instead of
@@ -175,18 +180,13 @@ fn dense_cte(dims: usize, v: usize) -> String {
     )
 }
 
-/// Okapi BM25 over the scope, with N and avgdl from [`STATS_CTE`] and df
-/// counted from the postings read. Postings are keyed owner first, so the
-/// caller's own postings of a term are one index range, and a granted
-/// document's are one more (its owner, the term, the document): nothing of
-/// anybody else is read. Parameters `$t` terms, `$t+1` query term
-/// frequencies, `$t+2` k1, `$t+3` b, `$t+4` limit. IDF is Lucene's
-/// `ln(1 + (N - df + 0.5) / (df + 0.5))`, which is never negative.
-fn sparse_ctes(t: usize) -> String {
-    let (qtf, k1, b, l) = (t + 1, t + 2, t + 3, t + 4);
+/// The scope's postings of the query terms. Postings are keyed owner
+/// first, so the caller's own postings of a term are one index range, and
+/// a granted document's are one more (its owner, the term, the document):
+/// nothing of anybody else is read. Parameter `$t`: the terms.
+fn postings_sql(t: usize) -> String {
     format!(
-        "q AS (SELECT * FROM unnest(${t}::text[], ${qtf}::int[]) AS q(term, qtf)),
-        hits AS MATERIALIZED (
+        "SELECT h.term, h.chunk_id, h.document_id, h.tf, h.chunk_len, s.n, s.avgdl FROM (
             SELECT p.term, p.chunk_id, p.document_id, p.tf, p.chunk_len
             FROM hybrid_bm25_index p
             WHERE p.owner = $1 AND p.term = ANY(${t}::text[])
@@ -198,19 +198,7 @@ fn sparse_ctes(t: usize) -> String {
                 SELECT p.term, p.chunk_id, p.document_id, p.tf, p.chunk_len FROM hybrid_bm25_index p
                 WHERE p.owner = s.owner AND p.term = ANY(${t}::text[]) AND p.document_id = s.document_id
                 OFFSET 0) p
-            WHERE s.owner <> $1),
-        df AS MATERIALIZED (SELECT term, COUNT(*)::float8 AS df FROM hits GROUP BY term),
-        sparse_all AS MATERIALIZED (
-            SELECT h.chunk_id, h.document_id,
-                   -- Rounded so that equal scores are equal whatever order the
-                   -- plan summed the terms in (ties are then broken by document).
-                   round(SUM(q.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-                       * h.tf * (${k1} + 1) / (h.tf + ${k1} * (1 - ${b} + ${b} * h.chunk_len / s.avgdl))) * 1e9) / 1e9 AS score
-            FROM hits h JOIN df USING (term) JOIN q USING (term) CROSS JOIN stats s
-            GROUP BY h.chunk_id, h.document_id),
-        -- Ties are broken by document, then position: the same for every
-        -- load of the same corpus, whatever order rows were inserted in.
-        sparse AS (SELECT chunk_id, score FROM sparse_all ORDER BY score DESC, document_id, chunk_id LIMIT ${l})"
+            WHERE s.owner <> $1) h CROSS JOIN stats s"
     )
 }
 
@@ -222,44 +210,27 @@ const SELECT_SCORED: &str = "
     JOIN hybrid_chunks c ON c.chunk_id = r.chunk_id
     JOIN hybrid_documents d ON d.document_id = c.document_id";
 
-/// Hybrid candidates are the union of both top lists, and each gets *both*
-/// exact scores: BM25 from the postings already gathered (absent = a true 0)
-/// and cosine from its stored vector. Fusion then compares like with like,
-/// instead of guessing a score for a chunk that only one list returned.
-fn hybrid_scored(dims: usize) -> String {
-    format!(
-        "cand AS (SELECT chunk_id FROM dense UNION SELECT chunk_id FROM sparse),
-        scored AS (
-            SELECT c.chunk_id,
-                   1 - (e.embedding::vector({dims}) <=> $4::vector({dims})) AS dense_score,
-                   COALESCE(sa.score, 0) AS sparse_score
-            FROM cand c
-            LEFT JOIN hybrid_dense_embeddings e ON e.chunk_id = c.chunk_id AND e.dims = {dims} AND e.model = $5
-            LEFT JOIN sparse_all sa ON sa.chunk_id = c.chunk_id)"
-    )
-}
-
 impl SearchSql {
     pub(crate) fn new(dims: usize) -> Self {
         let scope = format!("{}, {STATS_CTE}", scope_cte("$3::text"));
-        let dense_only = format!(
+        let dense = format!(
             "WITH {scope}, {}, scored AS (SELECT chunk_id, score AS dense_score, NULL::float8 AS sparse_score FROM dense) {SELECT_SCORED}",
             dense_cte(dims, 4)
         );
-        let sparse_only = format!(
-            "WITH {scope}, {}, scored AS (SELECT chunk_id, NULL::float8 AS dense_score, score AS sparse_score FROM sparse) {SELECT_SCORED}",
-            sparse_ctes(4)
-        );
-        let hybrid = format!(
-            "WITH {scope}, {}, {}, {} {SELECT_SCORED}",
-            dense_cte(dims, 4),
-            sparse_ctes(7),
-            hybrid_scored(dims)
+        let postings = format!("WITH {scope} {}", postings_sql(4));
+        // Ids come from this index's own answers for the same scope.
+        let fetch = format!(
+            "WITH scored AS (
+                SELECT c.chunk_id, 1 - (e.embedding::vector({dims}) <=> $2::vector({dims})) AS dense_score,
+                       NULL::float8 AS sparse_score
+                FROM unnest($1::bigint[]) AS c(chunk_id)
+                LEFT JOIN hybrid_dense_embeddings e
+                  ON e.chunk_id = c.chunk_id AND e.dims = {dims} AND e.model = $3) {SELECT_SCORED}"
         );
         Self {
-            dense_only,
-            sparse_only,
-            hybrid,
+            dense,
+            postings,
+            fetch,
         }
     }
 }
