@@ -49,52 +49,48 @@ impl PgIndex {
     /// many times over).
     pub async fn build_vector_indexes(&self, memory: &str) -> Result<(), IndexError> {
         let mut conn = self.connection().await?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for setting in [
-            "SET statement_timeout = 0".to_owned(),
-            format!("SET maintenance_work_mem = '{}'", memory.replace('\'', "")),
-            format!(
-                "SET max_parallel_maintenance_workers = {}",
-                cores.saturating_sub(1)
-            ),
-        ] {
-            sqlx::query(AssertSqlSafe(setting))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-        }
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(INDEX_DDL_LOCK)
-            .execute(&mut *conn)
+        self.create_vector_indexes(&mut conn, Some(memory))
             .await
-            .map_err(backend)?;
-        let mut built = Ok(());
-        for ddl in self.vector_index_ddl() {
-            built = sqlx::query(AssertSqlSafe(ddl))
-                .execute(&mut *conn)
-                .await
-                .map(|_| ());
-            if built.is_err() {
-                break;
-            }
+            .map_err(backend)
+    }
+
+    /// Creates the HNSW indexes that do not exist yet, in one transaction
+    /// under [`INDEX_DDL_LOCK`] (concurrent callers wait, then find them
+    /// built), with no statement timeout and, when given, `memory` for the
+    /// build. The settings are transaction-local: the connection goes back
+    /// to its pool as it came, whatever happens.
+    pub(crate) async fn create_vector_indexes(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        memory: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
+        let mut settings = vec!["SET LOCAL statement_timeout = 0".to_owned()];
+        if let Some(memory) = memory {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            settings.push(format!(
+                "SET LOCAL maintenance_work_mem = '{}'",
+                memory.replace('\'', "")
+            ));
+            settings.push(format!(
+                "SET LOCAL max_parallel_maintenance_workers = {}",
+                cores.saturating_sub(1)
+            ));
         }
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        for setting in settings {
+            sqlx::query(AssertSqlSafe(setting))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INDEX_DDL_LOCK)
-            .execute(&mut *conn)
-            .await;
-        for setting in [
-            "RESET maintenance_work_mem",
-            "RESET max_parallel_maintenance_workers",
-            "RESET statement_timeout",
-        ] {
-            sqlx::query(setting)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
+            .execute(&mut *tx)
+            .await?;
+        // `vector_index_ddl` holds numbers from configuration, not input.
+        for ddl in self.vector_index_ddl() {
+            sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
         }
-        built.map_err(backend)?;
-        unlocked.map_err(backend)?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Grants documents pairwise (`grantees[i]` may search `documents[i]`);
@@ -143,20 +139,18 @@ impl PgIndex {
     /// Removes every document of owners whose names match the SQL `LIKE`
     /// pattern (and everything indexed from them); returns how many.
     pub async fn purge_owners_like(&self, pattern: &str) -> Result<u64, IndexError> {
-        let mut conn = self.connection().await?;
-        sqlx::query("SET statement_timeout = 0")
-            .execute(&mut *conn)
+        let mut tx = self.transaction().await?;
+        // A million chunks' rows take longer than any search's timeout.
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
         let done = sqlx::query("DELETE FROM hybrid_documents WHERE owner LIKE $1")
             .bind(pattern)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend);
-        sqlx::query("RESET statement_timeout")
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(done?.rows_affected())
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected())
     }
 }

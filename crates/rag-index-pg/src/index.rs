@@ -148,16 +148,7 @@ impl PgIndex {
 
     async fn migrate_on(&self, conn: &mut PoolConnection<Postgres>) -> Result<(), SetupError> {
         sqlx::migrate!("../../migrations").run(&mut **conn).await?;
-        let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INDEX_DDL_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        // `vector_index_ddl` holds numbers from configuration, not input.
-        for ddl in self.vector_index_ddl() {
-            sqlx::query(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        self.create_vector_indexes(conn, None).await?;
         Ok(())
     }
 
@@ -537,26 +528,28 @@ impl Index for PgIndex {
             (dense, Some(scored), Some(s)) => {
                 // The sparse list's rows the dense list did not bring.
                 let dense = dense.unwrap_or_default();
-                let have: std::collections::HashSet<&str> =
-                    dense.iter().map(|(h, _)| h.chunk_id.as_str()).collect();
+                let id = |hit: &ChunkHit| hit.chunk_id.parse::<i64>().ok();
+                let have: std::collections::HashSet<i64> =
+                    dense.iter().filter_map(|(h, _)| id(h)).collect();
                 let missing: Vec<i64> = scored
                     .iter()
                     .take(s.limit)
-                    .filter(|c| !have.contains(c.chunk_id.to_string().as_str()))
                     .map(|c| c.chunk_id)
+                    .filter(|c| !have.contains(c))
                     .collect();
                 let fetched = self.fetch(&missing, query.dense.as_ref()).await?;
-                let bm25: std::collections::HashMap<String, f64> = scored
-                    .iter()
-                    .map(|c| (c.chunk_id.to_string(), c.score))
-                    .collect();
+                // Every chunk of the scope with a query term, by id: the
+                // BM25 score of a candidate the dense list brought.
+                let bm25: std::collections::HashMap<i64, f64> =
+                    scored.iter().map(|c| (c.chunk_id, c.score)).collect();
+                let bm25_of = |hit: &ChunkHit| id(hit).and_then(|i| bm25.get(&i).copied());
                 if query.dense.is_some() {
                     // Hybrid candidates are the union of both top lists, and
                     // each gets *both* exact scores: BM25 from the postings
                     // read (absent = a true 0), cosine from its vector. Fusion
                     // then compares like with like.
                     for (hit, cosine) in dense.into_iter().chain(fetched) {
-                        let sparse = bm25.get(&hit.chunk_id).copied().unwrap_or(0.0);
+                        let sparse = bm25_of(&hit).unwrap_or(0.0);
                         if let Some(c) = cosine {
                             out.dense.push((hit.clone(), c));
                         }
@@ -564,7 +557,7 @@ impl Index for PgIndex {
                     }
                 } else {
                     for (hit, _) in fetched {
-                        let sparse = bm25.get(&hit.chunk_id).copied().unwrap_or(0.0);
+                        let sparse = bm25_of(&hit).unwrap_or(0.0);
                         out.sparse.push((hit, sparse));
                     }
                 }
