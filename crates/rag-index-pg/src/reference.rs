@@ -44,10 +44,7 @@ impl PgIndex {
             .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, s)| (id.to_string(), s))
-            .collect())
+        Ok(ranked(rows))
     }
 
     /// The `k` best chunks of the scope by Okapi BM25 for `terms` (with
@@ -90,10 +87,7 @@ impl PgIndex {
             .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(backend)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, s)| (id.to_string(), s))
-            .collect())
+        Ok(ranked(rows))
     }
 
     /// How many VDR pages the scope holds: the length a page search's list
@@ -111,4 +105,11 @@ impl PgIndex {
             .map_err(backend)?;
         Ok(n as u64)
     }
+}
+
+/// `(chunk_id, score)` rows as the searches name chunks.
+fn ranked(rows: Vec<(i64, f64)>) -> Vec<(String, f64)> {
+    rows.into_iter()
+        .map(|(id, s)| (id.to_string(), s))
+        .collect()
 }

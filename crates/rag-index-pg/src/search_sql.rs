@@ -43,11 +43,11 @@ fn exact_dense_when() -> String {
 }
 
 /// Scopes this small are always searched exactly.
-pub(crate) const EXACT_DENSE_MIN_CHUNKS: u32 = 2_000;
+const EXACT_DENSE_MIN_CHUNKS: u32 = 2_000;
 
 /// Page scopes of at most this many pages are MaxSim-scored exactly, every
 /// page a candidate; larger ones take their candidates from HNSW.
-pub(crate) const EXACT_PAGES_MAX: u32 = 500;
+const EXACT_PAGES_MAX: u32 = 500;
 
 // Reads keyed by a scope document are written `scope CROSS JOIN LATERAL
 // (... WHERE key = s.document_id OFFSET 0)`: the fence keeps them one
