@@ -41,11 +41,11 @@ fn msmarco(n: usize) -> (Vec<String>, Vec<String>) {
 /// A database of its own, empty, on the test server: its URL and a pool.
 async fn fresh_database() -> (String, sqlx::PgPool) {
     let name = format!("layout_{}", uuid::Uuid::new_v4().simple());
-    let url = match PgConfig::from_env().url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("DATABASE_URL has no database"),
-    };
-    let pool = PgConfig::new(url.clone()).connect_creating().await.unwrap();
+    let pool = PgConfig::from_env()
+        .with_database(&name)
+        .connect_creating()
+        .await
+        .unwrap();
     (name, pool)
 }
 

@@ -126,6 +126,38 @@ impl PgConfig {
 }
 
 impl PgConfig {
+    /// The same server, user and options, database `name`: a benchmark's
+    /// or a test's database of its own beside the configured one.
+    pub fn with_database(&self, name: &str) -> Self {
+        let (base, query) = match self.url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.url.as_str(), None),
+        };
+        let server = match base.split_once("://") {
+            Some((scheme, rest)) => {
+                format!(
+                    "{scheme}://{}",
+                    rest.split_once('/').map_or(rest, |(a, _)| a)
+                )
+            }
+            None => base.to_owned(),
+        };
+        let url = match query {
+            Some(query) => format!("{server}/{name}?{query}"),
+            None => format!("{server}/{name}"),
+        };
+        Self {
+            url,
+            ..self.clone()
+        }
+    }
+
+    /// The database this configuration names, if its URL names one.
+    pub fn database(&self) -> Option<String> {
+        let opts = PgConnectOptions::from_str(&self.url).ok()?;
+        opts.get_database().map(str::to_owned)
+    }
+
     /// [`PgConfig::connect`], creating the database first if the server
     /// has none of that name (a benchmark's or a test's own database).
     pub async fn connect_creating(&self) -> Result<PgPool, SetupError> {
@@ -188,6 +220,21 @@ mod tests {
             .url
             .ends_with("@h:5432/d?sslmode=require"));
         assert!(PgConnectOptions::from_str(&c.url).is_ok());
+    }
+
+    #[test]
+    fn a_sibling_database_keeps_server_credentials_and_options() {
+        let c = PgConfig::from_parts("h:6543", "rag", "p/w", "amplify");
+        let b = c.with_database("amplify_bench");
+        assert_eq!(
+            b.url,
+            "postgres://rag:p%2Fw@h:6543/amplify_bench?sslmode=require"
+        );
+        assert_eq!(b.database().as_deref(), Some("amplify_bench"));
+        assert_eq!(
+            PgConfig::new("postgres://u@h/db").with_database("x").url,
+            "postgres://u@h/x"
+        );
     }
 
     #[test]

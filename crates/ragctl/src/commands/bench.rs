@@ -29,7 +29,6 @@
 //! database (`<name>_empty`), for the "same tenant, empty database"
 //! comparison. Results print as JSON lines (`--json`) or a table.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,7 +36,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
 use rag_core::analyzer::Analyzer;
 use rag_core::chunking::{Chunker, TextKind};
 use rag_core::classify::Pipeline;
@@ -217,7 +215,7 @@ pub async fn run(a: BenchArgs) -> Result<ExitCode> {
                "baseline": a.baseline}),
     );
 
-    let empty = Bench::connect(&format!("{}_probe", url.split('?').next().unwrap_or(&url)))
+    let empty = Bench::connect(&sibling(&url, "probe")?)
         .await
         .context("the empty database of the write probe")?;
     let probe = write_probe(&bench, &empty, &source).await?;
@@ -468,7 +466,7 @@ impl Source {
                 })
                 .collect(),
             _ => {
-                let bar = bar(texts.len(), "embedding the source");
+                let bar = super::progress(texts.len(), "embedding the source", false);
                 let mut vectors = Vec::with_capacity(texts.len());
                 for batch in texts.chunks(256) {
                     vectors.extend(bench.embedder.embed_documents(batch).await?);
@@ -655,11 +653,7 @@ impl Plan {
         // one pass is many times faster than inserting into it.
         index.drop_vector_indexes().await?;
         let docs = self.documents();
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            bar(docs.len(), "loading documents")
-        };
+        let bar = super::progress(docs.len(), "loading documents", quiet);
         futures::stream::iter(docs)
             .map(|doc| {
                 let bar = bar.clone();
@@ -785,23 +779,23 @@ fn document(doc: &PlannedDoc, model: &str) -> DocumentRecord {
 /// database `amplify_rag_bench` (`_empty` for the baseline).
 fn bench_url(given: Option<&str>, baseline: bool) -> Result<String> {
     let base = match given {
-        Some(url) => url.to_owned(),
-        None => {
-            let url = PgConfig::from_env().url;
-            let (server, _) = url
-                .rsplit_once('/')
-                .context("DATABASE_URL has no database name")?;
-            format!("{server}/amplify_rag_bench")
-        }
+        Some(url) => PgConfig::new(url),
+        None => PgConfig::from_env().with_database("amplify_rag_bench"),
     };
     Ok(if baseline {
-        match base.split_once('?') {
-            Some((db, query)) => format!("{db}_empty?{query}"),
-            None => format!("{base}_empty"),
-        }
+        sibling(&base.url, "empty")?
     } else {
-        base
+        base.url
     })
+}
+
+/// The URL of database `<name of url's>_<suffix>` beside `url`'s.
+fn sibling(url: &str, suffix: &str) -> Result<String> {
+    let config = PgConfig::new(url);
+    let name = config
+        .database()
+        .with_context(|| format!("{} names no database", config.redacted_url()))?;
+    Ok(config.with_database(&format!("{name}_{suffix}")).url)
 }
 
 /// Connects to `url`, creating its database first if the server has none
@@ -854,19 +848,6 @@ impl State {
             tracing::warn!(path = %path.display(), error = %e, "could not record the bench load");
         }
     }
-}
-
-fn bar(len: usize, what: &str) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(len as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    let template = format!("{what} {{bar:30.cyan/blue}} {{pos}}/{{len}} {{per_sec}} eta {{eta}}");
-    bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 fn round(x: f64, digits: i32) -> f64 {

@@ -6,14 +6,12 @@
 //! analyzer: a later run with the same fingerprint reuses it, anything else
 //! rebuilds it from scratch.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
 use rag_core::analyzer::ANALYZER_VERSION;
 use rag_core::chunking::TextKind;
 use rag_core::classify::Pipeline;
@@ -40,19 +38,6 @@ const STORE_CONCURRENCY: usize = 8;
 fn read(dir: &Path, name: &str) -> Result<String> {
     let path = dir.join(name);
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn progress(len: usize, what: &str, quiet: bool) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() && !quiet {
-        ProgressBar::new(len as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    let template = format!("{what} {{bar:30.cyan/blue}} {{pos}}/{{len}} {{per_sec}}");
-    bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 /// Runs the evaluation and prints the metrics.
@@ -183,7 +168,7 @@ async fn load(
         .collect();
     let flat: Vec<String> = chunks.iter().flatten().cloned().collect();
 
-    let bar = progress(flat.len(), "embedding", quiet);
+    let bar = super::progress(flat.len(), "embedding", quiet);
     let mut vectors = Vec::with_capacity(flat.len());
     for batch in flat.chunks(EMBED_BATCH) {
         vectors.extend(services.embedder.embed_documents(batch).await?);
@@ -197,7 +182,7 @@ async fn load(
         "eval corpus embedded"
     );
 
-    let bar = progress(corpus.len(), "storing", quiet);
+    let bar = super::progress(corpus.len(), "storing", quiet);
     let mut vectors = vectors.into_iter();
     let mut documents = Vec::with_capacity(corpus.len());
     for (entry, texts) in corpus.iter().zip(chunks) {
