@@ -97,7 +97,12 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "100,1000,10000,100000")]
     pub scopes: Vec<usize>,
     /// Modes measured.
-    #[arg(long, value_delimiter = ',', default_value = "sparse,dense,hybrid,vdr")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sparse,dense,hybrid,vdr",
+        value_parser = ["sparse", "dense", "hybrid", "vdr"]
+    )]
     pub modes: Vec<String>,
     /// Queries of the source set measured (the first ones).
     #[arg(long, default_value_t = 100)]
@@ -173,6 +178,17 @@ impl Bench {
 
 /// Runs the benchmark.
 pub async fn run(a: BenchArgs) -> Result<ExitCode> {
+    // Refused before a load that may take twenty minutes.
+    for &scope in &a.scopes {
+        anyhow::ensure!(
+            scope > 0 && scope <= a.shared_chunks + MAX_OWN_CHUNKS,
+            "--scopes {scope}: a caller sees 1 to {} chunks (up to {MAX_OWN_CHUNKS} own, \
+             the rest of the department's --shared-chunks {})",
+            a.shared_chunks + MAX_OWN_CHUNKS,
+            a.shared_chunks
+        );
+    }
+    anyhow::ensure!(a.queries > 0, "--queries must be at least 1");
     let url = bench_url(a.database_url.as_deref(), a.baseline)?;
     let bench = Bench::connect(&url).await?;
     let source = Source::load(&bench, &a.source, a.queries).await?;
@@ -891,7 +907,31 @@ fn emit(a: &BenchArgs, v: Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::overlap;
+    use super::{overlap, run, BenchArgs};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    #[tokio::test]
+    async fn impossible_plans_are_refused_before_any_load() {
+        let unknown = Cli::try_parse_from(["bench", "--modes", "sparse,fuzzy"]);
+        assert!(unknown.is_err(), "an unknown mode is refused");
+        for args in [
+            vec!["bench", "--scopes", "0"],
+            vec!["bench", "--shared-chunks", "5000", "--scopes", "100,7000"],
+            vec!["bench", "--queries", "0"],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap();
+            // No database is configured for this test: an error that names
+            // the argument proves the check came first.
+            let err = run(cli.bench).await.unwrap_err().to_string();
+            assert!(err.starts_with("--"), "{args:?}: {err}");
+        }
+    }
 
     fn list(items: &[(&str, f64)]) -> Vec<(String, f64)> {
         items.iter().map(|(id, s)| (id.to_string(), *s)).collect()
