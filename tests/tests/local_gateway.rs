@@ -469,8 +469,14 @@ async fn uploads_stream_to_disk_within_the_limit() {
         .send()
         .await;
     if let Ok(r) = r {
-        // The gateway may answer before the client finishes sending.
+        // The gateway may answer before the client finishes sending; the
+        // unread rest of the body makes the connection unusable, so the
+        // answer closes it rather than let the next upload fail on it.
         assert_eq!(r.status(), 413);
+        assert_eq!(
+            r.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
     }
     // Nothing of either stays behind, not even a temporary file.
     let bucket = dir.path().join("files/local");

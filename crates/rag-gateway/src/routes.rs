@@ -235,12 +235,20 @@ pub(crate) async fn upload(
         key: key.clone(),
     };
     let limit = state.max_upload_bytes;
+    // The rest of the body is never read, so the connection cannot carry
+    // another request: saying so keeps a client from reusing it (and
+    // getting an aborted message for its next request).
     let too_large = || {
-        error(
+        let mut refused = error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             &format!("the upload is larger than the limit of {limit} bytes"),
-        )
+        );
+        refused.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        refused
     };
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
