@@ -8,7 +8,8 @@ use rag_core::analyzer::Analyzer;
 use rag_core::classify::Pipeline;
 use rag_core::pipeline::indexing::chunk_records;
 use rag_core::ports::{
-    Bm25Params, DenseQuery, DocumentRecord, Embedder, Index, IndexQuery, SearchScope, SparseQuery,
+    Bm25Params, DenseQuery, DocumentRecord, Embedder, Index, IndexQuery, QueryVector, SearchScope,
+    SparseQuery,
 };
 use rag_core::Caller;
 use rag_index_pg::{PgConfig, PgIndex};
@@ -69,7 +70,7 @@ async fn searches(index: &PgIndex, queries: &[Asked]) -> Vec<String> {
                 let query = IndexQuery {
                     scope,
                     dense: Some(DenseQuery {
-                        vector: vector.clone(),
+                        vector: QueryVector::ready(vector.clone()),
                         model: "m".into(),
                         limit: 10,
                     }),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use integration_tests::{new_user, shared_pdf, Harness};
 use rag_core::analyzer::Analyzer;
 use rag_core::pipeline::RunOutcome;
-use rag_core::ports::Index;
+use rag_core::ports::{Embedder, Index};
 use rag_core::query::{QueryRequest, QueryResponse, SearchMode};
 use rag_core::status::Stage;
 
@@ -550,4 +550,60 @@ async fn a_query_the_model_cannot_read_is_ranked_by_bm25_alone() {
     let fused = h.search(&alice, english, SearchMode::Hybrid).await;
     let bm25 = h.search(&alice, english, SearchMode::Sparse).await;
     assert_ne!(ranking(&fused), ranking(&bm25));
+}
+
+/// The local model, except that it cannot embed a query (a hosted
+/// embedding API that is down answers this way).
+struct QueriesFail(std::sync::Arc<rag_embed::BertEmbedder>);
+
+#[async_trait::async_trait]
+impl Embedder for QueriesFail {
+    fn model_id(&self) -> &str {
+        self.0.model_id()
+    }
+    fn dimensions(&self) -> usize {
+        self.0.dimensions()
+    }
+    async fn embed_documents(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, rag_core::ports::EmbedError> {
+        self.0.embed_documents(texts).await
+    }
+    async fn embed_query(&self, _: &str) -> Result<Vec<f32>, rag_core::ports::EmbedError> {
+        Err(rag_core::ports::EmbedError::Unavailable(
+            "connection refused by 10.0.0.7".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers() {
+    let h = Harness::new().await;
+    let alice = new_user("alice");
+    h.put("alice/solar.md", SOLAR.as_bytes());
+    completed(h.ingest(&alice, "alice/solar.md").await);
+    let query = rag_core::query::QueryService {
+        embedder: std::sync::Arc::new(QueriesFail(integration_tests::embedder().await)),
+        index: std::sync::Arc::new(h.index.clone()),
+        analyzer: std::sync::Arc::new(Analyzer::new()),
+        config: rag_core::query::QueryConfig::default(),
+        pages: None,
+        links: None,
+    };
+
+    for mode in [SearchMode::Dense, SearchMode::Hybrid] {
+        let mut req = QueryRequest::new("photovoltaic panels");
+        req.search_mode = mode;
+        // The BM25 postings are read while the query is embedded: the
+        // embedding's failure still decides the answer, in its own words.
+        let e = query.search(&alice, &req).await.unwrap_err();
+        assert_eq!((e.status, e.code), (503, "service_unavailable"), "{mode:?}");
+        assert!(e.error.contains("search_mode 'sparse'"), "{}", e.error);
+        assert!(!e.error.contains("10.0.0.7"), "{}", e.error);
+    }
+    let mut req = QueryRequest::new("photovoltaic panels");
+    req.search_mode = SearchMode::Sparse;
+    let r = query.search(&alice, &req).await.unwrap();
+    assert_eq!(r.results.len(), 1);
 }

@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::future::Future;
 
 use crate::classify::Pipeline;
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
@@ -239,12 +241,60 @@ pub struct SearchScope {
 }
 
 /// A dense (vector) search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct DenseQuery {
-    pub vector: Vec<f32>,
+    pub vector: QueryVector,
     /// Only vectors of this model are compared.
     pub model: String,
     pub limit: usize,
+}
+
+/// A query's vector, which may still be being computed when the search
+/// starts.
+///
+/// Embedding the query takes 6-8 ms on 2 cores: an index awaits the vector
+/// only where it needs it, so its work that needs none (reading BM25
+/// postings) runs meanwhile on the database (see `rag-index-pg`'s module
+/// notes for what that saves). Clones share the one computation, which
+/// starts when first awaited.
+#[derive(Clone)]
+pub struct QueryVector(Shared<BoxFuture<'static, Embedded>>);
+
+/// What a [`QueryVector`]'s computation leaves: shared, so every waiter gets it.
+type Embedded = Result<Arc<Vec<f32>>, Arc<EmbedError>>;
+
+impl QueryVector {
+    /// A vector already computed.
+    pub fn ready(vector: Vec<f32>) -> Self {
+        Self::pending(std::future::ready(Ok(vector)))
+    }
+
+    /// A vector `embedding` will produce.
+    pub fn pending(
+        embedding: impl Future<Output = Result<Vec<f32>, EmbedError>> + Send + 'static,
+    ) -> Self {
+        Self(
+            embedding
+                .map(|r| r.map(Arc::new).map_err(Arc::new))
+                .boxed()
+                .shared(),
+        )
+    }
+
+    /// The vector, once computed; [`IndexError::Embedding`] if that failed.
+    pub async fn get(&self) -> Result<Arc<Vec<f32>>, IndexError> {
+        self.0.clone().await.map_err(IndexError::Embedding)
+    }
+}
+
+impl std::fmt::Debug for QueryVector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.peek() {
+            Some(Ok(v)) => write!(f, "QueryVector({} dimensions)", v.len()),
+            Some(Err(e)) => write!(f, "QueryVector(failed: {e})"),
+            None => f.write_str("QueryVector(pending)"),
+        }
+    }
 }
 
 /// BM25 parameters.
@@ -271,8 +321,8 @@ pub struct SparseQuery {
     pub limit: usize,
 }
 
-/// One index search: a dense list, a sparse list, or both in one round trip.
-#[derive(Debug, Clone, PartialEq)]
+/// One index search: a dense list, a sparse list, or both at once.
+#[derive(Debug, Clone)]
 pub struct IndexQuery {
     pub scope: SearchScope,
     pub dense: Option<DenseQuery>,
@@ -308,6 +358,9 @@ pub enum IndexError {
     Unavailable(String),
     #[error("index error: {0}")]
     Backend(String),
+    /// The query's [`QueryVector`] could not be computed.
+    #[error("query embedding failed: {0}")]
+    Embedding(Arc<EmbedError>),
 }
 
 /// Chunks, vectors and BM25 postings, searchable per caller.

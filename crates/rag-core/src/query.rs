@@ -14,8 +14,8 @@ use crate::fusion::{fuse, Fusion};
 use crate::identity::Caller;
 use crate::language::ScriptCoverage;
 use crate::ports::{
-    BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexQuery,
-    PageEmbedder, PageHit, PageIndex, PageQuery, SearchScope, SparseQuery,
+    BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexError, IndexQuery,
+    PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector, SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -417,21 +417,15 @@ impl QueryService {
         } else {
             req.top_k
         };
-        let dense = if use_dense {
-            let vector = self.embedder.embed_query(&req.query).await.map_err(|e| {
-                tracing::error!(error = %e, "query embedding failed");
-                ApiError::unavailable(
-                    "the embedding model is unavailable; try again or use search_mode 'sparse'",
-                )
-            })?;
-            Some(DenseQuery {
-                vector,
+        // Embedded while the index reads what needs no vector.
+        let dense = use_dense.then(|| {
+            let (embedder, text) = (Arc::clone(&self.embedder), req.query.clone());
+            DenseQuery {
+                vector: QueryVector::pending(async move { embedder.embed_query(&text).await }),
                 model: self.embedder.model_id().to_owned(),
                 limit,
-            })
-        } else {
-            None
-        };
+            }
+        });
         let sparse = use_sparse.then(|| SparseQuery {
             terms: self.analyzer.query_terms(&req.query),
             params: self.config.bm25,
@@ -446,9 +440,17 @@ impl QueryService {
             dense,
             sparse,
         };
-        let lists = self.index.search(&query).await.map_err(|e| {
-            tracing::error!(error = %e, "index search failed");
-            ApiError::internal()
+        let lists = self.index.search(&query).await.map_err(|e| match e {
+            IndexError::Embedding(e) => {
+                tracing::error!(error = %e, "query embedding failed");
+                ApiError::unavailable(
+                    "the embedding model is unavailable; try again or use search_mode 'sparse'",
+                )
+            }
+            e => {
+                tracing::error!(error = %e, "index search failed");
+                ApiError::internal()
+            }
         })?;
 
         let ranked: Vec<(ChunkHit, f64)> = if fused {

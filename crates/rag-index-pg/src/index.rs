@@ -177,6 +177,7 @@ impl PgIndex {
         &self,
         query: &IndexQuery,
         d: &DenseQuery,
+        vector: &[f32],
     ) -> Result<Vec<(ChunkHit, Option<f64>)>, IndexError> {
         let scope = &query.scope;
         // Statements are built from constants and the configured dimension only.
@@ -184,7 +185,7 @@ impl PgIndex {
             .bind(&scope.caller.user)
             .bind(&scope.document_ids)
             .bind(scope.pipeline.map(pipeline_name))
-            .bind(Vector::from(d.vector.clone()))
+            .bind(Vector::from(vector.to_vec()))
             .bind(&d.model)
             .bind(d.limit as i64)
             .fetch_all(&mut *self.connection().await?)
@@ -227,19 +228,19 @@ impl PgIndex {
     }
 
     /// Rows of chunks `ids` (of the searched scope), with their cosine
-    /// similarity to `dense`'s vector when there is one.
+    /// similarity to the `(vector, model)` when there is one.
     async fn fetch(
         &self,
         ids: &[i64],
-        dense: Option<&DenseQuery>,
+        dense: Option<(&[f32], &str)>,
     ) -> Result<Vec<(ChunkHit, Option<f64>)>, IndexError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(AssertSqlSafe(self.sql.fetch.as_str()))
             .bind(ids)
-            .bind(dense.map(|d| Vector::from(d.vector.clone())))
-            .bind(dense.map(|d| d.model.as_str()))
+            .bind(dense.map(|(v, _)| Vector::from(v.to_vec())))
+            .bind(dense.map(|(_, model)| model))
             .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(backend)?;
@@ -493,76 +494,85 @@ impl Index for PgIndex {
     }
 
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
-        if let Some(d) = &query.dense {
-            if d.vector.len() != self.dims {
-                return Err(IndexError::Backend(format!(
-                    "query vector has {} dimensions; the index holds {}",
-                    d.vector.len(),
-                    self.dims
-                )));
+        // Two paths at once, on two connections, each awaiting the query
+        // vector only where it needs it: the dense list; and the BM25
+        // postings, then the rows of the BM25 list (with their cosine to the
+        // vector when there is one). The postings are read while the query
+        // is embedded, and the rows fetched while the dense list is sought.
+        let vector = |d: &DenseQuery| {
+            let d = d.clone();
+            let dims = self.dims;
+            async move {
+                let vector = d.vector.get().await?;
+                if vector.len() != dims {
+                    return Err(IndexError::Backend(format!(
+                        "query vector has {} dimensions; the index holds {dims}",
+                        vector.len()
+                    )));
+                }
+                Ok(vector)
             }
-        }
-        // Both lists at once, on two connections: neither needs the other.
+        };
         let dense = async {
             match &query.dense {
-                Some(d) => self.dense_search(query, d).await.map(Some),
+                Some(d) => {
+                    let v = vector(d).await?;
+                    self.dense_search(query, d, &v).await.map(Some)
+                }
                 None => Ok(None),
             }
         };
         let sparse = async {
-            match &query.sparse {
-                Some(s) => self.bm25_search(query, s).await.map(Some),
-                None => Ok(None),
-            }
+            let Some(s) = &query.sparse else {
+                return Ok(None);
+            };
+            let scored = self.bm25_search(query, s).await?;
+            let ids: Vec<i64> = scored.iter().take(s.limit).map(|c| c.chunk_id).collect();
+            let v = match &query.dense {
+                Some(d) => Some((vector(d).await?, d.model.as_str())),
+                None => None,
+            };
+            let rows = self
+                .fetch(&ids, v.as_ref().map(|(v, m)| (v.as_slice(), *m)))
+                .await?;
+            Ok(Some((scored, rows)))
         };
         let (dense, sparse) = futures::try_join!(dense, sparse)?;
 
         let mut out = IndexResults::default();
-        match (dense, sparse, &query.sparse) {
-            (Some(dense), None, _) => {
+        match (dense, sparse) {
+            (Some(dense), None) => {
                 out.dense = dense
                     .into_iter()
                     .filter_map(|(hit, cosine)| cosine.map(|c| (hit, c)))
                     .collect();
             }
-            (dense, Some(scored), Some(s)) => {
-                // The sparse list's rows the dense list did not bring.
-                let dense = dense.unwrap_or_default();
-                let id = |hit: &ChunkHit| hit.chunk_id.parse::<i64>().ok();
-                let have: std::collections::HashSet<i64> =
-                    dense.iter().filter_map(|(h, _)| id(h)).collect();
-                let missing: Vec<i64> = scored
-                    .iter()
-                    .take(s.limit)
-                    .map(|c| c.chunk_id)
-                    .filter(|c| !have.contains(c))
-                    .collect();
-                let fetched = self.fetch(&missing, query.dense.as_ref()).await?;
+            (dense, Some((scored, rows))) => {
                 // Every chunk of the scope with a query term, by id: the
                 // BM25 score of a candidate the dense list brought.
                 let bm25: std::collections::HashMap<i64, f64> =
                     scored.iter().map(|c| (c.chunk_id, c.score)).collect();
+                let id = |hit: &ChunkHit| hit.chunk_id.parse::<i64>().ok();
                 let bm25_of = |hit: &ChunkHit| id(hit).and_then(|i| bm25.get(&i).copied());
-                if query.dense.is_some() {
-                    // Hybrid candidates are the union of both top lists, and
-                    // each gets *both* exact scores: BM25 from the postings
-                    // read (absent = a true 0), cosine from its vector. Fusion
-                    // then compares like with like.
-                    for (hit, cosine) in dense.into_iter().chain(fetched) {
-                        let sparse = bm25_of(&hit).unwrap_or(0.0);
-                        if let Some(c) = cosine {
-                            out.dense.push((hit.clone(), c));
-                        }
-                        out.sparse.push((hit, sparse));
+                // Hybrid candidates are the union of both top lists, and each
+                // gets *both* exact scores: BM25 from the postings read
+                // (absent = a true 0), cosine from its vector. Fusion then
+                // compares like with like.
+                let dense = dense.unwrap_or_default();
+                let have: std::collections::HashSet<i64> =
+                    dense.iter().filter_map(|(h, _)| id(h)).collect();
+                let rows = rows
+                    .into_iter()
+                    .filter(|(h, _)| id(h).is_none_or(|i| !have.contains(&i)));
+                for (hit, cosine) in dense.into_iter().chain(rows) {
+                    let sparse = bm25_of(&hit).unwrap_or(0.0);
+                    if let (Some(c), Some(_)) = (cosine, &query.dense) {
+                        out.dense.push((hit.clone(), c));
                     }
-                } else {
-                    for (hit, _) in fetched {
-                        let sparse = bm25_of(&hit).unwrap_or(0.0);
-                        out.sparse.push((hit, sparse));
-                    }
+                    out.sparse.push((hit, sparse));
                 }
             }
-            _ => return Ok(out),
+            (None, None) => return Ok(out),
         }
         // Best first; ties by document, then position, so results do not
         // depend on the order rows were inserted or summed in.
