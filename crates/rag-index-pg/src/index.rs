@@ -494,79 +494,70 @@ impl Index for PgIndex {
     }
 
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
-        // Two paths at once, on two connections, each awaiting the query
-        // vector only where it needs it: the dense list; and the BM25
-        // postings, then the rows of the BM25 list (with their cosine to the
-        // vector when there is one). The postings are read while the query
-        // is embedded, and the rows fetched while the dense list is sought.
-        let vector = |d: &DenseQuery| {
-            let d = d.clone();
-            let dims = self.dims;
-            async move {
-                let vector = d.vector.get().await?;
-                if vector.len() != dims {
-                    return Err(IndexError::Backend(format!(
-                        "query vector has {} dimensions; the index holds {dims}",
-                        vector.len()
-                    )));
-                }
-                Ok(vector)
-            }
-        };
+        // The dense list and the BM25 postings at once, on two connections:
+        // the postings need no vector, so they are read while the query is
+        // still being embedded. Then one fetch of the BM25 list's rows the
+        // dense list did not bring.
         let dense = async {
-            match &query.dense {
-                Some(d) => {
-                    let v = vector(d).await?;
-                    self.dense_search(query, d, &v).await.map(Some)
-                }
-                None => Ok(None),
-            }
-        };
-        let sparse = async {
-            let Some(s) = &query.sparse else {
+            let Some(d) = &query.dense else {
                 return Ok(None);
             };
-            let scored = self.bm25_search(query, s).await?;
-            let ids: Vec<i64> = scored.iter().take(s.limit).map(|c| c.chunk_id).collect();
-            let v = match &query.dense {
-                Some(d) => Some((vector(d).await?, d.model.as_str())),
-                None => None,
-            };
-            let rows = self
-                .fetch(&ids, v.as_ref().map(|(v, m)| (v.as_slice(), *m)))
-                .await?;
-            Ok(Some((scored, rows)))
+            let vector = d.vector.get().await?;
+            if vector.len() != self.dims {
+                return Err(IndexError::Backend(format!(
+                    "query vector has {} dimensions; the index holds {}",
+                    vector.len(),
+                    self.dims
+                )));
+            }
+            let list = self.dense_search(query, d, &vector).await?;
+            Ok(Some((list, vector, d.model.as_str())))
+        };
+        let sparse = async {
+            match &query.sparse {
+                Some(s) => self.bm25_search(query, s).await.map(|b| Some((b, s.limit))),
+                None => Ok(None),
+            }
         };
         let (dense, sparse) = futures::try_join!(dense, sparse)?;
 
         let mut out = IndexResults::default();
         match (dense, sparse) {
-            (Some(dense), None) => {
+            (Some((dense, _, _)), None) => {
                 out.dense = dense
                     .into_iter()
                     .filter_map(|(hit, cosine)| cosine.map(|c| (hit, c)))
                     .collect();
             }
-            (dense, Some((scored, rows))) => {
+            (dense, Some((scored, limit))) => {
+                let id = |hit: &ChunkHit| hit.chunk_id.parse::<i64>().ok();
+                let (dense, vector) = match dense {
+                    Some((list, vector, model)) => (list, Some((vector, model))),
+                    None => (Vec::new(), None),
+                };
+                let have: std::collections::HashSet<i64> =
+                    dense.iter().filter_map(|(h, _)| id(h)).collect();
+                let missing: Vec<i64> = scored
+                    .iter()
+                    .take(limit)
+                    .map(|c| c.chunk_id)
+                    .filter(|c| !have.contains(c))
+                    .collect();
+                let fetched = self
+                    .fetch(&missing, vector.as_ref().map(|(v, m)| (v.as_slice(), *m)))
+                    .await?;
                 // Every chunk of the scope with a query term, by id: the
                 // BM25 score of a candidate the dense list brought.
                 let bm25: std::collections::HashMap<i64, f64> =
                     scored.iter().map(|c| (c.chunk_id, c.score)).collect();
-                let id = |hit: &ChunkHit| hit.chunk_id.parse::<i64>().ok();
                 let bm25_of = |hit: &ChunkHit| id(hit).and_then(|i| bm25.get(&i).copied());
                 // Hybrid candidates are the union of both top lists, and each
                 // gets *both* exact scores: BM25 from the postings read
                 // (absent = a true 0), cosine from its vector. Fusion then
                 // compares like with like.
-                let dense = dense.unwrap_or_default();
-                let have: std::collections::HashSet<i64> =
-                    dense.iter().filter_map(|(h, _)| id(h)).collect();
-                let rows = rows
-                    .into_iter()
-                    .filter(|(h, _)| id(h).is_none_or(|i| !have.contains(&i)));
-                for (hit, cosine) in dense.into_iter().chain(rows) {
+                for (hit, cosine) in dense.into_iter().chain(fetched) {
                     let sparse = bm25_of(&hit).unwrap_or(0.0);
-                    if let (Some(c), Some(_)) = (cosine, &query.dense) {
+                    if let (Some(c), Some(_)) = (cosine, &vector) {
                         out.dense.push((hit.clone(), c));
                     }
                     out.sparse.push((hit, sparse));

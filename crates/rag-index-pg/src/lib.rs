@@ -22,14 +22,16 @@
 //!   a million) gets an exact dense scan of its own vectors, read by
 //!   document; a larger one reads HNSW with the scope as a filter, with
 //!   pgvector's iterative scan, over-fetching 40 rows and re-sorting them;
-//! - a hybrid search runs two paths at once on two connections: the dense
-//!   statement once the query vector is there, and the BM25 postings at
-//!   once, then the rows (and cosines) of the BM25 list. The postings are
-//!   read while the query is embedded ([`rag_core::ports::QueryVector`]):
-//!   with the database on a core of its own, as RDS is, that took the
-//!   100,000-chunk hybrid from 44 to 35 ms p50 (embedding + search one
-//!   after the other, against the overlap, same run); on a shared 2-core
-//!   machine the two compete for the same cores and it changes nothing;
+//! - a hybrid search runs the dense statement (once the query vector is
+//!   there) and the BM25 postings at once on two connections, then fetches
+//!   the rows (and cosines) of the BM25 list's chunks the dense list did
+//!   not bring. The postings are read while the query is embedded ([`rag_core::ports::QueryVector`]):
+//!   with the database on a core of its own (as on RDS: `taskset`, the
+//!   database on one core, the caller on the other), the 100,000-chunk
+//!   hybrid took 34.8 ms p50 against 45.1 for the embedding and the search
+//!   one after the other, same run; a tenant's (whose dense statement is
+//!   the longer path) and anything on a shared 2-core machine, where the
+//!   two compete for the cores, are unchanged;
 //! - VDR: a scope of at most 500 pages is MaxSim-scored exactly, page by
 //!   page; a larger one takes candidates from HNSW.
 //!
@@ -40,7 +42,8 @@
 //! quarter of memory), one million chunks: 900 tenants of 1,000 chunks, a
 //! department of 100,000 granted to 1,000 users, callers whose scope holds
 //! 100 to 100,000 chunks; p50 / p95 ms per query, query embedding included
-//! (5.6-7.5 ms of it, the model's). The previous layout, postings keyed
+//! (5.6-7.5 ms of it, the model's); "now" is the run of 4 December. The
+//! previous layout, postings keyed
 //! `(term, chunk_id)`, every filter applied after the read and BM25 summed
 //! in SQL (migration `20261124000003`), was measured in the same database
 //! before it was migrated (a debug build then; its 100,000-chunk scope did
@@ -50,22 +53,26 @@
 //!
 //! | scope | mode | term-first (old) | owner-first, SQL scoring | now | now, database of the scopes alone |
 //! |---|---|---|---|---|---|
-//! | 100 | sparse | 619 / 1062 | 1.3 / 1.5 | 1.0 / 1.1 | 1.0 / 1.1 |
-//! | 100 | hybrid | 675 / 1398 | 11.7 / 16.4 | 7.9 / 9.7 | 8.6 / 10.8 |
-//! | 1,000 | sparse | 602 / 1098 | 1.9 / 2.8 | 1.3 / 1.6 | 1.6 / 2.4 |
-//! | 1,000 | dense | 9.5 / 12.9 | 10.1 / 14.1 | 8.0 / 10.4 | 8.3 / 9.5 |
-//! | 1,000 | hybrid | 637 / 1052 | 14.3 / 17.9 | 10.6 / 14.0 | 11.2 / 14.1 |
-//! | 1,000 | vdr | 9.3 / 13.5 | 10.5 / 13.5 | 7.0 / 8.7 | 7.7 / 9.4 |
-//! | 10,000 | sparse | 680 / 1206 | 4.3 / 7.3 | 3.7 / 6.6 | 3.9 / 7.1 |
-//! | 10,000 | hybrid | 697 / 1227 | 27.9 / 36.2 | 20.0 / 25.4 | 25.7 / 36.9 |
-//! | 100,000 | sparse | - | 29.4 / 56.0 | 28.2 / 61.4 | 25.6 / 58.2 |
-//! | 100,000 | dense | - | 19.5 / 29.2 | 16.2 / 23.7 | 12.0 / 16.1 |
-//! | 100,000 | hybrid | - | 63.2 / 104.5 | 38.0 / 72.1 | 36.9 / 66.0 |
+//! | 100 | sparse | 619 / 1062 | 1.3 / 1.5 | 1.0 / 1.1 | 1.1 / 1.7 |
+//! | 100 | hybrid | 675 / 1398 | 11.7 / 16.4 | 9.0 / 11.3 | 11.5 / 18.8 |
+//! | 1,000 | sparse | 602 / 1098 | 1.9 / 2.8 | 1.3 / 1.6 | 1.6 / 2.1 |
+//! | 1,000 | dense | 9.5 / 12.9 | 10.1 / 14.1 | 8.2 / 9.8 | 8.2 / 10.6 |
+//! | 1,000 | hybrid | 637 / 1052 | 14.3 / 17.9 | 10.8 / 13.0 | 12.3 / 15.9 |
+//! | 1,000 | vdr | 9.3 / 13.5 | 10.5 / 13.5 | 7.3 / 9.2 | 8.0 / 11.8 |
+//! | 10,000 | sparse | 680 / 1206 | 4.3 / 7.3 | 3.6 / 6.5 | 4.4 / 7.5 |
+//! | 10,000 | hybrid | 697 / 1227 | 27.9 / 36.2 | 20.4 / 25.2 | 26.3 / 35.0 |
+//! | 100,000 | sparse | - | 29.4 / 56.0 | 22.3 / 49.7 | 27.6 / 61.3 |
+//! | 100,000 | dense | - | 19.5 / 29.2 | 16.3 / 22.8 | 11.8 / 17.1 |
+//! | 100,000 | hybrid | - | 63.2 / 104.5 | 36.2 / 59.0 | 32.7 / 60.3 |
 //!
 //! Runs on this shared machine vary by 10-20% (the embedding alone moved
-//! between 5.6 and 11.5 ms p50 across runs of the same binary). Dense
-//! recall@10 against an exact scan of the scope: 1.0 up to 10,000 chunks,
-//! 0.982 at 100,000 (0.90 before the over-fetch). BM25 top-10 agrees with
+//! between 5.6 and 11.5 ms p50 across runs of the same binary); `ragctl
+//! bench` prints each p50's 95% interval by a per-query bootstrap (the
+//! tenant's hybrid: [10.5, 11.0] in the run above, 5.6 ms of it the query
+//! embedding). Dense recall@10 against an exact scan of the scope: 1.0 up
+//! to 10,000 chunks, 0.982 at 100,000 (0.90 before the over-fetch); 0.984
+//! and 0.966 in the scopes-only database, where the 10,000 scope is past
+//! the exact-scan threshold. BM25 top-10 agrees with
 //! Okapi BM25 computed by its definition over the scope
 //! (`PgIndex::exact_sparse`) at every scope (1.0; ties at the cut count
 //! either way). Storing into the million-chunk database runs at 1.36-1.46x
