@@ -85,7 +85,9 @@ fn key_schema(v: &Value) -> Vec<KeySchemaElement> {
         .collect()
 }
 
-async fn create_table(sdk: &SdkConfig, props: &Value) -> String {
+/// Creates a DynamoDB table from CloudFormation `Properties` (the YAML's shape);
+/// returns its name. A table already there is kept.
+pub async fn create_table(sdk: &SdkConfig, props: &Value) -> String {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let name = str_at(props, "TableName").to_owned();
     let mut create = client

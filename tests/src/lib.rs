@@ -23,6 +23,7 @@ use rag_local::{FsBlobStore, MemoryStatusStore};
 use tokio::sync::OnceCell;
 
 pub mod fleet;
+pub mod legacy;
 pub mod tls_front;
 
 /// The workspace root.

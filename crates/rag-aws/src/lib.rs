@@ -8,6 +8,7 @@
 //! | [`JobQueue`](rag_core::ports::JobQueue) | [`SqsJobQueue`] | SQS |
 //! | [`Notifier`](rag_core::ports::Notifier) | [`ApiGatewayNotifier`] | API Gateway Management API |
 //! | [`TokenVerifier`](rag_core::ports::TokenVerifier) | [`CognitoVerifier`] | Cognito user pool JWKS |
+//! | [`LegacyCatalog`](rag_core::legacy::LegacyCatalog) | [`DynamoLegacyCatalog`] | the old system's DynamoDB tables |
 //!
 //! plus [`resolve_secret`] (Secrets Manager) for the database password.
 //!
@@ -25,6 +26,7 @@ pub mod dynamo_connections;
 pub mod dynamo_status;
 pub mod emulator;
 mod error;
+pub mod legacy_tables;
 pub mod notifier;
 pub mod s3;
 pub mod secrets;
@@ -34,6 +36,7 @@ pub use cognito::{CognitoConfig, CognitoConfigError, CognitoVerifier, TokenUse};
 pub use config::{local_sdk_config, sdk_config};
 pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_status::DynamoStatusStore;
+pub use legacy_tables::{DynamoLegacyCatalog, LegacyTableNames};
 pub use notifier::{ApiGatewayNotifier, InvalidEndpoint};
 pub use s3::{s3_client, S3BlobStore};
 pub use secrets::{resolve_secret, SecretError};

@@ -18,6 +18,7 @@ pub mod fusion;
 pub mod identity;
 pub mod job;
 pub mod language;
+pub mod legacy;
 pub mod ownership;
 pub mod page_spans;
 pub mod pipeline;

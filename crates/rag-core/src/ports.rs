@@ -389,6 +389,14 @@ pub trait Index: Send + Sync {
         caller: &Caller,
         document_id: &str,
     ) -> Result<Option<DocumentSummary>, IndexError>;
+    /// The stored chunks of one of the caller's own documents, in order;
+    /// `None` if the caller owns no such document. What a migration checks
+    /// its copy against.
+    async fn chunks(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<Option<Vec<StoredChunk>>, IndexError>;
     /// Removes every document the caller owns; returns how many.
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError>;
     /// Lets `grantee` search a document `owner` owns; `false` if the owner
@@ -399,6 +407,14 @@ pub trait Index: Send + Sync {
         document_id: &str,
         grantee: &str,
     ) -> Result<bool, IndexError>;
+}
+
+/// A stored chunk as [`Index::chunks`] reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChunk {
+    pub chunk_index: u32,
+    pub content: String,
+    pub page_num: Option<u32>,
 }
 
 /// A stored document as listings show it.

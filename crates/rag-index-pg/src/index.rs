@@ -5,7 +5,7 @@ use pgvector::Vector;
 use rag_core::classify::Pipeline;
 use rag_core::ports::{
     ChunkHit, ChunkRecord, DenseQuery, DocumentRecord, DocumentSummary, Index, IndexError,
-    IndexQuery, IndexResults, SparseQuery,
+    IndexQuery, IndexResults, SparseQuery, StoredChunk,
 };
 use rag_core::Caller;
 use serde_json::Value;
@@ -602,6 +602,46 @@ impl Index for PgIndex {
         .await
         .map_err(backend)?;
         row.as_ref().map(document_summary).transpose()
+    }
+
+    async fn chunks(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<Option<Vec<StoredChunk>>, IndexError> {
+        let mut conn = self.connection().await?;
+        let owned =
+            sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+                .bind(document_id)
+                .bind(&caller.user)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+        if owned.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT chunk_index, content, page_num FROM hybrid_chunks
+             WHERE document_id = $1 ORDER BY chunk_index",
+        )
+        .bind(document_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredChunk {
+                    chunk_index: u32::try_from(row.try_get::<i32, _>("chunk_index")?)
+                        .unwrap_or_default(),
+                    content: row.try_get("content")?,
+                    page_num: row
+                        .try_get::<Option<i32>, _>("page_num")?
+                        .and_then(|p| u32::try_from(p).ok()),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map(Some)
+            .map_err(backend)
     }
 
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {

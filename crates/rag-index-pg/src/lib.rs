@@ -86,6 +86,7 @@ mod bulk;
 mod config;
 mod credentials;
 mod index;
+mod legacy;
 mod page_index;
 mod reference;
 mod search_sql;
@@ -93,6 +94,7 @@ mod search_sql;
 pub use config::PgConfig;
 pub use credentials::PasswordSource;
 pub use index::PgIndex;
+pub use legacy::PgLegacyTable;
 /// The pool [`PgIndex::new`] takes, so callers need not depend on sqlx.
 pub use sqlx::PgPool;
 

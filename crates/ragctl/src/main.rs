@@ -78,6 +78,10 @@ enum Command {
     /// percentiles, dense recall@10 against an exact scan, BM25 top-10
     /// agreement with the exact definition, load time and write rates.
     Bench(commands::bench::BenchArgs),
+    /// Move the old amplify-rag index (its `embeddings` table and DynamoDB
+    /// tables) into this one: one document per user file, with its owner
+    /// and grants; resumable, with --dry-run and --verify.
+    MigrateLegacy(commands::migrate_legacy::MigrateLegacyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -265,6 +269,7 @@ fn main() -> ExitCode {
             Command::Extract { file } => commands::extract::run(&file),
             Command::Eval(a) => commands::eval::run(a).await,
             Command::Bench(a) => commands::bench::run(a).await,
+            Command::MigrateLegacy(a) => commands::migrate_legacy::run(a).await,
             Command::Dev(DevArgs {
                 command: Some(DevCommand::Token { user, ttl }),
                 data_dir,

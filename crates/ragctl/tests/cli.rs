@@ -36,6 +36,7 @@ fn help_lists_every_command() {
         "delete",
         "extract",
         "eval",
+        "migrate-legacy",
     ] {
         assert!(text(&out).contains(cmd), "--help does not mention {cmd}");
     }
@@ -137,4 +138,70 @@ fn eval_refuses_bad_search_options_before_loading() {
         "{}",
         text(&out)
     );
+}
+
+/// `ragctl migrate-legacy` as an operator runs it: a dry run that writes
+/// nothing, the migration with --verify, a rerun that writes nothing again,
+/// and --verify failing on a tampered row.
+#[tokio::test]
+async fn migrate_legacy_dry_run_migrate_verify() {
+    use integration_tests::legacy::{LegacySystem, BUCKET};
+    let old = LegacySystem::new(1536).await;
+    let base = [
+        "migrate-legacy",
+        "--legacy-url",
+        &old.url,
+        "--bucket",
+        BUCKET,
+        "--hash-files-table",
+        &old.tables.hash_files,
+        "--files-table",
+        &old.tables.files,
+        "--object-access-table",
+        &old.tables.object_access,
+        "--json",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        ragctl(&args)
+    };
+    let documents = |user: &str| {
+        let out = ragctl(&["documents", "--user", user, "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .map(|v| v.as_array().map_or(0, Vec::len))
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+
+    let out = run(&["--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(plan["documents"], 3, "{plan}");
+    assert_eq!(plan["vectors"], "embedded");
+    assert_eq!(plan["orphan_sources"].as_array().unwrap().len(), 1);
+    assert_eq!(documents(&old.alice.user), 0, "a dry run writes nothing");
+
+    let out = run(&["--batch-size", "2", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(r#""mismatched":0"#), "{}", text(&out));
+    assert_eq!(
+        (documents(&old.alice.user), documents(&old.bob.user)),
+        (2, 1)
+    );
+    let out = run(&[]);
+    assert!(text(&out).contains(r#""present":3"#), "{}", text(&out));
+
+    let pool = rag_index_pg::PgConfig::from_env().connect().await.unwrap();
+    sqlx::query(
+        "UPDATE hybrid_chunks SET content = 'tampered' WHERE document_id = $1 AND chunk_index = 0",
+    )
+    .bind(old.id("sheet"))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let out = run(&["--dry-run", "--verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&old.id("sheet")), "{}", text(&out));
+    assert!(text(&out).contains(r#""mismatched":1"#), "{}", text(&out));
+    old.drop().await;
 }

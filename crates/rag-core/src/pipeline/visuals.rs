@@ -211,7 +211,7 @@ mod tests {
     use crate::ports::{
         BlobError, BlobMeta, BlobRef, BlobStore, ChunkRecord, DocumentRecord, DocumentSummary,
         EmbedError, Embedder, Extractor, Index, IndexError, IndexQuery, IndexResults, StatusStore,
-        StatusStoreError, StatusWrite,
+        StatusStoreError, StatusWrite, StoredChunk,
     };
     use crate::status::{StatusRecord, StatusUpdate, DEFAULT_TTL_SECS};
     use crate::visuals::{VisionError, VisionRequest, VisualsConfig};
@@ -294,6 +294,13 @@ mod tests {
             _: &Caller,
             _: &str,
         ) -> Result<Option<DocumentSummary>, IndexError> {
+            Ok(None)
+        }
+        async fn chunks(
+            &self,
+            _: &Caller,
+            _: &str,
+        ) -> Result<Option<Vec<StoredChunk>>, IndexError> {
             Ok(None)
         }
         async fn purge(&self, _: &Caller) -> Result<u64, IndexError> {

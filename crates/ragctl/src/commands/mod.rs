@@ -7,6 +7,7 @@ pub mod documents;
 pub mod eval;
 pub mod extract;
 pub mod ingest;
+pub mod migrate_legacy;
 pub mod query;
 
 /// A progress bar on stderr for `len` steps of `what`, hidden when stderr
