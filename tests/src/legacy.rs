@@ -249,12 +249,6 @@ impl LegacySystem {
     /// Removes its database (its DynamoDB tables go with the emulator).
     pub async fn drop(self) {
         self.pool.close().await;
-        let admin = index().await;
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        )))
-        .execute(admin.pool())
-        .await;
+        crate::drop_database(&self.database).await;
     }
 }

@@ -276,6 +276,16 @@ impl Harness {
     }
 }
 
+/// Drops a database a test made for itself on the test server.
+pub async fn drop_database(name: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(index().await.pool())
+    .await
+    .unwrap_or_else(|e| panic!("dropping database {name}: {e}"));
+}
+
 /// Rows `index` holds for a document, per table.
 pub async fn row_counts(index: &PgIndex, document_id: &str) -> Vec<(&'static str, i64)> {
     let mut out = Vec::new();

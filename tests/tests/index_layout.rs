@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use integration_tests::{embedder, workspace};
+use integration_tests::{drop_database, embedder, workspace};
 use rag_core::analyzer::Analyzer;
 use rag_core::classify::Pipeline;
 use rag_core::pipeline::indexing::chunk_records;
@@ -243,11 +243,74 @@ async fn an_index_of_the_term_first_layout_migrates_in_place_unchanged() {
         }
     }
     pool.close().await;
-    let admin = integration_tests::index().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    )))
-    .execute(admin.pool())
-    .await
-    .unwrap();
+    drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn dropping_the_schema_removes_ours_and_leaves_the_old_system_alone() {
+    let (database, pool) = fresh_database().await;
+    let sql = |s: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(s).execute(&pool).await.unwrap() }
+    };
+    // The old system beside us, in the same database.
+    sql("CREATE EXTENSION IF NOT EXISTS vector").await;
+    sql("CREATE TABLE embeddings (id BIGSERIAL PRIMARY KEY, src VARCHAR(255), content TEXT, vector_embedding vector(3))").await;
+    sql("INSERT INTO embeddings (src, content, vector_embedding) VALUES ('global/x.content.json', 'old text', '[1,2,3]')").await;
+
+    let embedder = embedder().await;
+    let index = PgIndex::new(pool.clone(), embedder.dimensions());
+    index.migrate().await.unwrap();
+    let (passages, _) = msmarco(3);
+    let records = chunk_records(
+        &Analyzer::new(),
+        passages.iter().map(|p| (None, p.clone())).collect(),
+        embedder.embed_documents(&passages).await.unwrap(),
+        &json!({}),
+    );
+    let doc = DocumentRecord {
+        document_id: "files#alice/a".into(),
+        owner: "alice".into(),
+        bucket: "files".into(),
+        key: "alice/a".into(),
+        file_name: "a".into(),
+        content_type: None,
+        pipeline: Pipeline::TextRag,
+        embedding_model: "m".into(),
+        page_count: None,
+        metadata: json!({}),
+    };
+    index.replace_document(&doc, &records).await.unwrap();
+    let tables = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let ours = tables().await;
+
+    let dropped = index.drop_schema().await.unwrap();
+    assert_eq!(dropped.tables.len(), 8, "{dropped:?}");
+    assert!(dropped.tables.contains(&("hybrid_chunks".to_owned(), 3)));
+    assert!(dropped.migration_table);
+    assert_eq!(tables().await, ["embeddings"]);
+    let old: (String, String) =
+        sqlx::query_as("SELECT content, vector_embedding::text FROM embeddings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(old, ("old text".to_owned(), "[1,2,3]".to_owned()));
+    // A second drop finds nothing; migrate builds it all again, empty.
+    assert_eq!(index.drop_schema().await.unwrap().tables.len(), 0);
+    index.migrate().await.unwrap();
+    assert_eq!(tables().await, ours);
+    assert!(index.documents(&caller("alice")).await.unwrap().is_empty());
+    index.replace_document(&doc, &records).await.unwrap();
+    pool.close().await;
+    drop_database(&database).await;
 }

@@ -147,7 +147,7 @@ impl PgIndex {
     }
 
     async fn migrate_on(&self, conn: &mut PoolConnection<Postgres>) -> Result<(), SetupError> {
-        sqlx::migrate!("../../migrations").run(&mut **conn).await?;
+        crate::schema::MIGRATOR.run(&mut **conn).await?;
         self.create_vector_indexes(conn, None).await?;
         Ok(())
     }
@@ -155,15 +155,7 @@ impl PgIndex {
     /// Refreshes planner statistics (and the visibility map, for index-only
     /// postings scans) after a bulk load.
     pub async fn analyze(&self) -> Result<(), IndexError> {
-        for table in [
-            "hybrid_documents",
-            "hybrid_chunks",
-            "hybrid_dense_embeddings",
-            "hybrid_bm25_index",
-            "document_bm25_metadata",
-            "vdr_pages",
-            "vdr_page_vectors",
-        ] {
+        for table in crate::schema::TABLES {
             sqlx::query(AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
                 .execute(&mut *self.connection().await?)
                 .await

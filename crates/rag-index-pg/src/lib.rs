@@ -89,12 +89,14 @@ mod index;
 mod legacy;
 mod page_index;
 mod reference;
+mod schema;
 mod search_sql;
 
 pub use config::PgConfig;
 pub use credentials::PasswordSource;
 pub use index::PgIndex;
 pub use legacy::PgLegacyTable;
+pub use schema::Dropped;
 /// The pool [`PgIndex::new`] takes, so callers need not depend on sqlx.
 pub use sqlx::PgPool;
 

@@ -121,6 +121,14 @@ enum DevCommand {
 enum DbCommand {
     /// Create or update the index tables (idempotent).
     Migrate,
+    /// Remove every table, index and migration record this service created
+    /// (and nothing else: the `vector` extension and other tables stay);
+    /// `db migrate` recreates them.
+    Drop {
+        /// Really drop: without it, says what would go and stops.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -260,6 +268,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Db(DbCommand::Migrate) => commands::db::migrate().await,
+            Command::Db(DbCommand::Drop { yes }) => commands::db::drop(yes).await,
             Command::Ingest(a) => commands::ingest::run(&a.paths, &a.user, a.json).await,
             Command::Query(a) => commands::query::run(a).await,
             Command::Documents { user, json } => commands::documents::list(&user, json).await,

@@ -43,6 +43,20 @@ fn help_lists_every_command() {
 }
 
 #[test]
+fn db_drop_does_nothing_without_yes() {
+    // (Its effect is tested on a database of its own: tests/tests/index_layout.rs.)
+    let out = ragctl(&["db", "drop"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    let listed = ragctl(&["documents", "--user", "nobody", "--json"]);
+    assert!(
+        listed.status.success(),
+        "the index is still there: {}",
+        text(&listed)
+    );
+}
+
+#[test]
 fn invalid_queries_are_refused_before_anything_runs() {
     let out = ragctl(&["query", "   ", "--user", "nobody"]);
     assert_eq!(out.status.code(), Some(2));
