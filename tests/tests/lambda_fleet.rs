@@ -442,6 +442,120 @@ async fn poison_messages_fail_alone_and_reach_the_dead_letter_queue() {
     );
 }
 
+/// A text processor whose database is down: an infrastructure fault on
+/// every attempt, retried until the queue dead-letters the job.
+async fn consumer_without_database(stack: &Stack) -> JobConsumer {
+    let broken = rag_lambda::wiring::SearchParts {
+        index: std::sync::Arc::new(rag_index_pg::PgIndex::new(
+            sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_millis(300))
+                .connect_lazy("postgres://nobody:hunter2@127.0.0.1:1/internal_db")
+                .unwrap(),
+            384,
+        )),
+        ..integration_tests::fleet::search_parts().await
+    };
+    rag_lambda::wiring::consumer_from(
+        &stack.sdk,
+        &stack.resources,
+        &broken,
+        rag_lambda::wiring::Processor::TextRag,
+        STACK_MAX_DOCUMENT_BYTES,
+        &rag_lambda::wiring::Readers::in_process(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_replay_as_new_runs_from_ragctl_and_from_the_console() {
+    let stack = Stack::new().await;
+    let user = new_user("dlq").user;
+    let mut ids = Vec::new();
+    for name in ["cli.txt", "console.txt"] {
+        let key = own(&user, name);
+        put(
+            &stack,
+            &key,
+            format!("a note about {name} tides").into_bytes(),
+            "text/plain",
+        )
+        .await;
+        assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);
+        ids.push(format!("{}#{key}", stack.bucket));
+    }
+    connect_and_subscribe(&stack, &user, "c-dlq", &ids[1]).await;
+    let broken = consumer_without_database(&stack).await;
+    for _ in 1..=3 {
+        assert_eq!(deliver(&stack, &broken, "TextRagQueue", 0).await.0, 2);
+    }
+    assert_eq!(deliver(&stack, &broken, "TextRagQueue", 0).await.0, 0);
+    let mut failed_runs = Vec::new();
+    for id in &ids {
+        let record = status_of(&stack, &user, id).await.1;
+        assert_eq!(record["errorCode"], "index_unavailable", "{record}");
+        failed_runs.push(record["runId"].as_str().unwrap().to_owned());
+    }
+
+    // ragctl dlq: both listed (twice: a listing moves nothing), one redriven.
+    let dlq = rag_aws::SqsDeadLetters::of_queue(&stack.sdk, &stack.queues["TextRagQueue"].url)
+        .await
+        .unwrap();
+    assert_eq!(dlq.url(), stack.queues["TextRagDeadLetterQueue"].url);
+    assert_eq!(dlq.list(100).await.unwrap().len(), 2);
+    let letters = dlq.list(100).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    let cli = letters.iter().find(|l| l.body.contains("cli.txt")).unwrap();
+    let redrive = rag_core::pipeline::Redrive {
+        status: stack.resources.status(&stack.sdk).unwrap(),
+        queue: std::sync::Arc::new(stack.resources.job_queue(&stack.sdk).unwrap()),
+    };
+    let job = redrive.redrive(&cli.body).await.unwrap();
+    dlq.delete(cli).await.unwrap();
+    assert_ne!(job.run_id, failed_runs[0]);
+    let record = status_of(&stack, &user, &ids[0]).await.1;
+    assert_eq!(
+        (record["status"].as_str(), record["runId"].as_str()),
+        (Some("queued"), Some(job.run_id.as_str())),
+        "{record}"
+    );
+    let said = record["message"].as_str().unwrap();
+    assert!(
+        said.contains("Replayed from the dead-letter queue")
+            && said.contains("search index could not be reached"),
+        "{said}"
+    );
+
+    // The SQS console's redrive: the same message, moved back unchanged.
+    let console = dlq.list(100).await.unwrap();
+    assert_eq!(console.len(), 1);
+    sqs_client(&stack)
+        .send_message()
+        .queue_url(&stack.queues["TextRagQueue"].url)
+        .message_body(&console[0].body)
+        .send()
+        .await
+        .unwrap();
+    dlq.delete(&console[0]).await.unwrap();
+
+    // A working processor runs both as new runs; without the replay the
+    // moved message would be skipped as a duplicate of a failed run.
+    assert_eq!(deliver(&stack, &stack.text, "TextRagQueue", 0).await.0, 2);
+    for (id, failed) in ids.iter().zip(&failed_runs) {
+        let record = status_of(&stack, &user, id).await.1;
+        assert_eq!(record["status"], "completed", "{record}");
+        assert_ne!(record["runId"].as_str(), Some(failed.as_str()));
+    }
+    let pushes = stack.management.messages_to("c-dlq");
+    assert!(
+        pushes.iter().any(|m| m
+            .to_string()
+            .contains("Replayed from the dead-letter queue")),
+        "{pushes:?}"
+    );
+    // A replayed document that failed on its own is not replayed again.
+    assert!(dlq.list(100).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
     let stack = Stack::new().await;
@@ -458,26 +572,7 @@ async fn a_job_that_keeps_failing_is_recorded_failed_on_its_last_receive() {
     let status_id = format!("{}#{key}", stack.bucket);
     connect_and_subscribe(&stack, &user, "c-fault", &status_id).await;
 
-    // A processor whose database is down: an infrastructure fault, retried.
-    let broken = rag_lambda::wiring::SearchParts {
-        index: std::sync::Arc::new(rag_index_pg::PgIndex::new(
-            sqlx::postgres::PgPoolOptions::new()
-                .acquire_timeout(std::time::Duration::from_millis(300))
-                .connect_lazy("postgres://nobody:hunter2@127.0.0.1:1/internal_db")
-                .unwrap(),
-            384,
-        )),
-        ..integration_tests::fleet::search_parts().await
-    };
-    let consumer = rag_lambda::wiring::consumer_from(
-        &stack.sdk,
-        &stack.resources,
-        &broken,
-        rag_lambda::wiring::Processor::TextRag,
-        STACK_MAX_DOCUMENT_BYTES,
-        &rag_lambda::wiring::Readers::in_process(),
-    )
-    .unwrap();
+    let consumer = consumer_without_database(&stack).await;
     for receive_count in 1..=3 {
         let (received, response) = deliver(&stack, &consumer, "TextRagQueue", 0).await;
         assert_eq!((received, response.batch_item_failures.len()), (1, 1));

@@ -22,6 +22,7 @@
 
 pub mod cognito;
 pub mod config;
+pub mod dead_letters;
 pub mod dynamo_connections;
 pub mod dynamo_status;
 pub mod emulator;
@@ -34,6 +35,7 @@ pub mod sqs;
 
 pub use cognito::{CognitoConfig, CognitoConfigError, CognitoVerifier, TokenUse};
 pub use config::{local_sdk_config, sdk_config};
+pub use dead_letters::{DeadLetter, SqsDeadLetters};
 pub use dynamo_connections::DynamoConnectionStore;
 pub use dynamo_status::DynamoStatusStore;
 pub use legacy_tables::{DynamoLegacyCatalog, LegacyTableNames};

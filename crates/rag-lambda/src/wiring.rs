@@ -104,6 +104,26 @@ impl Resources {
         Ok(Arc::new(DynamoStatusStore::from_config(sdk, table)))
     }
 
+    /// The status store, pushing every change to subscribers when the
+    /// WebSocket API is configured: for tools run beside the fleet
+    /// (`ragctl dlq`), which may not know its endpoint.
+    pub fn status_if_any_subscribers(&self, sdk: &SdkConfig) -> Result<Arc<dyn StatusStore>> {
+        if self.websocket_endpoint.is_some() && self.connections_table.is_some() {
+            self.status(sdk)
+        } else {
+            self.plain_status(sdk)
+        }
+    }
+
+    /// Both pipeline queues.
+    pub fn job_queue(&self, sdk: &SdkConfig) -> Result<SqsJobQueue> {
+        Ok(SqsJobQueue::from_config(
+            sdk,
+            Self::need(&self.text_rag_queue_url, env::TEXT_RAG_PROCESSING_QUEUE_URL)?,
+            Self::need(&self.vdr_queue_url, env::VDR_PROCESSING_QUEUE_URL)?,
+        ))
+    }
+
     /// The status store whose every change is pushed to subscribers.
     pub fn status(&self, sdk: &SdkConfig) -> Result<Arc<dyn StatusStore>> {
         Ok(Arc::new(NotifyingStatusStore {
@@ -120,14 +140,7 @@ pub fn api_processor_from(
     config: ProcessConfig,
 ) -> Result<ApiProcessor> {
     let status = resources.status(sdk)?;
-    let queue: Arc<dyn JobQueue> = Arc::new(SqsJobQueue::from_config(
-        sdk,
-        Resources::need(
-            &resources.text_rag_queue_url,
-            env::TEXT_RAG_PROCESSING_QUEUE_URL,
-        )?,
-        Resources::need(&resources.vdr_queue_url, env::VDR_PROCESSING_QUEUE_URL)?,
-    ));
+    let queue: Arc<dyn JobQueue> = Arc::new(resources.job_queue(sdk)?);
     Ok(ApiProcessor {
         process: ProcessService {
             blobs: Arc::new(S3BlobStore::from_config(sdk)),

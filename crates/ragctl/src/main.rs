@@ -82,6 +82,9 @@ enum Command {
     /// tables) into this one: one document per user file, with its owner
     /// and grants; resumable, with --dry-run and --verify.
     MigrateLegacy(commands::migrate_legacy::MigrateLegacyArgs),
+    /// The pipelines' dead-letter queues: list, show, and redrive as new runs.
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
 }
 
 #[derive(Args, Debug)]
@@ -279,6 +282,7 @@ fn main() -> ExitCode {
             Command::Eval(a) => commands::eval::run(a).await,
             Command::Bench(a) => commands::bench::run(a).await,
             Command::MigrateLegacy(a) => commands::migrate_legacy::run(a).await,
+            Command::Dlq(c) => commands::dlq::run(c).await,
             Command::Dev(DevArgs {
                 command: Some(DevCommand::Token { user, ttl }),
                 data_dir,

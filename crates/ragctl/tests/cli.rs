@@ -57,6 +57,28 @@ fn db_drop_does_nothing_without_yes() {
 }
 
 #[test]
+fn dlq_says_which_queue_it_lacks() {
+    // (Listing and redriving are tested on the emulator: tests/tests/lambda_fleet.rs.)
+    if std::env::var_os("TEXT_RAG_PROCESSING_QUEUE_URL").is_some() {
+        return;
+    }
+    let out = ragctl(&["dlq", "list", "--queue", "text"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("TEXT_RAG_PROCESSING_QUEUE_URL is not set"),
+        "{}",
+        text(&out)
+    );
+    let out = ragctl(&["dlq", "redrive"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a message id or --all: {}",
+        text(&out)
+    );
+}
+
+#[test]
 fn invalid_queries_are_refused_before_anything_runs() {
     let out = ragctl(&["query", "   ", "--user", "nobody"]);
     assert_eq!(out.status.code(), Some(2));

@@ -167,9 +167,9 @@ impl JobConsumer {
                 return Disposition::Retry;
             }
         };
-        if self.already_settled(&job, message.receive_count).await {
+        let Some(job) = self.job_to_run(job, message.receive_count).await else {
             return Disposition::Done;
-        }
+        };
         tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
         match self.runner.run_until(&job, deadline).await {
             Ok(RunOutcome::Completed { chunks, pages }) => {
@@ -198,18 +198,27 @@ impl JobConsumer {
         }
     }
 
-    /// Whether the job's run is already over, or superseded by a newer run:
-    /// a redelivered or stale message that must do nothing. A redelivered
-    /// job of a live run renews the run's lease first: its own early
-    /// stages are behind the record's and would not.
-    async fn already_settled(&self, job: &PipelineJob, receive_count: u32) -> bool {
-        match self.status.get(&job.status_id).await {
+    /// The job to run for a delivered one: itself; `None` when its run is
+    /// already over or superseded by a newer run (a redelivered or stale
+    /// message that must do nothing); or, for a dead letter moved back to
+    /// the queue, a new run of its document ([`super::redrive`]). A
+    /// redelivered job of a live run renews the run's lease first: its own
+    /// early stages are behind the record's and would not.
+    async fn job_to_run(&self, job: PipelineJob, receive_count: u32) -> Option<PipelineJob> {
+        let settled = match self.status.get(&job.status_id).await {
+            Ok(Some(record))
+                if receive_count == 1
+                    && record.run_id == job.run_id
+                    && super::ran_out_of_attempts(&record) =>
+            {
+                return super::replay(self.status.clone(), &job, Some(&record)).await;
+            }
             Ok(Some(record))
                 if receive_count > 1
                     && record.run_id == job.run_id
                     && !record.status.is_terminal() =>
             {
-                RunReporter::new(self.status.clone(), job)
+                RunReporter::new(self.status.clone(), &job)
                     .renew(
                         &record,
                         super::meta(serde_json::json!({"attempt": receive_count})),
@@ -231,6 +240,7 @@ impl JobConsumer {
                 tracing::warn!(status_id = %job.status_id, error = %e, "status read failed; processing anyway");
                 false
             }
-        }
+        };
+        (!settled).then_some(job)
     }
 }

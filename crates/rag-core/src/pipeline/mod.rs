@@ -5,6 +5,7 @@ mod consumer;
 mod failure;
 pub mod indexing;
 mod parts;
+mod redrive;
 mod reporter;
 mod sweep;
 mod text;
@@ -13,6 +14,7 @@ mod visuals;
 
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use failure::{Failure, Fault};
+pub use redrive::{ran_out_of_attempts, replay, Redrive, RedriveError};
 pub use reporter::RunReporter;
 pub use sweep::{SweepReport, Sweeper, MAX_REQUEUES};
 pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};

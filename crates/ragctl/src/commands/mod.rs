@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod db;
 pub mod dev;
+pub mod dlq;
 pub mod documents;
 pub mod eval;
 pub mod extract;
