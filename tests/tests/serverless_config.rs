@@ -213,3 +213,99 @@ fn tables_and_queues_are_those_of_the_design() {
         "a DLQ alarm per queue and an error alarm per function"
     );
 }
+
+/// The dashboard's body, its WebSocket API id filled in.
+fn dashboard(config: &Value) -> Value {
+    let parts =
+        &resources(config)["ServiceDashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1];
+    let body: String = parts
+        .as_array()
+        .expect("Fn::Join parts")
+        .iter()
+        .map(|p| p.as_str().map_or("ws-api-id".to_owned(), str::to_owned))
+        .collect();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("dashboard body: {e}: {body}"))
+}
+
+#[test]
+fn the_dashboard_charts_what_the_code_emits_and_every_function_and_queue() {
+    use rag_core::pipeline::telemetry;
+    use std::collections::BTreeSet;
+    let config = serverless_config();
+    let body = dashboard(&config);
+    // Every metric line, and every SEARCH expression's metric name.
+    let mut charted: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut dimension_values: BTreeSet<String> = BTreeSet::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        assert_eq!(widget["properties"]["region"], "${aws:region}");
+        for line in widget["properties"]["metrics"].as_array().unwrap() {
+            let line = line.as_array().unwrap();
+            if let Some(expr) = line[0]["expression"].as_str() {
+                let namespace = expr.split(['{', ',']).nth(1).unwrap().to_owned();
+                let name = expr
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                charted.insert((namespace, name.to_owned()));
+                continue;
+            }
+            charted.insert((
+                line[0].as_str().unwrap().to_owned(),
+                line[1].as_str().unwrap().to_owned(),
+            ));
+            dimension_values.extend(
+                line[3..]
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned)),
+            );
+        }
+    }
+    let ours: BTreeSet<String> = charted
+        .iter()
+        .filter(|(ns, _)| ns == telemetry::NAMESPACE)
+        .map(|(_, m)| m.clone())
+        .collect();
+    let emitted: BTreeSet<String> = telemetry::METRICS.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        ours, emitted,
+        "the dashboard's own metrics are exactly those the code emits"
+    );
+    for (ns, metric) in [
+        ("AWS/Lambda", "Invocations"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/DynamoDB", "ThrottledRequests"),
+        ("AWS/ApiGateway", "ConnectCount"),
+    ] {
+        assert!(
+            charted.contains(&(ns.to_owned(), metric.to_owned())),
+            "{ns} {metric}"
+        );
+    }
+    // Every function, queue, dead-letter queue and table by its deployed name.
+    let stage = "${sls:stage}";
+    for (name, _, _) in FUNCTIONS {
+        assert!(
+            dimension_values.contains(&format!("amplify-rag-async-{stage}-{name}")),
+            "{name}"
+        );
+    }
+    for (id, r) in resources(&config) {
+        let named = match r["Type"].as_str() {
+            Some("AWS::SQS::Queue") => r["Properties"]["QueueName"].as_str(),
+            Some("AWS::DynamoDB::Table") => r["Properties"]["TableName"].as_str(),
+            _ => None,
+        };
+        if let Some(named) = named {
+            assert!(
+                dimension_values.contains(named),
+                "{id} ({named}) is not on the dashboard"
+            );
+        }
+    }
+}

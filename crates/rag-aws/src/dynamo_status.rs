@@ -236,7 +236,7 @@ impl StatusStore for DynamoStatusStore {
             let current = self.read(&update.status_id).await?;
             if let Err(rejection) = StatusRecord::check(current.record.as_ref(), update) {
                 tracing::debug!(
-                    status_id = %update.status_id,
+                    statusId = %update.status_id,
                     run_id = %update.run_id,
                     stage = %update.stage,
                     ?rejection,
@@ -274,13 +274,13 @@ impl StatusStore for DynamoStatusStore {
                     if e.as_service_error()
                         .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
                 {
-                    tracing::debug!(status_id = %update.status_id, attempt, "status write raced; retrying");
+                    tracing::debug!(statusId = %update.status_id, attempt, "status write raced; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => return Err(store_error("PutItem", describe(&e))),
             }
         }
-        tracing::warn!(status_id = %update.status_id, attempts = Self::MAX_ATTEMPTS, "status write kept conflicting");
+        tracing::warn!(statusId = %update.status_id, attempts = Self::MAX_ATTEMPTS, "status write kept conflicting");
         Err(StatusStoreError(format!(
             "status write for {} conflicted {} times",
             update.status_id,
@@ -335,7 +335,7 @@ impl StatusStore for DynamoStatusStore {
         match out {
             Ok(out) => {
                 let progress = part_progress(&out.attributes.unwrap_or_default(), report.part_done);
-                tracing::debug!(status_id = %report.status_id, part = report.part, pages_done = progress.pages_done, parts_done = progress.parts_done, "part progress counted");
+                tracing::debug!(statusId = %report.status_id, part = report.part, pages_done = progress.pages_done, parts_done = progress.parts_done, "part progress counted");
                 Ok(Some(progress))
             }
             Err(e)
@@ -350,7 +350,7 @@ impl StatusStore for DynamoStatusStore {
                         Ok(Some(part_progress(&current.counters, false)))
                     }
                     _ => {
-                        tracing::debug!(status_id = %report.status_id, run_id = %report.run_id, "stale part report dropped");
+                        tracing::debug!(statusId = %report.status_id, run_id = %report.run_id, "stale part report dropped");
                         Ok(None)
                     }
                 }

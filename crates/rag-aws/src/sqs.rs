@@ -71,12 +71,12 @@ impl JobQueue for SqsJobQueue {
             .await
             .map_err(|e| {
                 let detail = describe(&e);
-                tracing::warn!(queue_url, status_id = %job.status_id, error = %detail, "SendMessage failed");
+                tracing::warn!(queue_url, statusId = %job.status_id, error = %detail, "SendMessage failed");
                 QueueError(format!("SendMessage: {detail}"))
             })?;
         tracing::debug!(
             queue_url,
-            status_id = %job.status_id,
+            statusId = %job.status_id,
             run_id = %job.run_id,
             message_id = out.message_id().unwrap_or_default(),
             "job queued"

@@ -8,6 +8,7 @@
 //! a Lambda runtime.
 
 pub mod api_processor;
+pub mod emf;
 pub mod env;
 pub mod http;
 pub mod logging;

@@ -51,10 +51,17 @@ pub fn processor_main(processor: crate::wiring::Processor) -> Result<(), Error> 
         .build()?
         .block_on(async {
             crate::logging::init();
+            let metrics = crate::emf::Emf::install();
             let handler = crate::wiring::consumer(processor).await?;
-            serve_until(|event, deadline_ms| {
+            let handler = &handler;
+            let metrics = &metrics;
+            serve_until(|event, deadline_ms| async move {
                 let deadline = crate::sqs::Deadline::at_epoch_ms(deadline_ms);
-                crate::sqs::handle_until(&handler, event, deadline)
+                let response = crate::sqs::handle_until(handler, event, deadline).await;
+                if let Some(m) = metrics {
+                    m.flush();
+                }
+                response
             })
             .await
         })

@@ -29,6 +29,10 @@ pub async fn handle_until(
                 .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
+            sent_at_ms: m
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse().ok()),
             body: m.body.unwrap_or_default(),
         })
         .collect();

@@ -58,7 +58,7 @@ impl StatusTable {
             .get(&update.status_id)
             .filter(|r| !r.is_expired(now.timestamp()));
         if let Err(rejection) = StatusRecord::check(current, update) {
-            tracing::debug!(status_id = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
+            tracing::debug!(statusId = %update.status_id, stage = %update.stage, ?rejection, "stale status update dropped");
             return Ok(StatusWrite::Stale);
         }
         let record = StatusRecord::applied(current, update, now, ttl_secs);

@@ -189,7 +189,7 @@ impl ProcessService {
             return Err(refused(caller, Claim::ServiceKey));
         }
         let current = self.status.get(&status_id).await.map_err(|e| {
-            tracing::error!(status_id = %status_id, error = %e, "status read failed");
+            tracing::error!(statusId = %status_id, error = %e, "status read failed");
             ApiError::unavailable("the status store is unavailable; try again")
         })?;
         if let Some(cur) = &current {
@@ -200,7 +200,7 @@ impl ProcessService {
         let meta = self.head(&blob, req, caller).await?;
         let claim = ownership::claim(caller, &req.key, Some(&meta.metadata));
         if claim != Claim::Own {
-            tracing::warn!(status_id = %status_id, user = %caller.user, ?claim, "submission of an object the caller did not upload refused");
+            tracing::warn!(statusId = %status_id, user = %caller.user, ?claim, "submission of an object the caller did not upload refused");
             return Err(refused(caller, claim));
         }
         let run_id = uuid::Uuid::new_v4().to_string();
@@ -273,14 +273,14 @@ impl ProcessService {
                 });
             }
             Err(e) => {
-                tracing::error!(status_id = %status_id, error = %e, "status write failed");
+                tracing::error!(statusId = %status_id, error = %e, "status write failed");
                 return Err(ApiError::unavailable(
                     "the status store is unavailable; try again",
                 ));
             }
         }
         if let Err(e) = self.queue.send(&job).await {
-            tracing::error!(status_id = %status_id, error = %e, "enqueue failed");
+            tracing::error!(statusId = %status_id, error = %e, "enqueue failed");
             RunReporter::new(self.status.clone(), &job)
                 .fail(&Failure::new(
                     Fault::Queue.code(),
@@ -291,7 +291,7 @@ impl ProcessService {
                 "the processing queue is unavailable; try again",
             ));
         }
-        tracing::info!(status_id = %status_id, run_id = %job.run_id, pipeline = job.pipeline.as_str(), reason = ?reason, size = job.size, "document queued");
+        tracing::info!(statusId = %status_id, run_id = %job.run_id, pipeline = job.pipeline.as_str(), reason = ?reason, size = job.size, "document queued");
         Ok(Accepted {
             http_status: 202,
             status_id,

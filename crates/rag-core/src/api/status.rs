@@ -22,7 +22,7 @@ impl StatusService {
     /// `403` when it is another user's.
     pub async fn get(&self, caller: &Caller, status_id: &str) -> Result<StatusRecord, ApiError> {
         let record = self.status.get(status_id).await.map_err(|e| {
-            tracing::error!(status_id = %status_id, error = %e, "status read failed");
+            tracing::error!(statusId = %status_id, error = %e, "status read failed");
             ApiError::unavailable("the status store is unavailable; try again")
         })?;
         match record {

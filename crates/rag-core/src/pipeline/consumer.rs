@@ -108,6 +108,9 @@ pub struct QueueMessage {
     pub body: String,
     /// How many times the queue has delivered it, this time included.
     pub receive_count: u32,
+    /// When it was sent, in milliseconds since the Unix epoch (SQS's
+    /// `SentTimestamp`), if the queue says: its wait is a metric.
+    pub sent_at_ms: Option<u64>,
 }
 
 /// What became of one message.
@@ -170,29 +173,37 @@ impl JobConsumer {
         let Some(job) = self.job_to_run(job, message.receive_count).await else {
             return Disposition::Done;
         };
-        tracing::info!(status_id = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
+        tracing::info!(statusId = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
+        if let Some(sent) = message.sent_at_ms.filter(|_| message.receive_count == 1) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let wait = Duration::from_millis(now.saturating_sub(sent));
+            super::telemetry::queue_wait(&job.status_id, job.pipeline, wait);
+        }
         match self.runner.run_until(&job, deadline).await {
             Ok(RunOutcome::Completed { chunks, pages }) => {
-                tracing::info!(status_id = %job.status_id, chunks, pages, "job completed");
+                tracing::info!(statusId = %job.status_id, chunks, pages, "job completed");
+                super::telemetry::stored(job.pipeline, chunks, pages);
                 Disposition::Done
             }
             Ok(RunOutcome::HandedOver { to, reason }) => {
-                tracing::info!(status_id = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over");
+                tracing::info!(statusId = %job.status_id, to = %to.as_str(), reason = %reason, "job handed over");
                 Disposition::Done
             }
             Ok(RunOutcome::Failed(failure)) => {
-                tracing::info!(status_id = %job.status_id, code = failure.code, error = %failure.error, "job failed for good");
+                tracing::info!(statusId = %job.status_id, code = failure.code, error = %failure.error, "job failed for good");
                 Disposition::Done
             }
             Err(e) if last_try => {
-                tracing::error!(status_id = %job.status_id, error = %e, code = e.fault.code(), receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
+                tracing::error!(statusId = %job.status_id, error = %e, code = e.fault.code(), receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
                 RunReporter::new(self.status.clone(), &job)
                     .fail(&e.failure(message.receive_count))
                     .await;
                 Disposition::Retry
             }
             Err(e) => {
-                tracing::warn!(status_id = %job.status_id, error = %e, receive_count = message.receive_count, "job failed; will retry");
+                tracing::warn!(statusId = %job.status_id, error = %e, receive_count = message.receive_count, "job failed; will retry");
                 Disposition::Retry
             }
         }
@@ -227,17 +238,17 @@ impl JobConsumer {
                 false
             }
             Ok(Some(record)) if record.run_id != job.run_id => {
-                tracing::info!(status_id = %job.status_id, run_id = %job.run_id, current_run = %record.run_id, "job of a superseded run skipped");
+                tracing::info!(statusId = %job.status_id, run_id = %job.run_id, current_run = %record.run_id, "job of a superseded run skipped");
                 true
             }
             Ok(Some(record)) if record.status.is_terminal() => {
-                tracing::info!(status_id = %job.status_id, run_id = %job.run_id, status = %record.status, "duplicate delivery of a finished run skipped");
+                tracing::info!(statusId = %job.status_id, run_id = %job.run_id, status = %record.status, "duplicate delivery of a finished run skipped");
                 true
             }
             Ok(_) => false,
             Err(e) => {
                 // The status is advisory here; the index write is idempotent.
-                tracing::warn!(status_id = %job.status_id, error = %e, "status read failed; processing anyway");
+                tracing::warn!(statusId = %job.status_id, error = %e, "status read failed; processing anyway");
                 false
             }
         };

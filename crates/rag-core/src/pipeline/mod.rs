@@ -8,6 +8,7 @@ mod parts;
 mod redrive;
 mod reporter;
 mod sweep;
+pub mod telemetry;
 mod text;
 mod vdr;
 mod visuals;

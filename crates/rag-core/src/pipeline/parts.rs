@@ -56,7 +56,7 @@ pub(super) async fn send_parts(
                 format!("sending page-range job {index}: {e}"),
             )
         })?;
-        tracing::info!(status_id = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
+        tracing::info!(statusId = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
     Ok(parts)
 }
@@ -88,7 +88,7 @@ pub(super) async fn chunk_total(index: &dyn Index, job: &PipelineJob) -> Option<
     {
         Ok(found) => found.map(|d| d.chunks),
         Err(e) => {
-            tracing::warn!(status_id = %job.status_id, error = %e, "cannot read the chunk total of a split document");
+            tracing::warn!(statusId = %job.status_id, error = %e, "cannot read the chunk total of a split document");
             None
         }
     }
@@ -109,7 +109,7 @@ pub(super) async fn count_stored(
     let progress = match status.record_part(counted).await {
         Ok(Some(progress)) => progress,
         Ok(None) => {
-            tracing::info!(status_id = %counted.status_id, run_id = %counted.run_id, part = counted.part, "run ended or superseded; page-range job stops");
+            tracing::info!(statusId = %counted.status_id, run_id = %counted.run_id, part = counted.part, "run ended or superseded; page-range job stops");
             return Ok(None);
         }
         Err(e) => {
@@ -153,11 +153,11 @@ pub(super) async fn hand_back(
     };
     match jobs.send(&continuation).await {
         Ok(()) => {
-            tracing::info!(status_id = %job.status_id, part = part.index, first = rest.first, last = rest.last, remaining_ms = deadline.remaining().map(|d| d.as_millis() as u64), "time nearly up; rest of the range handed back to the queue");
+            tracing::info!(statusId = %job.status_id, part = part.index, first = rest.first, last = rest.last, remaining_ms = deadline.remaining().map(|d| d.as_millis() as u64), "time nearly up; rest of the range handed back to the queue");
             true
         }
         Err(e) => {
-            tracing::warn!(status_id = %job.status_id, error = %e, "cannot hand the rest of the range back; going on");
+            tracing::warn!(statusId = %job.status_id, error = %e, "cannot hand the rest of the range back; going on");
             false
         }
     }

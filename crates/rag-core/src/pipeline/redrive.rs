@@ -47,7 +47,7 @@ pub async fn replay(
     last: Option<&StatusRecord>,
 ) -> Option<PipelineJob> {
     if last.is_some_and(|r| r.run_id != job.run_id) {
-        tracing::info!(status_id = %job.status_id, run_id = %job.run_id, "dead letter of a superseded run not replayed");
+        tracing::info!(statusId = %job.status_id, run_id = %job.run_id, "dead letter of a superseded run not replayed");
         return None;
     }
     let replayed = PipelineJob {
@@ -69,7 +69,7 @@ pub async fn replay(
             ),
         )
         .await;
-    tracing::info!(status_id = %job.status_id, previous_run = %job.run_id, run_id = %replayed.run_id, started, "dead letter replayed as a new run");
+    tracing::info!(statusId = %job.status_id, previous_run = %job.run_id, run_id = %replayed.run_id, started, "dead letter replayed as a new run");
     started.then_some(replayed)
 }
 

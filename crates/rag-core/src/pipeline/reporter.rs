@@ -25,6 +25,8 @@ pub struct RunReporter {
     lease_secs: i64,
     /// Write only if the run's lease ran out by then (the sweeper's).
     if_lease_expired_at: Option<i64>,
+    /// Stage and run durations, for logs and metrics.
+    clock: super::telemetry::StageClock,
 }
 
 impl RunReporter {
@@ -44,6 +46,7 @@ impl RunReporter {
                 RUN_LEASE_SECS
             },
             if_lease_expired_at: None,
+            clock: super::telemetry::StageClock::new(),
         }
     }
 
@@ -59,6 +62,7 @@ impl RunReporter {
             pipeline: record.pipeline.unwrap_or(Pipeline::TextRag),
             lease_secs: QUEUE_LEASE_SECS,
             if_lease_expired_at: Some(now),
+            clock: super::telemetry::StageClock::new(),
         }
     }
 
@@ -155,11 +159,12 @@ impl RunReporter {
         let stage = update.stage;
         match self.apply(update).await? {
             StatusWrite::Applied(record) => {
-                tracing::info!(status_id = %self.status_id, stage = %stage, progress = record.progress, message = %record.message, "status");
+                tracing::info!(statusId = %self.status_id, stage = %stage, progress = record.progress, status_message = %record.message, "status");
+                self.clock.reached(&self.status_id, self.pipeline, stage);
                 Some(record)
             }
             StatusWrite::Stale => {
-                tracing::debug!(status_id = %self.status_id, stage = %stage, "stale status update dropped");
+                tracing::debug!(statusId = %self.status_id, stage = %stage, "stale status update dropped");
                 None
             }
         }
@@ -186,7 +191,7 @@ impl RunReporter {
         match self.store.apply(update).await {
             Ok(outcome) => Some(outcome),
             Err(e) => {
-                tracing::warn!(status_id = %self.status_id, stage = %update.stage, error = %e, "status write failed");
+                tracing::warn!(statusId = %self.status_id, stage = %update.stage, error = %e, "status write failed");
                 None
             }
         }

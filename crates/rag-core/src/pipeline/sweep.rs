@@ -93,12 +93,12 @@ impl Sweeper {
             }
             return match self.queue.send(job).await {
                 Ok(()) => {
-                    tracing::warn!(status_id = %record.status_id, run_id = %record.run_id, "queued run never reached a worker; its job was sent again");
+                    tracing::warn!(statusId = %record.status_id, run_id = %record.run_id, "queued run never reached a worker; its job was sent again");
                     Settled::Requeued
                 }
                 Err(e) => {
                     // The lease was renewed: the next lapse fails the run.
-                    tracing::error!(status_id = %record.status_id, error = %e, "sending a lapsed run's job again failed");
+                    tracing::error!(statusId = %record.status_id, error = %e, "sending a lapsed run's job again failed");
                     Settled::Kept
                 }
             };
@@ -119,7 +119,7 @@ impl Sweeper {
         };
         match reporter.fail(&failure).await {
             Some(_) => {
-                tracing::warn!(status_id = %record.status_id, run_id = %record.run_id, stage = %record.status, code = failure.code, "lapsed run failed");
+                tracing::warn!(statusId = %record.status_id, run_id = %record.run_id, stage = %record.status, code = failure.code, "lapsed run failed");
                 Settled::Failed
             }
             None => Settled::Kept,

@@ -140,7 +140,7 @@ impl TextPipeline {
         };
         let report = RunReporter::new(self.status.clone(), job);
         let fail = |failure: Failure| async {
-            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
             Ok(RunOutcome::Failed(failure))
         };
@@ -398,11 +398,11 @@ impl TextPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.status.clone(), job);
         let fail = |failure: Failure| async {
-            tracing::warn!(status_id = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
+            tracing::warn!(statusId = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
             Ok(RunOutcome::Failed(failure))
         };
-        tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
+        tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.read_object(job).await? {
             Ok(bytes) => bytes,
             Err(error) => return fail(error).await,
@@ -555,7 +555,7 @@ impl TextPipeline {
             // Four parts run in parallel; each finishes in time or hands its
             // rest back.
             let per_job = pages.div_ceil(4).max(1);
-            tracing::warn!(status_id = %job.status_id, pages, chunks, per_job, "out of time embedding a whole document; splitting it into page ranges");
+            tracing::warn!(statusId = %job.status_id, pages, chunks, per_job, "out of time embedding a whole document; splitting it into page ranges");
             return self
                 .fan_out(job, follow, pages, per_job, Instant::now())
                 .await;
@@ -566,7 +566,7 @@ impl TextPipeline {
                 "the document's {chunks} chunks could not be embedded within one invocation, and it has no pages to split it at"
             ),
         );
-        tracing::warn!(status_id = %job.status_id, chunks, "out of time embedding a document without pages");
+        tracing::warn!(statusId = %job.status_id, chunks, "out of time embedding a document without pages");
         RunReporter::new(self.status.clone(), job)
             .fail(&failure)
             .await;
@@ -618,7 +618,7 @@ impl TextPipeline {
             .send(&next)
             .await
             .map_err(|e| TransientError::new(Stage::ExtractingText, Fault::Queue, e.to_string()))?;
-        tracing::info!(status_id = %job.status_id, run_id = %next.run_id, "scanned PDF handed to the VDR pipeline");
+        tracing::info!(statusId = %job.status_id, run_id = %next.run_id, "scanned PDF handed to the VDR pipeline");
         Ok(RunOutcome::HandedOver {
             to: Pipeline::Vdr,
             reason: reason.into(),
@@ -645,7 +645,7 @@ impl TextPipeline {
                 Ok(Err(Failure::new("too_large", e.to_string())))
             }
             Err(BlobError::InvalidKey(why)) => {
-                tracing::warn!(status_id = %job.status_id, reason = %why, "object key refused by the store");
+                tracing::warn!(statusId = %job.status_id, reason = %why, "object key refused by the store");
                 Ok(Err(Failure::new(
                     "invalid_key",
                     "the document's key does not name a stored object",
@@ -691,7 +691,7 @@ impl TextPipeline {
             }
             Ok(other) => other,
             Err(join) => {
-                tracing::error!(status_id = %job.status_id, error = %join, "extractor crashed");
+                tracing::error!(statusId = %job.status_id, error = %join, "extractor crashed");
                 Err(ExtractError::Corrupt {
                     format: "document",
                     detail: "the file could not be parsed".into(),

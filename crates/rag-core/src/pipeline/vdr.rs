@@ -142,7 +142,7 @@ impl VdrPipeline {
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
         let fail = |failure: Failure| async {
-            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
             Ok(RunOutcome::Failed(failure))
         };
@@ -174,7 +174,7 @@ impl VdrPipeline {
             Err(RenderError::Document(e)) => return fail(e.into()).await,
             Err(RenderError::Unavailable(why)) => {
                 // The reason names libraries and paths: logged, not shown.
-                tracing::warn!(status_id = %job.status_id, reason = %why, "pages cannot be rendered; indexing page text");
+                tracing::warn!(statusId = %job.status_id, reason = %why, "pages cannot be rendered; indexing page text");
                 report
                     .stage(
                         Stage::ConvertingPages,
@@ -217,7 +217,7 @@ impl VdrPipeline {
                         .await
                 }
                 None => {
-                    tracing::info!(status_id = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
+                    tracing::info!(statusId = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
                 }
             }
         }
@@ -274,11 +274,11 @@ impl VdrPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.pages.status.clone(), job);
         let fail = |failure: Failure| async {
-            tracing::warn!(status_id = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
+            tracing::warn!(statusId = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
             Ok(RunOutcome::Failed(failure))
         };
-        tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
+        tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.pages.read_object(job).await? {
             Ok(bytes) => bytes,
             Err(error) => return fail(error).await,
@@ -319,7 +319,7 @@ impl VdrPipeline {
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
         let fail = |failure: Failure| async {
-            tracing::warn!(status_id = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
             Ok(RunOutcome::Failed(failure))
         };
@@ -439,7 +439,7 @@ impl VdrPipeline {
             }
             pages_stored += records.len();
             if !counted.blank_pages.is_empty() {
-                tracing::warn!(status_id = %job.status_id, pages = ?counted.blank_pages, "pages without text or OCR stored unsearchable");
+                tracing::warn!(statusId = %job.status_id, pages = ?counted.blank_pages, "pages without text or OCR stored unsearchable");
             }
             let counts = count_stored(
                 base.status.as_ref(),
@@ -455,7 +455,7 @@ impl VdrPipeline {
                     pages: pages_stored,
                 });
             };
-            tracing::info!(status_id = %job.status_id, part = part.index, first, last, pages_done = progress.pages_done, parts_done = progress.parts_done, total, "pages stored");
+            tracing::info!(statusId = %job.status_id, part = part.index, first, last, pages_done = progress.pages_done, parts_done = progress.parts_done, total, "pages stored");
             if finished {
                 let mut facts = meta(json!({
                     "pages": total,
@@ -482,7 +482,7 @@ impl VdrPipeline {
                     .await
                     .is_some()
                 {
-                    tracing::info!(status_id = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
+                    tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
                 }
             }
             first = last + 1;

@@ -66,7 +66,7 @@ impl TextPipeline {
             .visuals_into(&mut doc, &images, model.as_ref(), job, report)
             .await;
         tracing::info!(
-            status_id = %job.status_id,
+            statusId = %job.status_id,
             found = summary.found,
             selected = summary.selected,
             transcribed = summary.transcribed,
@@ -108,7 +108,7 @@ impl TextPipeline {
         let selected = match scoring {
             Ok(assessments) => select(&assessments, &config),
             Err(e) => {
-                tracing::error!(status_id = %job.status_id, error = %e, "image scoring crashed; images keep their alt text");
+                tracing::error!(statusId = %job.status_id, error = %e, "image scoring crashed; images keep their alt text");
                 Vec::new()
             }
         };
@@ -145,18 +145,18 @@ impl TextPipeline {
                     Ok(Some(result)) => result,
                     Ok(None) => break,
                     Err(_) => {
-                        tracing::warn!(status_id = %job.status_id, "visuals time budget spent; the remaining images keep their alt text");
+                        tracing::warn!(statusId = %job.status_id, "visuals time budget spent; the remaining images keep their alt text");
                         break;
                     }
                 };
                 match outcome {
                     Ok(text) => {
-                        tracing::debug!(status_id = %job.status_id, image = index, chars = text.len(), "image transcribed");
+                        tracing::debug!(statusId = %job.status_id, image = index, chars = text.len(), "image transcribed");
                         transcriptions.insert(index, text);
                         summary.transcribed += 1;
                     }
                     Err(e) => {
-                        tracing::warn!(status_id = %job.status_id, image = index, error = %e, "image transcription failed; keeping its alt text");
+                        tracing::warn!(statusId = %job.status_id, image = index, error = %e, "image transcription failed; keeping its alt text");
                         summary.failed += 1;
                     }
                 }

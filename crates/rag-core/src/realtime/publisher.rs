@@ -40,7 +40,7 @@ impl StatusPublisher {
         let subscribers = match self.connections.subscribers(&record.status_id).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(status_id = %record.status_id, error = %e, "subscriber lookup failed");
+                tracing::warn!(statusId = %record.status_id, error = %e, "subscriber lookup failed");
                 return PublishReport::default();
             }
         };
@@ -71,13 +71,13 @@ impl StatusPublisher {
                 Ok(()) => report.sent += 1,
                 Err(NotifyError::Gone) => report.gone += 1,
                 Err(NotifyError::Failed(e)) => {
-                    tracing::warn!(status_id = %record.status_id, error = %e, "push failed");
+                    tracing::warn!(statusId = %record.status_id, error = %e, "push failed");
                     report.failed += 1;
                 }
             }
         }
         if report != PublishReport::default() {
-            tracing::debug!(status_id = %record.status_id, status = %record.status, sent = report.sent, gone = report.gone, failed = report.failed, "status pushed");
+            tracing::debug!(statusId = %record.status_id, status = %record.status, sent = report.sent, gone = report.gone, failed = report.failed, "status pushed");
         }
         report
     }

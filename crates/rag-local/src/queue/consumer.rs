@@ -180,6 +180,8 @@ async fn handle_one(
         message_id: id,
         body,
         receive_count,
+        // The local queue keeps no send time: no queue-wait metric here.
+        sent_at_ms: None,
     };
     let beat = (queue.config().visibility_timeout / 2).max(Duration::from_millis(10));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);

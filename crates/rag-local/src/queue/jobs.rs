@@ -38,10 +38,10 @@ impl JobQueue for LocalJobQueues {
         let id = blocking(queue, move |q| q.send_body(body))
             .await
             .map_err(|e| {
-                tracing::error!(status_id = %job.status_id, queue = %queue.dir().display(), error = %e, "cannot enqueue job");
+                tracing::error!(statusId = %job.status_id, queue = %queue.dir().display(), error = %e, "cannot enqueue job");
                 PortError(e.to_string())
             })?;
-        tracing::debug!(status_id = %job.status_id, pipeline = %job.pipeline.as_str(), message_id = %id, "job enqueued");
+        tracing::debug!(statusId = %job.status_id, pipeline = %job.pipeline.as_str(), message_id = %id, "job enqueued");
         Ok(())
     }
 }

@@ -140,7 +140,7 @@ impl FileStatusStore {
             let record = match serde_json::from_str::<StatusRecord>(&text) {
                 Ok(r) if file_of(&dir, &r.status_id) == path => r,
                 Ok(r) => {
-                    tracing::warn!(path = %path.display(), status_id = %r.status_id, "status record under a foreign file name skipped");
+                    tracing::warn!(path = %path.display(), statusId = %r.status_id, "status record under a foreign file name skipped");
                     continue;
                 }
                 Err(e) => {
