@@ -1245,7 +1245,8 @@ async fn the_database_password_comes_from_secrets_manager() {
     // The test server's database, behind TLS as RDS is, as the function's parts.
     let (endpoint, database) = &tls_endpoint().await;
     let settings = DatabaseSettings::Parts {
-        endpoint: endpoint.to_owned(),
+        endpoint: endpoint.rsplit_once(':').unwrap().0.to_owned(),
+        port: endpoint.rsplit_once(':').unwrap().1.parse().unwrap(),
         username: "rag".into(),
         database: database.to_owned(),
         secret: name.clone(),
@@ -1268,6 +1269,7 @@ async fn the_database_password_comes_from_secrets_manager() {
 
     let missing = DatabaseSettings::Parts {
         endpoint: endpoint.to_owned(),
+        port: 1,
         username: "rag".into(),
         database: database.to_owned(),
         secret: "no-such-secret".into(),
@@ -1306,6 +1308,7 @@ async fn a_rotated_database_password_is_picked_up_by_a_warm_container() {
     let (endpoint, database) = &tls_endpoint().await;
     let settings = DatabaseSettings::Parts {
         endpoint: endpoint.to_owned(),
+        port: 1,
         username: role.clone(),
         database: database.to_owned(),
         secret: name.clone(),

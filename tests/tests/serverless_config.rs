@@ -309,3 +309,52 @@ fn the_dashboard_charts_what_the_code_emits_and_every_function_and_queue() {
         }
     }
 }
+
+#[test]
+fn settings_fall_back_to_the_guides_parameter_store_and_urls_are_written_there() {
+    let config = serverless_config();
+    // param -> the variable it is read from, first from the environment,
+    // then from /amplify/<stage>/<variable>.
+    for (param, variable, default) in [
+        ("cognitoUserPoolArn", "COGNITO_USER_POOL_ARN", "null"),
+        ("cognitoUserPoolId", "COGNITO_USER_POOL_ID", "null"),
+        ("cognitoClientId", "COGNITO_CLIENT_ID", "null"),
+        ("filesBucket", "FILES_BUCKET", "null"),
+        ("dbWriteEndpoint", "RAG_POSTGRES_DB_WRITE_ENDPOINT", "null"),
+        ("dbReadEndpoint", "RAG_POSTGRES_DB_READ_ENDPOINT", "null"),
+        ("dbUsername", "RAG_POSTGRES_DB_USERNAME", "null"),
+        ("dbName", "RAG_POSTGRES_DB_NAME", "null"),
+        ("dbSecretName", "RAG_POSTGRES_DB_SECRET", "null"),
+        ("dbPort", "RAG_POSTGRES_DB_PORT", "'3306'"),
+    ] {
+        assert_eq!(
+            config["params"]["default"][param],
+            format!("${{env:{variable}, ssm:/amplify/${{sls:stage}}/{variable}, {default}}}"),
+            "{param}"
+        );
+    }
+    // Every function given database endpoints gets the port too.
+    for (name, f) in config["functions"].as_object().unwrap() {
+        let env = &f["environment"];
+        if !env["RAG_POSTGRES_DB_USERNAME"].is_null() {
+            assert_eq!(env["RAG_POSTGRES_DB_PORT"], "${param:dbPort}", "{name}");
+        }
+    }
+    // The URLs, as the stack's outputs have them.
+    let outputs = &config["resources"]["Outputs"];
+    for (output, name) in [
+        ("ApiProcessorUrl", "ASYNC_RAG_API_URL"),
+        ("QueryHandlerUrl", "ASYNC_RAG_QUERY_URL"),
+        ("WebSocketApiUrl", "ASYNC_RAG_WEBSOCKET_URL"),
+    ] {
+        let parameter = resources(&config)
+            .values()
+            .find(|r| r["Properties"]["Name"] == format!("/amplify/${{sls:stage}}/{name}"))
+            .unwrap_or_else(|| panic!("no SSM parameter {name}"));
+        assert_eq!(parameter["Type"], "AWS::SSM::Parameter");
+        assert_eq!(
+            parameter["Properties"]["Value"], outputs[output]["Value"],
+            "{name}"
+        );
+    }
+}

@@ -46,16 +46,23 @@ impl PgConfig {
     }
 
     /// Settings for a server named by parts, as the Lambda functions get it
-    /// (`RAG_POSTGRES_DB_*_ENDPOINT` as `host` or `host:port`, the user, the
-    /// password resolved from Secrets Manager, the database name). Always
-    /// over TLS (`sslmode=require`): RDS and RDS Proxy serve it, and the
-    /// password must not cross the VPC in the clear.
-    pub fn from_parts(endpoint: &str, user: &str, password: &str, database: &str) -> Self {
+    /// (`RAG_POSTGRES_DB_*_ENDPOINT` as `host` or `host:port`, `port` for an
+    /// endpoint without one, the user, the password resolved from Secrets
+    /// Manager, the database name). Always over TLS (`sslmode=require`): RDS
+    /// and RDS Proxy serve it, and the password must not cross the VPC in
+    /// the clear.
+    pub fn from_parts(
+        endpoint: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        database: &str,
+    ) -> Self {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
         let host = if endpoint.contains(':') {
             endpoint.to_owned()
         } else {
-            format!("{endpoint}:5432")
+            format!("{endpoint}:{port}")
         };
         Self::new(format!(
             "postgres://{}:{}@{host}/{}?sslmode=require",
@@ -207,7 +214,7 @@ mod tests {
 
     #[test]
     fn parts_are_encoded_into_a_url() {
-        let c = PgConfig::from_parts("db.example:6543", "rag", "p@ss/w:rd", "amplify");
+        let c = PgConfig::from_parts("db.example:6543", 3306, "rag", "p@ss/w:rd", "amplify");
         assert_eq!(
             c.url,
             "postgres://rag:p%40ss%2Fw%3Ard@db.example:6543/amplify?sslmode=require"
@@ -216,15 +223,16 @@ mod tests {
             c.redacted_url(),
             "postgres://rag@db.example:6543/amplify?sslmode=require"
         );
-        assert!(PgConfig::from_parts("h", "u", "p", "d")
+        // An endpoint without a port takes the configured one.
+        assert!(PgConfig::from_parts("h", 3306, "u", "p", "d")
             .url
-            .ends_with("@h:5432/d?sslmode=require"));
+            .ends_with("@h:3306/d?sslmode=require"));
         assert!(PgConnectOptions::from_str(&c.url).is_ok());
     }
 
     #[test]
     fn a_sibling_database_keeps_server_credentials_and_options() {
-        let c = PgConfig::from_parts("h:6543", "rag", "p/w", "amplify");
+        let c = PgConfig::from_parts("h:6543", 5432, "rag", "p/w", "amplify");
         let b = c.with_database("amplify_bench");
         assert_eq!(
             b.url,

@@ -20,6 +20,8 @@ pub const RAG_POSTGRES_DB_WRITE_ENDPOINT: &str = "RAG_POSTGRES_DB_WRITE_ENDPOINT
 pub const RAG_POSTGRES_DB_USERNAME: &str = "RAG_POSTGRES_DB_USERNAME";
 pub const RAG_POSTGRES_DB_NAME: &str = "RAG_POSTGRES_DB_NAME";
 pub const RAG_POSTGRES_DB_SECRET: &str = "RAG_POSTGRES_DB_SECRET";
+/// The database port for endpoints given as a bare host.
+pub const RAG_POSTGRES_DB_PORT: &str = "RAG_POSTGRES_DB_PORT";
 pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
 pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
 pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
@@ -103,6 +105,7 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
 /// Variables a function reads when set, with a default otherwise.
 pub const OPTIONAL: &[&str] = &[
     FILES_BUCKET,
+    RAG_POSTGRES_DB_PORT,
     MAX_DOCUMENT_BYTES,
     ENABLE_VDR_PIPELINE,
     ENABLE_HYBRID_SEARCH,

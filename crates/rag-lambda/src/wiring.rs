@@ -278,11 +278,17 @@ pub enum DatabaseSettings {
     /// secret named `secret` (never the password itself).
     Parts {
         endpoint: String,
+        /// For an endpoint without a port (`RAG_POSTGRES_DB_PORT`, 5432).
+        port: u16,
         username: String,
         database: String,
         secret: String,
     },
 }
+
+/// PostgreSQL's own port, for an endpoint that names none and no
+/// `RAG_POSTGRES_DB_PORT` (the YAML sets the old system's 3306).
+pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
 
 impl DatabaseSettings {
     /// `DATABASE_URL` if set, otherwise the parts for the read or the write
@@ -297,6 +303,12 @@ impl DatabaseSettings {
             } else {
                 env::RAG_POSTGRES_DB_READ_ENDPOINT
             })?,
+            port: match env::optional(env::RAG_POSTGRES_DB_PORT) {
+                Some(p) => p
+                    .parse()
+                    .with_context(|| format!("{} is not a port: {p}", env::RAG_POSTGRES_DB_PORT))?,
+                None => DEFAULT_POSTGRES_PORT,
+            },
             username: env::required(env::RAG_POSTGRES_DB_USERNAME)?,
             database: env::required(env::RAG_POSTGRES_DB_NAME)?,
             secret: env::required(env::RAG_POSTGRES_DB_SECRET)?,
@@ -321,6 +333,7 @@ impl DatabaseSettings {
             Self::Url(url) => PgConfig::new(url.clone()),
             Self::Parts {
                 endpoint,
+                port,
                 username,
                 database,
                 secret,
@@ -329,7 +342,7 @@ impl DatabaseSettings {
                 let password = rag_aws::resolve_secret(&client, secret)
                     .await
                     .with_context(|| format!("resolving the database secret {secret}"))?;
-                PgConfig::from_parts(endpoint, username, &password, database)
+                PgConfig::from_parts(endpoint, *port, username, &password, database)
             }
         };
         // One invocation at a time per container: a couple of connections is
