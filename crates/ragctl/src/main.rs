@@ -82,6 +82,9 @@ enum Command {
     /// tables) into this one: one document per user file, with its owner
     /// and grants; resumable, with --dry-run and --verify.
     MigrateLegacy(commands::migrate_legacy::MigrateLegacyArgs),
+    /// What processing a document costs per pipeline, from the processors'
+    /// log lines and the memory the YAML deploys them with.
+    Cost(commands::cost::CostArgs),
     /// The pipelines' dead-letter queues: list, show, and redrive as new runs.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
@@ -283,6 +286,7 @@ fn main() -> ExitCode {
             Command::Bench(a) => commands::bench::run(a).await,
             Command::MigrateLegacy(a) => commands::migrate_legacy::run(a).await,
             Command::Dlq(c) => commands::dlq::run(c).await,
+            Command::Cost(a) => commands::cost::run(a),
             Command::Dev(DevArgs {
                 command: Some(DevCommand::Token { user, ttl }),
                 data_dir,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod cost;
 pub mod db;
 pub mod dev;
 pub mod dlq;
