@@ -22,6 +22,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         password: None,
         pages: None,
         part: None,
+        reembed: false,
     }
 }
 

@@ -45,6 +45,11 @@ pub struct PipelineJob {
     /// Which part of the split document `pages` belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<JobPart>,
+    /// Only embed the stored chunks again with the configured model (a
+    /// document indexed before the model changed: [`crate::reembed`]); the
+    /// file is not read. Absent in other jobs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reembed: bool,
 }
 
 /// Pages `first..=last` (1-based) of a document.
@@ -170,6 +175,7 @@ impl PipelineJob {
             password: None,
             pages: None,
             part: None,
+            reembed: false,
         })
     }
 
@@ -228,6 +234,7 @@ impl PipelineJob {
             password: None,
             pages: None,
             part: None,
+            reembed: false,
         };
         Ok((job, route))
     }

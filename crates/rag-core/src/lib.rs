@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod query;
 pub mod realtime;
+pub mod reembed;
 pub mod status;
 pub mod visuals;
 

@@ -397,6 +397,25 @@ pub trait Index: Send + Sync {
         caller: &Caller,
         document_id: &str,
     ) -> Result<Option<Vec<StoredChunk>>, IndexError>;
+    /// Text documents whose vectors are not of `model` (indexed before the
+    /// model changed), by document id, at most `limit`: all of them, or
+    /// those `scope` may search. A dense search cannot compare them.
+    async fn documents_not_of_model(
+        &self,
+        model: &str,
+        scope: Option<&SearchScope>,
+        limit: usize,
+    ) -> Result<Vec<OtherModelDocument>, IndexError>;
+    /// Replaces the vectors of one of `owner`'s documents with `model`'s,
+    /// one per chunk (by chunk index), in one transaction; `false` if
+    /// `owner` has no such document. Texts and postings stay.
+    async fn replace_vectors(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        model: &str,
+        vectors: &[(u32, Vec<f32>)],
+    ) -> Result<bool, IndexError>;
     /// Removes every document the caller owns; returns how many.
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError>;
     /// Lets `grantee` search a document `owner` owns; `false` if the owner
@@ -407,6 +426,16 @@ pub trait Index: Send + Sync {
         document_id: &str,
         grantee: &str,
     ) -> Result<bool, IndexError>;
+}
+
+/// A document whose vectors come from another model than the configured
+/// one ([`Index::documents_not_of_model`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherModelDocument {
+    pub document_id: String,
+    pub owner: String,
+    pub embedding_model: String,
+    pub chunks: u32,
 }
 
 /// A stored chunk as [`Index::chunks`] reads it back.

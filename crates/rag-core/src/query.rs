@@ -15,7 +15,8 @@ use crate::identity::Caller;
 use crate::language::ScriptCoverage;
 use crate::ports::{
     BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexError, IndexQuery,
-    PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector, SearchScope, SparseQuery,
+    OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector, SearchScope,
+    SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -193,7 +194,16 @@ pub struct QueryResponse {
     pub total_results: usize,
     pub search_mode: SearchMode,
     pub processing_time_ms: f64,
+    /// Documents in the caller's scope that a dense (or fused) search could
+    /// not compare, their vectors being of another model than the
+    /// configured one until they are re-embedded (`ragctl reembed`); found
+    /// by their text only meanwhile. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_searched_densely: Vec<OtherModelDocument>,
 }
+
+/// Most documents a response lists in `not_searched_densely`.
+pub const MAX_NOT_SEARCHED_LISTED: usize = 100;
 
 /// Tuning of the query service.
 #[derive(Debug, Clone, Copy)]
@@ -297,30 +307,57 @@ impl QueryService {
                 "searching page text",
             )
         });
-        let results = match (pages, req.search_mode) {
-            (Some(pages), SearchMode::Vdr) => self
-                .page_results(pages, caller, req, req.top_k)
-                .await?
-                .into_iter()
-                .map(PageHit::into_result)
-                .collect(),
-            (Some(pages), SearchMode::HybridVdrText) => {
-                let depth = req.top_k.max(self.config.fusion_candidates);
-                let (text, pages) = tokio::join!(
-                    self.text_results(caller, req),
-                    self.page_results(pages, caller, req, depth)
-                );
-                fuse_pages(text?, pages?, req.top_k)
+        let other_models = async {
+            if req.search_mode == SearchMode::Sparse {
+                return Vec::new();
             }
-            _ => self.text_results(caller, req).await?,
+            let scope = SearchScope {
+                caller: caller.clone(),
+                document_ids: req.document_ids.clone(),
+                pipeline: None,
+            };
+            self.index
+                .documents_not_of_model(
+                    self.embedder.model_id(),
+                    Some(&scope),
+                    MAX_NOT_SEARCHED_LISTED,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    // Advisory: the search itself goes on.
+                    tracing::warn!(error = %e, "listing documents of other models failed");
+                    Vec::new()
+                })
         };
-        let results = self.with_image_links(results).await;
+        let results = async {
+            let results: Vec<QueryResult> = match (pages, req.search_mode) {
+                (Some(pages), SearchMode::Vdr) => self
+                    .page_results(pages, caller, req, req.top_k)
+                    .await?
+                    .into_iter()
+                    .map(PageHit::into_result)
+                    .collect(),
+                (Some(pages), SearchMode::HybridVdrText) => {
+                    let depth = req.top_k.max(self.config.fusion_candidates);
+                    let (text, pages) = tokio::join!(
+                        self.text_results(caller, req),
+                        self.page_results(pages, caller, req, depth)
+                    );
+                    fuse_pages(text?, pages?, req.top_k)
+                }
+                _ => self.text_results(caller, req).await?,
+            };
+            Ok::<_, ApiError>(results)
+        };
+        let (results, not_searched_densely) = tokio::join!(results, other_models);
+        let results = self.with_image_links(results?).await;
         Ok(QueryResponse {
             total_results: results.len(),
             results,
             query: req.query.clone(),
             search_mode: req.search_mode,
             processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+            not_searched_densely,
         })
     }
 

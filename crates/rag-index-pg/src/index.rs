@@ -5,7 +5,7 @@ use pgvector::Vector;
 use rag_core::classify::Pipeline;
 use rag_core::ports::{
     ChunkHit, ChunkRecord, DenseQuery, DocumentRecord, DocumentSummary, Index, IndexError,
-    IndexQuery, IndexResults, SparseQuery, StoredChunk,
+    IndexQuery, IndexResults, OtherModelDocument, SearchScope, SparseQuery, StoredChunk,
 };
 use rag_core::Caller;
 use serde_json::Value;
@@ -634,6 +634,124 @@ impl Index for PgIndex {
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map(Some)
             .map_err(backend)
+    }
+
+    async fn documents_not_of_model(
+        &self,
+        model: &str,
+        scope: Option<&SearchScope>,
+        limit: usize,
+    ) -> Result<Vec<OtherModelDocument>, IndexError> {
+        let columns =
+            "d.document_id, d.owner, d.embedding_model, COALESCE(m.chunk_count, 0) AS chunks";
+        let rows = match scope {
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {columns} FROM hybrid_documents d
+                     LEFT JOIN document_bm25_metadata m ON m.document_id = d.document_id
+                     WHERE d.pipeline = 'text_rag' AND d.embedding_model <> $1
+                     ORDER BY d.document_id LIMIT $2"
+                )))
+                .bind(model)
+                .bind(limit as i64)
+                .fetch_all(&mut *self.connection().await?)
+                .await
+            }
+            Some(scope) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "WITH {} SELECT {columns} FROM scope s
+                     JOIN hybrid_documents d ON d.document_id = s.document_id
+                     LEFT JOIN document_bm25_metadata m ON m.document_id = d.document_id
+                     WHERE d.pipeline = 'text_rag' AND d.embedding_model <> $3
+                     ORDER BY d.document_id LIMIT $4",
+                    crate::search_sql::scope_cte("NULL::text")
+                )))
+                .bind(&scope.caller.user)
+                .bind(&scope.document_ids)
+                .bind(model)
+                .bind(limit as i64)
+                .fetch_all(&mut *self.connection().await?)
+                .await
+            }
+        }
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(OtherModelDocument {
+                    document_id: r.try_get("document_id")?,
+                    owner: r.try_get("owner")?,
+                    embedding_model: r.try_get("embedding_model")?,
+                    chunks: u32::try_from(r.try_get::<i32, _>("chunks")?).unwrap_or_default(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(backend)
+    }
+
+    async fn replace_vectors(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        model: &str,
+        vectors: &[(u32, Vec<f32>)],
+    ) -> Result<bool, IndexError> {
+        if let Some((i, v)) = vectors.iter().find(|(_, v)| v.len() != self.dims) {
+            return Err(IndexError::Backend(format!(
+                "chunk {i} has a {}-dimensional vector; the index holds {}",
+                v.len(),
+                self.dims
+            )));
+        }
+        let mut tx = self.transaction().await?;
+        let owned = sqlx::query(
+            "UPDATE hybrid_documents SET embedding_model = $3
+             WHERE document_id = $1 AND owner = $2 RETURNING pipeline",
+        )
+        .bind(document_id)
+        .bind(&owner.user)
+        .bind(model)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(owned) = owned else {
+            return Ok(false);
+        };
+        let pipeline: String = owned.try_get("pipeline").map_err(backend)?;
+        sqlx::query("DELETE FROM hybrid_dense_embeddings WHERE document_id = $1")
+            .bind(document_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let indexes: Vec<i32> = vectors.iter().map(|(i, _)| *i as i32).collect();
+        let embeddings: Vec<Vector> = vectors
+            .iter()
+            .map(|(_, v)| Vector::from(v.clone()))
+            .collect();
+        let written = sqlx::query(
+            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
+             SELECT c.chunk_id, $1, $2, $3, $4, $5, t.v
+             FROM unnest($6::int[], $7::vector[]) AS t(i, v)
+             JOIN hybrid_chunks c ON c.document_id = $1 AND c.chunk_index = t.i",
+        )
+        .bind(document_id)
+        .bind(&owner.user)
+        .bind(&pipeline)
+        .bind(model)
+        .bind(self.dims as i32)
+        .bind(&indexes)
+        .bind(&embeddings)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if written.rows_affected() != vectors.len() as u64 {
+            return Err(IndexError::Backend(format!(
+                "{} of {} vectors matched a chunk of {document_id}",
+                written.rows_affected(),
+                vectors.len()
+            )));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn purge(&self, caller: &Caller) -> Result<u64, IndexError> {

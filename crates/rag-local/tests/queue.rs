@@ -45,6 +45,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         password: None,
         pages: None,
         part: None,
+        reembed: false,
     }
 }
 

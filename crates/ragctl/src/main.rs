@@ -82,6 +82,9 @@ enum Command {
     /// tables) into this one: one document per user file, with its owner
     /// and grants; resumable, with --dry-run and --verify.
     MigrateLegacy(commands::migrate_legacy::MigrateLegacyArgs),
+    /// Embed again the documents indexed with another model than the
+    /// configured one (in process, or queued for the text processors).
+    Reembed(commands::reembed::ReembedArgs),
     /// What processing a document costs per pipeline, from the processors'
     /// log lines and the memory the YAML deploys them with.
     Cost(commands::cost::CostArgs),
@@ -287,6 +290,7 @@ fn main() -> ExitCode {
             Command::MigrateLegacy(a) => commands::migrate_legacy::run(a).await,
             Command::Dlq(c) => commands::dlq::run(c).await,
             Command::Cost(a) => commands::cost::run(a),
+            Command::Reembed(a) => commands::reembed::run(a).await,
             Command::Dev(DevArgs {
                 command: Some(DevCommand::Token { user, ttl }),
                 data_dir,

@@ -37,6 +37,9 @@ fn help_lists_every_command() {
         "extract",
         "eval",
         "migrate-legacy",
+        "reembed",
+        "cost",
+        "dlq",
     ] {
         assert!(text(&out).contains(cmd), "--help does not mention {cmd}");
     }

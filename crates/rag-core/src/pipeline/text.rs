@@ -121,6 +121,52 @@ impl TextPipeline {
         self.run_as(job, Flavor::Text, deadline).await
     }
 
+    /// A re-embedding job: the stored chunks embedded again with the
+    /// configured model, their vectors swapped in ([`crate::reembed`]).
+    async fn reembed(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        let report = RunReporter::new(self.status.clone(), job);
+        let model = self.embedder.model_id();
+        report
+            .stage(
+                Stage::Embedding,
+                0.0,
+                format!("Re-embedding with {model}"),
+                Map::new(),
+            )
+            .await;
+        let reembedder = crate::reembed::Reembedder {
+            index: self.index.clone(),
+            embedder: self.embedder.clone(),
+            batch: self.config.embed_batch,
+        };
+        match reembedder.reembed(&job.user, &job.status_id, |_| {}).await {
+            Ok(chunks) => {
+                report
+                    .complete(
+                        format!("Re-embedded {chunks} chunks with {model}"),
+                        Map::new(),
+                    )
+                    .await;
+                Ok(RunOutcome::Completed { chunks, pages: 0 })
+            }
+            Err(crate::reembed::ReembedError::Gone { .. }) => {
+                let failure = Failure::new("not_found", "the document is no longer indexed");
+                report.fail(&failure).await;
+                Ok(RunOutcome::Failed(failure))
+            }
+            Err(crate::reembed::ReembedError::Embedding(e)) => Err(TransientError::new(
+                Stage::Embedding,
+                Fault::Embedding,
+                e.to_string(),
+            )),
+            Err(crate::reembed::ReembedError::Index(e)) => Err(TransientError::new(
+                Stage::Storing,
+                Fault::Index,
+                e.to_string(),
+            )),
+        }
+    }
+
     /// The run, with the stages and page numbering of `flavor`.
     pub(super) async fn run_as(
         &self,
@@ -132,6 +178,9 @@ impl TextPipeline {
             (flavor, job.part, job.pages, &self.follow_up)
         {
             return self.run_part(job, part, range, follow, deadline).await;
+        }
+        if job.reembed {
+            return self.reembed(job).await;
         }
         let started = Instant::now();
         let read_stage = match flavor {

@@ -303,6 +303,23 @@ mod tests {
         ) -> Result<Option<Vec<StoredChunk>>, IndexError> {
             Ok(None)
         }
+        async fn documents_not_of_model(
+            &self,
+            _: &str,
+            _: Option<&crate::ports::SearchScope>,
+            _: usize,
+        ) -> Result<Vec<crate::ports::OtherModelDocument>, IndexError> {
+            Ok(Vec::new())
+        }
+        async fn replace_vectors(
+            &self,
+            _: &Caller,
+            _: &str,
+            _: &str,
+            _: &[(u32, Vec<f32>)],
+        ) -> Result<bool, IndexError> {
+            Ok(false)
+        }
         async fn purge(&self, _: &Caller) -> Result<u64, IndexError> {
             Ok(0)
         }

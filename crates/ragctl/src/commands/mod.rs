@@ -11,6 +11,7 @@ pub mod extract;
 pub mod ingest;
 pub mod migrate_legacy;
 pub mod query;
+pub mod reembed;
 
 /// A progress bar on stderr for `len` steps of `what`, hidden when stderr
 /// is no terminal or the output is meant for machines (`quiet`).
