@@ -122,6 +122,8 @@ pub struct Plan {
     pub orphans: Vec<LegacySource>,
     /// File keys whose `src` has no rows in the old table.
     pub empty_files: Vec<String>,
+    /// File keys with no user: not under `<user>/` and no `createdBy`.
+    pub unowned_files: Vec<String>,
 }
 
 impl Plan {
@@ -160,8 +162,12 @@ pub fn plan(sources: &[LegacySource], files: &[LegacyFile], grants: &[LegacyGran
     let mut files: Vec<&LegacyFile> = files.iter().collect();
     files.sort_by(|a, b| a.key.cmp(&b.key));
     for file in files {
-        let (Some(&chunks), Some(owner)) = (counts.get(file.src.as_str()), owner_of(file)) else {
+        let Some(&chunks) = counts.get(file.src.as_str()) else {
             out.empty_files.push(file.key.clone());
+            continue;
+        };
+        let Some(owner) = owner_of(file) else {
+            out.unowned_files.push(file.key.clone());
             continue;
         };
         let file_name = file
@@ -523,6 +529,7 @@ mod tests {
             file("alice@x.org/2024-05-01/1.json", "global/a.content.json"),
             file("alice@x.org/2024-05-02/3.json", "global/b.content.json"),
             file("carol@x.org/2024-05-02/4.json", "global/gone.content.json"),
+            file("loose.json", "global/b.content.json"),
         ];
         let grants = [
             // Bob owns a copy of a: no grant needed.
@@ -550,6 +557,7 @@ mod tests {
         assert_eq!(p.orphans.len(), 1);
         assert_eq!(p.orphans[0].src, "global/orphan.content.json");
         assert_eq!(p.empty_files, ["carol@x.org/2024-05-02/4.json"]);
+        assert_eq!(p.unowned_files, ["loose.json"]);
         assert_eq!(
             p.per_user(),
             [("alice@x.org".into(), 2, 5), ("bob@x.org".into(), 1, 3)]

@@ -198,6 +198,7 @@ fn report_plan(
                 "users": users,
                 "orphan_sources": plan.orphans.iter().map(|o| &o.src).collect::<Vec<_>>(),
                 "files_without_chunks": plan.empty_files,
+                "files_without_owner": plan.unowned_files,
                 "vectors": if copy_vectors { "copied" } else { "embedded" },
             })
         );
@@ -224,5 +225,8 @@ fn report_plan(
     }
     for k in &plan.empty_files {
         println!("  left: {k}: its hash has no rows in the old table");
+    }
+    for k in &plan.unowned_files {
+        println!("  left: {k}: no user owns it (no <user>/ prefix, no createdBy)");
     }
 }
