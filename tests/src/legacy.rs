@@ -237,7 +237,6 @@ impl LegacySystem {
             analyzer: Arc::new(Analyzer::new()),
             bucket: BUCKET.to_owned(),
             copy_vectors,
-            embed_batch: 8,
         }
     }
 

@@ -294,8 +294,6 @@ pub struct LegacyMigration {
     /// Whether the old vectors are this embedder's (same model and
     /// dimension): decided once per run by the caller.
     pub copy_vectors: bool,
-    /// Chunks embedded per call when vectors are not copied.
-    pub embed_batch: usize,
 }
 
 impl LegacyMigration {
@@ -325,12 +323,12 @@ impl LegacyMigration {
                 .collect();
             (vectors, Migrated::Copied)
         } else {
+            // The embedder batches its forward passes itself.
             let texts: Vec<String> = rows.iter().map(|c| c.content.clone()).collect();
-            let mut vectors = Vec::with_capacity(texts.len());
-            for batch in texts.chunks(self.embed_batch.max(1)) {
-                vectors.extend(self.embedder.embed_documents(batch).await?);
-            }
-            (vectors, Migrated::Embedded)
+            (
+                self.embedder.embed_documents(&texts).await?,
+                Migrated::Embedded,
+            )
         };
         let chunks: Vec<(Option<u32>, String)> = rows
             .iter()

@@ -90,7 +90,6 @@ pub async fn run(a: MigrateLegacyArgs) -> Result<ExitCode> {
         analyzer: services.analyzer.clone(),
         bucket: a.bucket.clone(),
         copy_vectors,
-        embed_batch: 32,
     };
     if !a.dry_run {
         let started = std::time::Instant::now();
