@@ -123,48 +123,65 @@ impl TextPipeline {
 
     /// A re-embedding job: the stored chunks embedded again with the
     /// configured model, their vectors swapped in ([`crate::reembed`]).
-    async fn reembed(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+    async fn reembed(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.status.clone(), job);
         let model = self.embedder.model_id();
+        let index_fault =
+            |e: IndexError| TransientError::new(Stage::Storing, Fault::Index, e.to_string());
+        let owner = crate::Caller::new(job.user.clone());
+        let gone = || async {
+            let failure = Failure::new("not_found", "the document is no longer indexed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
+        };
+        let Some(stored) = self
+            .index
+            .chunks(&owner, &job.status_id)
+            .await
+            .map_err(index_fault)?
+        else {
+            return gone().await;
+        };
+        // The same batches, progress and deadline as a first embedding.
+        let chunks: Vec<(Option<u32>, String)> = stored
+            .iter()
+            .map(|c| (c.page_num, c.content.clone()))
+            .collect();
+        let Some(vectors) = self
+            .embed_chunks(&chunks, Some(&report), Some(deadline))
+            .await?
+        else {
+            let failure = Failure::new(
+                "too_slow",
+                format!("the document's {} chunks could not be embedded again within one invocation; run `ragctl reembed` where time is not limited", chunks.len()),
+            );
+            report.fail(&failure).await;
+            return Ok(RunOutcome::Failed(failure));
+        };
+        let vectors: Vec<(u32, Vec<f32>)> =
+            stored.iter().map(|c| c.chunk_index).zip(vectors).collect();
+        if !self
+            .index
+            .replace_vectors(&owner, &job.status_id, model, &vectors)
+            .await
+            .map_err(index_fault)?
+        {
+            return gone().await;
+        }
         report
-            .stage(
-                Stage::Embedding,
-                0.0,
-                format!("Re-embedding with {model}"),
+            .complete(
+                format!("Re-embedded {} chunks with {model}", vectors.len()),
                 Map::new(),
             )
             .await;
-        let reembedder = crate::reembed::Reembedder {
-            index: self.index.clone(),
-            embedder: self.embedder.clone(),
-            batch: self.config.embed_batch,
-        };
-        match reembedder.reembed(&job.user, &job.status_id, |_| {}).await {
-            Ok(chunks) => {
-                report
-                    .complete(
-                        format!("Re-embedded {chunks} chunks with {model}"),
-                        Map::new(),
-                    )
-                    .await;
-                Ok(RunOutcome::Completed { chunks, pages: 0 })
-            }
-            Err(crate::reembed::ReembedError::Gone { .. }) => {
-                let failure = Failure::new("not_found", "the document is no longer indexed");
-                report.fail(&failure).await;
-                Ok(RunOutcome::Failed(failure))
-            }
-            Err(crate::reembed::ReembedError::Embedding(e)) => Err(TransientError::new(
-                Stage::Embedding,
-                Fault::Embedding,
-                e.to_string(),
-            )),
-            Err(crate::reembed::ReembedError::Index(e)) => Err(TransientError::new(
-                Stage::Storing,
-                Fault::Index,
-                e.to_string(),
-            )),
-        }
+        Ok(RunOutcome::Completed {
+            chunks: vectors.len(),
+            pages: 0,
+        })
     }
 
     /// The run, with the stages and page numbering of `flavor`.
@@ -180,7 +197,7 @@ impl TextPipeline {
             return self.run_part(job, part, range, follow, deadline).await;
         }
         if job.reembed {
-            return self.reembed(job).await;
+            return self.reembed(job, deadline).await;
         }
         let started = Instant::now();
         let read_stage = match flavor {
