@@ -376,6 +376,34 @@ pub(crate) async fn claim_document(
 
 /// Inserts `chunks` of `doc` (rows, dense vectors of `dims` dimensions, BM25
 /// postings) inside `tx`.
+/// Stores the vectors of chunks `chunk_ids` of a document (`document_id`,
+/// `owner`, `pipeline`), of `model` with `dims` dimensions: the one
+/// statement that writes dense vectors, for new documents and re-embedded ones.
+async fn insert_vectors(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    (document_id, owner, pipeline): (&str, &str, &str),
+    model: &str,
+    dims: usize,
+    chunk_ids: &[i64],
+    vectors: &[Vector],
+) -> Result<(), IndexError> {
+    sqlx::query(
+        "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
+         SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
+    )
+    .bind(document_id)
+    .bind(owner)
+    .bind(pipeline)
+    .bind(model)
+    .bind(dims as i32)
+    .bind(chunk_ids)
+    .bind(vectors)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 pub(crate) async fn insert_chunks(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     doc: &DocumentRecord,
@@ -423,20 +451,8 @@ pub(crate) async fn insert_chunks(
         .iter()
         .map(|c| Vector::from(c.embedding.clone()))
         .collect();
-    sqlx::query(
-            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
-             SELECT id, $1, $2, $3, $4, $5, v FROM unnest($6::bigint[], $7::vector[]) AS t(id, v)",
-        )
-        .bind(&doc.document_id)
-        .bind(&doc.owner)
-        .bind(pipeline)
-        .bind(&doc.embedding_model)
-        .bind(dims as i32)
-        .bind(&chunk_ids)
-        .bind(&vectors)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    let owner = (doc.document_id.as_str(), doc.owner.as_str(), pipeline);
+    insert_vectors(tx, owner, &doc.embedding_model, dims, &chunk_ids, &vectors).await?;
 
     let postings = chunks.iter().map(|c| c.terms.len()).sum();
     let (mut terms, mut pchunks, mut tfs, mut lens) = (
@@ -773,34 +789,37 @@ impl Index for PgIndex {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let indexes: Vec<i32> = vectors.iter().map(|(i, _)| *i as i32).collect();
+        let ids: std::collections::HashMap<i32, i64> = sqlx::query_as(
+            "SELECT chunk_index, chunk_id FROM hybrid_chunks WHERE document_id = $1",
+        )
+        .bind(document_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .collect();
+        let chunk_ids = vectors
+            .iter()
+            .map(|(i, _)| {
+                i32::try_from(*i)
+                    .ok()
+                    .and_then(|i| ids.get(&i).copied())
+                    .ok_or_else(|| IndexError::Backend(format!("{document_id} has no chunk {i}")))
+            })
+            .collect::<Result<Vec<i64>, _>>()?;
         let embeddings: Vec<Vector> = vectors
             .iter()
             .map(|(_, v)| Vector::from(v.clone()))
             .collect();
-        let written = sqlx::query(
-            "INSERT INTO hybrid_dense_embeddings (chunk_id, document_id, owner, pipeline, model, dims, embedding)
-             SELECT c.chunk_id, $1, $2, $3, $4, $5, t.v
-             FROM unnest($6::int[], $7::vector[]) AS t(i, v)
-             JOIN hybrid_chunks c ON c.document_id = $1 AND c.chunk_index = t.i",
+        insert_vectors(
+            &mut tx,
+            (document_id, &owner.user, &pipeline),
+            model,
+            self.dims,
+            &chunk_ids,
+            &embeddings,
         )
-        .bind(document_id)
-        .bind(&owner.user)
-        .bind(&pipeline)
-        .bind(model)
-        .bind(self.dims as i32)
-        .bind(&indexes)
-        .bind(&embeddings)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if written.rows_affected() != vectors.len() as u64 {
-            return Err(IndexError::Backend(format!(
-                "{} of {} vectors matched a chunk of {document_id}",
-                written.rows_affected(),
-                vectors.len()
-            )));
-        }
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
