@@ -38,7 +38,7 @@ const PEEK_VISIBILITY_SECS: i32 = 30;
 impl SqsDeadLetters {
     /// The dead-letter queue of the queue at `source_url`.
     pub async fn of_queue(config: &SdkConfig, source_url: &str) -> Result<Self, QueueError> {
-        let client = Client::new(config);
+        let client = crate::sqs::sqs_client(config);
         let attrs = client
             .get_queue_attributes()
             .queue_url(source_url)

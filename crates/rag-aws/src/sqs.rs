@@ -9,6 +9,16 @@ use rag_core::ports::{JobQueue, QueueError};
 
 use crate::error::describe;
 
+/// An SQS client from the shared configuration, with the quick timeouts
+/// of calls that never wait on the queue (no long polling).
+pub(crate) fn sqs_client(config: &SdkConfig) -> Client {
+    Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(config)
+            .timeout_config(crate::config::quick_timeouts())
+            .build(),
+    )
+}
+
 /// Sends each job, as its JSON, to the queue of its pipeline; SQS's redrive
 /// policy (maxReceiveCount 3, dead-letter queue) handles retries.
 #[derive(Debug, Clone)]
@@ -39,12 +49,7 @@ impl SqsJobQueue {
         text_rag_queue_url: impl Into<String>,
         vdr_queue_url: impl Into<String>,
     ) -> Self {
-        let client = Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(config)
-                .timeout_config(crate::config::quick_timeouts())
-                .build(),
-        );
-        Self::new(client, text_rag_queue_url, vdr_queue_url)
+        Self::new(sqs_client(config), text_rag_queue_url, vdr_queue_url)
     }
 
     /// The queue a pipeline consumes.
