@@ -54,7 +54,26 @@ pub enum Fault {
     Rendering,
 }
 
+/// The code of a run whose worker was lost (out of time or memory, a crash)
+/// on its last delivery: recorded by the sweeper, replayed by a redrive.
+pub const WORKER_LOST: &str = "worker_lost";
+
 impl Fault {
+    /// Every fault, for reading a recorded code back.
+    pub const ALL: [Fault; 6] = [
+        Fault::Storage,
+        Fault::Index,
+        Fault::Embedding,
+        Fault::Status,
+        Fault::Queue,
+        Fault::Rendering,
+    ];
+
+    /// The fault a recorded `errorCode` names, if it names one.
+    pub fn from_code(code: &str) -> Option<Fault> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+
     /// The stable code recorded when the fault ends a run.
     pub fn code(self) -> &'static str {
         match self {

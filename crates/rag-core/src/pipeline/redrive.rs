@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::failure::WORKER_LOST;
 use super::{Fault, RunReporter};
 use crate::job::PipelineJob;
 use crate::ports::{JobQueue, QueueError, StatusStore};
@@ -22,19 +23,10 @@ use crate::status::{Stage, StatusRecord};
 /// encrypted, too long) never is: replaying it would fail the same way.
 pub fn ran_out_of_attempts(record: &StatusRecord) -> bool {
     record.status == Stage::Failed
-        && record.error_code.as_deref().is_some_and(|code| {
-            code == "worker_lost"
-                || [
-                    Fault::Storage,
-                    Fault::Index,
-                    Fault::Embedding,
-                    Fault::Status,
-                    Fault::Queue,
-                    Fault::Rendering,
-                ]
-                .iter()
-                .any(|f| f.code() == code)
-        })
+        && record
+            .error_code
+            .as_deref()
+            .is_some_and(|code| code == WORKER_LOST || Fault::from_code(code).is_some())
 }
 
 /// `job` as a new run of its whole document: a fresh run id, and no page

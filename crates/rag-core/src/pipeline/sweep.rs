@@ -113,7 +113,7 @@ impl Sweeper {
                 "the document was queued twice but never reached a worker; submit it again",
             ),
             _ => Failure::new(
-                "worker_lost",
+                super::failure::WORKER_LOST,
                 "processing stopped: the worker handling the document was lost (it ran out of time or memory, or crashed) and no retry is left; submit it again",
             ),
         };
