@@ -60,6 +60,31 @@ fn db_drop_does_nothing_without_yes() {
 }
 
 #[test]
+fn migrate_legacy_says_what_it_cannot_read() {
+    // The test database has no old `embeddings` table.
+    let out = ragctl(&[
+        "migrate-legacy",
+        "--bucket",
+        "b",
+        "--hash-files-table",
+        "h",
+        "--files-table",
+        "f",
+        "--object-access-table",
+        "o",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(r#"the embeddings table: error returned from database: relation "embeddings" does not exist"#),
+        "{}",
+        text(&out)
+    );
+    let out = ragctl(&["migrate-legacy", "--bucket", "b", "--batch-size", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
 fn dlq_says_which_queue_it_lacks() {
     // (Listing and redriving are tested on the emulator: tests/tests/lambda_fleet.rs.)
     if std::env::var_os("TEXT_RAG_PROCESSING_QUEUE_URL").is_some() {
