@@ -100,7 +100,7 @@ pub async fn run(command: DlqCommand) -> Result<ExitCode> {
                     println!(
                         "{}  {:<4} {}  run {}  attempts {}  {}",
                         letter.message_id,
-                        format!("{which:?}").to_lowercase(),
+                        row["queue"].as_str().unwrap_or(""),
                         row["statusId"].as_str().unwrap_or("(not a job)"),
                         row["runId"].as_str().unwrap_or("-"),
                         letter.receive_count,

@@ -183,10 +183,10 @@ fn report_plan(
                 .unwrap_or("a model not given (--legacy-model)")
         )
     };
+    let per_user = plan.per_user();
     if a.json {
-        let users: Vec<_> = plan
-            .per_user()
-            .into_iter()
+        let users: Vec<_> = per_user
+            .iter()
             .map(|(u, d, c)| json!({"user": u, "documents": d, "chunks": c}))
             .collect();
         println!(
@@ -211,9 +211,9 @@ fn report_plan(
             "migrating"
         },
         plan.documents.len(),
-        plan.per_user().len()
+        per_user.len()
     );
-    for (user, docs, chunks) in plan.per_user() {
+    for (user, docs, chunks) in &per_user {
         println!("  {user}: {docs} documents, {chunks} chunks");
     }
     for o in &plan.orphans {
