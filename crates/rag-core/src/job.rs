@@ -149,6 +149,29 @@ impl PipelineJob {
         facts
     }
 
+    /// A job that embeds `doc`'s stored chunks again with the configured
+    /// model, as a new run `run_id` of its owner; `None` if its id is not
+    /// `bucket#key`.
+    pub fn reembedding(doc: &crate::ports::OtherModelDocument, run_id: String) -> Option<Self> {
+        let (bucket, key) = doc.document_id.split_once('#')?;
+        Some(Self {
+            status_id: doc.document_id.clone(),
+            run_id,
+            user: doc.owner.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            pipeline: Pipeline::TextRag,
+            file_name: key.rsplit('/').next().unwrap_or(key).to_owned(),
+            content_type: None,
+            size: 0,
+            force_reprocess: true,
+            password: None,
+            pages: None,
+            part: None,
+            reembed: true,
+        })
+    }
+
     /// The whole-document job of the run `record` holds, rebuilt from what
     /// [`PipelineJob::queued_facts`] recorded; `None` when the record does
     /// not say enough, or the job needs a password it never stores.
@@ -243,6 +266,36 @@ impl PipelineJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reembedding_job_is_a_new_run_of_the_owners_document_reading_no_file() {
+        let doc = crate::ports::OtherModelDocument {
+            document_id: "files#alice/2024/report.pdf".into(),
+            owner: "alice".into(),
+            embedding_model: "old".into(),
+            chunks: 3,
+        };
+        let job = PipelineJob::reembedding(&doc, "r2".into()).unwrap();
+        assert_eq!(
+            (
+                job.bucket.as_str(),
+                job.key.as_str(),
+                job.file_name.as_str(),
+                job.user.as_str()
+            ),
+            ("files", "alice/2024/report.pdf", "report.pdf", "alice")
+        );
+        assert!(job.reembed && job.force_reprocess && job.pages.is_none());
+        assert_eq!(job.pipeline, Pipeline::TextRag);
+        let back: PipelineJob =
+            serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert!(back.reembed);
+        let no_key = crate::ports::OtherModelDocument {
+            document_id: "nohash".into(),
+            ..doc
+        };
+        assert!(PipelineJob::reembedding(&no_key, "r3".into()).is_none());
+    }
     use crate::classify::RouteReason;
 
     #[test]

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
 use rag_core::pipeline::RunReporter;
 use rag_core::ports::JobQueue;
@@ -74,26 +73,8 @@ pub async fn run(a: ReembedArgs) -> Result<ExitCode> {
         let queue = resources.job_queue(&sdk)?;
         let status = resources.status_if_any_subscribers(&sdk)?;
         for d in &stale {
-            let (bucket, key) = d
-                .document_id
-                .split_once('#')
+            let job = PipelineJob::reembedding(d, uuid::Uuid::new_v4().to_string())
                 .with_context(|| format!("document id {} is not bucket#key", d.document_id))?;
-            let job = PipelineJob {
-                status_id: d.document_id.clone(),
-                run_id: uuid::Uuid::new_v4().to_string(),
-                user: d.owner.clone(),
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                pipeline: Pipeline::TextRag,
-                file_name: key.rsplit('/').next().unwrap_or(key).to_owned(),
-                content_type: None,
-                size: 0,
-                force_reprocess: true,
-                password: None,
-                pages: None,
-                part: None,
-                reembed: true,
-            };
             RunReporter::new(status.clone(), &job)
                 .start_run(true, format!("Queued for re-embedding with {model}"))
                 .await;
