@@ -94,16 +94,27 @@ impl StageClock {
         }
         *clock = (Some(stage), now, run_start);
         if matches!(stage, Stage::Completed | Stage::Failed) {
-            let took = ms(now.duration_since(run_start));
-            tracing::info!(
-                statusId = status_id,
-                pipeline_type = pipeline.as_str(),
-                stage = stage.as_str(),
-                duration_ms = took,
-                "run done"
-            );
-            metrics::histogram!(RUN_DURATION, "pipeline_type" => pipeline.as_str())
-                .record(took as f64);
+            if current.is_some() {
+                let took = ms(now.duration_since(run_start));
+                tracing::info!(
+                    statusId = status_id,
+                    pipeline_type = pipeline.as_str(),
+                    stage = stage.as_str(),
+                    duration_ms = took,
+                    "run done"
+                );
+                metrics::histogram!(RUN_DURATION, "pipeline_type" => pipeline.as_str())
+                    .record(took as f64);
+            } else {
+                // Ended by someone who saw none of it (the sweeper failing a
+                // lapsed run): no duration to tell.
+                tracing::info!(
+                    statusId = status_id,
+                    pipeline_type = pipeline.as_str(),
+                    stage = stage.as_str(),
+                    "run done"
+                );
+            }
             let counter = if stage == Stage::Completed {
                 DOCUMENTS_COMPLETED
             } else {
