@@ -25,6 +25,7 @@ case "${1:-start}" in
     if running && healthy; then echo "$URL"; exit 0; fi
     export DATABASE_URL="${DATABASE_URL:-$(scripts/pg.sh start)}"
     scripts/fetch-model.sh >/dev/null
+    scripts/fetch-onnxruntime.sh >/dev/null
     cargo build --quiet -p ragctl
     mkdir -p "$DEV_DIR"
     log "starting the local gateway on $URL (log: $LOG_FILE)"

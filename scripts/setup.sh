@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a machine to run the service locally: embedded PostgreSQL started,
-# embedding model fetched, ragctl built, schema migrated. Idempotent; quick
+# embedding model and ONNX Runtime fetched, ragctl built, schema migrated. Idempotent; quick
 # when everything is already in place. Prints the DATABASE_URL in use.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +15,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 scripts/fetch-model.sh >/dev/null
 scripts/fetch-pdfium.sh >/dev/null
+scripts/fetch-onnxruntime.sh >/dev/null
 scripts/sysdeps.sh
 log "building ragctl"
 cargo build --quiet -p ragctl

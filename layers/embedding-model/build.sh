@@ -7,14 +7,18 @@
 # The zip is reproducible (sorted entries, fixed timestamps and modes): unchanged model files give a
 # byte-identical zip, so `serverless deploy` sees the same layer hash and does not upload it again.
 #
-# Only what the loader reads goes in: safetensors weights, configs (config.json, modules.json,
-# 1_Pooling/..., sentence_bert_config.json, ...), tokenizer and vocabulary files, and the model
-# card (README.md, 10 KiB: its `language:` tells the query service which queries the model can
-# read). Other weight formats (pytorch_model.bin, ONNX, TensorFlow, Flax, OpenVINO) are left out.
+# Only what the loader reads goes in: the weights of the engine the functions run
+# ($RAG_EMBED_ENGINE, as they read it: onnx/model_qint8.onnx for onnx-int8, the default;
+# onnx/model.onnx for onnx-fp32; model.safetensors for candle), configs (config.json,
+# modules.json, 1_Pooling/..., sentence_bert_config.json, ...), tokenizer and vocabulary files,
+# and the model card (README.md, 10 KiB: its `language:` tells the query service which queries
+# the model can read). Other weights (pytorch_model.bin, the other engines', TensorFlow, Flax,
+# OpenVINO) are left out: Lambda's 250 MiB holds one set beside ONNX Runtime and PDFium.
 #
 # Environment:
-#   RAG_MODEL_DIR  the model directory (default .local/models/all-MiniLM-L6-v2)
-#   PYTHON         interpreter used to write the zip (default python3)
+#   RAG_MODEL_DIR     the model directory (default .local/models/all-MiniLM-L6-v2)
+#   RAG_EMBED_ENGINE  onnx-int8 (default), onnx-fp32 or candle: must match the functions'
+#   PYTHON            interpreter used to write the zip (default python3)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 cd "$REPO"
@@ -22,7 +26,15 @@ cd "$REPO"
 PYTHON="${PYTHON:-python3}"
 OUT="$REPO/target/layers/embedding-model.zip"
 
-complete() { [[ -s "$1/model.safetensors" && -s "$1/tokenizer.json" && -s "$1/config.json" ]]; }
+ENGINE="${RAG_EMBED_ENGINE:-onnx-int8}"
+case "$ENGINE" in
+  onnx-int8) WEIGHTS=onnx/model_qint8.onnx ;;
+  onnx-fp32 | onnx) WEIGHTS=onnx/model.onnx ;;
+  candle) WEIGHTS=model.safetensors ;;
+  *) die "RAG_EMBED_ENGINE must be onnx-int8, onnx-fp32 or candle, not $ENGINE" ;;
+esac
+
+complete() { [[ -s "$1/$WEIGHTS" && -s "$1/tokenizer.json" && -s "$1/config.json" ]]; }
 
 model_dir="$RAG_MODEL_DIR"
 if ! complete "$model_dir"; then
@@ -30,21 +42,22 @@ if ! complete "$model_dir"; then
     log "fetching the model (scripts/fetch-model.sh)"
     model_dir="$(scripts/fetch-model.sh)"
   fi
-  complete "$model_dir" || die "$model_dir is not a sentence-transformers directory (model.safetensors, tokenizer.json, config.json)"
+  complete "$model_dir" || die "$model_dir is not a sentence-transformers directory with $WEIGHTS, tokenizer.json and config.json"
 fi
 
 mkdir -p "$(dirname "$OUT")"
-log "zipping $model_dir as models/$(basename "$model_dir")/"
-"$PYTHON" - "$model_dir" "$OUT" <<'PY'
+log "zipping $model_dir as models/$(basename "$model_dir")/ ($ENGINE: $WEIGHTS)"
+"$PYTHON" - "$model_dir" "$OUT" "$WEIGHTS" <<'PY'
 import os, sys, zipfile
 
-src, out = sys.argv[1], sys.argv[2]
+src, out, weights = sys.argv[1], sys.argv[2], sys.argv[3]
 name = os.path.basename(os.path.normpath(src))
 prefix = f"models/{name}/"
 SKIP_FILES = {".gitattributes", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack",
-              "rust_model.ot", "model.onnx", "data_config.json"}
-SKIP_SUFFIXES = (".bin", ".h5", ".msgpack", ".ot", ".onnx", ".pt", ".pth", ".ckpt", ".lock")
-SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}
+              "rust_model.ot", "data_config.json"}
+SKIP_SUFFIXES = (".bin", ".h5", ".msgpack", ".ot", ".onnx", ".pt", ".pth", ".ckpt", ".lock",
+                 ".safetensors", ".tmp")
+SKIP_DIRS = {"openvino", ".git", ".cache"}
 DATE = (1980, 1, 1, 0, 0, 0)
 
 def entry(arcname, mode):
@@ -65,7 +78,8 @@ with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             zf.writestr(entry(prefix + os.path.normpath(os.path.join(rel_root, d)) + "/", 0o40755), b"")
             dirs += 1
         for n in sorted(names):
-            if n in SKIP_FILES or n.endswith(SKIP_SUFFIXES):
+            rel = os.path.normpath(os.path.join(rel_root, n))
+            if rel != weights and (n in SKIP_FILES or n.endswith(SKIP_SUFFIXES)):
                 continue
             path = os.path.join(root, n)
             arc = prefix + os.path.normpath(os.path.join(rel_root, n))

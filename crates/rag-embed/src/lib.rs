@@ -20,11 +20,13 @@ pub mod bert;
 pub mod colpali;
 mod encoder;
 pub mod model_card;
+pub mod onnx;
 pub mod openai;
 pub mod setup;
 
-pub use bert::{BertEmbedder, BertTokenCounter, LoadError, Pooling};
+pub use bert::{BertEmbedder, BertTokenCounter, Engine, LoadError, Pooling};
 pub use colpali::{ColPaliConfig, ColPaliEmbedder};
+pub use onnx::Precision;
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
 pub use setup::{embedder_from_env, page_embedder_from_env, EmbedderSetup};
 

@@ -7,7 +7,11 @@ use std::sync::Arc;
 use rag_core::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
 use rag_core::ports::{Embedder, PageEmbedder};
 
-use crate::{BertEmbedder, ColPaliConfig, ColPaliEmbedder, OpenAiConfig, OpenAiEmbedder};
+use crate::{BertEmbedder, ColPaliConfig, ColPaliEmbedder, Engine, OpenAiConfig, OpenAiEmbedder};
+
+/// Environment variable choosing the local model's engine: `onnx-int8`,
+/// `onnx-fp32` (or `onnx`), `candle`; unset means [`Engine::DEFAULT`].
+pub const ENGINE_VAR: &str = "RAG_EMBED_ENGINE";
 
 /// An embedder with what chunking for it needs.
 pub struct EmbedderSetup {
@@ -16,6 +20,11 @@ pub struct EmbedderSetup {
     pub counter: Arc<dyn TokenCounter>,
     /// Chunk sizes that fit the model's window.
     pub chunking: ChunkingConfig,
+    /// What computes the vectors (`onnx-int8`, `candle`, `openai`, ...): the
+    /// model id stays the same across a local model's engines, whose vectors
+    /// are interchangeable within the bounds of DESIGN.md, so reports and
+    /// caches that must tell them apart read this.
+    pub engine: String,
 }
 
 impl EmbedderSetup {
@@ -26,6 +35,7 @@ impl EmbedderSetup {
         chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
         Self {
             counter: embedder.token_counter(),
+            engine: embedder.engine().name().to_owned(),
             embedder,
             chunking,
         }
@@ -44,6 +54,8 @@ pub enum SetupError {
     },
     #[error("RAG_EMBEDDER must be 'local' or 'openai', not '{0}'")]
     Unknown(String),
+    #[error("RAG_EMBED_ENGINE must be 'onnx-int8', 'onnx-fp32' or 'candle', not '{0}'")]
+    UnknownEngine(String),
     #[error("configuring the page embedder (PAGE_EMBEDDER_*): {0}")]
     PageEmbedder(String),
 }
@@ -64,8 +76,9 @@ pub fn page_embedder_from_env() -> Result<Option<Arc<dyn PageEmbedder>>, SetupEr
 }
 
 /// The embedder chosen by `RAG_EMBEDDER`: `local` (the default) loads the
-/// model in `RAG_MODEL_DIR`, or `default_model_dir`; `openai` calls the
-/// endpoint `OpenAiConfig::from_env` describes.
+/// model in `RAG_MODEL_DIR`, or `default_model_dir`, with the engine
+/// `RAG_EMBED_ENGINE` names; `openai` calls the endpoint
+/// `OpenAiConfig::from_env` describes.
 pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, SetupError> {
     match std::env::var("RAG_EMBEDDER").as_deref() {
         Ok("openai") => {
@@ -76,6 +89,7 @@ pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, Setu
                 embedder: Arc::new(embedder),
                 counter: Arc::new(ApproxTokenCounter),
                 chunking: ChunkingConfig::default(),
+                engine: "openai".to_owned(),
             })
         }
         Ok("local") | Ok("") | Err(_) => {
@@ -83,10 +97,15 @@ pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, Setu
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| default_model_dir.to_path_buf());
-            let embedder = BertEmbedder::load(&dir).map_err(|source| SetupError::Model {
-                dir: dir.clone(),
-                source: Box::new(source),
-            })?;
+            let engine = match std::env::var(ENGINE_VAR).ok().filter(|v| !v.is_empty()) {
+                None => Engine::DEFAULT,
+                Some(name) => Engine::parse(&name).ok_or(SetupError::UnknownEngine(name))?,
+            };
+            let embedder =
+                BertEmbedder::load_with(&dir, engine).map_err(|source| SetupError::Model {
+                    dir: dir.clone(),
+                    source: Box::new(source),
+                })?;
             Ok(EmbedderSetup::local(Arc::new(embedder)))
         }
         Ok(other) => Err(SetupError::Unknown(other.to_owned())),

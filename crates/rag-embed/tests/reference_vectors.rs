@@ -1,12 +1,13 @@
 //! The in-process embedder must reproduce sentence-transformers' vectors for
 //! all-MiniLM-L6-v2 (fixture made by scripts/make-embedding-fixture.py), in a
-//! padded batch and one text at a time alike.
+//! padded batch and one text at a time alike, with every engine: cosine
+//! >= 0.999 for the f32 ones, >= 0.99 for int8 (DESIGN.md, "Embeddings").
 
 use std::path::{Path, PathBuf};
 
 use rag_core::language::{Script, ScriptCoverage};
 use rag_core::ports::Embedder;
-use rag_embed::BertEmbedder;
+use rag_embed::{BertEmbedder, Engine, LoadError, Precision};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -26,6 +27,10 @@ fn model_dir() -> PathBuf {
 }
 
 fn load_model() -> BertEmbedder {
+    load_engine(Engine::DEFAULT)
+}
+
+fn load_engine(engine: Engine) -> BertEmbedder {
     let dir = model_dir();
     if !dir.join("model.safetensors").is_file() {
         panic!(
@@ -33,9 +38,9 @@ fn load_model() -> BertEmbedder {
             dir.display()
         );
     }
-    match BertEmbedder::load(&dir) {
+    match BertEmbedder::load_with(&dir, engine) {
         Ok(m) => m,
-        Err(e) => panic!("cannot load {}: {e}", dir.display()),
+        Err(e) => panic!("cannot load {} with {}: {e}", dir.display(), engine.name()),
     }
 }
 
@@ -63,9 +68,30 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 #[tokio::test]
-async fn matches_sentence_transformers_in_one_batch_and_one_by_one(
+async fn candle_matches_sentence_transformers() -> Result<(), Box<dyn std::error::Error>> {
+    matches_sentence_transformers(Engine::Candle, 0.999).await
+}
+
+#[tokio::test]
+async fn onnx_fp32_matches_sentence_transformers() -> Result<(), Box<dyn std::error::Error>> {
+    matches_sentence_transformers(Engine::Onnx(Precision::Fp32), 0.999).await
+}
+
+#[tokio::test]
+async fn onnx_int8_matches_sentence_transformers_within_its_bound(
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let model = load_model().with_batch_size(64);
+    matches_sentence_transformers(Engine::Onnx(Precision::Int8), 0.99).await
+}
+
+/// In one padded batch and one text at a time alike.
+async fn matches_sentence_transformers(
+    engine: Engine,
+    floor: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Its own batch size: candle pads a batch, ONNX Runtime takes one text
+    // at a time (see Engine::default_batch_size).
+    let model = load_engine(engine);
+    assert_eq!(model.engine(), engine);
     let fx = fixture();
     assert_eq!(model.model_id(), "local:all-MiniLM-L6-v2");
     assert_eq!(model.dimensions(), 384);
@@ -101,13 +127,17 @@ async fn matches_sentence_transformers_in_one_batch_and_one_by_one(
         let c = cosine(got, want);
         println!("sentence {i}: cosine {c:.9} (1 - cosine = {:.2e})", 1.0 - c);
         assert!(
-            c >= 0.999,
-            "sentence {i} ({:?}): cosine {c}",
+            c >= floor,
+            "{}: sentence {i} ({:?}): cosine {c}",
+            engine.name(),
             fx.sentences[i]
         );
         min = min.min(c);
     }
-    println!("minimum cosine to sentence-transformers: {min:.9}");
+    println!(
+        "{}: minimum cosine to sentence-transformers: {min:.9}",
+        engine.name()
+    );
 
     for (i, text) in fx.sentences.iter().enumerate() {
         let single = model.embed_query(text).await?;
@@ -124,4 +154,45 @@ fn token_counter_counts_without_specials_or_truncation() {
     assert_eq!(counter.count("hello world"), 2);
     let long = "word ".repeat(1000);
     assert_eq!(counter.count(&long), 1000);
+}
+
+#[test]
+fn a_missing_onnx_graph_is_named_with_how_to_make_it() {
+    let dir = std::env::temp_dir().join(format!("no-graph-{}", std::process::id()));
+    let source = model_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    let err = BertEmbedder::load_with(&dir, Engine::Onnx(Precision::Int8)).err();
+    let _ = std::fs::remove_dir_all(&dir);
+    match err {
+        Some(LoadError::Onnx { path, message }) => {
+            assert!(
+                path.ends_with("onnx/model_qint8.onnx"),
+                "{}",
+                path.display()
+            );
+            assert!(message.contains("fetch-model.sh"), "{message}");
+        }
+        other => panic!("expected a missing-graph error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_corrupt_onnx_graph_is_an_error_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("bad-graph-{}", std::process::id()));
+    let source = model_dir();
+    std::fs::create_dir_all(dir.join("onnx")).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    std::fs::write(dir.join("onnx/model.onnx"), b"not a protobuf at all")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = BertEmbedder::load_with(&dir, Engine::Onnx(Precision::Fp32)).err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        matches!(err, Some(LoadError::Onnx { .. })),
+        "expected an ONNX load error, got {err:?}"
+    );
 }

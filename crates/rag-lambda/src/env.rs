@@ -23,6 +23,9 @@ pub const RAG_POSTGRES_DB_SECRET: &str = "RAG_POSTGRES_DB_SECRET";
 /// The database port for endpoints given as a bare host.
 pub const RAG_POSTGRES_DB_PORT: &str = "RAG_POSTGRES_DB_PORT";
 pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
+/// The local model's engine (`onnx-int8`, `onnx-fp32`, `candle`), read by
+/// `rag_embed::embedder_from_env`; the model layer holds its weights only.
+pub const RAG_EMBED_ENGINE: &str = rag_embed::setup::ENGINE_VAR;
 pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
 pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
 /// Selective visuals' vision model (read by `rag_vision::vision_from_env`).
@@ -41,6 +44,9 @@ pub const PAGE_EMBEDDER_DIMENSIONS: &str = "PAGE_EMBEDDER_DIMENSIONS";
 /// VDR: documents with more pages are split into page-range jobs of at
 /// most this many pages (default 50).
 pub const VDR_MAX_PAGES_PER_JOB: &str = "VDR_MAX_PAGES_PER_JOB";
+/// Workers of the text processor (its SQS `maximumConcurrency`): a long
+/// document is split into at most this many page-range jobs.
+pub const TEXT_RAG_WORKERS: &str = "TEXT_RAG_WORKERS";
 /// VDR: a job hands the rest of its pages back to the queue when fewer
 /// seconds than this are left in its invocation (default 120).
 pub const VDR_DEADLINE_MARGIN_SECS: &str = "VDR_DEADLINE_MARGIN_SECS";
@@ -123,6 +129,8 @@ pub const OPTIONAL: &[&str] = &[
     PAGE_EMBEDDER_DIMENSIONS,
     VDR_MAX_PAGES_PER_JOB,
     VDR_DEADLINE_MARGIN_SECS,
+    TEXT_RAG_WORKERS,
+    RAG_EMBED_ENGINE,
     VDR_PROCESSING_QUEUE_URL,
     DATABASE_URL,
 ];

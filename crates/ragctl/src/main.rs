@@ -239,6 +239,10 @@ struct EvalArgs {
     /// Print the result as JSON only.
     #[arg(long)]
     json: bool,
+    /// Also write each query's nDCG@10 to this file (JSON lines), so two
+    /// runs can be compared query by query (a paired bootstrap).
+    #[arg(long, value_name = "FILE")]
+    per_query: Option<PathBuf>,
 }
 
 fn init_logging(verbose: u8) {

@@ -35,6 +35,8 @@ pub async fn index(dims: usize) -> Result<PgIndex> {
 /// Everything search and ingestion need.
 pub struct Services {
     pub embedder: Arc<dyn Embedder>,
+    /// What computes the embedder's vectors (EmbedderSetup::engine).
+    pub engine: String,
     pub index: Arc<PgIndex>,
     pub analyzer: Arc<Analyzer>,
     pub chunker: Arc<Chunker>,
@@ -47,11 +49,13 @@ impl Services {
             embedder,
             counter,
             chunking,
+            engine,
         } = embedder()?;
         let index = Arc::new(index(embedder.dimensions()).await?);
         let chunker = Arc::new(Chunker::new(counter, chunking)?);
         Ok(Self {
             embedder,
+            engine,
             index,
             analyzer: Arc::new(Analyzer::new()),
             chunker,

@@ -66,8 +66,9 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         let mut h = Sha256::new();
         h.update(corpus_text.as_bytes());
         h.update(format!(
-            "|{}|{}|{}|{}",
+            "|{}|{}|{}|{}|{}",
             services.embedder.model_id(),
+            services.engine,
             chunking.max_tokens,
             chunking.overlap_tokens,
             ANALYZER_VERSION
@@ -93,6 +94,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     let service = services.query_service();
     let prefix = format!("eval-{name}#");
     let (mut ndcg, mut recall, mut mrr, mut latencies) = (0.0, 0.0, 0.0, Vec::new());
+    let mut per_query = String::new();
     let judged: Vec<&EvalQuery> = queries
         .iter()
         .filter(|q| qrels.get(&q.id).is_some_and(is_judged))
@@ -120,9 +122,15 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
             }
         }
         let j = &qrels[&q.id];
-        ndcg += ndcg_at(&ranking, j, 10);
+        let query_ndcg = ndcg_at(&ranking, j, 10);
+        ndcg += query_ndcg;
+        per_query.push_str(&json!({"query": q.id, "ndcg@10": query_ndcg}).to_string());
+        per_query.push('\n');
         recall += recall_at(&ranking, j, 100);
         mrr += reciprocal_rank(&ranking, j);
+    }
+    if let Some(path) = &a.per_query {
+        std::fs::write(path, per_query).with_context(|| format!("writing {}", path.display()))?;
     }
     let n = judged.len().max(1) as f64;
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
@@ -139,6 +147,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         "documents": corpus.len(),
         "reused_index": current,
         "embedding_model": services.embedder.model_id(),
+        "engine": services.engine,
     });
     println!(
         "{}",

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Fetches libonnxruntime.so (Microsoft's ONNX Runtime, CPU, x86_64 Linux) for
+# rag-embed's ONNX embedder, from the PyPI wheel onnxruntime (MIT), which ships
+# a manylinux_2_28 build (glibc 2.28: runs on Amazon Linux 2023). rag-embed
+# loads it at run time (the `ort` crate's load-dynamic), so nothing links
+# against it. Nothing is done when the library is already in place. Prints the
+# library's path.
+#
+# rag-embed finds this copy by itself (after $ORT_DYLIB_PATH and /opt/lib);
+# layers/onnxruntime/build.sh packs it into the Lambda layer.
+# Environment: see scripts/fetch-wheel-file.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The `ort` crate 2.0.0-rc.15 (Cargo.toml) targets ONNX Runtime 1.31 and
+# accepts any later 1.x; 1.32.0 is the newest on PyPI.
+VERSION=1.32.0
+exec "$REPO/scripts/fetch-wheel-file.sh" onnxruntime "$VERSION" manylinux_2_28_x86_64 \
+    "onnxruntime/capi/libonnxruntime.so.$VERSION" "$LOCAL_DIR/onnxruntime/lib/libonnxruntime.so"
