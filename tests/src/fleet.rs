@@ -592,7 +592,7 @@ impl Stack {
                 &resources,
                 &parts,
                 processor,
-                STACK_MAX_DOCUMENT_BYTES,
+                wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
                 &wiring::Readers::isolated(crate::extract_worker()),
             )
             .expect("consumer")

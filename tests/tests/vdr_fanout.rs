@@ -541,14 +541,21 @@ struct TextSplit {
     stored: (i64, i64),
 }
 
-/// Runs `pdf` through the text pipeline with three workers, ranges of 8
-/// pages, and at most 20 pages read at once.
+/// Runs `pdf` through the text pipeline with three workers, ranges of at
+/// most 8 pages, and at most 20 pages read at once.
 async fn split_on_the_text_pipeline(pdf: Vec<u8>) -> TextSplit {
-    split_with(pdf, TextPipelineConfig::default()).await
+    split_with(pdf, eight_pages_a_job()).await
 }
 
-/// [`split_on_the_text_pipeline`] with `config`, whose ranges are of 8
-/// pages.
+/// The default settings with ranges of at most 8 pages.
+fn eight_pages_a_job() -> TextPipelineConfig {
+    TextPipelineConfig {
+        max_pages_per_job: 8,
+        ..TextPipelineConfig::default()
+    }
+}
+
+/// [`split_on_the_text_pipeline`] with `config`.
 async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
     let dir = tempfile::tempdir().expect("temp dir");
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
@@ -589,10 +596,7 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
             Chunker::new(text.token_counter(), ChunkingConfig::default()).expect("chunker"),
         ),
         analyzer: Arc::new(Analyzer::new()),
-        config: TextPipelineConfig {
-            max_pages_per_job: 8,
-            ..config
-        },
+        config,
         visuals: None,
         follow_up: Some(FollowUp {
             jobs: queue.clone(),
@@ -723,10 +727,11 @@ async fn a_long_document_starting_with_blank_pages_is_read_whole_then_split() {
         .collect();
     let split = split_on_the_text_pipeline(pdf_of_pages(&texts)).await;
     assert_completed_once(&split.history, 12);
-    assert_eq!(split.parts, vec![(1, 8), (9, 12)]);
+    // Two jobs, as 8 pages a job needs; of even size.
+    assert_eq!(split.parts, vec![(1, 6), (7, 12)]);
     assert_eq!(
         split.asked,
-        [None, Some((1, 8)), Some((1, 8)), Some((9, 12))]
+        [None, Some((1, 6)), Some((1, 8)), Some((7, 12))]
     );
     assert_eq!(split.stored, (4, 4));
 }
@@ -740,7 +745,7 @@ async fn text_jobs_near_their_deadline_hand_their_rest_back() {
     let near_deadline = TextPipelineConfig {
         pages_per_batch: 3,
         deadline_margin: Duration::from_secs(3600),
-        ..TextPipelineConfig::default()
+        ..eight_pages_a_job()
     };
     let split = split_with(numbered_pdf(20), near_deadline).await;
     assert_completed_once(&split.history, 20);
@@ -770,4 +775,33 @@ async fn text_jobs_near_their_deadline_hand_their_rest_back() {
     let mut parts = split.parts.clone();
     parts.sort_unstable();
     assert_eq!(parts, [(1, 2), (3, 4), (5, 6)]);
+}
+
+/// A document well under the page limit is split by its work: with an
+/// embedding budget smaller than its chunks cost, its pages are spread over
+/// as many jobs as there are workers (three here), never more; with a budget
+/// its chunks fit, it runs whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_document_is_split_by_its_estimated_work_over_the_workers() {
+    let heavy = TextPipelineConfig {
+        seconds_per_job: Duration::from_millis(1),
+        workers: 3,
+        ..TextPipelineConfig::default()
+    };
+    let split = split_with(numbered_pdf(18), heavy).await;
+    assert_completed_once(&split.history, 18);
+    assert_eq!(split.parts, vec![(1, 6), (7, 12), (13, 18)]);
+    assert_eq!(split.stored, (18, 18));
+    let done = split.history.last().expect("a status");
+    assert_eq!(done.message, "Indexed 18 chunks from 18 pages in 3 parts");
+
+    let light = TextPipelineConfig {
+        seconds_per_job: Duration::from_secs(3600),
+        workers: 3,
+        ..TextPipelineConfig::default()
+    };
+    let whole = split_with(numbered_pdf(18), light).await;
+    assert_completed_once(&whole.history, 18);
+    assert!(whole.parts.is_empty(), "{:?}", whole.parts);
+    assert_eq!(whole.stored, (18, 18));
 }

@@ -17,10 +17,12 @@ use rag_core::realtime::{
 };
 use rag_extract::sandbox::WorkerProgram;
 use rag_lambda::api_processor::ApiProcessor;
-use rag_lambda::wiring::{consumer_with, query_handler_from, Processor, Readers, SearchParts};
+use rag_lambda::wiring::{
+    consumer_with, query_handler_from, Processor, ProcessorLimits, Readers, SearchParts,
+};
 use rag_local::{
-    consume, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues, LocalTokens,
-    MemoryConnectionStore, QueueConfig,
+    consume_with, ConsumeOptions, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues,
+    LocalTokens, MemoryConnectionStore, QueueConfig,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,6 +46,9 @@ pub struct GatewayConfig {
     pub data_dir: PathBuf,
     /// Run the text-RAG and VDR consumers in this process.
     pub consumers: bool,
+    /// Jobs each consumer runs at once (Lambda's concurrency per queue); a
+    /// long text document is split into at most this many page-range jobs.
+    pub workers: usize,
     /// SQS visibility timeout of the local queues.
     pub visibility_timeout: Duration,
     pub max_document_bytes: u64,
@@ -69,6 +74,7 @@ impl Default for GatewayConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: PathBuf::from(".local/dev"),
             consumers: true,
+            workers: ConsumeOptions::DEFAULT_CONCURRENCY,
             visibility_timeout: Duration::from_secs(300),
             max_document_bytes: rag_lambda::wiring::DEFAULT_MAX_DOCUMENT_BYTES,
             dev_user: "dev-user".into(),
@@ -281,14 +287,21 @@ impl Gateway {
                     status.clone(),
                     &parts,
                     processor,
-                    config.max_document_bytes,
+                    ProcessorLimits {
+                        max_object_bytes: config.max_document_bytes,
+                        workers: u32::try_from(config.workers.max(1)).unwrap_or(u32::MAX),
+                    },
                     Some(jobs.clone()),
                     &readers,
                 )?);
-                tasks.push(tokio::spawn(consume(
+                let options = ConsumeOptions {
+                    concurrency: config.workers.max(1),
+                    ..ConsumeOptions::new(Duration::from_millis(500))
+                };
+                tasks.push(tokio::spawn(consume_with(
                     queue,
                     consumer,
-                    Duration::from_millis(500),
+                    options,
                     shutdown.subscribe(),
                 )));
             }

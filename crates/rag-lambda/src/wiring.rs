@@ -412,13 +412,48 @@ impl Readers {
     }
 }
 
+/// What a processor may take on: the largest document, and how many
+/// workers (its concurrency) run a long document's page ranges at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessorLimits {
+    pub max_object_bytes: u64,
+    /// Page-range jobs one document is split into at most
+    /// (`TextPipelineConfig::workers`).
+    pub workers: u32,
+}
+
+impl ProcessorLimits {
+    /// `max_object_bytes`, with the default number of workers.
+    pub fn new(max_object_bytes: u64) -> Self {
+        Self {
+            max_object_bytes,
+            workers: TextPipelineConfig::default().workers,
+        }
+    }
+
+    /// `MAX_DOCUMENT_BYTES` and `TEXT_RAG_WORKERS` (the text processor's
+    /// `maximumConcurrency`), defaults otherwise.
+    pub fn from_env() -> Result<Self> {
+        let defaults = Self::new(env::bytes(
+            env::MAX_DOCUMENT_BYTES,
+            DEFAULT_MAX_DOCUMENT_BYTES,
+        )?);
+        let workers = env::number(env::TEXT_RAG_WORKERS, u64::from(defaults.workers))?;
+        Ok(Self {
+            workers: u32::try_from(workers.max(1))
+                .with_context(|| format!("{} is too large", env::TEXT_RAG_WORKERS))?,
+            ..defaults
+        })
+    }
+}
+
 /// A queue consumer with explicit settings and parts.
 pub fn consumer_from(
     sdk: &SdkConfig,
     resources: &Resources,
     parts: &SearchParts,
     processor: Processor,
-    max_object_bytes: u64,
+    limits: ProcessorLimits,
     readers: &Readers,
 ) -> Result<JobConsumer> {
     // The VDR processor sends page-range jobs and hand-backs to its own
@@ -452,7 +487,7 @@ pub fn consumer_from(
         resources.status(sdk)?,
         parts,
         processor,
-        max_object_bytes,
+        limits,
         jobs,
         readers,
     )
@@ -487,7 +522,7 @@ pub fn consumer_with(
     status: Arc<dyn StatusStore>,
     parts: &SearchParts,
     processor: Processor,
-    max_object_bytes: u64,
+    limits: ProcessorLimits,
     jobs: Option<Arc<dyn JobQueue>>,
     readers: &Readers,
 ) -> Result<JobConsumer> {
@@ -504,7 +539,8 @@ pub fn consumer_with(
         )?),
         analyzer: Arc::new(Analyzer::new()),
         config: TextPipelineConfig {
-            max_object_bytes,
+            max_object_bytes: limits.max_object_bytes,
+            workers: limits.workers,
             visuals: vision.as_ref().map(|v| v.visuals).unwrap_or_default(),
             scans_to_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
             ..TextPipelineConfig::default()
@@ -554,14 +590,13 @@ pub fn visuals_from_env() -> Result<Option<rag_vision::VisionSetup>> {
 pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
     let sdk = rag_aws::sdk_config().await;
     let parts = SearchParts::from_env(&sdk, true).await?;
-    let max = env::bytes(env::MAX_DOCUMENT_BYTES, DEFAULT_MAX_DOCUMENT_BYTES)?;
     let readers = Readers::isolated_in_this_binary()?;
     consumer_from(
         &sdk,
         &Resources::from_env(),
         &parts,
         processor,
-        max,
+        ProcessorLimits::from_env()?,
         &readers,
     )
 }

@@ -109,6 +109,11 @@ struct DevArgs {
     /// who reaches the port can then act as anyone.
     #[arg(long)]
     trust_user_param: bool,
+    /// Jobs each pipeline runs at once, as the processors' concurrency on
+    /// Lambda; a long text document is split into at most this many
+    /// page-range jobs.
+    #[arg(long, env = "RAG_DEV_WORKERS", default_value_t = 4)]
+    workers: usize,
     #[command(subcommand)]
     command: Option<DevCommand>,
 }
@@ -301,7 +306,8 @@ fn main() -> ExitCode {
                 ..
             }) => commands::dev::token(data_dir, &user, ttl),
             Command::Dev(a) => {
-                commands::dev::serve(a.addr, a.data_dir, a.user, a.trust_user_param).await
+                commands::dev::serve(a.addr, a.data_dir, a.user, a.trust_user_param, a.workers)
+                    .await
             }
         }
     });

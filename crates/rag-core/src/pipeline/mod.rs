@@ -12,6 +12,7 @@ pub mod telemetry;
 mod text;
 mod vdr;
 mod visuals;
+mod work;
 
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use failure::{Failure, Fault};

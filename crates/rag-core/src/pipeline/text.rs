@@ -22,9 +22,10 @@ use crate::status::PartReport;
 use crate::status::{Stage, StatusUpdate, QUEUE_LEASE_SECS};
 use crate::visuals::{VisionModel, VisualsConfig};
 
-/// Pages per text job: text is cheap per page (about 7 chunks a page, 50
-/// chunks a second embedded on one vCPU), so 200 pages keep a job near half
-/// a minute of embedding, far inside Lambda's 15.
+/// Most pages in one text job, however light: text is cheap per page
+/// (about 6 chunks a page), so 200 pages keep a job far inside Lambda's 15
+/// minutes. Documents are split well before that by their estimated work
+/// ([`TextPipelineConfig::seconds_per_job`]).
 pub const DEFAULT_TEXT_PAGES_PER_JOB: u32 = 200;
 
 /// Limits and batch sizes of the text pipeline.
@@ -39,6 +40,16 @@ pub struct TextPipelineConfig {
     /// A document with more pages is split into page-range jobs that run in
     /// parallel (when the pipeline has a [`FollowUp`] queue).
     pub max_pages_per_job: u32,
+    /// A document whose estimated embedding time (chunks times the measured
+    /// cost of one, see [`super::work`]) is longer is split into page-range
+    /// jobs of about this much work each, so that parallel workers make it
+    /// searchable sooner.
+    pub seconds_per_job: std::time::Duration,
+    /// Workers that can run page-range jobs at once (the processor's
+    /// concurrency): a document is split into at most this many jobs.
+    pub workers: u32,
+    /// What one chunk costs to embed until this process has measured it.
+    pub seconds_per_chunk: f64,
     /// Whether a scanned PDF goes on to the VDR pipeline (`ENABLE_VDR_PIPELINE`)
     /// rather than failing as having no text.
     pub scans_to_vdr: bool,
@@ -59,6 +70,14 @@ impl Default for TextPipelineConfig {
             embed_batch: 32,
             visuals: VisualsConfig::default(),
             max_pages_per_job: DEFAULT_TEXT_PAGES_PER_JOB,
+            // A page-range job costs about a second beyond its embedding
+            // (reading and parsing the file, storing, the queue hand-off):
+            // two seconds of embedding keep that overhead a third.
+            seconds_per_job: std::time::Duration::from_secs(2),
+            workers: 10,
+            // The default engine (onnx-int8) on one Lambda vCPU, measured
+            // by rag-embed's engines example: about 40 chunks a second.
+            seconds_per_chunk: 0.025,
             scans_to_vdr: true,
             pages_per_batch: 20,
             deadline_margin: std::time::Duration::from_secs(60),
@@ -252,8 +271,10 @@ impl TextPipeline {
                 last: per_job,
             });
         let mut read = self.extract(bytes.clone(), job, first_range).await;
+        let mut read_range = first_range;
         if first_range.is_some() && read.as_ref().is_ok_and(|doc| doc.is_empty()) {
             read = self.extract(bytes, job, None).await;
+            read_range = None;
         }
         let extracted = match read {
             Ok(doc) => doc,
@@ -281,10 +302,10 @@ impl TextPipeline {
 
         // A long document: page ranges in parallel jobs
         if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
-            let numbered = extracted.pages.iter().all(|p| p.number.is_some());
-            if numbered && pages as u32 > per_job {
+            let read = read_range.map_or(pages, |r| (r.last as usize).min(pages));
+            if let Some(per_part) = self.pages_per_part(job, &extracted, read) {
                 return self
-                    .fan_out(job, follow, pages as u32, per_job, started)
+                    .fan_out(job, follow, pages as u32, per_part, started)
                     .await;
             }
         }
@@ -355,6 +376,41 @@ impl TextPipeline {
         })
     }
 
+    /// Pages per page-range job for a document with numbered pages whose
+    /// first `read` pages were extracted, or `None` to run it whole
+    /// ([`super::work`]).
+    fn pages_per_part(
+        &self,
+        job: &PipelineJob,
+        extracted: &ExtractedDocument,
+        read: usize,
+    ) -> Option<u32> {
+        if !extracted.pages.iter().all(|p| p.number.is_some()) || read == 0 {
+            return None;
+        }
+        let pages = extracted.pages.len() as u32;
+        let chunks_read: usize = extracted
+            .pages
+            .iter()
+            .take(read)
+            .map(|p| self.chunker.chunk(&p.text, extracted.kind).len())
+            .sum();
+        let chunks = chunks_read as f64 * f64::from(pages) / read as f64;
+        let seconds_per_chunk = super::work::seconds_per_chunk(self.config.seconds_per_chunk);
+        let per_part = super::work::pages_per_part(
+            pages,
+            chunks,
+            seconds_per_chunk,
+            super::work::SplitLimits {
+                budget: self.config.seconds_per_job,
+                max_parts: self.config.workers,
+                max_pages_per_job: self.config.max_pages_per_job,
+            },
+        );
+        tracing::info!(statusId = %job.status_id, pages, read, chunks = chunks.round(), seconds_per_chunk, ?per_part, "estimated the document's work");
+        per_part
+    }
+
     /// Chunks of every page, each with its page number.
     fn page_chunks(
         &self,
@@ -407,11 +463,13 @@ impl TextPipeline {
                     .await;
             }
             let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
+            let embedding = Instant::now();
             let embedded = self
                 .embedder
                 .embed_documents(&texts)
                 .await
                 .map_err(|e| transient(e.to_string()))?;
+            super::work::record_embedding(texts.len(), embedding.elapsed());
             if embedded.len() != texts.len() {
                 return Err(transient(format!(
                     "embedder returned {} vectors for {} texts",

@@ -20,6 +20,7 @@ pub async fn serve(
     data_dir: PathBuf,
     user: String,
     trust_user_param: bool,
+    workers: usize,
 ) -> Result<ExitCode> {
     let setup = wiring::embedder()?;
     let index = wiring::index(setup.embedder.dimensions()).await?;
@@ -30,6 +31,7 @@ pub async fn serve(
         data_dir,
         dev_user: user,
         trust_user_param,
+        workers,
         // Documents are read by workers that are ragctl again (main.rs).
         extraction_worker: Some(
             rag_extract::sandbox::WorkerProgram::this_binary()
