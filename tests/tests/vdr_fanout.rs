@@ -755,16 +755,16 @@ async fn text_jobs_near_their_deadline_hand_their_rest_back() {
     assert_eq!(
         parts,
         [
-            (1, 8),
-            (4, 8),
-            (7, 8),
-            (9, 16),
-            (12, 16),
-            (15, 16),
-            (17, 20),
-            (20, 20),
+            (1, 7),
+            (4, 7),
+            (7, 7),
+            (8, 14),
+            (11, 14),
+            (14, 14),
+            (15, 20),
+            (18, 20),
         ],
-        "ranges of 8, each storing 3 pages per invocation and handing the rest back"
+        "three even ranges (at most 8 pages a job), each storing 3 pages per invocation and handing the rest back"
     );
 
     // Six pages fit one job, but the embedding runs out of time: the

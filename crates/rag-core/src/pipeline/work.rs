@@ -57,8 +57,8 @@ pub(super) struct SplitLimits {
 
 /// Pages per job for a document of `pages` pages and about `chunks` chunks
 /// costing `seconds_per_chunk` each, or `None` to run it whole: when its
-/// work fits the budget (and its pages the job size), or when it has a
-/// single page.
+/// work fits the budget (or there is one worker) and its pages fit one job,
+/// or when it has a single page. Parts are of even size.
 pub(super) fn pages_per_part(
     pages: u32,
     chunks: f64,
@@ -68,12 +68,12 @@ pub(super) fn pages_per_part(
     let max_pages = limits.max_pages_per_job.max(1);
     let work = chunks.max(0.0) * seconds_per_chunk.max(0.0);
     let budget = limits.budget.as_secs_f64().max(f64::MIN_POSITIVE);
-    if pages <= 1 || (work <= budget && pages <= max_pages) {
-        return None;
-    }
-    let wanted = (work / budget).ceil().clamp(2.0, f64::from(pages));
-    let parts = (wanted as u32).min(limits.max_parts.max(2));
-    Some(pages.div_ceil(parts).clamp(1, max_pages))
+    // As many parts as the budget asks, no more than there are workers to
+    // run them, no fewer than the job size needs, no more than pages.
+    let by_work = (work / budget).ceil().min(f64::from(u32::MAX)) as u32;
+    let by_pages = pages.div_ceil(max_pages);
+    let parts = by_work.min(limits.max_parts).max(by_pages).min(pages);
+    (parts > 1).then(|| pages.div_ceil(parts))
 }
 
 #[cfg(test)]
@@ -107,6 +107,16 @@ mod tests {
         assert_eq!(pages_per_part(1_000, 5_600.0, 0.05, LIMITS), Some(100));
         // Three pages of heavy work: one page each.
         assert_eq!(pages_per_part(3, 3_000.0, 0.05, LIMITS), Some(1));
+    }
+
+    #[test]
+    fn one_worker_runs_a_document_whole_unless_it_is_too_long_for_one_job() {
+        let one = SplitLimits {
+            max_parts: 1,
+            ..LIMITS
+        };
+        assert_eq!(pages_per_part(100, 560.0, 0.025, one), None);
+        assert_eq!(pages_per_part(1_000, 5_600.0, 0.05, one), Some(200));
     }
 
     #[test]
