@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use ort::logging::LogLevel;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
@@ -81,6 +82,10 @@ impl OnnxEncoder {
             Err(reason) => return Err(reason.clone()),
         };
         let session = Session::builder(environment)
+            .map_err(|e| e.to_string())?
+            // ONNX Runtime's info lines (one per run and per graph rewrite)
+            // would drown the service's own logs: warnings and errors only.
+            .with_log_level(LogLevel::Warning)
             .map_err(|e| e.to_string())?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| e.to_string())?
@@ -192,7 +197,10 @@ fn load_runtime() -> Result<(ort::environment::Environment, PathBuf), String> {
                     .map_err(|e| e.to_string())
             });
         match built {
-            Ok(environment) => return Ok((environment, path)),
+            Ok(environment) => {
+                environment.set_log_level(LogLevel::Warning);
+                return Ok((environment, path));
+            }
             // A library that fails to load poisons ort's one-time loader, so
             // later candidates would fail the same way: stop here.
             Err(error) => {
