@@ -110,6 +110,14 @@ impl Engine {
         }
     }
 
+    /// The file of `model_dir` this engine reads the weights from.
+    pub fn weights_path(self, model_dir: &Path) -> PathBuf {
+        match self {
+            Self::Candle => model_dir.join("model.safetensors"),
+            Self::Onnx(precision) => precision.graph_path(model_dir),
+        }
+    }
+
     /// The name [`Engine::parse`] reads.
     pub fn name(self) -> &'static str {
         match self {
@@ -124,6 +132,36 @@ impl Engine {
 enum Forward {
     Candle(Encoder),
     Onnx(OnnxEncoder),
+}
+
+/// The model's name: its directory's.
+fn model_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| {
+            dir.canonicalize()
+                .ok()?
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "model".to_owned())
+}
+
+/// The id vectors of the model in `dir` are stored under, whatever engine
+/// computes them.
+pub(crate) fn model_id(dir: &Path) -> String {
+    format!("local:{}", model_name(dir))
+}
+
+/// The model's window in tokens, special tokens included: sentence-
+/// transformers' `max_seq_length`, within the position embeddings.
+pub(crate) fn max_seq_length(dir: &Path, config: &Config) -> Result<usize, LoadError> {
+    let st_config: Option<SentenceBertConfig> =
+        read_optional_json(&dir.join("sentence_bert_config.json"))?;
+    Ok(st_config
+        .and_then(|c| c.max_seq_length)
+        .unwrap_or(config.max_position_embeddings)
+        .min(config.max_position_embeddings))
 }
 
 /// How token vectors are combined into one sentence vector, as the model's
@@ -215,7 +253,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     })
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, LoadError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, LoadError> {
     let bytes = read_file(path)?;
     serde_json::from_slice(&bytes).map_err(|source| LoadError::Json {
         path: path.to_owned(),
@@ -282,12 +320,7 @@ impl BertEmbedder {
         let pooling_path = dir.join(pooling_dir).join("config.json");
         let pooling = pooling_from(read_optional_json(&pooling_path)?, &pooling_path)?;
 
-        let st_config: Option<SentenceBertConfig> =
-            read_optional_json(&dir.join("sentence_bert_config.json"))?;
-        let max_seq_length = st_config
-            .and_then(|c| c.max_seq_length)
-            .unwrap_or(config.max_position_embeddings)
-            .min(config.max_position_embeddings);
+        let max_seq_length = max_seq_length(dir, &config)?;
 
         let tokenizer_path = dir.join("tokenizer.json");
         let tok_err = |message: String| LoadError::Tokenizer {
@@ -325,8 +358,8 @@ impl BertEmbedder {
 
         let forward = match engine {
             Engine::Candle => Forward::Candle(load_candle(dir, &config)?),
-            Engine::Onnx(precision) => {
-                let graph = precision.graph_path(dir);
+            Engine::Onnx(_) => {
+                let graph = engine.weights_path(dir);
                 if !graph.is_file() {
                     return Err(LoadError::Onnx {
                         path: graph,
@@ -343,16 +376,7 @@ impl BertEmbedder {
             }
         };
 
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .or_else(|| {
-                dir.canonicalize()
-                    .ok()?
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "model".to_owned());
+        let name = model_name(dir);
 
         tracing::info!(
             model = %name, engine = engine.name(), dims = config.hidden_size, max_seq_length,
@@ -370,7 +394,7 @@ impl BertEmbedder {
             counter: BertTokenCounter {
                 tokenizer: Arc::new(counting),
             },
-            model_id: format!("local:{name}"),
+            model_id: model_id(dir),
             dimensions: config.hidden_size,
             max_seq_length,
             special_tokens,
@@ -397,6 +421,11 @@ impl BertEmbedder {
     /// chunks to fit the model's window.
     pub fn token_counter(&self) -> Arc<dyn TokenCounter> {
         Arc::new(self.counter.clone())
+    }
+
+    /// Tokens in `text` as [`BertEmbedder::token_counter`] counts them.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.counter.count(text)
     }
 
     /// The largest text, in tokens without specials, the model sees whole:
@@ -508,7 +537,7 @@ impl Model {
 
 /// Loads `model.safetensors` (memory-mapped) into candle's encoder.
 fn load_candle(dir: &Path, config: &Config) -> Result<Encoder, LoadError> {
-    let weights_path = dir.join("model.safetensors");
+    let weights_path = Engine::Candle.weights_path(dir);
     if !weights_path.is_file() {
         return Err(LoadError::Io {
             path: weights_path,

@@ -18,6 +18,7 @@
 
 pub mod bert;
 pub mod colpali;
+pub mod deferred;
 mod encoder;
 pub mod model_card;
 pub mod onnx;
@@ -26,6 +27,7 @@ pub mod setup;
 
 pub use bert::{BertEmbedder, BertTokenCounter, Engine, LoadError, Pooling};
 pub use colpali::{ColPaliConfig, ColPaliEmbedder};
+pub use deferred::DeferredBert;
 pub use onnx::Precision;
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
 pub use setup::{embedder_from_env, page_embedder_from_env, EmbedderSetup};

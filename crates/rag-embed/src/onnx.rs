@@ -180,6 +180,27 @@ fn candidates() -> Vec<PathBuf> {
     found
 }
 
+/// The first `libonnxruntime.so` where one is looked for, or why there is
+/// none: checked before the model loads in the background
+/// ([`crate::deferred`]), so that a missing library stops a process at start.
+pub(crate) fn find_library() -> Result<PathBuf, String> {
+    let candidates = candidates();
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates
+                .iter()
+                .map(|p| format!("{}: not found", p.display()))
+                .collect();
+            format!(
+                "no usable {LIBRARY_NAME} ({}); set {LIBRARY_PATH_VAR} or run scripts/fetch-onnxruntime.sh",
+                tried.join("; ")
+            )
+        })
+}
+
 fn load_runtime() -> Result<(ort::environment::Environment, PathBuf), String> {
     let mut tried = Vec::new();
     for path in candidates() {

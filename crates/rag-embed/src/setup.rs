@@ -7,7 +7,10 @@ use std::sync::Arc;
 use rag_core::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
 use rag_core::ports::{Embedder, PageEmbedder};
 
-use crate::{BertEmbedder, ColPaliConfig, ColPaliEmbedder, Engine, OpenAiConfig, OpenAiEmbedder};
+use crate::{
+    BertEmbedder, ColPaliConfig, ColPaliEmbedder, DeferredBert, Engine, OpenAiConfig,
+    OpenAiEmbedder,
+};
 
 /// Environment variable choosing the local model's engine: `onnx-int8`,
 /// `onnx-fp32` (or `onnx`), `candle`; unset means [`Engine::DEFAULT`].
@@ -37,6 +40,21 @@ impl EmbedderSetup {
             counter: embedder.token_counter(),
             engine: embedder.engine().name().to_owned(),
             embedder,
+            chunking,
+        }
+    }
+}
+
+impl EmbedderSetup {
+    /// A local model loading in the background ([`crate::deferred`]), with
+    /// chunks sized in its own tokens and kept within its window.
+    pub fn deferred(model: DeferredBert) -> Self {
+        let mut chunking = ChunkingConfig::default();
+        chunking.max_tokens = chunking.max_tokens.min(model.max_tokens());
+        Self {
+            counter: model.token_counter(),
+            engine: model.engine().name().to_owned(),
+            embedder: Arc::new(model),
             chunking,
         }
     }
@@ -101,12 +119,11 @@ pub fn embedder_from_env(default_model_dir: &Path) -> Result<EmbedderSetup, Setu
                 None => Engine::DEFAULT,
                 Some(name) => Engine::parse(&name).ok_or(SetupError::UnknownEngine(name))?,
             };
-            let embedder =
-                BertEmbedder::load_with(&dir, engine).map_err(|source| SetupError::Model {
-                    dir: dir.clone(),
-                    source: Box::new(source),
-                })?;
-            Ok(EmbedderSetup::local(Arc::new(embedder)))
+            let model = DeferredBert::start(&dir, engine).map_err(|source| SetupError::Model {
+                dir: dir.clone(),
+                source: Box::new(source),
+            })?;
+            Ok(EmbedderSetup::deferred(model))
         }
         Ok(other) => Err(SetupError::Unknown(other.to_owned())),
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rag_core::language::{Script, ScriptCoverage};
 use rag_core::ports::Embedder;
-use rag_embed::{BertEmbedder, Engine, LoadError, Precision};
+use rag_embed::{BertEmbedder, DeferredBert, Engine, LoadError, Precision};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -195,4 +195,73 @@ fn a_corrupt_onnx_graph_is_an_error_not_a_crash() {
         matches!(err, Some(LoadError::Onnx { .. })),
         "expected an ONNX load error, got {err:?}"
     );
+}
+
+/// The model loading in the background answers as the loaded one does:
+/// same id, dimensions, window, token counts and vectors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_loading_in_the_background_answers_as_the_loaded_one(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deferred = DeferredBert::start(&model_dir(), Engine::DEFAULT)?;
+    let loaded = load_model();
+    assert_eq!(deferred.model_id(), loaded.model_id());
+    assert_eq!(deferred.dimensions(), loaded.dimensions());
+    assert_eq!(deferred.max_tokens(), loaded.max_tokens());
+    assert_eq!(deferred.script_coverage(), loaded.script_coverage());
+    let text = "Deferred loading keeps a cold start short.";
+    assert_eq!(
+        deferred.token_counter().count(text),
+        loaded.token_counter().count(text)
+    );
+    let fx = fixture();
+    assert_eq!(
+        deferred.embed_documents(&fx.sentences).await?,
+        loaded.embed_documents(&fx.sentences).await?
+    );
+    assert_eq!(
+        deferred.embed_query(text).await?,
+        loaded.embed_query(text).await?
+    );
+    Ok(())
+}
+
+/// What can be checked at once is: a model directory without the engine's
+/// weights fails at start, not at the first embedding.
+#[test]
+fn a_background_load_without_weights_fails_at_start() {
+    let dir = std::env::temp_dir().join(format!("deferred-no-graph-{}", std::process::id()));
+    let source = model_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    let err = DeferredBert::start(&dir, Engine::Onnx(Precision::Int8)).err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        matches!(&err, Some(LoadError::Onnx { path, .. }) if path.ends_with("onnx/model_qint8.onnx")),
+        "{err:?}"
+    );
+}
+
+/// A graph that exists but cannot be loaded fails every embedding with the
+/// reason, and counting tokens still answers (by bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_load_that_fails_fails_each_embedding_with_its_reason() {
+    let dir = std::env::temp_dir().join(format!("deferred-bad-graph-{}", std::process::id()));
+    let source = model_dir();
+    std::fs::create_dir_all(dir.join("onnx")).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    std::fs::write(dir.join("onnx/model.onnx"), b"not a protobuf at all")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deferred = match DeferredBert::start(&dir, Engine::Onnx(Precision::Fp32)) {
+        Ok(d) => d,
+        Err(e) => panic!("the files exist, so the start succeeds: {e}"),
+    };
+    let err = deferred.embed_query("anything").await.err();
+    let _ = std::fs::remove_dir_all(&dir);
+    let message = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("could not be loaded"), "{message}");
+    assert_eq!(deferred.token_counter().count("twelve bytes"), 12);
 }
