@@ -158,12 +158,7 @@ fn token_counter_counts_without_specials_or_truncation() {
 
 #[test]
 fn a_missing_onnx_graph_is_named_with_how_to_make_it() {
-    let dir = std::env::temp_dir().join(format!("no-graph-{}", std::process::id()));
-    let source = model_dir();
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-    }
+    let dir = model_without_weights("no-graph");
     let err = BertEmbedder::load_with(&dir, Engine::Onnx(Precision::Int8)).err();
     let _ = std::fs::remove_dir_all(&dir);
     match err {
@@ -181,12 +176,7 @@ fn a_missing_onnx_graph_is_named_with_how_to_make_it() {
 
 #[test]
 fn a_corrupt_onnx_graph_is_an_error_not_a_crash() {
-    let dir = std::env::temp_dir().join(format!("bad-graph-{}", std::process::id()));
-    let source = model_dir();
-    std::fs::create_dir_all(dir.join("onnx")).unwrap_or_else(|e| panic!("{e}"));
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-    }
+    let dir = model_without_weights("bad-graph");
     std::fs::write(dir.join("onnx/model.onnx"), b"not a protobuf at all")
         .unwrap_or_else(|e| panic!("{e}"));
     let err = BertEmbedder::load_with(&dir, Engine::Onnx(Precision::Fp32)).err();
@@ -229,12 +219,7 @@ async fn a_model_loading_in_the_background_answers_as_the_loaded_one(
 /// weights fails at start, not at the first embedding.
 #[test]
 fn a_background_load_without_weights_fails_at_start() {
-    let dir = std::env::temp_dir().join(format!("deferred-no-graph-{}", std::process::id()));
-    let source = model_dir();
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-    }
+    let dir = model_without_weights("deferred-no-graph");
     let err = DeferredBert::start(&dir, Engine::Onnx(Precision::Int8)).err();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
@@ -247,12 +232,7 @@ fn a_background_load_without_weights_fails_at_start() {
 /// reason, and counting tokens still answers (by bytes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_load_that_fails_fails_each_embedding_with_its_reason() {
-    let dir = std::env::temp_dir().join(format!("deferred-bad-graph-{}", std::process::id()));
-    let source = model_dir();
-    std::fs::create_dir_all(dir.join("onnx")).unwrap_or_else(|e| panic!("{e}"));
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-    }
+    let dir = model_without_weights("deferred-bad-graph");
     std::fs::write(dir.join("onnx/model.onnx"), b"not a protobuf at all")
         .unwrap_or_else(|e| panic!("{e}"));
     let deferred = match DeferredBert::start(&dir, Engine::Onnx(Precision::Fp32)) {
@@ -264,4 +244,16 @@ async fn a_background_load_that_fails_fails_each_embedding_with_its_reason() {
     let message = err.map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("could not be loaded"), "{message}");
     assert_eq!(deferred.token_counter().count("twelve bytes"), 12);
+}
+
+/// A fresh directory with the model's configuration and tokenizer but no
+/// weights (and an empty `onnx/`), for tests of what loading makes of it.
+fn model_without_weights(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    let source = model_dir();
+    std::fs::create_dir_all(dir.join("onnx")).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    dir
 }
