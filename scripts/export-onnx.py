@@ -39,6 +39,9 @@ MODEL_DIR = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / ".local/models/al
 FIXTURE = REPO / "crates/rag-embed/tests/fixtures/minilm_reference.json"
 OPSET = 17  # LayerNormalization is an operator from opset 17
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+# Raised whenever the graphs this script writes change, so that
+# scripts/fetch-model.sh exports existing models again.
+EXPORT_VERSION = 2
 
 
 def build(weights, config):
@@ -177,10 +180,14 @@ def main():
     # projections 0.9935 / 0.9958 (without the FFN input ones 0.991, without
     # layer 0 0.993); reduce_range and uint8 weights did worse. The
     # activation x activation MatMuls of attention are never quantized.
+    # The embedding tables (Gather) are int8 too: the file goes from 69 to
+    # 34 MB and a session loads in 63 ms instead of 109 (the cold start's
+    # largest part), for 0.9944 / 0.9967 against 0.9955 / 0.9969 one text at
+    # a time.
     quantize_dynamic(
         str(fp32),
         str(int8),
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=["MatMul", "Gather"],
         per_channel=True,
         nodes_to_exclude=[f"l{i}_out_mm" for i in range(config["num_hidden_layers"])],
         weight_type=QuantType.QInt8,
@@ -203,6 +210,8 @@ def main():
         sys.exit("an exported graph does not reproduce sentence-transformers' vectors")
     for tmp, path in zip([fp32, int8], final):
         tmp.replace(path)
+    # Last: scripts/fetch-model.sh exports again when this differs.
+    (out_dir / "EXPORT_VERSION").write_text(f"{EXPORT_VERSION}\n")
 
 
 if __name__ == "__main__":

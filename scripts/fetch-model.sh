@@ -27,7 +27,10 @@ complete() {
 }
 
 exported() {
-    [[ -s "$model_dir/onnx/model.onnx" && -s "$model_dir/onnx/model_qint8.onnx" ]]
+    local version
+    version="$(sed -n 's/^EXPORT_VERSION = \([0-9]*\).*/\1/p' "$repo/scripts/export-onnx.py")"
+    [[ -s "$model_dir/onnx/model.onnx" && -s "$model_dir/onnx/model_qint8.onnx" &&
+        "$(cat "$model_dir/onnx/EXPORT_VERSION" 2>/dev/null)" == "$version" ]]
 }
 
 export_onnx() {
