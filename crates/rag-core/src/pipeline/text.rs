@@ -10,9 +10,9 @@ use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms};
 use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
-use crate::chunking::Chunker;
+use crate::chunking::{Chunker, TextKind};
 use crate::classify::{extension, Pipeline};
-use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use crate::job::{JobPart, PageRange, PipelineJob};
 use crate::ports::{
     BlobError, BlobStore, DocumentRecord, Embedder, Extractor, Index, IndexError, JobQueue,
@@ -300,13 +300,21 @@ impl TextPipeline {
             )
             .await;
 
-        // A long document: page ranges in parallel jobs
+        // A long document: page ranges in parallel jobs. The estimate
+        // chunks the pages read; when that is all of them, those chunks are
+        // the document's unless the visuals step changes its text.
+        let mut chunked = None;
         if let (Flavor::Text, Some(follow)) = (flavor, &self.follow_up) {
             let read = read_range.map_or(pages, |r| (r.last as usize).min(pages));
-            if let Some(per_part) = self.pages_per_part(job, &extracted, read) {
-                return self
-                    .fan_out(job, follow, pages as u32, per_part, started)
-                    .await;
+            let numbered = extracted.pages.iter().all(|p| p.number.is_some());
+            if numbered && read > 0 {
+                let chunks = self.page_chunks(&extracted.pages[..read], extracted.kind, flavor);
+                if let Some(per_part) = self.pages_per_part(job, pages, chunks.len(), read) {
+                    return self
+                        .fan_out(job, follow, pages as u32, per_part, started)
+                        .await;
+                }
+                chunked = (read == pages && self.visuals.is_none()).then_some(chunks);
             }
         }
 
@@ -317,7 +325,10 @@ impl TextPipeline {
         report
             .stage(Stage::Chunking, 0.0, "Chunking text", Map::new())
             .await;
-        let chunks = self.page_chunks(&extracted, flavor);
+        let chunks = match chunked {
+            Some(chunks) => chunks,
+            None => self.page_chunks(&extracted.pages, extracted.kind, flavor),
+        };
         if chunks.is_empty() {
             return fail(ExtractError::Empty.into()).await;
         }
@@ -376,25 +387,17 @@ impl TextPipeline {
         })
     }
 
-    /// Pages per page-range job for a document with numbered pages whose
-    /// first `read` pages were extracted, or `None` to run it whole
-    /// ([`super::work`]).
+    /// Pages per page-range job for a document of `pages` numbered pages
+    /// whose first `read` made `chunks_read` chunks, or `None` to run it
+    /// whole ([`super::work`]).
     fn pages_per_part(
         &self,
         job: &PipelineJob,
-        extracted: &ExtractedDocument,
+        pages: usize,
+        chunks_read: usize,
         read: usize,
     ) -> Option<u32> {
-        if !extracted.pages.iter().all(|p| p.number.is_some()) || read == 0 {
-            return None;
-        }
-        let pages = extracted.pages.len() as u32;
-        let chunks_read: usize = extracted
-            .pages
-            .iter()
-            .take(read)
-            .map(|p| self.chunker.chunk(&p.text, extracted.kind).len())
-            .sum();
+        let pages = pages as u32;
         let chunks = chunks_read as f64 * f64::from(pages) / read as f64;
         let seconds_per_chunk = super::work::seconds_per_chunk(self.config.seconds_per_chunk);
         let per_part = super::work::pages_per_part(
@@ -414,18 +417,19 @@ impl TextPipeline {
     /// Chunks of every page, each with its page number.
     fn page_chunks(
         &self,
-        extracted: &ExtractedDocument,
+        pages: &[ExtractedPage],
+        kind: TextKind,
         flavor: Flavor,
     ) -> Vec<(Option<u32>, String)> {
         let mut chunks = Vec::new();
-        for (i, page) in extracted.pages.iter().enumerate() {
+        for (i, page) in pages.iter().enumerate() {
             let number = match flavor {
                 Flavor::Text => page.number,
                 // Every VDR result points at a page, even for formats
                 // without pages (a one-page form in plain text).
                 Flavor::VdrPageText => page.number.or(Some(i as u32 + 1)),
             };
-            for c in self.chunker.chunk(&page.text, extracted.kind) {
+            for c in self.chunker.chunk(&page.text, kind) {
                 chunks.push((number, c));
             }
         }
@@ -577,13 +581,7 @@ impl TextPipeline {
             while let Some(page) = unstored.next_if(|p| p.number.is_some_and(|n| n <= last)) {
                 pages.push(page);
             }
-            let batch_text = ExtractedDocument {
-                pages,
-                kind: extracted.kind,
-                format: extracted.format,
-                images: Vec::new(),
-            };
-            let chunks = self.page_chunks(&batch_text, Flavor::Text);
+            let chunks = self.page_chunks(&pages, extracted.kind, Flavor::Text);
             // The first batch always runs to its end: a job makes progress.
             let watch = (pages_stored > 0).then_some(deadline);
             let Some(vectors) = self.embed_chunks(&chunks, None, watch).await? else {
