@@ -151,9 +151,49 @@ pub fn percentile(values: &[f64], q: f64) -> f64 {
     v[rank - 1]
 }
 
+/// The 95% interval of `statistic` by a bootstrap over queries: each of
+/// `resamples` draws `queries` query indices with replacement and hands
+/// them to `statistic`, which computes the figure over those queries (a
+/// mean of per-query differences, a median of their latencies, ...).
+/// Resampling whole queries is what makes a difference between two runs of
+/// the same queries, or a latency near a target, tell from noise. Seeded,
+/// so a rerun prints the same interval.
+pub fn query_bootstrap(
+    queries: usize,
+    resamples: usize,
+    mut statistic: impl FnMut(&[usize]) -> f64,
+) -> [f64; 2] {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    if queries == 0 || resamples == 0 {
+        return [0.0, 0.0];
+    }
+    let mut rng = StdRng::seed_from_u64(14);
+    let mut picked = vec![0; queries];
+    let figures: Vec<f64> = (0..resamples)
+        .map(|_| {
+            for p in picked.iter_mut() {
+                *p = rng.random_range(0..queries);
+            }
+            statistic(&picked)
+        })
+        .collect();
+    [percentile(&figures, 0.025), percentile(&figures, 0.975)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bootstrap_interval_holds_the_mean_and_narrows_with_agreement() {
+        let values: Vec<f64> = (0..50).map(|i| f64::from(i % 5) - 2.0).collect();
+        let mean =
+            |picked: &[usize]| picked.iter().map(|&i| values[i]).sum::<f64>() / picked.len() as f64;
+        let [lo, hi] = query_bootstrap(values.len(), 2_000, mean);
+        assert!(lo < 0.0 && hi > 0.0, "[{lo}, {hi}]");
+        assert_eq!(query_bootstrap(10, 500, |_| 3.0), [3.0, 3.0]);
+        assert_eq!(query_bootstrap(0, 500, |_| 3.0), [0.0, 0.0]);
+    }
 
     fn judg(pairs: &[(&str, u32)]) -> HashMap<String, u32> {
         pairs.iter().map(|(d, g)| (d.to_string(), *g)).collect()

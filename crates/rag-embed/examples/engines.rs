@@ -19,7 +19,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rag_core::eval::{is_judged, ndcg_at, parse_jsonl, parse_qrels, CorpusEntry, EvalQuery};
+use rag_core::eval::{
+    is_judged, ndcg_at, parse_jsonl, parse_qrels, percentile, query_bootstrap, CorpusEntry,
+    EvalQuery,
+};
 use rag_core::ports::Embedder;
 use rag_embed::{BertEmbedder, Engine, Precision};
 use serde::Deserialize;
@@ -34,19 +37,6 @@ const CHUNK_TOKENS: usize = 200;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-#[derive(Deserialize)]
-struct Line {
-    text: String,
-}
-
-fn read_texts(path: &Path, limit: usize) -> anyhow::Result<Vec<String>> {
-    let body = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    body.lines()
-        .take(limit)
-        .map(|l| Ok(serde_json::from_str::<Line>(l)?.text))
-        .collect()
 }
 
 /// CPU seconds used by this process so far (Linux), to read figures on a
@@ -70,10 +60,6 @@ fn min_mean(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = values.collect();
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
     (min, v.iter().sum::<f64>() / v.len().max(1) as f64)
-}
-
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 #[derive(Deserialize)]
@@ -107,8 +93,18 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".local/models/all-MiniLM-L6-v2"));
     let beir = root.join("../shared/data/beir/msmarco-5k");
-    let passages = read_texts(&beir.join("corpus.jsonl"), PASSAGES)?;
-    let queries = read_texts(&beir.join("queries.jsonl"), QUERIES)?;
+    let corpus: Vec<String> =
+        parse_jsonl::<CorpusEntry>(&std::fs::read_to_string(beir.join("corpus.jsonl"))?)?
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+    let passages = corpus[..PASSAGES.min(corpus.len())].to_vec();
+    let queries: Vec<String> =
+        parse_jsonl::<EvalQuery>(&std::fs::read_to_string(beir.join("queries.jsonl"))?)?
+            .into_iter()
+            .take(QUERIES)
+            .map(|q| q.text)
+            .collect();
     let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(
         root.join("crates/rag-embed/tests/fixtures/minilm_reference.json"),
     )?)?;
@@ -116,7 +112,6 @@ async fn main() -> anyhow::Result<()> {
     let candle = BertEmbedder::load_with(&dir, Engine::Candle)?;
     let counter = candle.token_counter();
     // ~200-token chunks of consecutive passages (the corpus order is random).
-    let corpus = read_texts(&beir.join("corpus.jsonl"), 5_000)?;
     let mut chunks = Vec::new();
     let mut current = String::new();
     for p in &corpus {
@@ -209,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
         let row = json!({
             "engine": engine.name(), "passages_per_s": passages_s, "chunks_per_s": chunks_s,
             "tokens_per_s": chunks_s * chunk_tokens, "cpu_percent": cpu,
-            "query_p50_ms": percentile(&latencies, 50), "query_p95_ms": percentile(&latencies, 95),
+            "query_p50_ms": percentile(&latencies, 0.5), "query_p95_ms": percentile(&latencies, 0.95),
             "cosine_st_min": st_min, "cosine_st_mean": st_mean, "cosine_candle_min": candle_min,
             "load_ms": load_ms,
         });
@@ -354,7 +349,9 @@ fn exact_quality(dir: &Path, set: &Path, as_json: bool) -> anyhow::Result<()> {
     let reference = per_engine[0].1.clone();
     for (engine, scores) in &per_engine {
         let diffs: Vec<f64> = scores.iter().zip(&reference).map(|(a, b)| a - b).collect();
-        let (low, high) = bootstrap_interval(&diffs);
+        let [low, high] = query_bootstrap(diffs.len(), 10_000, |picked| {
+            picked.iter().map(|&q| diffs[q]).sum::<f64>() / picked.len() as f64
+        });
         let row = json!({
             "dataset": name, "engine": engine.name(), "ndcg@10": mean(scores),
             "minus_onnx_fp32": mean(&diffs), "interval_95": [low, high], "queries": diffs.len(),
@@ -372,30 +369,4 @@ fn exact_quality(dir: &Path, set: &Path, as_json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The 95% interval of the mean of `values` by a bootstrap over them
-/// (10,000 resamples, fixed seed so reruns print the same).
-fn bootstrap_interval(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let n = values.len();
-    let mut means: Vec<f64> = (0..10_000)
-        .map(|_| {
-            (0..n)
-                .map(|_| values[(next() % n as u64) as usize])
-                .sum::<f64>()
-                / n as f64
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    (means[250], means[9_749])
 }

@@ -883,23 +883,16 @@ fn log(a: &BenchArgs, line: &str) {
 /// resample draws whole queries (a slow query is slow in every round).
 /// Whether a figure near a target is under it, or inside this run's noise.
 fn median_interval(latencies: &[f64], queries: usize) -> [f64; 2] {
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-    if queries == 0 || latencies.is_empty() {
+    if latencies.is_empty() {
         return [0.0, 0.0];
     }
-    let mut rng = StdRng::seed_from_u64(14);
-    let mut medians: Vec<f64> = (0..2000)
-        .map(|_| {
-            let picked: Vec<usize> = (0..queries).map(|_| rng.random_range(0..queries)).collect();
-            let sample: Vec<f64> = latencies
-                .chunks(queries)
-                .flat_map(|round| picked.iter().filter_map(|&q| round.get(q).copied()))
-                .collect();
-            percentile(&sample, 0.5)
-        })
-        .collect();
-    medians.sort_by(f64::total_cmp);
-    [percentile(&medians, 0.025), percentile(&medians, 0.975)]
+    rag_core::eval::query_bootstrap(queries, 2000, |picked| {
+        let sample: Vec<f64> = latencies
+            .chunks(queries)
+            .flat_map(|round| picked.iter().filter_map(|&q| round.get(q).copied()))
+            .collect();
+        percentile(&sample, 0.5)
+    })
 }
 
 /// Prints one result: a JSON line, or a table row.
