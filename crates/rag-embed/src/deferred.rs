@@ -175,18 +175,24 @@ impl DeferredBert {
     }
 
     /// The loaded model, waiting on the blocking pool if it is not yet.
-    async fn model(&self) -> Result<BertEmbedder, EmbedError> {
-        let unavailable = |reason: &str| {
-            EmbedError::Model(format!("the embedding model could not be loaded: {reason}"))
-        };
-        if let Some(done) = self.loading.done.get() {
-            return done.clone().map_err(|e| unavailable(&e));
-        }
-        let loading = self.loading.clone();
-        tokio::task::spawn_blocking(move || loading.wait().cloned().map_err(str::to_owned))
+    async fn ready(&self) -> Result<&BertEmbedder, EmbedError> {
+        if self.loading.done.get().is_none() {
+            let loading = self.loading.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = loading.wait();
+            })
             .await
-            .map_err(|e| EmbedError::Model(format!("waiting for the model failed: {e}")))?
-            .map_err(|e| unavailable(&e))
+            .map_err(|e| EmbedError::Model(format!("waiting for the model failed: {e}")))?;
+        }
+        match self.loading.done.get() {
+            Some(Ok(model)) => Ok(model),
+            Some(Err(reason)) => Err(EmbedError::Model(format!(
+                "the embedding model could not be loaded: {reason}"
+            ))),
+            None => Err(EmbedError::Model(
+                "the embedding model's load ended without an outcome".into(),
+            )),
+        }
     }
 }
 
@@ -201,11 +207,11 @@ impl Embedder for DeferredBert {
     }
 
     async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.model().await?.embed_documents(texts).await
+        self.ready().await?.embed_documents(texts).await
     }
 
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.model().await?.embed_query(text).await
+        self.ready().await?.embed_query(text).await
     }
 
     fn script_coverage(&self) -> &ScriptCoverage {
