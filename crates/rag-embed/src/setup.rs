@@ -34,30 +34,31 @@ impl EmbedderSetup {
     /// A loaded local model, with chunks sized in its own tokens and kept
     /// within its window.
     pub fn local(embedder: Arc<BertEmbedder>) -> Self {
-        let mut chunking = ChunkingConfig::default();
-        chunking.max_tokens = chunking.max_tokens.min(embedder.max_tokens());
         Self {
             counter: embedder.token_counter(),
+            chunking: chunking_within(embedder.max_tokens()),
             engine: embedder.engine().name().to_owned(),
             embedder,
-            chunking,
+        }
+    }
+
+    /// A local model loading in the background ([`crate::deferred`]), with
+    /// chunks sized in its own tokens and kept within its window.
+    pub fn deferred(model: DeferredBert) -> Self {
+        Self {
+            counter: model.token_counter(),
+            chunking: chunking_within(model.max_tokens()),
+            engine: model.engine().name().to_owned(),
+            embedder: Arc::new(model),
         }
     }
 }
 
-impl EmbedderSetup {
-    /// A local model loading in the background ([`crate::deferred`]), with
-    /// chunks sized in its own tokens and kept within its window.
-    pub fn deferred(model: DeferredBert) -> Self {
-        let mut chunking = ChunkingConfig::default();
-        chunking.max_tokens = chunking.max_tokens.min(model.max_tokens());
-        Self {
-            counter: model.token_counter(),
-            engine: model.engine().name().to_owned(),
-            embedder: Arc::new(model),
-            chunking,
-        }
-    }
+/// The default chunk sizes, kept within a model's window of `max_tokens`.
+fn chunking_within(max_tokens: usize) -> ChunkingConfig {
+    let mut chunking = ChunkingConfig::default();
+    chunking.max_tokens = chunking.max_tokens.min(max_tokens);
+    chunking
 }
 
 /// Why no embedder could be set up; the message says what to fix.
