@@ -181,8 +181,9 @@ fn candidates() -> Vec<PathBuf> {
 }
 
 /// The first `libonnxruntime.so` where one is looked for, or why there is
-/// none: checked before the model loads in the background
-/// ([`crate::deferred`]), so that a missing library stops a process at start.
+/// none: what [`load_runtime`] loads, and what [`crate::deferred`] checks
+/// before the model loads in the background, so that a missing library
+/// stops a process at start.
 pub(crate) fn find_library() -> Result<PathBuf, String> {
     let candidates = candidates();
     candidates
@@ -202,36 +203,19 @@ pub(crate) fn find_library() -> Result<PathBuf, String> {
 }
 
 fn load_runtime() -> Result<(ort::environment::Environment, PathBuf), String> {
-    let mut tried = Vec::new();
-    for path in candidates() {
-        if !path.is_file() {
-            tried.push(format!("{}: not found", path.display()));
-            continue;
-        }
-        let built = ort::init_from(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|builder| {
-                builder
-                    .with_name("rag-embed")
-                    .with_telemetry(false)
-                    .build()
-                    .map_err(|e| e.to_string())
-            });
-        match built {
-            Ok(environment) => {
-                environment.set_log_level(LogLevel::Warning);
-                return Ok((environment, path));
-            }
-            // A library that fails to load poisons ort's one-time loader, so
-            // later candidates would fail the same way: stop here.
-            Err(error) => {
-                tried.push(format!("{}: {error}", path.display()));
-                break;
-            }
-        }
-    }
-    Err(format!(
-        "no usable {LIBRARY_NAME} ({}); set {LIBRARY_PATH_VAR} or run scripts/fetch-onnxruntime.sh",
-        tried.join("; ")
-    ))
+    // The first copy found is the one loaded: a library that fails to load
+    // poisons ort's one-time loader, so trying another would fail the same.
+    let path = find_library()?;
+    let environment = ort::init_from(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|builder| {
+            builder
+                .with_name("rag-embed")
+                .with_telemetry(false)
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    environment.set_log_level(LogLevel::Warning);
+    Ok((environment, path))
 }
