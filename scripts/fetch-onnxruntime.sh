@@ -12,8 +12,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The `ort` crate 2.0.0-rc.15 (Cargo.toml) targets ONNX Runtime 1.31 and
-# accepts any later 1.x; 1.32.0 is the newest on PyPI.
-VERSION=1.32.0
+VERSION="$ONNXRUNTIME_VERSION"
 exec "$REPO/scripts/fetch-wheel-file.sh" onnxruntime "$VERSION" manylinux_2_28_x86_64 \
     "onnxruntime/capi/libonnxruntime.so.$VERSION" "$LOCAL_DIR/onnxruntime/lib/libonnxruntime.so"

@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # onnxruntime is the version scripts/fetch-onnxruntime.sh takes the library from.
-PINS="onnx==1.23.2 safetensors==0.8.0 numpy==2.4.6 tokenizers==0.23.3 onnxruntime==1.32.0"
+PINS="onnx==1.23.2 safetensors==0.8.0 numpy==2.4.6 tokenizers==0.23.3 onnxruntime==$ONNXRUNTIME_VERSION"
 venv="$CACHE_DIR/venvs/onnx"
 python="$venv/bin/python"
 stamp="$venv/.pins"
