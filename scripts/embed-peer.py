@@ -9,8 +9,8 @@ TEXTS_JSON holds {"passages": [...], "chunks": [...], "queries": [...]}.
 Prints one JSON line per graph, with the fields the example prints.
 """
 
+import importlib.util
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,24 +25,28 @@ BATCH = 32
 MAX_TOKENS = 256
 
 
+def load_export():
+    """scripts/export-onnx.py as a module: its `embed` is the reference way a
+    Python caller pools and normalises this graph's output."""
+    spec = importlib.util.spec_from_file_location("export_onnx", REPO / "scripts/export-onnx.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXPORT = load_export()
+
+
 def embed(session, tokenizer, texts):
-    encodings = tokenizer.encode_batch(texts)
-    order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+    """Batches of BATCH texts of similar length (longest first), each padded
+    and pooled by export-onnx.py's `embed`; vectors back in input order."""
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     out = [None] * len(texts)
     for start in range(0, len(order), BATCH):
         batch = order[start : start + BATCH]
-        width = max(len(encodings[i].ids) for i in batch)
-        ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, i in enumerate(batch):
-            e = encodings[i]
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = e.attention_mask
-        (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-        pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
-        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
-        for row, i in enumerate(batch):
-            out[i] = pooled[row]
+        for i, vector in zip(batch, EXPORT.embed(session, tokenizer, [texts[i] for i in batch])):
+            out[i] = vector
     return np.array(out)
 
 
