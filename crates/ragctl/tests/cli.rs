@@ -4,6 +4,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn ragctl(args: &[&str]) -> Output {
+    ragctl_with(args, &[])
+}
+
+/// `ragctl` with `env` set on top of this process's environment.
+fn ragctl_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragctl"));
     cmd.args(args).current_dir(&workspace);
@@ -13,6 +18,7 @@ fn ragctl(args: &[&str]) -> Output {
             workspace.join(".local/models/all-MiniLM-L6-v2"),
         );
     }
+    cmd.envs(env.iter().copied());
     cmd.output().expect("ragctl runs")
 }
 
@@ -102,6 +108,44 @@ fn dlq_says_which_queue_it_lacks() {
         out.status.code(),
         Some(2),
         "a message id or --all: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_unknown_engine_or_a_model_without_its_graph_is_refused_at_start() {
+    let out = ragctl_with(
+        &["query", "q", "--user", "nobody"],
+        &[("RAG_EMBED_ENGINE", "tensorflow".as_ref())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "RAG_EMBED_ENGINE must be 'onnx-int8', 'onnx-fp32' or 'candle', not 'tensorflow'"
+        ),
+        "{}",
+        text(&out)
+    );
+    // A model directory without the ONNX graph: named, with how to make it,
+    // before any query runs (the model itself loads in the background).
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = std::env::var_os("RAG_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join(".local/models/all-MiniLM-L6-v2"));
+    let dir = std::env::temp_dir().join(format!("cli-no-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model.join(f), dir.join(f)).expect("copy the model's configuration");
+    }
+    let out = ragctl_with(
+        &["query", "q", "--user", "nobody"],
+        &[("RAG_MODEL_DIR", dir.as_os_str())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("onnx/model_qint8.onnx") && text(&out).contains("fetch-model.sh"),
+        "{}",
         text(&out)
     );
 }
