@@ -573,6 +573,9 @@ impl Stack {
             text_rag_queue_url: queues.get("TextRagQueue").map(|q| q.url.clone()),
             vdr_queue_url: queues.get("VdrQueue").map(|q| q.url.clone()),
         };
+        // One pool for every function of the stack, as one container has.
+        let index = crate::index().await;
+        let parts = parts_over(index.clone()).await;
         let api = wiring::api_processor_from(
             &sdk,
             &resources,
@@ -581,11 +584,9 @@ impl Stack {
                 allowed_buckets: vec![bucket.clone()],
                 enable_vdr: true,
             },
+            parts.index.clone(),
         )
         .expect("api-processor");
-        // One pool for every function of the stack, as one container has.
-        let index = crate::index().await;
-        let parts = parts_over(index.clone()).await;
         let consumer = |processor| {
             wiring::consumer_from(
                 &sdk,

@@ -106,9 +106,19 @@ pub async fn index() -> PgIndex {
 pub struct RecordingStatusStore {
     inner: MemoryStatusStore,
     pub history: Mutex<Vec<StatusRecord>>,
+    /// When a run reaches this stage, its owner cancels it right after
+    /// that write, as `POST /v2/documents/{id}/cancel` would.
+    pub cancel_at: Mutex<Option<rag_core::status::Stage>>,
 }
 
 impl RecordingStatusStore {
+    /// Cancels a run right after it reaches `stage`.
+    pub fn cancel_when(&self, stage: rag_core::status::Stage) {
+        if let Ok(mut at) = self.cancel_at.lock() {
+            *at = Some(stage);
+        }
+    }
+
     /// The applied records of one statusId, in order.
     pub fn history_of(&self, status_id: &str) -> Vec<StatusRecord> {
         self.history
@@ -131,6 +141,22 @@ impl StatusStore for RecordingStatusStore {
             if let Ok(mut h) = self.history.lock() {
                 h.push(r.clone());
             }
+            let cancel = self.cancel_at.lock().map(|at| *at == Some(r.status));
+            if cancel.unwrap_or(false) {
+                let cancel = StatusUpdate::new(
+                    &r.status_id,
+                    &r.user,
+                    &r.run_id,
+                    rag_core::status::Stage::Cancelled,
+                    r.progress,
+                    "Cancelled by its owner",
+                );
+                if let StatusWrite::Applied(c) = self.inner.apply(&cancel).await? {
+                    if let Ok(mut h) = self.history.lock() {
+                        h.push(c);
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -147,9 +173,12 @@ impl StatusStore for RecordingStatusStore {
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &rag_core::ports::Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.inner.list_for_user(user, limit).await
+        self.inner.list_for_user(user, listing).await
+    }
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        self.inner.delete(status_id).await
     }
     async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
         self.inner.expired(now, limit).await

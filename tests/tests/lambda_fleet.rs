@@ -136,6 +136,55 @@ async fn status_of(stack: &Stack, user: &str, status_id: &str) -> (i64, Value) {
     (response.status_code, response_json(&response))
 }
 
+/// A `/v2/documents/{documentId}{tail}` request as `user` (`tail` one of
+/// "", "/cancel", "/share", "/share/<grantee>"); the listing when
+/// `status_id` is `None`.
+async fn documents(
+    stack: &Stack,
+    user: &str,
+    method: &str,
+    status_id: Option<&str>,
+    tail: &str,
+    body: Option<Value>,
+    query: Value,
+) -> (i64, Value) {
+    let encode = |s: &str| {
+        s.replace('%', "%25")
+            .replace('#', "%23")
+            .replace('/', "%2F")
+    };
+    let mut event = integration_tests::fleet::sample_event(PROCESS, "status.json");
+    event["requestContext"]["authorizer"]["claims"]["cognito:username"] = user.into();
+    event["httpMethod"] = method.into();
+    event["queryStringParameters"] = query;
+    match status_id {
+        None => {
+            event["resource"] = "/v2/documents".into();
+            event["path"] = "/v2/documents".into();
+            event["pathParameters"] = Value::Null;
+        }
+        Some(id) => {
+            let mut params = json!({ "documentId": encode(id) });
+            let mut resource = tail.to_owned();
+            if let Some(grantee) = tail.strip_prefix("/share/") {
+                params["user"] = encode(grantee).into();
+                resource = "/share/{user}".into();
+            }
+            event["resource"] = format!("/v2/documents/{{documentId}}{resource}").into();
+            event["path"] = format!("/v2/documents/{}", encode(id)).into();
+            event["pathParameters"] = params;
+        }
+    }
+    if let Some(body) = body {
+        event["body"] = body.to_string().into();
+    }
+    let response = stack
+        .api
+        .handle(serde_json::from_value(event).expect("documents event"))
+        .await;
+    (response.status_code, response_json(&response))
+}
+
 /// Connects `connection_id` as `user` (a real Cognito id token) and
 /// subscribes it to `status_id`; returns the subscription replies.
 async fn connect_and_subscribe(
@@ -926,6 +975,455 @@ async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
     let image = reqwest::get(url).await.unwrap();
     assert_eq!(image.status(), 200, "{url}");
     assert!(image.bytes().await.unwrap().starts_with(b"\x89PNG"));
+
+    // Deleting the document takes its pages, their images and its status.
+    let none = Value::Null;
+    let (code, body) = documents(
+        &stack,
+        &user,
+        "DELETE",
+        Some(&status_id),
+        "",
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (body["indexed"].as_bool(), body["page_images"].as_u64()),
+        (Some(true), Some(4)),
+        "{body}"
+    );
+    for page in 1..=4 {
+        let gone = s3(&stack)
+            .head_object()
+            .bucket(&stack.bucket)
+            .key(rag_core::pipeline::page_image_key(key, page))
+            .send()
+            .await;
+        assert!(gone.is_err(), "page {page} image left behind");
+    }
+    for (table, rows) in row_counts(&stack.index, &status_id).await {
+        assert_eq!(rows, 0, "{table} rows left behind");
+    }
+    assert_eq!(status_of(&stack, &user, &status_id).await.0, 404);
+    let (_, found) = search(
+        &stack,
+        &user,
+        json!({"query": "Huardest gefburn", "search_mode": "vdr"}),
+    )
+    .await;
+    assert_eq!(found["results"], json!([]), "{found}");
+    // The upload itself is the frontend's file: it stays.
+    assert!(s3(&stack)
+        .head_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_listed_inspected_shared_and_deleted_by_their_owner_only() {
+    let stack = Stack::new().await;
+    let alice = new_user("alice").user;
+    let bob = new_user("bob").user;
+    let texts = [
+        (
+            "solar.txt",
+            "Photovoltaic panels convert sunlight into electricity for the grid.",
+        ),
+        (
+            "bees.txt",
+            "Honey bees pollinate crops; a colony has one queen and many workers.",
+        ),
+        (
+            "tides.txt",
+            "Tides rise and fall twice a day, pulled by the moon and the sun.",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, text) in texts {
+        let key = own(&alice, name);
+        put(&stack, &key, text.as_bytes().to_vec(), "text/plain").await;
+        assert_eq!(submit(&stack, &alice, &key, json!({})).await.0, 202);
+        ids.push(format!("{}#{key}", stack.bucket));
+    }
+    let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 60).await;
+    assert_eq!((received, response.batch_item_failures.len()), (3, 0));
+    let none = Value::Null;
+
+    // Paged, newest first, every document once.
+    let (code, first) =
+        documents(&stack, &alice, "GET", None, "", None, json!({"limit": "2"})).await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(
+        first["documents"].as_array().map(Vec::len),
+        Some(2),
+        "{first}"
+    );
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, second) = documents(
+        &stack,
+        &alice,
+        "GET",
+        None,
+        "",
+        None,
+        json!({"limit": "2", "cursor": cursor}),
+    )
+    .await;
+    assert_eq!(
+        second["documents"].as_array().map(Vec::len),
+        Some(1),
+        "{second}"
+    );
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    let mut listed: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["documents"].as_array().cloned().unwrap_or_default())
+        .filter_map(|d| d["statusId"].as_str().map(str::to_owned))
+        .collect();
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    // Filters apply before the page is cut.
+    let count = |page: &Value| page["documents"].as_array().map_or(0, Vec::len);
+    let filtered = |q: Value| documents(&stack, &alice, "GET", None, "", None, q);
+    assert_eq!(
+        count(&filtered(json!({"status": "completed,failed"})).await.1),
+        3
+    );
+    assert_eq!(count(&filtered(json!({"status": "failed"})).await.1), 0);
+    assert_eq!(count(&filtered(json!({"pipeline": "vdr"})).await.1), 0);
+    assert_eq!(
+        count(
+            &filtered(json!({"pipeline": "text_rag", "limit": "1"}))
+                .await
+                .1
+        ),
+        1
+    );
+    assert_eq!(filtered(json!({"status": "done"})).await.0, 400);
+    assert_eq!(filtered(json!({"cursor": "not-a-cursor"})).await.0, 400);
+    assert_eq!(filtered(json!({"limit": "0"})).await.0, 400);
+    // Bob lists nothing of Alice's.
+    assert_eq!(
+        count(
+            &documents(&stack, &bob, "GET", None, "", None, none.clone())
+                .await
+                .1
+        ),
+        0
+    );
+
+    // One document: status, chunks, shares.
+    let solar = ids[0].as_str();
+    let (code, doc) = documents(&stack, &alice, "GET", Some(solar), "", None, none.clone()).await;
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(
+        (doc["indexed"].as_bool(), doc["pipeline"].as_str()),
+        (Some(true), Some("text_rag")),
+        "{doc}"
+    );
+    assert!(doc["chunks"].as_u64() >= Some(1), "{doc}");
+    assert_eq!(doc["status"]["status"], "completed");
+    assert_eq!(doc["shared_with"], json!([]));
+
+    // Nobody else may see or manage it; an unknown id is a 404.
+    for (method, tail, body) in [
+        ("GET", "", None),
+        ("DELETE", "", None),
+        ("POST", "/cancel", None),
+        ("POST", "/share", Some(json!({"user": bob}))),
+    ] {
+        let (code, body) =
+            documents(&stack, &bob, method, Some(solar), tail, body, none.clone()).await;
+        assert_eq!(
+            (code, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method} {tail}: {body}"
+        );
+    }
+    let unknown = format!("{}#{alice}/never-uploaded.txt", stack.bucket);
+    assert_eq!(
+        documents(
+            &stack,
+            &alice,
+            "GET",
+            Some(&unknown),
+            "",
+            None,
+            none.clone()
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        documents(
+            &stack,
+            &alice,
+            "DELETE",
+            Some(&unknown),
+            "",
+            None,
+            none.clone()
+        )
+        .await
+        .0,
+        404
+    );
+
+    // Shared with Bob, Bob finds it; unshared, he does not.
+    let query = json!({"query": "photovoltaic sunlight electricity", "search_mode": "sparse"});
+    let found = |user: String| {
+        let (stack, query) = (&stack, query.clone());
+        async move {
+            let (_, r) = search(stack, &user, query).await;
+            r["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r["document_id"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(found(bob.clone()).await.is_empty());
+    let (code, shared) = documents(
+        &stack,
+        &alice,
+        "POST",
+        Some(solar),
+        "/share",
+        Some(json!({"user": bob})),
+        none.clone(),
+    )
+    .await;
+    assert_eq!(
+        (code, shared["shared_with"].clone()),
+        (200, json!([bob])),
+        "{shared}"
+    );
+    assert_eq!(found(bob.clone()).await, vec![solar.to_owned()]);
+    // Sharing cannot be passed on: Bob may search it, not share it.
+    let carol = new_user("carol").user;
+    assert_eq!(
+        documents(
+            &stack,
+            &bob,
+            "POST",
+            Some(solar),
+            "/share",
+            Some(json!({"user": carol})),
+            none.clone()
+        )
+        .await
+        .0,
+        403
+    );
+    for bad in [
+        json!({}),
+        json!({"user": 7}),
+        json!({"user": alice}),
+        json!({"user": " padded "}),
+    ] {
+        let (code, body) = documents(
+            &stack,
+            &alice,
+            "POST",
+            Some(solar),
+            "/share",
+            Some(bad.clone()),
+            none.clone(),
+        )
+        .await;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let (code, doc) = documents(&stack, &alice, "GET", Some(solar), "", None, none.clone()).await;
+    assert_eq!((code, doc["shared_with"].clone()), (200, json!([bob])));
+    let (code, unshared) = documents(
+        &stack,
+        &alice,
+        "DELETE",
+        Some(solar),
+        &format!("/share/{}", bob),
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(
+        (code, unshared["shared_with"].clone()),
+        (200, json!([])),
+        "{unshared}"
+    );
+    assert!(found(bob.clone()).await.is_empty());
+
+    // A finished run cannot be cancelled.
+    let (code, body) = documents(
+        &stack,
+        &alice,
+        "POST",
+        Some(solar),
+        "/cancel",
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+
+    // Deleted: gone from the index, the status table and every listing.
+    let (code, body) = documents(
+        &stack,
+        &alice,
+        "DELETE",
+        Some(solar),
+        "",
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(
+        (code, body["indexed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    assert_eq!(chunk_count(&stack, solar).await, 0);
+    assert_eq!(status_of(&stack, &alice, solar).await.0, 404);
+    assert_eq!(
+        documents(&stack, &alice, "GET", Some(solar), "", None, none.clone())
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        documents(
+            &stack,
+            &alice,
+            "DELETE",
+            Some(solar),
+            "",
+            None,
+            none.clone()
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(count(&filtered(none.clone()).await.1), 2);
+    assert!(found(alice.clone()).await.is_empty());
+    // The others are untouched.
+    assert!(chunk_count(&stack, &ids[1]).await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_never_completes_even_racing_its_worker() {
+    let stack = Stack::new().await;
+    let user = new_user("cancel").user;
+    let key = own(&user, "notes.txt");
+    let text = "Cancellation must win or lose cleanly: never half a document. ".repeat(40);
+    put(&stack, &key, text.clone().into_bytes(), "text/plain").await;
+    let status_id = format!("{}#{key}", stack.bucket);
+    let none = Value::Null;
+    let cancel = || {
+        documents(
+            &stack,
+            &user,
+            "POST",
+            Some(&status_id),
+            "/cancel",
+            None,
+            none.clone(),
+        )
+    };
+
+    // Cancelled while queued: the worker that receives the job drops it.
+    assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);
+    let (code, record) = cancel().await;
+    assert_eq!(
+        (code, record["status"].as_str()),
+        (200, Some("cancelled")),
+        "{record}"
+    );
+    let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 60).await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    assert_eq!(
+        status_of(&stack, &user, &status_id).await.1["status"],
+        "cancelled"
+    );
+    assert_eq!(chunk_count(&stack, &status_id).await, 0);
+    assert_eq!(
+        cancel().await.0,
+        409,
+        "a cancelled run cannot be cancelled again"
+    );
+
+    // A new run starts after a cancelled one; completed, it cannot be cancelled.
+    assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);
+    deliver(&stack, &stack.text, "TextRagQueue", 60).await;
+    assert_eq!(
+        status_of(&stack, &user, &status_id).await.1["status"],
+        "completed"
+    );
+    let (code, body) = cancel().await;
+    assert_eq!(code, 409, "{body}");
+    let chunks = chunk_count(&stack, &status_id).await;
+    assert!(chunks > 0);
+
+    // The cancel and the worker at once: whichever wins, the outcome is
+    // whole. A cancel that was accepted leaves a cancelled run and nothing
+    // of it in the index; one refused leaves the run completed. (A new
+    // document each time: a reprocess cancelled before it stores keeps the
+    // earlier version, which would hide a half-withdrawn one.)
+    let mut outcomes = Vec::new();
+    for delay_ms in [0u64, 100, 200, 300, 400, 1500] {
+        let key = own(&user, &format!("race-{delay_ms}.txt"));
+        put(&stack, &key, text.clone().into_bytes(), "text/plain").await;
+        let status_id = format!("{}#{key}", stack.bucket);
+        assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);
+        let racing_cancel = async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            documents(
+                &stack,
+                &user,
+                "POST",
+                Some(&status_id),
+                "/cancel",
+                None,
+                none.clone(),
+            )
+            .await
+        };
+        let ((code, body), _) = tokio::join!(
+            racing_cancel,
+            deliver(&stack, &stack.text, "TextRagQueue", 60)
+        );
+        let record = status_of(&stack, &user, &status_id).await.1;
+        let rows = chunk_count(&stack, &status_id).await;
+        match code {
+            200 => {
+                assert_eq!(record["status"], "cancelled", "{record}");
+                assert_eq!(rows, 0, "a cancelled run left {rows} chunks");
+            }
+            409 => {
+                assert_eq!(record["status"], "completed", "{record}: {body}");
+                assert_eq!(rows, chunks);
+            }
+            other => panic!("cancel answered {other}: {body}"),
+        }
+        outcomes.push(code);
+    }
+    eprintln!("cancel racing the worker (delays 0, 100, 200, 300, 400, 1500 ms): {outcomes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1391,6 +1889,7 @@ async fn a_queue_fault_is_a_503_and_a_failed_status() {
             allowed_buckets: vec![stack.bucket.clone()],
             ..Default::default()
         },
+        std::sync::Arc::new(stack.index.clone()),
     )
     .unwrap();
     let body = json!({"bucket": stack.bucket, "key": key}).to_string();

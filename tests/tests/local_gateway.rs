@@ -91,6 +91,19 @@ impl Client {
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Any method on `path`, with a JSON body when given.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn status(&self, status_id: &str) -> Value {
         let encoded: String = url_encode(status_id);
         let r = self
@@ -206,6 +219,65 @@ async fn a_document_goes_from_upload_to_search_with_live_status() {
     assert_eq!(code, 200, "{found}");
     assert_eq!(found["results"][0]["document_id"], status_id.as_str());
     assert_eq!(client.status(&status_id).await["status"], "completed");
+
+    // The document routes, with the id URL-encoded into one segment.
+    use reqwest::Method;
+    let doc = format!("/v2/documents/{}", url_encode(&status_id));
+    let (code, listing) = client
+        .call(Method::GET, "/v2/documents?limit=5", None)
+        .await;
+    assert_eq!(code, 200, "{listing}");
+    assert_eq!(listing["documents"][0]["statusId"], status_id.as_str());
+    let (code, one) = client.call(Method::GET, &doc, None).await;
+    assert_eq!((code, one["indexed"].as_bool()), (200, Some(true)), "{one}");
+    let bob = new_user("gw-bob").user;
+    let (code, shared) = client
+        .call(
+            Method::POST,
+            &format!("{doc}/share"),
+            Some(json!({"user": bob})),
+        )
+        .await;
+    assert_eq!(
+        (code, shared["shared_with"].clone()),
+        (200, json!([bob])),
+        "{shared}"
+    );
+    let other = Client::new(&gateway, &bob);
+    assert_eq!(other.call(Method::GET, &doc, None).await.0, 403);
+    let (code, unshared) = client
+        .call(
+            Method::DELETE,
+            &format!("{doc}/share/{}", url_encode(&bob)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, unshared["shared_with"].clone()),
+        (200, json!([])),
+        "{unshared}"
+    );
+    assert_eq!(
+        client
+            .call(Method::POST, &format!("{doc}/cancel"), None)
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        client
+            .call(Method::GET, &format!("{doc}/nowhere"), None)
+            .await
+            .0,
+        404
+    );
+    let (code, deleted) = client.call(Method::DELETE, &doc, None).await;
+    assert_eq!(code, 200, "{deleted}");
+    let (_, found) = client
+        .post("/v2/query", json!({"query": "the crazy ones, the misfits"}))
+        .await;
+    assert_eq!(found["results"], json!([]), "{found}");
+    assert_eq!(client.call(Method::GET, &doc, None).await.0, 404);
     gateway.stop().await;
 }
 

@@ -21,6 +21,7 @@ fn completed(outcome: RunOutcome) -> usize {
         RunOutcome::HandedOver { reason, .. } => {
             panic!("expected completion, handed over: {reason}")
         }
+        RunOutcome::Cancelled => panic!("expected completion, cancelled"),
     }
 }
 
@@ -606,4 +607,68 @@ async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers()
     req.search_mode = SearchMode::Sparse;
     let r = query.search(&alice, &req).await.unwrap();
     assert_eq!(r.results.len(), 1);
+}
+
+/// A cancel that lands while the chunks are being stored (after the run
+/// wrote `storing`, before it completes): the completion is refused, the
+/// stored rows are withdrawn, and the document is not searchable.
+#[tokio::test]
+async fn a_run_cancelled_while_storing_withdraws_its_rows_and_never_completes() {
+    let h = Harness::new().await;
+    let alice = new_user("alice");
+    let solar = h.put("alice/solar.md", SOLAR.as_bytes());
+    h.status.cancel_when(Stage::Storing);
+    let outcome = h.ingest(&alice, "alice/solar.md").await;
+    assert!(matches!(outcome, RunOutcome::Cancelled), "{outcome:?}");
+    let history = h.status.history_of(&solar);
+    let stages: Vec<Stage> = history.iter().map(|r| r.status).collect();
+    assert_eq!(stages.last(), Some(&Stage::Cancelled), "{stages:?}");
+    assert!(!stages.contains(&Stage::Completed), "{stages:?}");
+    for (table, rows) in h.row_counts(&solar).await {
+        assert_eq!(rows, 0, "{table} still holds the cancelled run's rows");
+    }
+    let r = h
+        .search(
+            &alice,
+            "how do solar panels make electricity",
+            SearchMode::Hybrid,
+        )
+        .await;
+    assert!(r.results.is_empty(), "{:?}", r.results);
+}
+
+/// A cancel before the chunks are embedded: the run stops at its next
+/// stage, embeds and stores nothing, and an earlier version of the document
+/// stays searchable.
+#[tokio::test]
+async fn a_run_cancelled_before_embedding_stops_there_and_keeps_the_earlier_version() {
+    let h = Harness::new().await;
+    let alice = new_user("alice");
+    let solar = h.put("alice/solar.md", SOLAR.as_bytes());
+    completed(h.ingest(&alice, "alice/solar.md").await);
+    h.status.cancel_when(Stage::Chunking);
+    let outcome = h.ingest(&alice, "alice/solar.md").await;
+    assert!(matches!(outcome, RunOutcome::Cancelled), "{outcome:?}");
+    let last_run: Vec<Stage> = {
+        let history = h.status.history_of(&solar);
+        let run = history.last().map(|r| r.run_id.clone()).unwrap_or_default();
+        history
+            .iter()
+            .filter(|r| r.run_id == run)
+            .map(|r| r.status)
+            .collect()
+    };
+    assert!(
+        !last_run.contains(&Stage::Embedding) && !last_run.contains(&Stage::Storing),
+        "{last_run:?}"
+    );
+    assert_eq!(last_run.last(), Some(&Stage::Cancelled));
+    let r = h
+        .search(
+            &alice,
+            "how do solar panels make electricity",
+            SearchMode::Hybrid,
+        )
+        .await;
+    assert_eq!(r.results[0].document_id, solar);
 }

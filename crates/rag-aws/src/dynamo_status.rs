@@ -32,7 +32,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
+use rag_core::ports::{Listing, StatusStore, StatusStoreError, StatusWrite};
 use rag_core::status::{PartProgress, PartReport, StatusRecord, StatusUpdate};
 
 use crate::error::{backoff, describe};
@@ -369,7 +369,7 @@ impl StatusStore for DynamoStatusStore {
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         let query = self
             .client
@@ -380,10 +380,48 @@ impl StatusStore for DynamoStatusStore {
             .expression_attribute_names("#user", "user")
             .expression_attribute_values(":user", AttributeValue::S(user.to_owned()))
             .scan_index_forward(false);
+        // The index's own key of the cursor's record: DynamoDB resumes
+        // right after it, in the index's order.
+        let start = listing.after.as_ref().map(|after| {
+            Item::from([
+                ("user".to_owned(), AttributeValue::S(user.to_owned())),
+                (
+                    "timestamp".to_owned(),
+                    AttributeValue::S(timestamp_key(after.timestamp)),
+                ),
+                (
+                    "statusId".to_owned(),
+                    AttributeValue::S(after.status_id.clone()),
+                ),
+            ])
+        });
         let mut records = Vec::new();
-        self.query_records(query, limit, |_| true, &mut records)
-            .await?;
+        self.query_records(
+            query,
+            start,
+            listing.limit,
+            |r| listing.admits(r),
+            &mut records,
+        )
+        .await?;
         Ok(records)
+    }
+
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("statusId", AttributeValue::S(status_id.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error("DeleteItem", describe(&e)))?;
+        Ok(out
+            .attributes
+            .map(decode)
+            .transpose()?
+            .is_some_and(|r| !expired(&r)))
     }
 
     async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
@@ -399,7 +437,7 @@ impl StatusStore for DynamoStatusStore {
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
             // The index is eventually consistent: the record itself is read
             // again before anyone acts on it.
-            self.query_records(query, limit, |r| r.lease_expired(now), &mut lapsed)
+            self.query_records(query, None, limit, |r| r.lease_expired(now), &mut lapsed)
                 .await?;
         }
         Ok(lapsed)
@@ -407,17 +445,17 @@ impl StatusStore for DynamoStatusStore {
 }
 
 impl DynamoStatusStore {
-    /// The records `query` finds, page after page, added to `into` until it
-    /// holds `limit`: those `keep` accepts, skipping expired and
-    /// undecodable items.
+    /// The records `query` finds after `start`, page after page, added to
+    /// `into` until it holds `limit`: those `keep` accepts, skipping
+    /// expired and undecodable items.
     async fn query_records(
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        mut start: Option<Item>,
         limit: usize,
         keep: impl Fn(&StatusRecord) -> bool,
         into: &mut Vec<StatusRecord>,
     ) -> Result<(), StatusStoreError> {
-        let mut start: Option<Item> = None;
         while into.len() < limit {
             let page = i32::try_from(limit - into.len()).unwrap_or(i32::MAX);
             let out = query

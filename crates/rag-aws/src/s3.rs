@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use rag_core::ports::{BlobError, BlobLinker, BlobMeta, BlobRef, BlobStore};
 
@@ -157,6 +158,60 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| classify(e, blob))?;
         Ok(())
+    }
+
+    /// Lists the prefix a page (1,000 keys) at a time and deletes each page
+    /// with one `DeleteObjects`.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, BlobError> {
+        rag_core::ports::check_folder_prefix(prefix)?;
+        let blob = BlobRef {
+            bucket: bucket.to_owned(),
+            key: prefix.to_owned(),
+        };
+        let mut deleted = 0;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, &blob))?;
+            let objects = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| BlobError::Backend(e.to_string()))?;
+            if objects.is_empty() {
+                continue;
+            }
+            let count = objects.len() as u64;
+            let request = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| BlobError::Backend(e.to_string()))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(request)
+                .send()
+                .await
+                .map_err(|e| classify(e, &blob))?;
+            if let Some(failed) = out.errors().first() {
+                return Err(BlobError::Backend(format!(
+                    "{} of {count} objects under {prefix} could not be deleted: {}",
+                    out.errors().len(),
+                    failed.message().unwrap_or("no reason given")
+                )));
+            }
+            deleted += count;
+        }
+        Ok(deleted)
     }
 }
 

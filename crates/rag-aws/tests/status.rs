@@ -294,19 +294,36 @@ async fn users_list_their_own_records_newest_first() {
     let ids =
         |records: Vec<StatusRecord>| records.into_iter().map(|r| r.status_id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.list_for_user("alice", 10).await.unwrap()),
+        ids(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()),
         ["bkt#c", "bkt#b", "bkt#a"]
     );
     assert_eq!(
-        ids(store.list_for_user("alice", 2).await.unwrap()),
+        ids(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(2))
+            .await
+            .unwrap()),
         ["bkt#c", "bkt#b"]
     );
     assert_eq!(
-        ids(store.list_for_user("bob", 10).await.unwrap()),
+        ids(store
+            .list_for_user("bob", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()),
         ["bkt#z"]
     );
-    assert!(store.list_for_user("carol", 10).await.unwrap().is_empty());
-    assert!(store.list_for_user("alice", 0).await.unwrap().is_empty());
+    assert!(store
+        .list_for_user("carol", &rag_core::ports::Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_for_user("alice", &rag_core::ports::Listing::recent(0))
+        .await
+        .unwrap()
+        .is_empty());
     // An update makes a record the newest.
     applied(
         store
@@ -315,7 +332,10 @@ async fn users_list_their_own_records_newest_first() {
             .unwrap(),
     );
     assert_eq!(
-        ids(store.list_for_user("alice", 10).await.unwrap()),
+        ids(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()),
         ["bkt#a", "bkt#c", "bkt#b"]
     );
 }
@@ -331,7 +351,11 @@ async fn expired_records_are_gone_and_only_a_new_run_revives_them() {
             .unwrap(),
     );
     assert_eq!(store.get("bkt#old").await.unwrap(), None);
-    assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+    assert!(store
+        .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store
             .apply(&update("bkt#old", "alice", "r1", Embedding, 50))

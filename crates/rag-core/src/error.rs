@@ -7,7 +7,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{status} {code}: {error}")]
 pub struct ApiError {
-    /// HTTP status code (400, 401, 403, 404, 413, 415, 500).
+    /// HTTP status code (400, 401, 403, 404, 409, 413, 415, 500, 503).
     #[serde(skip)]
     pub status: u16,
     /// Stable identifier clients can switch on, e.g. `invalid_field`.
@@ -46,6 +46,15 @@ impl ApiError {
         Self {
             status: 404,
             code: "not_found",
+            error: error.into(),
+        }
+    }
+    /// A `409`: the resource is not in a state that allows the request
+    /// (cancelling a run that already ended, sharing a document not stored).
+    pub fn conflict(error: impl Into<String>) -> Self {
+        Self {
+            status: 409,
+            code: "conflict",
             error: error.into(),
         }
     }

@@ -74,6 +74,28 @@ pub trait BlobStore: Send + Sync {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<(), BlobError>;
+    /// Removes every object of `bucket` whose key starts with `prefix` (a
+    /// deleted document's rendered pages); returns how many. The prefix
+    /// must end in `/`, so it names one folder and never a sibling's.
+    /// The default refuses, for stores nothing is deleted from.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, BlobError> {
+        let _ = bucket;
+        Err(BlobError::Backend(format!(
+            "this store cannot delete {prefix}"
+        )))
+    }
+}
+
+/// Refuses a prefix to delete that is not a folder (`a/b/`): `a/b` would
+/// also take the objects of a sibling `a/bc`.
+pub fn check_folder_prefix(prefix: &str) -> Result<(), BlobError> {
+    if prefix.len() > 1 && prefix.ends_with('/') {
+        Ok(())
+    } else {
+        Err(BlobError::InvalidKey(format!(
+            "{prefix:?}: a prefix to delete must name a folder (end in '/')"
+        )))
+    }
 }
 
 /// Makes a link a caller can fetch an object from for a while (a presigned
@@ -112,12 +134,22 @@ pub trait StatusStore: Send + Sync {
     async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError>;
     /// The current record of a `statusId`.
     async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError>;
-    /// A user's most recent records, newest first.
+    /// A page of a user's records, newest first, as `listing` asks: the
+    /// next page starts after the last record of this one
+    /// ([`Listing::after`]).
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError>;
+    /// Forgets the record of `status_id` (a deleted document) and its part
+    /// counters; `false` if there was none. The default refuses, for stores
+    /// no document is deleted through.
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        Err(StatusStoreError(format!(
+            "this status store cannot delete {status_id}"
+        )))
+    }
     /// Adds the pages (and, at its end, the part) one worker of a run split
     /// into page ranges has stored to the run's shared counters, atomically
     /// with the record, and returns the totals; `None` if the report is
@@ -142,6 +174,69 @@ pub trait StatusStore: Send + Sync {
         Err(StatusStoreError(
             "this status store cannot list expired runs".into(),
         ))
+    }
+}
+
+/// Which of a user's status records [`StatusStore::list_for_user`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    /// At most this many.
+    pub limit: usize,
+    /// Only records after this one in the listing's order (newest first,
+    /// then by statusId): the last record of the previous page.
+    pub after: Option<ListCursor>,
+    /// Only records in one of these stages, when set.
+    pub stages: Option<Vec<crate::status::Stage>>,
+    /// Only records of this pipeline, when set.
+    pub pipeline: Option<Pipeline>,
+}
+
+impl Listing {
+    /// The `limit` most recent records, whatever their stage or pipeline.
+    pub fn recent(limit: usize) -> Self {
+        Self {
+            limit,
+            after: None,
+            stages: None,
+            pipeline: None,
+        }
+    }
+
+    /// Whether `record` passes the listing's filters (not its position).
+    pub fn admits(&self, record: &StatusRecord) -> bool {
+        self.stages
+            .as_ref()
+            .is_none_or(|stages| stages.contains(&record.status))
+            && self
+                .pipeline
+                .is_none_or(|pipeline| record.pipeline == Some(pipeline))
+    }
+}
+
+/// Where a page of a listing ended: the key of its last record, so the
+/// next page resumes after it however many records arrive meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    #[serde(rename = "t")]
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    #[serde(rename = "s")]
+    pub status_id: String,
+}
+
+impl ListCursor {
+    /// The cursor after `record`.
+    pub fn after(record: &StatusRecord) -> Self {
+        Self {
+            timestamp: record.timestamp,
+            status_id: record.status_id.clone(),
+        }
+    }
+
+    /// Whether `record` comes after the cursor in the listing's order
+    /// ([`StatusRecord::newest_first`]).
+    pub fn precedes(&self, record: &StatusRecord) -> bool {
+        record.timestamp < self.timestamp
+            || (record.timestamp == self.timestamp && record.status_id > self.status_id)
     }
 }
 
@@ -426,6 +521,21 @@ pub trait Index: Send + Sync {
         document_id: &str,
         grantee: &str,
     ) -> Result<bool, IndexError>;
+    /// Takes back a [`Index::grant`]; `false` if the owner has no such
+    /// document (revoking a grant never given is not an error).
+    async fn revoke(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        grantee: &str,
+    ) -> Result<bool, IndexError>;
+    /// The users a document of `owner`'s is shared with, sorted; `None` if
+    /// the owner has no such document.
+    async fn grantees(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+    ) -> Result<Option<Vec<String>>, IndexError>;
 }
 
 /// A document whose vectors come from another model than the configured

@@ -172,6 +172,76 @@ pub(crate) async fn status_list(
     http_response(state.api.handle(event).await)
 }
 
+/// `GET /v2/documents`: the caller's documents, a page at a time.
+pub(crate) async fn documents_list(
+    State(state): Shared,
+    Authed(caller): Authed,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let event = rest_event(
+        Method::GET,
+        "/v2/documents",
+        "/v2/documents",
+        HashMap::new(),
+        query,
+        &caller,
+        None,
+    );
+    http_response(state.api.handle(event).await)
+}
+
+/// `/v2/documents/{documentId}[/cancel | /share[/{user}]]`: the document
+/// id (and user) arrive URL-encoded, one path segment each, and are passed
+/// on still encoded, as API Gateway passes them.
+pub(crate) async fn document(
+    State(state): Shared,
+    Authed(caller): Authed,
+    method: axum::http::Method,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(refused) => return body_refused(refused),
+    };
+    let rest = uri.path().trim_start_matches("/v2/documents/");
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (tail, user) = match segments.as_slice() {
+        [_] => ("", None),
+        [_, "cancel"] => ("/cancel", None),
+        [_, "share"] => ("/share", None),
+        [_, "share", user] => ("/share/{user}", Some(*user)),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no route {method} {}", uri.path()),
+            )
+        }
+    };
+    let mut params = HashMap::from([("documentId".to_owned(), segments[0].to_owned())]);
+    if let Some(user) = user {
+        params.insert("user".to_owned(), user.to_owned());
+    }
+    let Ok(method) = Method::from_bytes(method.as_str().as_bytes()) else {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed",
+        );
+    };
+    let event = rest_event(
+        method,
+        &format!("/v2/documents/{{documentId}}{tail}"),
+        uri.path(),
+        params,
+        HashMap::new(),
+        &caller,
+        (!body.is_empty()).then_some(&body[..]),
+    );
+    http_response(state.api.handle(event).await)
+}
+
 /// `GET /v2/status/{statusId}`: the parameter is passed on still
 /// URL-encoded, as API Gateway passes it.
 pub(crate) async fn status_get(State(state): Shared, Authed(caller): Authed, uri: Uri) -> Response {

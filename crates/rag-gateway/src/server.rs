@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
-use rag_core::api::{ProcessConfig, ProcessService, StatusService};
+use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
 use rag_core::pipeline::Sweeper;
 use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
@@ -174,6 +174,11 @@ impl Gateway {
             status: StatusService {
                 status: stored.clone(),
             },
+            documents: DocumentService {
+                status: status.clone(),
+                index: parts.index.clone(),
+                blobs: blobs.clone(),
+            },
             sweeper: Sweeper {
                 status: status.clone(),
                 queue: jobs.clone(),
@@ -215,6 +220,13 @@ impl Gateway {
             .route("/v2/query", post(routes::query))
             .route("/v2/status", get(routes::status_list))
             .route("/v2/status/{*status_id}", get(routes::status_get))
+            .route("/v2/documents", get(routes::documents_list))
+            .route(
+                "/v2/documents/{*document}",
+                get(routes::document)
+                    .delete(routes::document)
+                    .post(routes::document),
+            )
             .route(
                 "/@connections/{connection_id}",
                 post(routes::post_to_connection),

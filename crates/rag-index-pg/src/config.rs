@@ -100,6 +100,33 @@ impl PgConfig {
     /// enough rows pass the access filter) and the timeouts above, set as
     /// startup parameters so they cost no extra round trip.
     pub async fn connect(&self) -> Result<PgPool, SetupError> {
+        self.pool_options()
+            .connect_with(self.connect_options()?)
+            .await
+            .map_err(|source| SetupError::Connect {
+                target: self.redacted_url(),
+                source,
+            })
+    }
+
+    /// A pool that opens its first connection when first used: for a
+    /// function that needs the database on some requests only (the
+    /// api-processor's document routes), so its cold start waits for none.
+    pub fn connect_lazy(&self) -> Result<PgPool, SetupError> {
+        Ok(self
+            .pool_options()
+            .connect_lazy_with(self.connect_options()?))
+    }
+
+    fn pool_options(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+    }
+
+    /// The server's address and the session settings every connection
+    /// starts with.
+    fn connect_options(&self) -> Result<PgConnectOptions, SetupError> {
         let millis = |d: Duration| format!("{}ms", d.as_millis());
         let opts = PgConnectOptions::from_str(&self.url)
             .map_err(|e| SetupError::InvalidUrl(e.to_string()))?
@@ -120,15 +147,7 @@ impl PgConfig {
                     if self.synchronous_commit { "on" } else { "off" }.to_owned(),
                 ),
             ]);
-        PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(|source| SetupError::Connect {
-                target: self.redacted_url(),
-                source,
-            })
+        Ok(opts)
     }
 }
 

@@ -90,6 +90,14 @@ fn parse_pipeline(s: &str) -> Pipeline {
 }
 
 impl PgIndex {
+    /// An index over `pool` that manages documents (lists, deletes,
+    /// shares them) but stores and searches no vectors: for a function that
+    /// loads no model (the api-processor). Any vector given to it is refused
+    /// for its length.
+    pub fn for_documents(pool: PgPool) -> Self {
+        Self::new(pool, 0)
+    }
+
     /// An index over `pool` for vectors of `dims` dimensions.
     pub fn new(pool: PgPool, dims: usize) -> Self {
         Self {
@@ -668,14 +676,7 @@ impl Index for PgIndex {
         document_id: &str,
     ) -> Result<Option<Vec<StoredChunk>>, IndexError> {
         let mut conn = self.connection().await?;
-        let owned =
-            sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
-                .bind(document_id)
-                .bind(&caller.user)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend)?;
-        if owned.is_none() {
+        if !owns(&mut conn, caller, document_id).await? {
             return Ok(None);
         }
         let rows = sqlx::query(
@@ -853,13 +854,59 @@ impl Index for PgIndex {
         if done.rows_affected() > 0 {
             return Ok(true);
         }
-        let owns =
-            sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
-                .bind(document_id)
-                .bind(&owner.user)
-                .fetch_optional(&mut *self.connection().await?)
-                .await
-                .map_err(backend)?;
-        Ok(owns.is_some())
+        owns(&mut *self.connection().await?, owner, document_id).await
     }
+
+    async fn revoke(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        grantee: &str,
+    ) -> Result<bool, IndexError> {
+        let mut conn = self.connection().await?;
+        if !owns(&mut conn, owner, document_id).await? {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM hybrid_document_grants WHERE document_id = $1 AND grantee = $2")
+            .bind(document_id)
+            .bind(grantee)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn grantees(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+    ) -> Result<Option<Vec<String>>, IndexError> {
+        let mut conn = self.connection().await?;
+        if !owns(&mut conn, owner, document_id).await? {
+            return Ok(None);
+        }
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT grantee FROM hybrid_document_grants WHERE document_id = $1 ORDER BY grantee",
+        )
+        .bind(document_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        Ok(Some(rows.into_iter().map(|(g,)| g).collect()))
+    }
+}
+
+/// Whether `owner` owns the document.
+async fn owns(
+    conn: &mut sqlx::PgConnection,
+    owner: &Caller,
+    document_id: &str,
+) -> Result<bool, IndexError> {
+    let row = sqlx::query("SELECT 1 FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+        .bind(document_id)
+        .bind(&owner.user)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.is_some())
 }

@@ -4,7 +4,9 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
-use rag_core::api::{ProcessDocumentRequest, ProcessService, StatusService};
+use rag_core::api::{
+    DocumentService, ListQuery, ProcessDocumentRequest, ProcessService, StatusService,
+};
 use rag_core::pipeline::Sweeper;
 use rag_core::ApiError;
 use serde_json::{json, Value};
@@ -15,6 +17,8 @@ use crate::http::{body, caller, error_response, json_response, path_param};
 pub struct ApiProcessor {
     pub process: ProcessService,
     pub status: StatusService,
+    /// `/v2/documents`: list, inspect, cancel, delete, share.
+    pub documents: DocumentService,
     /// Settles runs whose lease ran out, on the schedule's events.
     pub sweeper: Sweeper,
 }
@@ -83,22 +87,52 @@ impl ApiProcessor {
                 let record = self.status.get(&caller, &status_id).await?;
                 Ok(json_response(200, &record))
             }
-            (&Method::GET, r) if r.ends_with("/status") => {
-                let limit = match req.query_string_parameters.first("limit") {
-                    None => None,
-                    Some(l) => Some(
-                        l.parse::<std::num::NonZeroUsize>()
-                            .map_err(|_| {
+            (&Method::GET, r) if r.ends_with("/status") || r.ends_with("/documents") => {
+                let query = ListQuery::from_params(|name| req.query_string_parameters.first(name))?;
+                let page = self.status.list(&caller, &query).await?;
+                Ok(json_response(200, &page))
+            }
+            (method, r) if r.contains("/documents/{documentId}") => {
+                let id = path_param(req, "documentId")
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "missing_field",
+                            "'documentId' is required in the path",
+                        )
+                    })?;
+                let docs = &self.documents;
+                match (
+                    method,
+                    r.rsplit_once("{documentId}").map_or("", |(_, tail)| tail),
+                ) {
+                    (&Method::GET, "") => Ok(json_response(200, &docs.get(&caller, &id).await?)),
+                    (&Method::DELETE, "") => {
+                        Ok(json_response(200, &docs.delete(&caller, &id).await?))
+                    }
+                    (&Method::POST, "/cancel") => {
+                        Ok(json_response(200, &docs.cancel(&caller, &id).await?))
+                    }
+                    (&Method::POST, "/share") => Ok(json_response(
+                        200,
+                        &docs.share(&caller, &id, &body(req)?).await?,
+                    )),
+                    (&Method::DELETE, "/share/{user}") => {
+                        let user = path_param(req, "user")
+                            .filter(|u| !u.is_empty())
+                            .ok_or_else(|| {
                                 ApiError::bad_request(
-                                    "invalid_field",
-                                    "'limit' must be a positive integer",
+                                    "missing_field",
+                                    "'user' is required in the path",
                                 )
-                            })?
-                            .get(),
-                    ),
-                };
-                let listing = self.status.list(&caller, limit).await?;
-                Ok(json_response(200, &listing))
+                            })?;
+                        Ok(json_response(
+                            200,
+                            &docs.unshare(&caller, &id, &user).await?,
+                        ))
+                    }
+                    _ => Err(ApiError::not_found(format!("no route {method} {r}"))),
+                }
             }
             (method, r) => Err(ApiError::not_found(format!("no route {method} {r}"))),
         }

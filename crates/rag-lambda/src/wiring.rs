@@ -16,7 +16,7 @@ use rag_aws::{
     S3BlobStore, SqsJobQueue,
 };
 use rag_core::analyzer::Analyzer;
-use rag_core::api::{ProcessConfig, ProcessService, StatusService};
+use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
 use rag_core::chunking::{Chunker, ChunkingConfig};
 use rag_core::page_spans::TextSpanPageEmbedder;
 use rag_core::pipeline::{
@@ -134,22 +134,30 @@ impl Resources {
 }
 
 /// `async-v2-api-processor` with explicit settings.
+/// `index` holds the documents the `/v2/documents` routes manage.
 pub fn api_processor_from(
     sdk: &SdkConfig,
     resources: &Resources,
     config: ProcessConfig,
+    index: Arc<dyn Index>,
 ) -> Result<ApiProcessor> {
     let status = resources.status(sdk)?;
     let queue: Arc<dyn JobQueue> = Arc::new(resources.job_queue(sdk)?);
+    let blobs = Arc::new(S3BlobStore::from_config(sdk));
     Ok(ApiProcessor {
         process: ProcessService {
-            blobs: Arc::new(S3BlobStore::from_config(sdk)),
+            blobs: blobs.clone(),
             queue: queue.clone(),
             status: status.clone(),
             config,
         },
         status: StatusService {
             status: status.clone(),
+        },
+        documents: DocumentService {
+            status: status.clone(),
+            index,
+            blobs,
         },
         sweeper: Sweeper {
             status,
@@ -167,7 +175,14 @@ pub async fn api_processor() -> Result<ApiProcessor> {
         allowed_buckets: env::optional(env::FILES_BUCKET).into_iter().collect(),
         enable_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
     };
-    api_processor_from(&sdk, &Resources::from_env(), config)
+    // The write endpoint (deletes and shares write), connected on the
+    // first document request: submitting and status reads need no database.
+    let settings = DatabaseSettings::from_env(true)?;
+    let mut index = PgIndex::for_documents(settings.resolve(&sdk).await?.connect_lazy()?);
+    if let Some(password) = settings.password_source(&sdk) {
+        index = index.with_password_source(password);
+    }
+    api_processor_from(&sdk, &Resources::from_env(), config, Arc::new(index))
 }
 
 /// Which queue a processor consumes.
@@ -703,7 +718,7 @@ impl StatusStore for Unconfigured {
     async fn list_for_user(
         &self,
         _: &str,
-        _: usize,
+        _: &rag_core::ports::Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         Err(StatusStoreError(NOT_CONFIGURED.into()))
     }

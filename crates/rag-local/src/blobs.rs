@@ -345,6 +345,48 @@ impl BlobStore for FsBlobStore {
         // The inherent `put`, without user metadata.
         FsBlobStore::put(self, blob, &bytes, Some(content_type), BTreeMap::new()).await
     }
+
+    /// Removes the folder the prefix names, with the objects' sidecars.
+    async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<u64, BlobError> {
+        rag_core::ports::check_folder_prefix(prefix)?;
+        let root = self.buckets.get(bucket).ok_or(BlobError::NotFound)?;
+        let folder = canonical_key(prefix.trim_end_matches('/'))?;
+        let (objects, sidecars) = (root.join(&folder), root.join(META_DIR).join(&folder));
+        let deleted = tokio::task::spawn_blocking(move || {
+            let count = count_files(&objects)?;
+            for dir in [&objects, &sidecars] {
+                match std::fs::remove_dir_all(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(backend("deleting", dir, e)),
+                }
+            }
+            Ok(count)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(format!("delete task failed: {e}")))??;
+        Ok(deleted)
+    }
+}
+
+/// Files under `dir`, at any depth (none if it does not exist).
+fn count_files(dir: &Path) -> Result<u64, BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(backend("listing", dir, e)),
+    };
+    let mut count = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| backend("listing", dir, e))?;
+        let kind = entry.file_type().map_err(|e| backend("listing", dir, e))?;
+        count += if kind.is_dir() {
+            count_files(&entry.path())?
+        } else {
+            1
+        };
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

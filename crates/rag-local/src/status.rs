@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
+use rag_core::ports::{Listing, StatusStore, StatusStoreError, StatusWrite};
 use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 
 /// The records and part counters both local stores hold, behind one lock,
@@ -105,19 +105,37 @@ impl StatusTable {
     fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
         let now = Utc::now().timestamp();
         let mut mine: Vec<StatusRecord> = self
             .lock()?
             .records
             .values()
-            .filter(|r| r.user == user && !r.is_expired(now))
+            .filter(|r| r.user == user && !r.is_expired(now) && listing.admits(r))
+            .filter(|r| listing.after.as_ref().is_none_or(|after| after.precedes(r)))
             .cloned()
             .collect();
         mine.sort_by(StatusRecord::newest_first);
-        mine.truncate(limit);
+        mine.truncate(listing.limit);
         Ok(mine)
+    }
+
+    /// Removes the record and its part counters, persisting that first
+    /// (`persist`, given whether there was a record).
+    fn delete(
+        &self,
+        status_id: &str,
+        persist: impl FnOnce() -> Result<(), StatusStoreError>,
+    ) -> Result<bool, StatusStoreError> {
+        let mut tables = self.lock()?;
+        persist()?;
+        tables.parts.remove(status_id);
+        let now = Utc::now().timestamp();
+        Ok(tables
+            .records
+            .remove(status_id)
+            .is_some_and(|r| !r.is_expired(now)))
     }
 
     /// Live runs whose lease ran out before `now`, oldest lease first.
@@ -178,9 +196,13 @@ impl StatusStore for MemoryStatusStore {
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.table.list_for_user(user, limit)
+        self.table.list_for_user(user, listing)
+    }
+
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        self.table.delete(status_id, || Ok(()))
     }
 
     async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
@@ -206,7 +228,11 @@ mod tests {
         let store = MemoryStatusStore::new(-10);
         store.apply(&update("r1", Stage::Queued, 5)).await.unwrap();
         assert_eq!(store.get("b#k").await.unwrap(), None);
-        assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+        assert!(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()
+            .is_empty());
         // An expired run that never finished does not keep a new one out.
         assert!(matches!(
             store.apply(&update("r2", Stage::Queued, 5)).await.unwrap(),
@@ -236,7 +262,18 @@ mod tests {
                 .unwrap(),
             StatusWrite::Stale
         );
-        assert_eq!(store.list_for_user("alice", 10).await.unwrap().len(), 1);
-        assert!(store.list_for_user("bob", 10).await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store
+            .list_for_user("bob", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

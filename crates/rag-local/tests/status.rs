@@ -113,7 +113,10 @@ async fn records_survive_a_reopen() {
                 .await
                 .unwrap();
         }
-        store.list_for_user("alice", 10).await.unwrap()
+        store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()
     };
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -125,7 +128,13 @@ async fn records_survive_a_reopen() {
         .all(|n| n.len() == 64 + 5 && n.ends_with(".json")));
 
     let store = FileStatusStore::open(dir.path()).unwrap();
-    assert_eq!(store.list_for_user("alice", 10).await.unwrap(), before);
+    assert_eq!(
+        store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap(),
+        before
+    );
     assert_eq!(
         store
             .apply(&update("local#a.md", "r1", Stage::Chunking, 45))
@@ -159,18 +168,31 @@ async fn listing_is_per_user_and_newest_first() {
         records.into_iter().map(|r| r.status_id).collect::<Vec<_>>()
     };
     assert_eq!(
-        ids(store.list_for_user("alice", 10).await.unwrap()),
+        ids(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()),
         ["local#1", "local#3", "local#2"]
     );
     assert_eq!(
-        ids(store.list_for_user("alice", 2).await.unwrap()),
+        ids(store
+            .list_for_user("alice", &rag_core::ports::Listing::recent(2))
+            .await
+            .unwrap()),
         ["local#1", "local#3"]
     );
     assert_eq!(
-        ids(store.list_for_user("bob", 10).await.unwrap()),
+        ids(store
+            .list_for_user("bob", &rag_core::ports::Listing::recent(10))
+            .await
+            .unwrap()),
         ["local#bob"]
     );
-    assert!(store.list_for_user("carol", 10).await.unwrap().is_empty());
+    assert!(store
+        .list_for_user("carol", &rag_core::ports::Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -184,7 +206,11 @@ async fn expired_records_are_absent_and_cleaned_up() {
         .await
         .unwrap();
     assert_eq!(store.get("local#old").await.unwrap(), None);
-    assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+    assert!(store
+        .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store
             .apply(&update("local#old", "r", Stage::Embedding, 50))
@@ -253,6 +279,10 @@ async fn unreadable_files_are_skipped() {
     std::fs::write(dir.path().join("garbage.json"), b"not json").unwrap();
     std::fs::write(dir.path().join(".x.json.1.tmp"), b"{").unwrap();
     let store = FileStatusStore::open(dir.path()).unwrap();
-    assert!(store.list_for_user("alice", 10).await.unwrap().is_empty());
+    assert!(store
+        .list_for_user("alice", &rag_core::ports::Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(!dir.path().join(".x.json.1.tmp").exists());
 }

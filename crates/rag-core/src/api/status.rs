@@ -2,15 +2,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-
+use super::documents::{ListPage, ListQuery};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::ports::StatusStore;
 use crate::status::StatusRecord;
-
-/// Most records a listing returns.
-pub const MAX_LISTING: usize = 100;
 
 /// Reads status records for their owners only.
 pub struct StatusService {
@@ -34,17 +30,9 @@ impl StatusService {
         }
     }
 
-    /// The caller's most recent records, newest first: `{"documents": [...]}`.
-    pub async fn list(&self, caller: &Caller, limit: Option<usize>) -> Result<Value, ApiError> {
-        let limit = limit.unwrap_or(50).clamp(1, MAX_LISTING);
-        let records = self
-            .status
-            .list_for_user(&caller.user, limit)
-            .await
-            .map_err(|e| {
-                tracing::error!(user = %caller.user, error = %e, "status listing failed");
-                ApiError::unavailable("the status store is unavailable; try again")
-            })?;
-        Ok(json!({ "documents": records }))
+    /// A page of the caller's records, newest first:
+    /// `{"documents": [...], "next_cursor": ...}`.
+    pub async fn list(&self, caller: &Caller, query: &ListQuery) -> Result<ListPage, ApiError> {
+        super::documents::list_page(self.status.as_ref(), caller, query).await
     }
 }

@@ -195,6 +195,7 @@ impl JobConsumer {
                 tracing::info!(statusId = %job.status_id, code = failure.code, error = %failure.error, "job failed for good");
                 Disposition::Done
             }
+            Ok(RunOutcome::Cancelled) => Disposition::Done,
             Err(e) if last_try => {
                 tracing::error!(statusId = %job.status_id, error = %e, code = e.fault.code(), receive_count = message.receive_count, "job failed on its last attempt; dead-lettered");
                 RunReporter::new(self.status.clone(), &job)

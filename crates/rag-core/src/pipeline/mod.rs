@@ -40,6 +40,32 @@ pub enum RunOutcome {
         to: crate::classify::Pipeline,
         reason: String,
     },
+    /// The document's owner cancelled the run (or deleted the document)
+    /// while it ran: the job stopped at its next stage and withdrew what it
+    /// had stored ([`withdraw_cancelled`]).
+    Cancelled,
+}
+
+/// Ends a job whose run was cancelled under it: what it stored is removed
+/// from the index, so a cancelled run never leaves its document searchable
+/// (a range another job of the run stores later is removed by that job's
+/// own check). `stored` says whether this job stored anything.
+pub(crate) async fn withdraw_cancelled(
+    index: &dyn crate::ports::Index,
+    job: &crate::job::PipelineJob,
+    stored: bool,
+) -> Result<RunOutcome, TransientError> {
+    if stored {
+        let owner = crate::Caller::new(job.user.clone());
+        index
+            .delete_document(&owner, &job.status_id)
+            .await
+            .map_err(|e| {
+                TransientError::new(crate::status::Stage::Storing, Fault::Index, e.to_string())
+            })?;
+    }
+    tracing::info!(statusId = %job.status_id, run_id = %job.run_id, stored, "run cancelled; job stopped");
+    Ok(RunOutcome::Cancelled)
 }
 
 /// An infrastructure fault (database, embedding service, storage) that a

@@ -1,5 +1,6 @@
 //! Status reporting for one processing run.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -27,6 +28,19 @@ pub struct RunReporter {
     if_lease_expired_at: Option<i64>,
     /// Stage and run durations, for logs and metrics.
     clock: super::telemetry::StageClock,
+    /// What this reporter learnt of its run, shared by its clones.
+    run: Arc<RunState>,
+}
+
+/// What a reporter knows of its run beyond its own writes.
+#[derive(Debug, Default)]
+struct RunState {
+    /// The run's record is known to have existed: a write of it was
+    /// applied, or the job is a page range of a run split earlier. A record
+    /// missing after that was deleted with its document.
+    existed: AtomicBool,
+    /// A dropped write found the run cancelled (or its document deleted).
+    cancelled: AtomicBool,
 }
 
 impl RunReporter {
@@ -47,6 +61,10 @@ impl RunReporter {
             },
             if_lease_expired_at: None,
             clock: super::telemetry::StageClock::new(),
+            run: Arc::new(RunState {
+                existed: AtomicBool::new(job.part.is_some()),
+                cancelled: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -63,7 +81,44 @@ impl RunReporter {
             lease_secs: QUEUE_LEASE_SECS,
             if_lease_expired_at: Some(now),
             clock: super::telemetry::StageClock::new(),
+            run: Arc::new(RunState {
+                existed: AtomicBool::new(true),
+                cancelled: AtomicBool::new(false),
+            }),
         }
+    }
+
+    /// The same reporter for a job of a run that is known to have begun
+    /// (its record was written before the job started), so that a record
+    /// found missing means the document was deleted.
+    pub fn of_started_run(self) -> Self {
+        self.run.existed.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether a write of this reporter's was dropped because the run was
+    /// cancelled or its document deleted: the job stops at its next stage
+    /// ([`super::withdraw_cancelled`]).
+    pub fn cancelled(&self) -> bool {
+        self.run.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Reads the run's record now: whether its owner cancelled this run, or
+    /// deleted the document after the run began. A store fault says no: the
+    /// work goes on.
+    pub async fn was_cancelled(&self) -> bool {
+        let cancelled = match self.store.get(&self.status_id).await {
+            Ok(Some(record)) => record.run_id == self.run_id && record.status == Stage::Cancelled,
+            Ok(None) => self.run.existed.load(Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(statusId = %self.status_id, error = %e, "status read failed");
+                false
+            }
+        };
+        if cancelled {
+            self.run.cancelled.store(true, Ordering::Relaxed);
+        }
+        cancelled
     }
 
     /// The same reporter for writes after which the run waits in a queue
@@ -102,7 +157,14 @@ impl RunReporter {
             )
         };
         // A store fault does not stop the work: the run goes ahead unrecorded.
-        !matches!(self.apply(&update).await, Some(StatusWrite::Stale))
+        match self.apply(&update).await {
+            Some(StatusWrite::Stale) => false,
+            Some(StatusWrite::Applied(_)) => {
+                self.run.existed.store(true, Ordering::Relaxed);
+                true
+            }
+            None => true,
+        }
     }
 
     /// Records `stage` at `fraction` (0..=1) of its progress band.
@@ -159,12 +221,16 @@ impl RunReporter {
         let stage = update.stage;
         match self.apply(update).await? {
             StatusWrite::Applied(record) => {
+                self.run.existed.store(true, Ordering::Relaxed);
                 tracing::info!(statusId = %self.status_id, stage = %stage, progress = record.progress, status_message = %record.message, "status");
                 self.clock.reached(&self.status_id, self.pipeline, stage);
                 Some(record)
             }
             StatusWrite::Stale => {
                 tracing::debug!(statusId = %self.status_id, stage = %stage, "stale status update dropped");
+                if self.was_cancelled().await {
+                    tracing::info!(statusId = %self.status_id, stage = %stage, "run cancelled; the job stops");
+                }
                 None
             }
         }

@@ -170,16 +170,22 @@ impl TextPipeline {
             .iter()
             .map(|c| (c.page_num, c.content.clone()))
             .collect();
-        let Some(vectors) = self
+        let vectors = match self
             .embed_chunks(&chunks, Some(&report), Some(deadline))
             .await?
-        else {
-            let failure = Failure::new(
+        {
+            Embedded::Vectors(vectors) => vectors,
+            Embedded::Cancelled => {
+                return super::withdraw_cancelled(self.index.as_ref(), job, false).await
+            }
+            Embedded::OutOfTime => {
+                let failure = Failure::new(
                 "too_slow",
                 format!("the document's {} chunks could not be embedded again within one invocation; run `ragctl reembed` where time is not limited", chunks.len()),
             );
-            report.fail(&failure).await;
-            return Ok(RunOutcome::Failed(failure));
+                report.fail(&failure).await;
+                return Ok(RunOutcome::Failed(failure));
+            }
         };
         let vectors: Vec<(u32, Vec<f32>)> =
             stored.iter().map(|c| c.chunk_index).zip(vectors).collect();
@@ -299,6 +305,9 @@ impl TextPipeline {
                 meta(json!({"pages": pages, "format": extracted.format})),
             )
             .await;
+        if report.cancelled() {
+            return super::withdraw_cancelled(self.index.as_ref(), job, false).await;
+        }
 
         // A long document: page ranges in parallel jobs. The estimate
         // chunks the pages read; when that is all of them, those chunks are
@@ -341,13 +350,20 @@ impl TextPipeline {
                 meta(json!({"chunks": total})),
             )
             .await;
+        if report.cancelled() {
+            return super::withdraw_cancelled(self.index.as_ref(), job, false).await;
+        }
 
         // Embed, in batches, reporting each
-        let Some(vectors) = self
+        let vectors = match self
             .embed_chunks(&chunks, Some(&report), Some(deadline))
             .await?
-        else {
-            return self.out_of_time(job, &extracted, flavor, total).await;
+        {
+            Embedded::Vectors(vectors) => vectors,
+            Embedded::OutOfTime => return self.out_of_time(job, &extracted, flavor, total).await,
+            Embedded::Cancelled => {
+                return super::withdraw_cancelled(self.index.as_ref(), job, false).await
+            }
         };
 
         // Store, atomically replacing any earlier version
@@ -359,6 +375,9 @@ impl TextPipeline {
                 Map::new(),
             )
             .await;
+        if report.cancelled() {
+            return super::withdraw_cancelled(self.index.as_ref(), job, false).await;
+        }
         let records = chunk_records(
             &self.analyzer,
             chunks,
@@ -381,6 +400,10 @@ impl TextPipeline {
                 meta(json!({"chunks": total, "pages": pages, "elapsed_ms": elapsed_ms})),
             )
             .await;
+        // Cancelled while the chunks were stored: the run never completes.
+        if report.cancelled() {
+            return super::withdraw_cancelled(self.index.as_ref(), job, true).await;
+        }
         Ok(RunOutcome::Completed {
             chunks: total,
             pages,
@@ -439,13 +462,12 @@ impl TextPipeline {
     /// Vectors of `chunks`, embedded in batches; each batch reported when a
     /// reporter is given (a page-range job reports through the shared
     /// counters instead).
-    /// `None` when `deadline` came too near before every batch was done.
     async fn embed_chunks(
         &self,
         chunks: &[(Option<u32>, String)],
         report: Option<&RunReporter>,
         deadline: Option<Deadline>,
-    ) -> Result<Option<Vec<Vec<f32>>>, TransientError> {
+    ) -> Result<Embedded, TransientError> {
         let transient =
             |message: String| TransientError::new(Stage::Embedding, Fault::Embedding, message);
         let total = chunks.len();
@@ -454,7 +476,7 @@ impl TextPipeline {
         for (i, group) in chunks.chunks(batch).enumerate() {
             let done = i * batch;
             if deadline.is_some_and(|d| d.within(self.config.deadline_margin)) {
-                return Ok(None);
+                return Ok(Embedded::OutOfTime);
             }
             if let Some(report) = report {
                 report
@@ -465,6 +487,9 @@ impl TextPipeline {
                         Map::new(),
                     )
                     .await;
+                if report.cancelled() {
+                    return Ok(Embedded::Cancelled);
+                }
             }
             let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
             let embedding = Instant::now();
@@ -483,7 +508,7 @@ impl TextPipeline {
             }
             vectors.extend(embedded);
         }
-        Ok(Some(vectors))
+        Ok(Embedded::Vectors(vectors))
     }
 
     /// Splits a long document into page-range jobs; this job is then done.
@@ -584,7 +609,7 @@ impl TextPipeline {
             let chunks = self.page_chunks(&pages, extracted.kind, Flavor::Text);
             // The first batch always runs to its end: a job makes progress.
             let watch = (pages_stored > 0).then_some(deadline);
-            let Some(vectors) = self.embed_chunks(&chunks, None, watch).await? else {
+            let Embedded::Vectors(vectors) = self.embed_chunks(&chunks, None, watch).await? else {
                 if hand_back(follow.jobs.as_ref(), job, part, rest, deadline).await {
                     break;
                 }
@@ -629,6 +654,9 @@ impl TextPipeline {
                 Stage::Storing,
             );
             match counts.await? {
+                None if report.was_cancelled().await => {
+                    return super::withdraw_cancelled(self.index.as_ref(), job, true).await
+                }
                 // The run ended or was superseded: stop.
                 None => break,
                 Some((_, true)) => {
@@ -821,6 +849,16 @@ impl TextPipeline {
             }
         }
     }
+}
+
+/// What embedding a document's chunks came to.
+enum Embedded {
+    /// One vector per chunk, in order.
+    Vectors(Vec<Vec<f32>>),
+    /// The deadline came too near before every batch was done.
+    OutOfTime,
+    /// The run was cancelled between two batches.
+    Cancelled,
 }
 
 /// Numbers chunks by page (`page * PAGE_CHUNK_STRIDE + i`), so that page

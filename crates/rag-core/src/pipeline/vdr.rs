@@ -208,6 +208,9 @@ impl VdrPipeline {
                 meta(json!({"pages": total, "dpi": visual.config.dpi})),
             )
             .await;
+        if report.cancelled() {
+            return super::withdraw_cancelled(base.index.as_ref(), job, false).await;
+        }
         let per_job = visual.config.max_pages_per_job.max(1);
         if total > per_job {
             match &visual.jobs {
@@ -317,7 +320,7 @@ impl VdrPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let base = &self.pages;
-        let report = RunReporter::new(base.status.clone(), job);
+        let report = RunReporter::new(base.status.clone(), job).of_started_run();
         let fail = |failure: Failure| async {
             tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
             report.fail(&failure).await;
@@ -450,6 +453,9 @@ impl VdrPipeline {
             )
             .await?;
             let Some((progress, finished)) = counts else {
+                if report.was_cancelled().await {
+                    return super::withdraw_cancelled(base.index.as_ref(), job, true).await;
+                }
                 return Ok(RunOutcome::Completed {
                     chunks: chunks_stored,
                     pages: pages_stored,
@@ -483,6 +489,8 @@ impl VdrPipeline {
                     .is_some()
                 {
                     tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
+                } else if report.cancelled() {
+                    return super::withdraw_cancelled(base.index.as_ref(), job, true).await;
                 }
             }
             first = last + 1;

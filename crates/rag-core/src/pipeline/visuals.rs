@@ -326,6 +326,12 @@ mod tests {
         async fn grant(&self, _: &Caller, _: &str, _: &str) -> Result<bool, IndexError> {
             Ok(false)
         }
+        async fn revoke(&self, _: &Caller, _: &str, _: &str) -> Result<bool, IndexError> {
+            Ok(false)
+        }
+        async fn grantees(&self, _: &Caller, _: &str) -> Result<Option<Vec<String>>, IndexError> {
+            Ok(None)
+        }
     }
 
     /// Applies the real status rules and keeps every record written.
@@ -360,7 +366,7 @@ mod tests {
         async fn list_for_user(
             &self,
             _: &str,
-            _: usize,
+            _: &crate::ports::Listing,
         ) -> Result<Vec<StatusRecord>, StatusStoreError> {
             Ok(Vec::new())
         }

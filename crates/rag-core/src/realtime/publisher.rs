@@ -126,8 +126,12 @@ impl StatusStore for NotifyingStatusStore {
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &crate::ports::Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.inner.list_for_user(user, limit).await
+        self.inner.list_for_user(user, listing).await
+    }
+
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        self.inner.delete(status_id).await
     }
 }

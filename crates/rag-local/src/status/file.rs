@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use rag_core::ports::{StatusStore, StatusStoreError, StatusWrite};
+use rag_core::ports::{Listing, StatusStore, StatusStoreError, StatusWrite};
 use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 use sha2::{Digest, Sha256};
 
@@ -207,9 +207,26 @@ impl StatusStore for FileStatusStore {
     async fn list_for_user(
         &self,
         user: &str,
-        limit: usize,
+        listing: &Listing,
     ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.inner.table.list_for_user(user, limit)
+        self.inner.table.list_for_user(user, listing)
+    }
+
+    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
+        let inner = &self.inner;
+        inner.table.delete(status_id, || {
+            for path in [inner.path_of(status_id), inner.parts_path_of(status_id)] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "cannot remove a status record");
+                        return Err(StatusStoreError(format!("cannot remove status record: {e}")));
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {

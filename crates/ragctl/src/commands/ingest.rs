@@ -132,6 +132,11 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
                 file: path.display().to_string(),
                 error: reason,
             }),
+            // Nothing else writes ragctl's in-memory status.
+            Ok(RunOutcome::Cancelled) => summary.failed.push(Failure {
+                file: path.display().to_string(),
+                error: "cancelled".into(),
+            }),
             Err(e) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error: format!("{e:#}"),
