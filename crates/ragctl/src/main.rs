@@ -2,6 +2,7 @@
 //! ingest files, search them, inspect extraction and measure retrieval.
 
 mod commands;
+mod files;
 mod wiring;
 
 use std::path::PathBuf;
@@ -164,6 +165,11 @@ pub enum Mode {
     Hybrid,
     Dense,
     Sparse,
+    /// Pages of VDR documents, by MaxSim over page vectors.
+    Vdr,
+    /// Pages and text chunks, fused.
+    #[value(name = "hybrid_vdr_text", alias = "hybrid-vdr-text")]
+    HybridVdrText,
 }
 
 impl Mode {
@@ -172,7 +178,15 @@ impl Mode {
             Mode::Hybrid => "hybrid",
             Mode::Dense => "dense",
             Mode::Sparse => "sparse",
+            Mode::Vdr => "vdr",
+            Mode::HybridVdrText => "hybrid_vdr_text",
         }
+    }
+
+    /// Whether the mode searches text chunks only, as `eval`'s corpora
+    /// are stored.
+    fn is_text(self) -> bool {
+        matches!(self, Mode::Hybrid | Mode::Dense | Mode::Sparse)
     }
 }
 

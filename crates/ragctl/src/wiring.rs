@@ -10,6 +10,9 @@ use rag_core::ports::{Embedder, Index};
 use rag_core::query::{QueryConfig, QueryService};
 use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_index_pg::{PgConfig, PgIndex};
+use rag_lambda::wiring::SearchParts;
+
+use crate::files::LocalFiles;
 
 /// Default model location, relative to the working directory.
 const DEFAULT_MODEL_DIR: &str = ".local/models/all-MiniLM-L6-v2";
@@ -40,29 +43,34 @@ pub struct Services {
     pub index: Arc<PgIndex>,
     pub analyzer: Arc<Analyzer>,
     pub chunker: Arc<Chunker>,
+    /// The model, page model and index as the functions wire them: what
+    /// the pipelines and page search are built from.
+    pub parts: SearchParts,
+    /// The files ingested, and the pages rendered from them.
+    pub files: Arc<LocalFiles>,
 }
 
 impl Services {
     /// Connects and loads the model; the schema must be migrated.
     pub async fn connect() -> Result<Self> {
-        let EmbedderSetup {
-            embedder,
-            counter,
-            chunking,
-            engine,
-        } = embedder()?;
+        let setup = embedder()?;
+        let (embedder, engine) = (setup.embedder.clone(), setup.engine.clone());
+        let chunker = Arc::new(Chunker::new(setup.counter.clone(), setup.chunking)?);
         let index = Arc::new(index(embedder.dimensions()).await?);
-        let chunker = Arc::new(Chunker::new(counter, chunking)?);
+        let parts = SearchParts::over(index.pool().clone(), setup)?;
         Ok(Self {
             embedder,
             engine,
             index,
             analyzer: Arc::new(Analyzer::new()),
             chunker,
+            parts,
+            files: Arc::new(LocalFiles::from_env()),
         })
     }
 
-    /// The query service over these adapters.
+    /// The query service over these adapters, pages included (a page
+    /// result links to its rendered image's path).
     pub fn query_service(&self) -> QueryService {
         let index: Arc<dyn Index> = self.index.clone();
         QueryService {
@@ -70,8 +78,8 @@ impl Services {
             index,
             analyzer: self.analyzer.clone(),
             config: QueryConfig::default(),
-            pages: None,
-            links: None,
+            pages: Some(self.parts.page_search()),
+            links: Some(self.files.clone()),
         }
     }
 }

@@ -229,6 +229,112 @@ fn ingest_query_list_delete() {
     );
 }
 
+/// `ragctl ingest` routes as `POST /v2/process-document` does: a form goes
+/// to the VDR pipeline, its pages are rendered under `RAG_PAGES_DIR`, and
+/// `ragctl query --mode vdr` prints them with their images; `delete` takes
+/// the images too.
+#[test]
+fn a_form_goes_to_vdr_and_its_pages_are_found_with_their_images() {
+    let user = format!("cli-vdr-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let pages = tempfile::tempdir().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let form = dir.path().join("application-form.pdf");
+    std::fs::copy(
+        workspace.join("../shared/data/docs/pdf/pdflatex-4-pages.pdf"),
+        &form,
+    )
+    .unwrap();
+    let env = [("RAG_PAGES_DIR", pages.path().as_os_str())];
+    assert!(ragctl(&["db", "migrate"]).status.success());
+    let out = ragctl_with(
+        &["ingest", form.to_str().unwrap(), "--user", &user, "--json"],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["vdr"].as_u64(), summary["pages"].as_u64()),
+        (Some(1), Some(4)),
+        "{summary}"
+    );
+
+    let query = [
+        "query",
+        "Huardest gefburn",
+        "--user",
+        &user,
+        "--mode",
+        "vdr",
+    ];
+    let out = ragctl_with(&[&query[..], &["--json"]].concat(), &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = response["results"].as_array().cloned().unwrap_or_default();
+    assert!(!results.is_empty(), "{response}");
+    for r in &results {
+        assert_eq!(r["pipeline"], "vdr", "{r}");
+        let image = Path::new(r["metadata"]["image_url"].as_str().unwrap_or_default());
+        assert!(image.starts_with(pages.path()), "{}", image.display());
+        assert!(std::fs::read(image).unwrap().starts_with(b"\x89PNG"));
+    }
+    // The plain output names each page and its image.
+    let out = ragctl_with(&query, &env);
+    let printed = text(&out);
+    assert!(
+        printed.contains(" p.1") && printed.contains("image: "),
+        "{printed}"
+    );
+    let out = ragctl_with(
+        &[
+            "query",
+            "Huardest gefburn",
+            "--user",
+            &user,
+            "--mode",
+            "hybrid_vdr_text",
+            "--json",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let id = results[0]["document_id"].as_str().unwrap().to_owned();
+    let out = ragctl_with(&["delete", &id, "--user", &user], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("4 page images"), "{}", text(&out));
+    let left: Vec<_> = walk(pages.path());
+    assert!(left.iter().all(|p| !p.ends_with(".png")), "{left:?}");
+    // eval searches text chunks only.
+    let out = ragctl(&[
+        "eval",
+        "--dataset",
+        "../shared/data/beir/arcd-ar",
+        "--mode",
+        "vdr",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--mode must be hybrid, dense or sparse"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Every file under `dir`, as strings.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
 #[test]
 fn eval_refuses_bad_search_options_before_loading() {
     let out = ragctl(&[

@@ -46,6 +46,10 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     a.search
         .request("check", MAX_TOP_K, &[])
         .map_err(|e| anyhow::anyhow!(e.error))?;
+    anyhow::ensure!(
+        a.search.mode.is_text(),
+        "eval stores its corpus as text chunks: --mode must be hybrid, dense or sparse"
+    );
     let dir = &a.dataset;
     let name = dir
         .canonicalize()

@@ -1,24 +1,28 @@
-//! `ragctl ingest PATH...`: the text pipeline over local files.
+//! `ragctl ingest PATH...`: local files through the pipelines the service
+//! runs, routed as `POST /v2/process-document` routes them (presentations,
+//! forms, scans and big PDFs to VDR).
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
-use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
-use rag_core::ports::{BlobRef, BlobStore, StatusStore};
-use rag_extract::sandbox::{SandboxedExtractor, WorkerProgram};
-use rag_extract::FileExtractor;
-use rag_local::{FsBlobStore, MemoryStatusStore};
+use rag_core::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
+use rag_core::ports::{BlobRef, BlobStore, JobQueue, QueueError, StatusStore};
+use rag_extract::sandbox::WorkerProgram;
+use rag_lambda::wiring::{self, Processor, ProcessorLimits, Readers};
+use rag_local::MemoryStatusStore;
 use serde::Serialize;
 
+use crate::files::LocalFiles;
 use crate::wiring::Services;
-
-/// Local files are served from bucket `local`, keyed by absolute path.
-const LOCAL_BUCKET: &str = "local";
 
 #[derive(Serialize)]
 struct Failure {
@@ -29,6 +33,9 @@ struct Failure {
 #[derive(Serialize, Default)]
 struct Summary {
     documents: usize,
+    /// Documents indexed by each pipeline.
+    text_rag: usize,
+    vdr: usize,
     chunks: usize,
     pages: usize,
     failed: Vec<Failure>,
@@ -76,23 +83,35 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
     let started = std::time::Instant::now();
     let files = collect(paths)?;
     let services = Services::connect().await?;
-    let blobs = Arc::new(FsBlobStore::new().with_bucket(LOCAL_BUCKET, "/"));
     let status: Arc<dyn StatusStore> = Arc::new(MemoryStatusStore::default());
-    // Each file read by a worker that is ragctl again (main.rs), so that
-    // one hostile file cannot stall or end the whole ingest.
-    let worker =
-        WorkerProgram::this_binary().context("locating ragctl for its document workers")?;
-    let pipeline = TextPipeline {
-        blobs: blobs.clone(),
-        extractor: Arc::new(SandboxedExtractor::new(worker, FileExtractor::default())),
-        embedder: services.embedder.clone(),
-        index: services.index.clone(),
-        status: status.clone(),
-        chunker: services.chunker.clone(),
-        analyzer: services.analyzer.clone(),
-        config: TextPipelineConfig::default(),
-        visuals: None,
-        follow_up: None,
+    // Each file read (and rendered) by a worker that is ragctl again
+    // (main.rs), so that one hostile file cannot stall or end the ingest.
+    let readers = Readers::isolated(
+        WorkerProgram::this_binary().context("locating ragctl for its document workers")?,
+    );
+    let handed = Arc::new(HandedOn::default());
+    let pipeline = |processor| {
+        wiring::consumer_with(
+            services.files.clone(),
+            status.clone(),
+            &services.parts,
+            processor,
+            // One document at a time: split only where one job could not
+            // hold it (over 200 pages).
+            ProcessorLimits {
+                workers: 1,
+                ..ProcessorLimits::new(TextPipelineConfig::default().max_object_bytes)
+            },
+            Some(handed.clone()),
+            &readers,
+        )
+        .map(|consumer| consumer.runner)
+    };
+    let pipelines = Pipelines {
+        text: pipeline(Processor::TextRag)?,
+        vdr: pipeline(Processor::Vdr)?,
+        handed,
+        status,
     };
 
     let bar = if std::io::stderr().is_terminal() && !json {
@@ -112,28 +131,29 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         bar.set_message(name.clone());
-        let blob = BlobRef {
-            bucket: LOCAL_BUCKET.into(),
-            key: path.to_string_lossy().trim_start_matches('/').to_owned(),
-        };
-        let outcome = ingest_one(&pipeline, blobs.as_ref(), &status, &blob, user).await;
+        let blob = LocalFiles::blob(path);
+        let outcome = pipelines.ingest(services.files.as_ref(), &blob, user).await;
         match outcome {
-            Ok(RunOutcome::Completed { chunks, pages }) => {
+            Ok((pipeline, RunOutcome::Completed { chunks, pages })) => {
                 summary.documents += 1;
+                match pipeline {
+                    Pipeline::TextRag => summary.text_rag += 1,
+                    Pipeline::Vdr => summary.vdr += 1,
+                }
                 summary.chunks += chunks;
                 summary.pages += pages;
             }
-            Ok(RunOutcome::Failed(failure)) => summary.failed.push(Failure {
+            Ok((_, RunOutcome::Failed(failure))) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error: failure.error,
             }),
-            // ragctl has no VDR queue to hand documents to (follow_up: None).
-            Ok(RunOutcome::HandedOver { reason, .. }) => summary.failed.push(Failure {
+            // Every job handed on was run (Pipelines::ingest).
+            Ok((_, RunOutcome::HandedOver { reason, .. })) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error: reason,
             }),
             // Nothing else writes ragctl's in-memory status.
-            Ok(RunOutcome::Cancelled) => summary.failed.push(Failure {
+            Ok((_, RunOutcome::Cancelled)) => summary.failed.push(Failure {
                 file: path.display().to_string(),
                 error: "cancelled".into(),
             }),
@@ -168,41 +188,107 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
     })
 }
 
-async fn ingest_one(
-    pipeline: &TextPipeline,
-    blobs: &dyn BlobStore,
-    status: &Arc<dyn StatusStore>,
-    blob: &BlobRef,
-    user: &str,
-) -> Result<RunOutcome> {
-    let meta = blobs.head(blob).await?;
-    let job = match PipelineJob::for_object(
-        blob,
-        &meta,
-        None,
-        user,
-        uuid::Uuid::new_v4().to_string(),
-        true,
-    ) {
-        Ok((job, _)) => job,
-        Err(e) => {
-            return Ok(RunOutcome::Failed(rag_core::pipeline::Failure::new(
-                "unsupported_type",
-                e.to_string(),
-            )))
+/// The two pipelines as the processors wire them, and the queue between
+/// them run in this process.
+struct Pipelines {
+    text: Arc<dyn JobRunner>,
+    vdr: Arc<dyn JobRunner>,
+    handed: Arc<HandedOn>,
+    status: Arc<dyn StatusStore>,
+}
+
+impl Pipelines {
+    /// Routes the file as `POST /v2/process-document` does and runs its
+    /// job, then every job that hands on (a scan to the VDR pipeline, the
+    /// page ranges of a long document); the document's outcome and the
+    /// pipeline that finished it.
+    async fn ingest(
+        &self,
+        files: &dyn BlobStore,
+        blob: &BlobRef,
+        user: &str,
+    ) -> Result<(Pipeline, RunOutcome)> {
+        let meta = files.head(blob).await?;
+        let job = match PipelineJob::for_object(
+            blob,
+            &meta,
+            None,
+            user,
+            uuid::Uuid::new_v4().to_string(),
+            true,
+        ) {
+            Ok((job, _)) => job,
+            Err(e) => {
+                return Ok((
+                    Pipeline::TextRag,
+                    RunOutcome::Failed(rag_core::pipeline::Failure::new(
+                        "unsupported_type",
+                        e.to_string(),
+                    )),
+                ))
+            }
+        };
+        RunReporter::new(self.status.clone(), &job)
+            .start_run(true, "Queued by ragctl")
+            .await;
+        let mut pending = VecDeque::from([job]);
+        let (mut chunks, mut pages) = (0, 0);
+        let mut last = (Pipeline::TextRag, RunOutcome::Cancelled);
+        while let Some(job) = pending.pop_front() {
+            let runner = match job.pipeline {
+                Pipeline::TextRag => &self.text,
+                Pipeline::Vdr => &self.vdr,
+            };
+            // ragctl has no queue to retry from: an infrastructure fault
+            // fails the file.
+            let outcome = match runner.run(&job).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    RunReporter::new(self.status.clone(), &job)
+                        .fail(&e.failure(1))
+                        .await;
+                    return Err(e.into());
+                }
+            };
+            pending.extend(self.handed.take());
+            match outcome {
+                RunOutcome::Completed {
+                    chunks: c,
+                    pages: p,
+                } => {
+                    chunks += c;
+                    pages += p;
+                    last = (job.pipeline, RunOutcome::Completed { chunks, pages });
+                }
+                RunOutcome::HandedOver { .. } if !pending.is_empty() => {}
+                other => return Ok((job.pipeline, other)),
+            }
         }
-    };
-    RunReporter::new(status.clone(), &job)
-        .start_run(true, "Queued by ragctl")
-        .await;
-    // ragctl has no queue to retry from: an infrastructure fault fails the file.
-    match pipeline.run(&job).await {
-        Ok(outcome) => Ok(outcome),
-        Err(e) => {
-            RunReporter::new(status.clone(), &job)
-                .fail(&e.failure(1))
-                .await;
-            Err(e.into())
-        }
+        Ok(last)
+    }
+}
+
+/// The jobs the pipelines hand on, kept for [`Pipelines::ingest`] to run:
+/// the service's queues, in one process.
+#[derive(Default)]
+struct HandedOn(Mutex<Vec<PipelineJob>>);
+
+impl HandedOn {
+    fn take(&self) -> Vec<PipelineJob> {
+        self.0
+            .lock()
+            .map(|mut jobs| std::mem::take(&mut *jobs))
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl JobQueue for HandedOn {
+    async fn send(&self, job: &PipelineJob) -> Result<(), QueueError> {
+        self.0
+            .lock()
+            .map_err(|_| QueueError("the job list is poisoned".into()))?
+            .push(job.clone());
+        Ok(())
     }
 }

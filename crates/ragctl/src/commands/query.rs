@@ -53,6 +53,10 @@ pub async fn run(a: QueryArgs) -> Result<ExitCode> {
             .take(160)
             .collect();
         println!("{:>2}. {:.4}  {name}{page}\n    {snippet}", i + 1, r.score);
+        // A page result's rendered image, where ragctl stored it.
+        if let Some(image) = r.metadata.get("image_url").and_then(|v| v.as_str()) {
+            println!("    image: {image}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
