@@ -155,33 +155,18 @@ pub(crate) async fn query(
     post_to("/v2/query", &caller, body, |e| state.query.handle(e)).await
 }
 
-pub(crate) async fn status_list(
+/// `GET /v2/status` and `GET /v2/documents`: the caller's documents, a
+/// page at a time.
+pub(crate) async fn listing(
     State(state): Shared,
     Authed(caller): Authed,
+    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let event = rest_event(
         Method::GET,
-        "/v2/status",
-        "/v2/status",
-        HashMap::new(),
-        query,
-        &caller,
-        None,
-    );
-    http_response(state.api.handle(event).await)
-}
-
-/// `GET /v2/documents`: the caller's documents, a page at a time.
-pub(crate) async fn documents_list(
-    State(state): Shared,
-    Authed(caller): Authed,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let event = rest_event(
-        Method::GET,
-        "/v2/documents",
-        "/v2/documents",
+        uri.path(),
+        uri.path(),
         HashMap::new(),
         query,
         &caller,

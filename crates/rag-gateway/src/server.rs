@@ -218,9 +218,9 @@ impl Gateway {
         let api = axum::Router::new()
             .route("/v2/process-document", post(routes::process_document))
             .route("/v2/query", post(routes::query))
-            .route("/v2/status", get(routes::status_list))
+            .route("/v2/status", get(routes::listing))
             .route("/v2/status/{*status_id}", get(routes::status_get))
-            .route("/v2/documents", get(routes::documents_list))
+            .route("/v2/documents", get(routes::listing))
             .route(
                 "/v2/documents/{*document}",
                 get(routes::document)

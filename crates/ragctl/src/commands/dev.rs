@@ -42,7 +42,7 @@ pub async fn serve(
     let running = Gateway::start(config, parts).await?;
     println!("amplify-rag-async local gateway: {}/", running.url);
     println!(
-        "  REST      {}/v2/process-document, /v2/query, /v2/status",
+        "  REST      {}/v2/process-document, /v2/query, /v2/status, /v2/documents",
         running.url
     );
     println!(
