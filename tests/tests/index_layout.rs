@@ -66,6 +66,7 @@ async fn searches(index: &PgIndex, queries: &[Asked]) -> Vec<String> {
                     caller: caller(user),
                     document_ids: narrowing.clone(),
                     pipeline: None,
+                    filter: None,
                 };
                 let query = IndexQuery {
                     scope,
@@ -211,6 +212,7 @@ async fn an_index_of_the_term_first_layout_migrates_in_place_unchanged() {
             caller: caller(user),
             document_ids: None,
             pipeline: None,
+            filter: None,
         };
         for (_, terms) in &asked {
             let exact = index

@@ -1047,7 +1047,13 @@ async fn documents_are_listed_inspected_shared_and_deleted_by_their_owner_only()
     for (name, text) in texts {
         let key = own(&alice, name);
         put(&stack, &key, text.as_bytes().to_vec(), "text/plain").await;
-        assert_eq!(submit(&stack, &alice, &key, json!({})).await.0, 202);
+        // The first is described: tags, a knowledge base, a field of its own.
+        let described = ids.is_empty().then(|| {
+            json!({"tags": ["energy"], "knowledge_base_id": "kb-sun",
+                   "metadata": {"department": "research"}})
+        });
+        let (code, body) = submit(&stack, &alice, &key, described.unwrap_or(json!({}))).await;
+        assert_eq!(code, 202, "{body}");
         ids.push(format!("{}#{key}", stack.bucket));
     }
     let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 60).await;
@@ -1134,6 +1140,31 @@ async fn documents_are_listed_inspected_shared_and_deleted_by_their_owner_only()
     assert!(doc["chunks"].as_u64() >= Some(1), "{doc}");
     assert_eq!(doc["status"]["status"], "completed");
     assert_eq!(doc["shared_with"], json!([]));
+    assert_eq!(
+        doc["metadata"]["attributes"],
+        json!({"tags": ["energy"], "knowledge_base_id": "kb-sun", "department": "research"}),
+        "{doc}"
+    );
+    // A search filtered by them finds that document only, in every mode.
+    for mode in ["hybrid", "dense", "sparse"] {
+        let (code, found) = search(
+            &stack,
+            &alice,
+            json!({"query": "ledger of the colony, tides and panels", "search_mode": mode,
+                   "filter": {"and": [{"field": "tags", "contains": "energy"},
+                                      {"field": "department", "in": ["research", "sales"]}]}}),
+        )
+        .await;
+        assert_eq!(code, 200, "{found}");
+        let docs: Vec<&str> = found["results"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|r| r["document_id"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            !docs.is_empty() && docs.iter().all(|d| *d == solar),
+            "{mode}: {found}"
+        );
+    }
 
     // Nobody else may see or manage it; an unknown id is a 404.
     for (method, tail, body) in [

@@ -134,6 +134,7 @@ async fn vdr_query_latency_over_ten_thousand_pages() {
                 caller: user.clone(),
                 document_ids: None,
                 pipeline: None,
+                filter: None,
             },
             vectors: vectors.clone(),
             model: MODEL.into(),

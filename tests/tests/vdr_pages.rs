@@ -56,6 +56,7 @@ fn scope(caller: &Caller) -> SearchScope {
         caller: caller.clone(),
         document_ids: None,
         pipeline: None,
+        filter: None,
     }
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::attributes::Attributes;
 use crate::classify::{
     classify, file_name as file_name_of, DocumentFacts, Pipeline, Route, UnsupportedType,
 };
@@ -50,6 +51,10 @@ pub struct PipelineJob {
     /// file is not read. Absent in other jobs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reembed: bool,
+    /// What the caller said about the document (tags, knowledge base, own
+    /// fields), stored with it for filtered searches.
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 /// Pages `first..=last` (1-based) of a document.
@@ -146,6 +151,9 @@ impl PipelineJob {
         if self.password.is_some() {
             facts.insert("password_protected".into(), json!(true));
         }
+        if !self.attributes.is_empty() {
+            facts.insert("attributes".into(), json!(self.attributes));
+        }
         facts
     }
 
@@ -169,6 +177,7 @@ impl PipelineJob {
             pages: None,
             part: None,
             reembed: true,
+            attributes: Attributes::default(),
         })
     }
 
@@ -199,6 +208,10 @@ impl PipelineJob {
             pages: None,
             part: None,
             reembed: false,
+            attributes: facts
+                .get("attributes")
+                .and_then(|a| serde_json::from_value(a.clone()).ok())
+                .unwrap_or_default(),
         })
     }
 
@@ -258,6 +271,7 @@ impl PipelineJob {
             pages: None,
             part: None,
             reembed: false,
+            attributes: Attributes::default(),
         };
         Ok((job, route))
     }
@@ -373,6 +387,22 @@ mod tests {
             crate::status::StatusRecord::applied(None, &update, chrono::Utc::now(), 60)
         };
         assert_eq!(PipelineJob::from_record(&queued(&job)), Some(job.clone()));
+        // Its attributes too: a job sent again is filtered like the first.
+        let described = PipelineJob {
+            attributes: crate::attributes::Attributes::new(
+                serde_json::json!({"tags": ["q3"], "knowledge_base_id": "kb-1"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                "metadata",
+            )
+            .unwrap(),
+            ..job.clone()
+        };
+        assert_eq!(
+            PipelineJob::from_record(&queued(&described)),
+            Some(described)
+        );
         // A password is never recorded, so its job cannot be rebuilt.
         let locked = PipelineJob {
             password: Some(DocumentPassword::new("s3cret")),

@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 pub mod api;
+pub mod attributes;
 pub mod body;
 pub mod chunking;
 pub mod classify;

@@ -333,6 +333,10 @@ pub struct SearchScope {
     pub document_ids: Option<Vec<String>>,
     /// Only chunks produced by this pipeline, when set.
     pub pipeline: Option<Pipeline>,
+    /// Only documents whose attributes match, when set: narrows the scope
+    /// before either retriever runs, so each list is the best of the
+    /// matching documents.
+    pub filter: Option<crate::attributes::Filter>,
 }
 
 /// A dense (vector) search.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::analyzer::Analyzer;
+use crate::attributes::Filter;
 use crate::body::{self, invalid, present};
 use crate::classify::Pipeline;
 use crate::error::ApiError;
@@ -76,6 +77,8 @@ pub struct QueryRequest {
     pub sparse_weight: f64,
     pub use_rrf: bool,
     pub document_ids: Option<Vec<String>>,
+    /// Only documents whose attributes match ([`Filter`]).
+    pub filter: Option<Filter>,
 }
 
 impl QueryRequest {
@@ -89,6 +92,19 @@ impl QueryRequest {
             sparse_weight: DEFAULT_SPARSE_WEIGHT,
             use_rrf: false,
             document_ids: None,
+            filter: None,
+        }
+    }
+
+    /// What the caller may search with this request: their documents and
+    /// those granted to them, narrowed by `document_ids`, the filter and
+    /// `pipeline`.
+    fn scope(&self, caller: &Caller, pipeline: Option<Pipeline>) -> SearchScope {
+        SearchScope {
+            caller: caller.clone(),
+            document_ids: self.document_ids.clone(),
+            pipeline,
+            filter: self.filter.clone(),
         }
     }
 
@@ -169,6 +185,9 @@ impl QueryRequest {
                 ));
             }
             req.document_ids = Some(ids);
+        }
+        if let Some(filter) = present(&obj, "filter") {
+            req.filter = Some(Filter::from_json(filter)?);
         }
         Ok(req)
     }
@@ -311,11 +330,7 @@ impl QueryService {
             if req.search_mode == SearchMode::Sparse {
                 return Vec::new();
             }
-            let scope = SearchScope {
-                caller: caller.clone(),
-                document_ids: req.document_ids.clone(),
-                pipeline: None,
-            };
+            let scope = req.scope(caller, None);
             self.index
                 .documents_not_of_model(
                     self.embedder.model_id(),
@@ -406,11 +421,7 @@ impl QueryService {
             )
         })?;
         let query = PageQuery {
-            scope: SearchScope {
-                caller: caller.clone(),
-                document_ids: req.document_ids.clone(),
-                pipeline: Some(Pipeline::Vdr),
-            },
+            scope: req.scope(caller, Some(Pipeline::Vdr)),
             vectors,
             model: pages.embedder.model_id().to_owned(),
             candidates_per_vector: pages.candidates_per_vector,
@@ -469,11 +480,10 @@ impl QueryService {
             limit,
         });
         let query = IndexQuery {
-            scope: SearchScope {
-                caller: caller.clone(),
-                document_ids: req.document_ids.clone(),
-                pipeline: (req.search_mode == SearchMode::Vdr).then_some(Pipeline::Vdr),
-            },
+            scope: req.scope(
+                caller,
+                (req.search_mode == SearchMode::Vdr).then_some(Pipeline::Vdr),
+            ),
             dense,
             sparse,
         };

@@ -13,6 +13,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use std::sync::Arc;
 
+use crate::filter::Narrowed;
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 
@@ -495,71 +496,17 @@ pub(crate) async fn insert_chunks(
     Ok(())
 }
 
-#[async_trait]
-impl Index for PgIndex {
-    async fn replace_document(
-        &self,
-        doc: &DocumentRecord,
-        chunks: &[ChunkRecord],
-    ) -> Result<(), IndexError> {
-        if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
-            return Err(IndexError::Backend(format!(
-                "chunk {} has a {}-dimensional vector; the index holds {}",
-                bad.chunk_index,
-                bad.embedding.len(),
-                self.dims
-            )));
+impl PgIndex {
+    /// The scope with its filter resolved ([`crate::filter`]).
+    pub(crate) async fn narrowed(&self, scope: &SearchScope) -> Result<Narrowed, IndexError> {
+        if scope.filter.is_none() {
+            return Ok(Narrowed::Unfiltered);
         }
-        let mut tx = self.transaction().await?;
-        claim_document(&mut tx, doc).await?;
-        for table in [
-            "vdr_pages",
-            "hybrid_bm25_index",
-            "hybrid_dense_embeddings",
-            "hybrid_chunks",
-        ] {
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE document_id = $1"
-            )))
-            .bind(&doc.document_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-
-        insert_chunks(&mut tx, doc, self.dims, chunks).await?;
-        let total_terms: i64 = chunks.iter().map(|c| i64::from(c.term_count)).sum();
-        sqlx::query(
-            "INSERT INTO document_bm25_metadata (document_id, owner, chunk_count, total_terms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (document_id) DO UPDATE SET chunk_count = EXCLUDED.chunk_count, total_terms = EXCLUDED.total_terms, updated_at = now()",
-        )
-        .bind(&doc.document_id)
-        .bind(&doc.owner)
-        .bind(chunks.len() as i32)
-        .bind(total_terms)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-
-        tx.commit().await.map_err(backend)
+        crate::filter::narrow(&mut *self.connection().await?, scope).await
     }
 
-    async fn delete_document(
-        &self,
-        caller: &Caller,
-        document_id: &str,
-    ) -> Result<bool, IndexError> {
-        let deleted =
-            sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
-                .bind(document_id)
-                .bind(&caller.user)
-                .execute(&mut *self.connection().await?)
-                .await
-                .map_err(backend)?;
-        Ok(deleted.rows_affected() > 0)
-    }
-
-    async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
+    /// The search over the scope as it is (any filter already resolved).
+    async fn search_scope(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
         // The dense list and the BM25 postings at once, on two connections:
         // the postings need no vector, so they are read while the query is
         // still being embedded. Then one fetch of the BM25 list's rows the
@@ -641,6 +588,85 @@ impl Index for PgIndex {
             });
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl Index for PgIndex {
+    async fn replace_document(
+        &self,
+        doc: &DocumentRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), IndexError> {
+        if let Some(bad) = chunks.iter().find(|c| c.embedding.len() != self.dims) {
+            return Err(IndexError::Backend(format!(
+                "chunk {} has a {}-dimensional vector; the index holds {}",
+                bad.chunk_index,
+                bad.embedding.len(),
+                self.dims
+            )));
+        }
+        let mut tx = self.transaction().await?;
+        claim_document(&mut tx, doc).await?;
+        for table in [
+            "vdr_pages",
+            "hybrid_bm25_index",
+            "hybrid_dense_embeddings",
+            "hybrid_chunks",
+        ] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE document_id = $1"
+            )))
+            .bind(&doc.document_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+
+        insert_chunks(&mut tx, doc, self.dims, chunks).await?;
+        let total_terms: i64 = chunks.iter().map(|c| i64::from(c.term_count)).sum();
+        sqlx::query(
+            "INSERT INTO document_bm25_metadata (document_id, owner, chunk_count, total_terms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (document_id) DO UPDATE SET chunk_count = EXCLUDED.chunk_count, total_terms = EXCLUDED.total_terms, updated_at = now()",
+        )
+        .bind(&doc.document_id)
+        .bind(&doc.owner)
+        .bind(chunks.len() as i32)
+        .bind(total_terms)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_document(
+        &self,
+        caller: &Caller,
+        document_id: &str,
+    ) -> Result<bool, IndexError> {
+        let deleted =
+            sqlx::query("DELETE FROM hybrid_documents WHERE document_id = $1 AND owner = $2")
+                .bind(document_id)
+                .bind(&caller.user)
+                .execute(&mut *self.connection().await?)
+                .await
+                .map_err(backend)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError> {
+        match self.narrowed(&query.scope).await? {
+            Narrowed::Unfiltered => self.search_scope(query).await,
+            Narrowed::To(scope) => {
+                let query = IndexQuery {
+                    scope,
+                    ..query.clone()
+                };
+                self.search_scope(&query).await
+            }
+            Narrowed::Nothing => Ok(IndexResults::default()),
+        }
     }
 
     async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError> {
@@ -726,6 +752,15 @@ impl Index for PgIndex {
             }
             Some(_) if !self.any_other_model(model).await? => return Ok(Vec::new()),
             Some(scope) => {
+                let narrowed;
+                let scope = match self.narrowed(scope).await? {
+                    Narrowed::Unfiltered => scope,
+                    Narrowed::To(to) => {
+                        narrowed = to;
+                        &narrowed
+                    }
+                    Narrowed::Nothing => return Ok(Vec::new()),
+                };
                 sqlx::query(AssertSqlSafe(format!(
                     "WITH {} SELECT {columns} FROM scope s
                      JOIN hybrid_documents d ON d.document_id = s.document_id

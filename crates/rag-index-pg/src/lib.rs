@@ -85,6 +85,7 @@ mod bm25;
 mod bulk;
 mod config;
 mod credentials;
+mod filter;
 mod index;
 mod legacy;
 mod page_index;

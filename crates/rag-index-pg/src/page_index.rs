@@ -2,6 +2,8 @@
 //! MaxSim search (see [`crate::search_sql::page_search`]).
 
 use async_trait::async_trait;
+
+use crate::filter::Narrowed;
 use pgvector::Vector;
 use rag_core::ports::{
     ChunkRecord, DocumentRecord, IndexError, PageHit, PageIndex, PageQuery, PageRecord,
@@ -190,6 +192,18 @@ impl PageIndex for PgIndex {
         if query.vectors.is_empty() {
             return Ok(Vec::new());
         }
+        let narrowed;
+        let query = match self.narrowed(&query.scope).await? {
+            Narrowed::Unfiltered => query,
+            Narrowed::To(scope) => {
+                narrowed = PageQuery {
+                    scope,
+                    ..query.clone()
+                };
+                &narrowed
+            }
+            Narrowed::Nothing => return Ok(Vec::new()),
+        };
         if let Some(bad) = query.vectors.iter().find(|v| v.len() != page_dims) {
             return Err(IndexError::Backend(format!(
                 "a query vector has {} dimensions; the page index holds {page_dims}",

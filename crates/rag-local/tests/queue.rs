@@ -46,6 +46,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         pages: None,
         part: None,
         reembed: false,
+        attributes: Default::default(),
     }
 }
 

@@ -157,6 +157,29 @@ struct IngestArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// A tag of every file (repeatable), as `tags` of process-document.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// The knowledge base of every file, as `knowledge_base_id`.
+    #[arg(long)]
+    knowledge_base_id: Option<String>,
+    /// Another attribute of every file, NAME=VALUE (repeatable; a VALUE
+    /// that is JSON, like 2024 or true, is kept as such).
+    #[arg(long = "attribute", value_parser = parse_attribute)]
+    attributes: Vec<(String, serde_json::Value)>,
+}
+
+/// `NAME=VALUE`, the value as JSON when it parses as a number, a boolean
+/// or a list, and as a string otherwise.
+fn parse_attribute(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=VALUE"))?;
+    let value = serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .filter(|v| v.is_number() || v.is_boolean() || v.is_array())
+        .unwrap_or_else(|| serde_json::Value::String(value.to_owned()));
+    Ok((name.to_owned(), value))
 }
 
 /// Search modes offered by the CLI.
@@ -213,6 +236,7 @@ impl SearchOptions {
         text: &str,
         top_k: usize,
         document_ids: &[String],
+        filter: Option<&str>,
     ) -> Result<QueryRequest, ApiError> {
         let mut body = serde_json::json!({
             "query": text, "top_k": top_k, "search_mode": self.mode.api_name(),
@@ -220,6 +244,11 @@ impl SearchOptions {
         });
         if !document_ids.is_empty() {
             body["document_ids"] = serde_json::json!(document_ids);
+        }
+        if let Some(filter) = filter {
+            body["filter"] = serde_json::from_str(filter).map_err(|e| {
+                ApiError::bad_request("invalid_field", format!("'filter' is not JSON: {e}"))
+            })?;
         }
         QueryRequest::from_json(body.to_string().as_bytes())
     }
@@ -240,6 +269,10 @@ struct QueryArgs {
     /// Only search these documents (repeatable).
     #[arg(long = "document-id")]
     document_ids: Vec<String>,
+    /// Only documents whose attributes match this filter, as the API's
+    /// `filter` JSON, e.g. '{"field": "tags", "contains": "legal"}'.
+    #[arg(long)]
+    filter: Option<String>,
     /// Print the API's JSON response.
     #[arg(long)]
     json: bool,
@@ -301,7 +334,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Db(DbCommand::Migrate) => commands::db::migrate().await,
             Command::Db(DbCommand::Drop { yes }) => commands::db::drop(yes).await,
-            Command::Ingest(a) => commands::ingest::run(&a.paths, &a.user, a.json).await,
+            Command::Ingest(a) => commands::ingest::run(a).await,
             Command::Query(a) => commands::query::run(a).await,
             Command::Documents { user, json } => commands::documents::list(&user, json).await,
             Command::Delete { document_id, user } => {

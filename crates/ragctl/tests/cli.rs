@@ -177,7 +177,17 @@ fn ingest_query_list_delete() {
     let path = dir.path().to_str().unwrap();
 
     assert!(ragctl(&["db", "migrate"]).status.success());
-    let out = ragctl(&["ingest", path, "--user", &user, "--json"]);
+    let out = ragctl(&[
+        "ingest",
+        path,
+        "--user",
+        &user,
+        "--json",
+        "--tag",
+        "geology",
+        "--attribute",
+        "year=2024",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -210,6 +220,34 @@ fn ingest_query_list_delete() {
         .unwrap()
         .to_owned();
     assert!(id.ends_with("volcanoes.md"), "{id}");
+    // Filtered by the attributes ingest gave it.
+    let found = |filter: &str| {
+        let out = ragctl(&[
+            "query",
+            "where does lava come from",
+            "--user",
+            &user,
+            "--json",
+            "--filter",
+            filter,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        response["results"].as_array().map_or(0, Vec::len)
+    };
+    assert!(
+        found(
+            r#"{"and": [{"field": "tags", "contains": "geology"}, {"field": "year", "gte": 2024}]}"#
+        ) > 0
+    );
+    assert_eq!(found(r#"{"field": "tags", "contains": "history"}"#), 0);
+    let out = ragctl(&["query", "lava", "--user", &user, "--filter", "{not json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("'filter' is not JSON"),
+        "{}",
+        text(&out)
+    );
 
     let out = ragctl(&["documents", "--user", &user, "--json"]);
     let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

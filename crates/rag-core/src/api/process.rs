@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::attributes::{self, Attributes};
 use crate::body::{self, invalid};
 use crate::classify::{Pipeline, RouteReason};
 use crate::error::ApiError;
@@ -41,6 +42,9 @@ pub struct ProcessDocumentRequest {
     pub force_reprocess: bool,
     /// The password of an encrypted PDF, when the uploader knows it.
     pub password: Option<DocumentPassword>,
+    /// `tags`, `knowledge_base_id` and every other field of `metadata`:
+    /// kept with the document for filtered searches.
+    pub attributes: Attributes,
 }
 
 /// Longest accepted document password.
@@ -95,6 +99,19 @@ impl ProcessDocumentRequest {
                 return Err(invalid("metadata.size", "must be a non-negative integer"));
             }
         }
+        // Every other field of `metadata`, and the top-level `tags` and
+        // `knowledge_base_id`, describe the document.
+        let mut attributes: Map<String, Value> = metadata
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "fileName" | "contentType" | "size"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for name in [attributes::TAGS, attributes::KNOWLEDGE_BASE_ID] {
+            if let Some(value) = body::present(&obj, name) {
+                attributes.insert(name.to_owned(), value.clone());
+            }
+        }
+        let attributes = Attributes::new(attributes, "metadata")?;
         let force_reprocess = body::optional_bool(&obj, "force_reprocess")?.unwrap_or(false);
         let password = body::optional_str(&obj, "password")?;
         if password
@@ -110,6 +127,7 @@ impl ProcessDocumentRequest {
             content_type,
             force_reprocess,
             password: password.map(DocumentPassword::new),
+            attributes,
         })
     }
 
@@ -214,6 +232,7 @@ impl ProcessService {
         )
         .map_err(|e| ApiError::unsupported_type(e.to_string()))?;
         job.password = req.password.clone();
+        job.attributes = req.attributes.clone();
         let mut reason = route.reason;
         if job.pipeline == Pipeline::Vdr && !self.config.enable_vdr {
             job.pipeline = Pipeline::TextRag;
@@ -382,6 +401,18 @@ mod tests {
             (ok.file_name.as_deref(), ok.force_reprocess),
             (Some("a.pdf"), true)
         );
+        assert!(ok.attributes.is_empty());
+        // Tags, a knowledge base and the caller's own metadata are kept.
+        let described = ProcessDocumentRequest::from_json(
+            br#"{"bucket":"b","key":"k/a.pdf","tags":["q3","legal"],"knowledge_base_id":"kb-1",
+                 "metadata":{"fileName":"a.pdf","department":"legal","signed":"2024-05-01"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&described.attributes).unwrap(),
+            serde_json::json!({"tags": ["q3", "legal"], "knowledge_base_id": "kb-1",
+                               "department": "legal", "signed": "2024-05-01T00:00:00.000Z"})
+        );
         let long_key = format!(r#"{{"bucket":"b","key":"{}"}}"#, "k".repeat(1025));
         let long_password = format!(
             r#"{{"bucket":"b","key":"k","password":"{}"}}"#,
@@ -446,6 +477,21 @@ mod tests {
             (long_name.as_str(), "invalid_field", "'fileName'"),
             (long_type.as_str(), "invalid_field", "'contentType'"),
             (big_metadata.as_str(), "invalid_field", "'metadata'"),
+            (
+                r#"{"bucket":"b","key":"k","tags":"legal"}"#,
+                "invalid_field",
+                "'tags'",
+            ),
+            (
+                r#"{"bucket":"b","key":"k","knowledge_base_id":5}"#,
+                "invalid_field",
+                "'knowledge_base_id'",
+            ),
+            (
+                r#"{"bucket":"b","key":"k","metadata":{"notes":{"deep":1}}}"#,
+                "invalid_field",
+                "'metadata.notes'",
+            ),
         ] {
             let err = ProcessDocumentRequest::from_json(body.as_bytes()).unwrap_err();
             assert_eq!((err.status, err.code), (400, code), "{body}");

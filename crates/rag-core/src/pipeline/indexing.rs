@@ -51,6 +51,15 @@ pub fn document_record(
         pipeline: job.pipeline,
         embedding_model: embedding_model.to_owned(),
         page_count: None,
-        metadata,
+        metadata: with_attributes(metadata, job),
     }
+}
+
+/// The document's facts with the caller's attributes beside them, under
+/// `attributes`, where filtered searches read them.
+fn with_attributes(mut metadata: Value, job: &PipelineJob) -> Value {
+    if let (Value::Object(facts), false) = (&mut metadata, job.attributes.is_empty()) {
+        facts.insert("attributes".into(), Value::Object(job.attributes.0.clone()));
+    }
+    metadata
 }

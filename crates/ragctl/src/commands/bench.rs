@@ -266,6 +266,7 @@ async fn measure(
         caller: caller.clone(),
         document_ids: None,
         pipeline: None,
+        filter: None,
     };
     let mut latencies = Vec::new();
     let (mut quality, mut compared) = (0.0, 0usize);

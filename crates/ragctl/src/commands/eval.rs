@@ -44,7 +44,7 @@ fn read(dir: &Path, name: &str) -> Result<String> {
 pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     // Refuse bad search options before a load that may take minutes.
     a.search
-        .request("check", MAX_TOP_K, &[])
+        .request("check", MAX_TOP_K, &[], None)
         .map_err(|e| anyhow::anyhow!(e.error))?;
     anyhow::ensure!(
         a.search.mode.is_text(),
@@ -106,7 +106,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     for q in &judged {
         let request = a
             .search
-            .request(&q.text, MAX_TOP_K, &[])
+            .request(&q.text, MAX_TOP_K, &[], None)
             .map_err(|e| anyhow::anyhow!("query {}: {}", q.id, e.error))?;
         let started = Instant::now();
         let response = service

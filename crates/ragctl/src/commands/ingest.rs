@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rag_core::attributes::Attributes;
 use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
 use rag_core::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use crate::files::LocalFiles;
 use crate::wiring::Services;
+use crate::IngestArgs;
 
 #[derive(Serialize)]
 struct Failure {
@@ -79,9 +81,11 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Ingests every file, printing a summary; exits non-zero if any failed.
-pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> {
+pub async fn run(a: IngestArgs) -> Result<ExitCode> {
+    let (user, json) = (a.user.as_str(), a.json);
+    let attributes = attributes(&a)?;
     let started = std::time::Instant::now();
-    let files = collect(paths)?;
+    let files = collect(&a.paths)?;
     let services = Services::connect().await?;
     let status: Arc<dyn StatusStore> = Arc::new(MemoryStatusStore::default());
     // Each file read (and rendered) by a worker that is ragctl again
@@ -112,6 +116,7 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
         vdr: pipeline(Processor::Vdr)?,
         handed,
         status,
+        attributes,
     };
 
     let bar = if std::io::stderr().is_terminal() && !json {
@@ -188,6 +193,23 @@ pub async fn run(paths: &[PathBuf], user: &str, json: bool) -> Result<ExitCode> 
     })
 }
 
+/// `--tag`, `--knowledge-base-id` and `--attribute`, validated as
+/// process-document validates them.
+fn attributes(a: &IngestArgs) -> Result<Attributes> {
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        a.attributes.iter().cloned().collect();
+    if !a.tags.is_empty() {
+        fields.insert(rag_core::attributes::TAGS.into(), serde_json::json!(a.tags));
+    }
+    if let Some(kb) = &a.knowledge_base_id {
+        fields.insert(
+            rag_core::attributes::KNOWLEDGE_BASE_ID.into(),
+            serde_json::json!(kb),
+        );
+    }
+    Attributes::new(fields, "attributes").map_err(|e| anyhow::anyhow!(e.error))
+}
+
 /// The two pipelines as the processors wire them, and the queue between
 /// them run in this process.
 struct Pipelines {
@@ -195,6 +217,8 @@ struct Pipelines {
     vdr: Arc<dyn JobRunner>,
     handed: Arc<HandedOn>,
     status: Arc<dyn StatusStore>,
+    /// What every file is described by, as process-document's attributes.
+    attributes: Attributes,
 }
 
 impl Pipelines {
@@ -217,7 +241,10 @@ impl Pipelines {
             uuid::Uuid::new_v4().to_string(),
             true,
         ) {
-            Ok((job, _)) => job,
+            Ok((job, _)) => PipelineJob {
+                attributes: self.attributes.clone(),
+                ..job
+            },
             Err(e) => {
                 return Ok((
                     Pipeline::TextRag,

@@ -10,7 +10,10 @@ use crate::QueryArgs;
 
 /// Validates the request exactly as `POST /v2/query` does, then searches.
 pub async fn run(a: QueryArgs) -> Result<ExitCode> {
-    let request = match a.search.request(&a.text, a.top_k, &a.document_ids) {
+    let request = match a
+        .search
+        .request(&a.text, a.top_k, &a.document_ids, a.filter.as_deref())
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}", e.error);
