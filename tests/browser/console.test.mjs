@@ -138,6 +138,15 @@ async function main() {
     fail(`${results} result(s), none with a query word (${words.join(', ')}) in <mark>; marks: ${hits.join(', ') || 'none'}`);
   }
   if (!/^-?\d+\.\d{3}$/.test(score.trim())) fail(`result score "${score}" is not shown with 3 decimals`);
+  // Every text result cites where it came from; its context opens on request.
+  const crumbs = await page.textContent('[data-testid="result-crumbs"]');
+  if (!/chars \d+–\d+/.test(crumbs)) fail(`the top result cites no characters: "${crumbs}"`);
+  const toggle = await page.$('[data-testid="result-show-context"]:not([hidden])');
+  if (toggle) {
+    await toggle.click();
+    const shown = await page.$$eval('[data-testid="result"]:first-child .context:not([hidden])', (cs) => cs.length);
+    if (!shown) fail('"Show context" showed no neighbouring chunk');
+  }
   console.log(`ok   ${results} result(s), ${hits.length} highlighted word(s), top score ${score}`);
 
   if (vdrFile) {

@@ -672,3 +672,88 @@ async fn a_run_cancelled_before_embedding_stops_there_and_keeps_the_earlier_vers
         .await;
     assert_eq!(r.results[0].document_id, solar);
 }
+
+/// Every result cites where it came from (the headings above it and its
+/// place in the extracted text), and brings the chunks around it on request.
+#[tokio::test]
+async fn results_cite_their_headings_and_offsets_and_bring_their_context() {
+    let h = Harness::new().await;
+    let alice = new_user("alice");
+    let section = |topic: &str| {
+        (0..40)
+            .map(|i| format!("Sentence {i} about {topic} goes on for a while."))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let text = format!(
+        "# Field guide\n\n## Volcanoes\n\n{}\n\n## Glaciers\n\n{}\n\n### Moraines\n\nA moraine is rock debris a glacier leaves behind as it retreats.",
+        section("magma"),
+        section("ice")
+    );
+    let id = h.put("alice/guide.md", text.as_bytes());
+    completed(h.ingest(&alice, "alice/guide.md").await);
+
+    // A chunk inside the Volcanoes section: its path, its offsets, and the
+    // chunks on both sides of it.
+    let mut req = rag_core::query::QueryRequest::new("Sentence 20 about magma");
+    req.context = 1;
+    req.top_k = 3;
+    req.search_mode = SearchMode::Sparse;
+    let r = h.query.search(&alice, &req).await.unwrap();
+    let top = &r.results[0];
+    assert_eq!(top.document_id, id);
+    let citation = top.citation.as_ref().expect("a citation");
+    assert_eq!(
+        citation.heading_path,
+        ["Field guide", "Volcanoes"],
+        "{citation:?}"
+    );
+    // The offsets point at the chunk in the extracted text.
+    let span: String = text
+        .chars()
+        .skip(citation.char_start)
+        .take(citation.char_end - citation.char_start)
+        .collect();
+    assert_eq!(span, top.content);
+    let context = top.context.as_ref().expect("context was asked for");
+    assert_eq!(
+        (context.before.len(), context.after.len()),
+        (1, 1),
+        "{context:?}"
+    );
+    // The last chunk: under Moraines (a chunk takes the path where it
+    // starts), context before it only.
+    let mut req = rag_core::query::QueryRequest::new("moraine debris retreats");
+    req.context = 2;
+    let r = h.query.search(&alice, &req).await.unwrap();
+    let last = &r.results[0];
+    assert!(last.content.contains("moraine"), "{:?}", last.content);
+    let path = &last.citation.as_ref().expect("a citation").heading_path;
+    assert_eq!(&path[..2], ["Field guide", "Glaciers"], "{path:?}");
+    let context = last.context.as_ref().expect("context");
+    assert!(
+        context.after.is_empty() && context.before.len() == 2,
+        "{context:?}"
+    );
+    assert!(
+        context.before[1].contains("about ice"),
+        "nearest last: {context:?}"
+    );
+    // As JSON, for the frontend.
+    let json = serde_json::to_value(top).unwrap();
+    assert_eq!(json["citation"]["heading_path"][1], "Volcanoes");
+    assert!(json["metadata"].get("citation").is_none());
+    assert_eq!(json["context"]["after"].as_array().map(Vec::len), Some(1));
+    // Without `context`, none.
+    let r = h
+        .search(&alice, "moraine debris retreats", SearchMode::Hybrid)
+        .await;
+    assert!(r.results[0].context.is_none() && r.results[0].citation.is_some());
+    // Another user asking for context of chunks they cannot see gets none.
+    let around = h
+        .index
+        .neighbours(&new_user("mallory"), std::slice::from_ref(&top.chunk_id), 2)
+        .await
+        .unwrap();
+    assert!(around.is_empty());
+}

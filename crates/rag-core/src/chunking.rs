@@ -130,16 +130,120 @@ impl Chunker {
 
     /// Non-empty chunks of `text`, in order.
     pub fn chunk(&self, text: &str, kind: TextKind) -> Vec<String> {
-        let chunks: Vec<&str> = match kind {
-            TextKind::Markdown => self.markdown.chunks(text).collect(),
-            TextKind::Plain => self.plain.chunks(text).collect(),
-        };
-        chunks
+        self.chunk_cited(text, kind, &mut Headings::default())
             .into_iter()
-            .filter(|c| !c.trim().is_empty())
-            .map(str::to_owned)
+            .map(|(chunk, _)| chunk)
             .collect()
     }
+
+    /// Non-empty chunks of `text`, in order, each with where it sits in
+    /// `text` and the Markdown headings above it; `headings` carries the
+    /// headings of the text before this one (the previous pages).
+    pub fn chunk_cited(
+        &self,
+        text: &str,
+        kind: TextKind,
+        headings: &mut Headings,
+    ) -> Vec<(String, Citation)> {
+        let chunks: Vec<(usize, &str)> = match kind {
+            TextKind::Markdown => self
+                .markdown
+                .chunk_char_indices(text)
+                .map(|c| (c.char_offset, c.chunk))
+                .collect(),
+            TextKind::Plain => self
+                .plain
+                .chunk_char_indices(text)
+                .map(|c| (c.char_offset, c.chunk))
+                .collect(),
+        };
+        let marks = match kind {
+            TextKind::Markdown => heading_marks(text),
+            TextKind::Plain => Vec::new(),
+        };
+        let mut marks = marks.into_iter().peekable();
+        let mut out = Vec::with_capacity(chunks.len());
+        for (start, chunk) in chunks {
+            while let Some((_, level, title)) = marks.next_if(|(at, _, _)| *at <= start) {
+                headings.enter(level, title);
+            }
+            if chunk.trim().is_empty() {
+                continue;
+            }
+            let citation = Citation {
+                heading_path: headings.path(),
+                char_start: start,
+                char_end: start + chunk.chars().count(),
+            };
+            out.push((chunk.to_owned(), citation));
+        }
+        // Headings after the last chunk still count for the next page.
+        for (_, level, title) in marks {
+            headings.enter(level, title);
+        }
+        out
+    }
+}
+
+/// Where a chunk came from: its place in its page's extracted text (the
+/// whole document's, for formats without pages), in characters, and the
+/// headings it sits under, outermost first. Stored with the chunk and
+/// returned with every result, so a client can cite and highlight it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Citation {
+    pub heading_path: Vec<String>,
+    pub char_start: usize,
+    pub char_end: usize,
+}
+
+/// The Markdown headings open at a point of a document: `# A` then `## B`
+/// is `[A, B]`; a later `## C` makes it `[A, C]`.
+#[derive(Debug, Clone, Default)]
+pub struct Headings(Vec<(usize, String)>);
+
+impl Headings {
+    fn enter(&mut self, level: usize, title: String) {
+        while self.0.last().is_some_and(|(l, _)| *l >= level) {
+            self.0.pop();
+        }
+        self.0.push((level, title));
+    }
+
+    fn path(&self) -> Vec<String> {
+        self.0.iter().map(|(_, t)| t.clone()).collect()
+    }
+}
+
+/// Longest heading title kept in a path.
+const MAX_HEADING_CHARS: usize = 200;
+
+/// ATX headings of Markdown `text`: character offset, level, title.
+fn heading_marks(text: &str) -> Vec<(usize, usize, String)> {
+    let mut marks = Vec::new();
+    let mut offset = 0;
+    let mut in_fence = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if trimmed.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        let level = trimmed.chars().take_while(|c| *c == '#').count();
+        let rest = &trimmed[level..];
+        if !in_fence && (1..=6).contains(&level) && rest.starts_with(' ') {
+            let title: String = rest
+                .trim()
+                .trim_end_matches('#')
+                .trim()
+                .chars()
+                .take(MAX_HEADING_CHARS)
+                .collect();
+            if !title.is_empty() {
+                marks.push((offset, level, title));
+            }
+        }
+        offset += line.chars().count();
+    }
+    marks
 }
 
 #[cfg(test)]
@@ -152,6 +256,64 @@ mod tests {
         fn count(&self, text: &str) -> usize {
             text.split_whitespace().count()
         }
+    }
+
+    #[test]
+    fn chunks_know_their_place_and_the_headings_above_them() {
+        let c = Chunker::new(
+            Arc::new(Words),
+            ChunkingConfig {
+                max_tokens: 12,
+                overlap_tokens: 0,
+            },
+        )
+        .unwrap();
+        let page1 = "# Report\n\nIntro words here.\n\n## Method\n\nWe measured things carefully over many days.\n\n```\n# not a heading\n```\n";
+        let page2 = "## Results\n\nThe results were good across every trial we ran this year.\n\n### Detail\n\nOne detail.";
+        let mut headings = Headings::default();
+        let first = c.chunk_cited(page1, TextKind::Markdown, &mut headings);
+        let second = c.chunk_cited(page2, TextKind::Markdown, &mut headings);
+        for (text, chunks) in [(page1, &first), (page2, &second)] {
+            for (chunk, cite) in chunks {
+                let span: String = text
+                    .chars()
+                    .skip(cite.char_start)
+                    .take(cite.char_end - cite.char_start)
+                    .collect();
+                assert_eq!(&span, chunk, "offsets point at the chunk");
+            }
+        }
+        let path_of = |chunks: &[(String, Citation)], needle: &str| {
+            chunks
+                .iter()
+                .find(|(c, _)| c.contains(needle))
+                .map(|(_, cite)| cite.heading_path.clone())
+        };
+        assert_eq!(path_of(&first, "Intro"), Some(vec!["Report".to_owned()]));
+        assert_eq!(
+            path_of(&first, "measured"),
+            Some(vec!["Report".to_owned(), "Method".to_owned()])
+        );
+        // A heading carries over to the next page, and a sibling replaces it.
+        assert_eq!(
+            path_of(&second, "were good"),
+            Some(vec!["Report".to_owned(), "Results".to_owned()])
+        );
+        assert_eq!(
+            path_of(&second, "One detail"),
+            Some(vec![
+                "Report".to_owned(),
+                "Results".to_owned(),
+                "Detail".to_owned()
+            ])
+        );
+        // Plain text has no headings.
+        let plain = c.chunk_cited(
+            "# not markdown here",
+            TextKind::Plain,
+            &mut Headings::default(),
+        );
+        assert!(plain[0].1.heading_path.is_empty());
     }
 
     #[test]

@@ -540,6 +540,28 @@ pub trait Index: Send + Sync {
         owner: &Caller,
         document_id: &str,
     ) -> Result<Option<Vec<String>>, IndexError>;
+    /// Up to `n` chunks before and after each of `chunk_ids` in its
+    /// document, in document order: a result's context. Chunks of documents
+    /// `caller` may not search are left out. The default knows no order and
+    /// gives none.
+    async fn neighbours(
+        &self,
+        caller: &Caller,
+        chunk_ids: &[String],
+        n: usize,
+    ) -> Result<std::collections::HashMap<String, Neighbours>, IndexError> {
+        let _ = (caller, chunk_ids, n);
+        Ok(Default::default())
+    }
+}
+
+/// The chunks around a result in its document ([`Index::neighbours`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Neighbours {
+    /// Nearest last.
+    pub before: Vec<String>,
+    /// Nearest first.
+    pub after: Vec<String>,
 }
 
 /// A document whose vectors come from another model than the configured

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::analyzer::Analyzer;
 use crate::attributes::Filter;
 use crate::body::{self, invalid, present};
+use crate::chunking::Citation;
 use crate::classify::Pipeline;
 use crate::error::ApiError;
 use crate::fusion::{fuse, Fusion};
@@ -16,8 +17,8 @@ use crate::identity::Caller;
 use crate::language::ScriptCoverage;
 use crate::ports::{
     BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexError, IndexQuery,
-    OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector, SearchScope,
-    SparseQuery,
+    Neighbours, OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector,
+    SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -26,6 +27,8 @@ pub const MAX_QUERY_CHARS: usize = 2000;
 pub const MAX_TOP_K: usize = 100;
 /// Most `document_ids` one query may narrow to.
 pub const MAX_DOCUMENT_IDS: usize = 1000;
+/// Most chunks of context on each side of a result.
+pub const MAX_CONTEXT: usize = 5;
 /// Longest document id: `bucket#key` at S3's limits.
 pub const MAX_DOCUMENT_ID_BYTES: usize =
     crate::api::MAX_BUCKET_BYTES + 1 + crate::api::MAX_KEY_BYTES;
@@ -79,6 +82,9 @@ pub struct QueryRequest {
     pub document_ids: Option<Vec<String>>,
     /// Only documents whose attributes match ([`Filter`]).
     pub filter: Option<Filter>,
+    /// Chunks before and after each text result to return with it
+    /// (0..=[`MAX_CONTEXT`]).
+    pub context: usize,
 }
 
 impl QueryRequest {
@@ -93,6 +99,7 @@ impl QueryRequest {
             use_rrf: false,
             document_ids: None,
             filter: None,
+            context: 0,
         }
     }
 
@@ -189,6 +196,17 @@ impl QueryRequest {
         if let Some(filter) = present(&obj, "filter") {
             req.filter = Some(Filter::from_json(filter)?);
         }
+        if let Some(v) = present(&obj, "context") {
+            req.context = match v.as_u64() {
+                Some(n) if n <= MAX_CONTEXT as u64 => n as usize,
+                _ => {
+                    return Err(invalid(
+                        "context",
+                        &format!("must be an integer from 0 to {MAX_CONTEXT}"),
+                    ))
+                }
+            };
+        }
         Ok(req)
     }
 }
@@ -203,6 +221,15 @@ pub struct QueryResult {
     pub page_num: Option<u32>,
     pub pipeline: Pipeline,
     pub metadata: Value,
+    /// Where the chunk came from: the headings above it and its place in
+    /// its page's extracted text (absent for page results and for chunks
+    /// indexed before citations were kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citation: Option<Citation>,
+    /// The chunks around it in its document, when the request asked for
+    /// `context`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Neighbours>,
 }
 
 /// The body of a `200` from `POST /v2/query`.
@@ -295,6 +322,8 @@ impl PageHit {
             page_num: Some(self.page_num),
             pipeline: Pipeline::Vdr,
             metadata: Value::Object(metadata),
+            citation: None,
+            context: None,
         }
     }
 }
@@ -366,6 +395,7 @@ impl QueryService {
         };
         let (results, not_searched_densely) = tokio::join!(results, other_models);
         let results = self.with_image_links(results?).await;
+        let results = self.with_context(caller, results, req.context).await;
         Ok(QueryResponse {
             total_results: results.len(),
             results,
@@ -374,6 +404,35 @@ impl QueryService {
             processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
             not_searched_densely,
         })
+    }
+
+    /// Adds the `n` chunks around each text result. Advisory: if they
+    /// cannot be read, the results go without them (logged).
+    async fn with_context(
+        &self,
+        caller: &Caller,
+        mut results: Vec<QueryResult>,
+        n: usize,
+    ) -> Vec<QueryResult> {
+        if n == 0 {
+            return results;
+        }
+        let ids: Vec<String> = results
+            .iter()
+            .filter(|r| r.pipeline == Pipeline::TextRag || r.citation.is_some())
+            .map(|r| r.chunk_id.clone())
+            .collect();
+        match self.index.neighbours(caller, &ids, n).await {
+            Ok(mut around) => {
+                for r in &mut results {
+                    if ids.contains(&r.chunk_id) {
+                        r.context = Some(around.remove(&r.chunk_id).unwrap_or_default());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "no context for the results"),
+        }
+        results
     }
 
     /// Adds `image_url`, a link to the rendered page, to every page result
@@ -534,18 +593,32 @@ impl QueryService {
         let results: Vec<QueryResult> = ranked
             .into_iter()
             .take(req.top_k)
-            .map(|(h, score)| QueryResult {
-                chunk_id: h.chunk_id,
-                document_id: h.document_id,
-                content: h.content,
-                score,
-                page_num: h.page_num,
-                pipeline: h.pipeline,
-                metadata: h.metadata,
+            .map(|(h, score)| {
+                let (metadata, citation) = take_citation(h.metadata);
+                QueryResult {
+                    chunk_id: h.chunk_id,
+                    document_id: h.document_id,
+                    content: h.content,
+                    score,
+                    page_num: h.page_num,
+                    pipeline: h.pipeline,
+                    metadata,
+                    citation,
+                    context: None,
+                }
             })
             .collect();
         Ok(results)
     }
+}
+
+/// A stored chunk's metadata without its citation, and the citation.
+fn take_citation(mut metadata: Value) -> (Value, Option<Citation>) {
+    let citation = metadata
+        .as_object_mut()
+        .and_then(|m| m.remove("citation"))
+        .and_then(|c| serde_json::from_value(c).ok());
+    (metadata, citation)
 }
 
 /// Whether the model reads the query's script; when it does not, logs that

@@ -341,7 +341,7 @@ async function search(ev) {
     const res = await api('POST', '/v2/query', {
       query: q, top_k: Number($('top-k').value) || 10, search_mode: $('search-mode').value,
       dense_weight: Number($('dense-weight').value), sparse_weight: Number($('sparse-weight').value),
-      use_rrf: $('use-rrf').checked,
+      use_rrf: $('use-rrf').checked, context: 1,
     });
     renderResults(res, q);
     const server = res.processing_time_ms != null ? `${Math.round(res.processing_time_ms)} ms server, ` : '';
@@ -382,6 +382,35 @@ async function showPageImage(img, link, label) {
   }
 }
 
+// Where a result came from (its headings and characters in the page's text) and, on request,
+// the chunks around it.
+function showCitation(li, r) {
+  const c = r.citation;
+  if (c) {
+    const crumbs = li.querySelector('.crumbs');
+    const path = (c.heading_path || []).join(' › ');
+    crumbs.textContent = `${path ? `${path} · ` : ''}chars ${c.char_start}–${c.char_end}`;
+    crumbs.hidden = false;
+  }
+  const ctx = r.context;
+  if (ctx && ((ctx.before || []).length || (ctx.after || []).length)) {
+    const before = li.querySelector('.context.before');
+    const after = li.querySelector('.context.after');
+    before.textContent = (ctx.before || []).join(' … ');
+    after.textContent = (ctx.after || []).join(' … ');
+    const toggle = li.querySelector('.show-context');
+    toggle.hidden = false;
+    toggle.setAttribute('aria-expanded', 'false');
+    toggle.onclick = () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      before.hidden = !open || !before.textContent;
+      after.hidden = !open || !after.textContent;
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.textContent = open ? 'Hide context' : 'Show context';
+    };
+  }
+}
+
 function renderResults(res, q) {
   const words = queryWords(q);
   const list = $('results');
@@ -401,6 +430,7 @@ function renderResults(res, q) {
       const name = (r.metadata && r.metadata.file_name) || r.document_id;
       showPageImage(li.querySelector('.page-image'), imageUrl, `page ${r.page_num ?? '?'} of ${name}`);
     }
+    showCitation(li, r);
     const p = li.querySelector('.content');
     const short = snippet(content, words);
     highlight(p, short, words);

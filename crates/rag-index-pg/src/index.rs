@@ -5,7 +5,8 @@ use pgvector::Vector;
 use rag_core::classify::Pipeline;
 use rag_core::ports::{
     ChunkHit, ChunkRecord, DenseQuery, DocumentRecord, DocumentSummary, Index, IndexError,
-    IndexQuery, IndexResults, OtherModelDocument, SearchScope, SparseQuery, StoredChunk,
+    IndexQuery, IndexResults, Neighbours, OtherModelDocument, SearchScope, SparseQuery,
+    StoredChunk,
 };
 use rag_core::Caller;
 use serde_json::Value;
@@ -892,6 +893,35 @@ impl Index for PgIndex {
         owns(&mut *self.connection().await?, owner, document_id).await
     }
 
+    async fn neighbours(
+        &self,
+        caller: &Caller,
+        chunk_ids: &[String],
+        n: usize,
+    ) -> Result<std::collections::HashMap<String, Neighbours>, IndexError> {
+        let ids: Vec<i64> = chunk_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        if ids.is_empty() || n == 0 {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(i64, bool, i32, String)> = sqlx::query_as(NEIGHBOURS)
+            .bind(&ids)
+            .bind(&caller.user)
+            .bind(n as i64)
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(backend)?;
+        let mut out: std::collections::HashMap<String, Neighbours> = Default::default();
+        for (chunk_id, after, _, content) in rows {
+            let around = out.entry(chunk_id.to_string()).or_default();
+            if after {
+                around.after.push(content);
+            } else {
+                around.before.push(content);
+            }
+        }
+        Ok(out)
+    }
+
     async fn revoke(
         &self,
         owner: &Caller,
@@ -930,6 +960,25 @@ impl Index for PgIndex {
         Ok(Some(rows.into_iter().map(|(g,)| g).collect()))
     }
 }
+
+/// The chunks around each searched chunk ([`Index::neighbours`]): one
+/// probe of `(document_id, chunk_index)` each way per chunk.
+const NEIGHBOURS: &str = "WITH t AS (
+        SELECT c.chunk_id, c.document_id, c.chunk_index FROM hybrid_chunks c
+        JOIN hybrid_documents d ON d.document_id = c.document_id
+        WHERE c.chunk_id = ANY($1::bigint[])
+          AND (d.owner = $2 OR d.document_id IN
+               (SELECT g.document_id FROM hybrid_document_grants g WHERE g.grantee = $2)))
+    SELECT t.chunk_id, false AS after, b.chunk_index, b.content FROM t CROSS JOIN LATERAL (
+        SELECT c.chunk_index, c.content FROM hybrid_chunks c
+        WHERE c.document_id = t.document_id AND c.chunk_index < t.chunk_index
+        ORDER BY c.chunk_index DESC LIMIT $3) b
+    UNION ALL
+    SELECT t.chunk_id, true, a.chunk_index, a.content FROM t CROSS JOIN LATERAL (
+        SELECT c.chunk_index, c.content FROM hybrid_chunks c
+        WHERE c.document_id = t.document_id AND c.chunk_index > t.chunk_index
+        ORDER BY c.chunk_index LIMIT $3) a
+    ORDER BY 1, 2, 3";
 
 /// Whether `owner` owns the document.
 async fn owns(

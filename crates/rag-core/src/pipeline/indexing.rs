@@ -4,14 +4,34 @@
 use serde_json::Value;
 
 use crate::analyzer::Analyzer;
+use crate::chunking::Citation;
 use crate::job::PipelineJob;
 use crate::ports::{ChunkRecord, DocumentRecord};
 
-/// Index records for `chunks` (page number and text) with their `vectors`,
-/// numbered from 0, each carrying `metadata`.
-pub fn chunk_records(
+/// A chunk on its way to the index: its page, its text and, when the
+/// pipeline knows it, where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageChunk {
+    pub page_num: Option<u32>,
+    pub content: String,
+    pub citation: Option<Citation>,
+}
+
+impl From<(Option<u32>, String)> for PageChunk {
+    fn from((page_num, content): (Option<u32>, String)) -> Self {
+        Self {
+            page_num,
+            content,
+            citation: None,
+        }
+    }
+}
+
+/// Index records for `chunks` with their `vectors`, numbered from 0, each
+/// carrying `metadata` and its own `citation` (what search results cite).
+pub fn chunk_records<C: Into<PageChunk>>(
     analyzer: &Analyzer,
-    chunks: Vec<(Option<u32>, String)>,
+    chunks: Vec<C>,
     vectors: Vec<Vec<f32>>,
     metadata: &Value,
 ) -> Vec<ChunkRecord> {
@@ -19,8 +39,17 @@ pub fn chunk_records(
         .into_iter()
         .zip(vectors)
         .enumerate()
-        .map(|(i, ((page_num, content), embedding))| {
+        .map(|(i, (chunk, embedding))| {
+            let PageChunk {
+                page_num,
+                content,
+                citation,
+            } = chunk.into();
             let (terms, term_count) = analyzer.document_terms(&content);
+            let mut metadata = metadata.clone();
+            if let (Value::Object(m), Some(citation)) = (&mut metadata, citation) {
+                m.insert("citation".into(), serde_json::json!(citation));
+            }
             ChunkRecord {
                 chunk_index: i as u32,
                 content,
@@ -28,7 +57,7 @@ pub fn chunk_records(
                 embedding,
                 terms,
                 term_count,
-                metadata: metadata.clone(),
+                metadata,
             }
         })
         .collect()

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use serde_json::{json, Map};
 
-use super::indexing::{chunk_records, document_record};
+use super::indexing::{chunk_records, document_record, PageChunk};
 use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms};
 use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TransientError};
 use crate::analyzer::Analyzer;
-use crate::chunking::{Chunker, TextKind};
+use crate::chunking::{Chunker, Headings, TextKind};
 use crate::classify::{extension, Pipeline};
 use crate::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use crate::job::{JobPart, PageRange, PipelineJob};
@@ -166,9 +166,9 @@ impl TextPipeline {
             return gone().await;
         };
         // The same batches, progress and deadline as a first embedding.
-        let chunks: Vec<(Option<u32>, String)> = stored
+        let chunks: Vec<PageChunk> = stored
             .iter()
-            .map(|c| (c.page_num, c.content.clone()))
+            .map(|c| (c.page_num, c.content.clone()).into())
             .collect();
         let vectors = match self
             .embed_chunks(&chunks, Some(&report), Some(deadline))
@@ -443,8 +443,10 @@ impl TextPipeline {
         pages: &[ExtractedPage],
         kind: TextKind,
         flavor: Flavor,
-    ) -> Vec<(Option<u32>, String)> {
+    ) -> Vec<PageChunk> {
         let mut chunks = Vec::new();
+        // Headings carry over from page to page.
+        let mut headings = Headings::default();
         for (i, page) in pages.iter().enumerate() {
             let number = match flavor {
                 Flavor::Text => page.number,
@@ -452,8 +454,12 @@ impl TextPipeline {
                 // without pages (a one-page form in plain text).
                 Flavor::VdrPageText => page.number.or(Some(i as u32 + 1)),
             };
-            for c in self.chunker.chunk(&page.text, kind) {
-                chunks.push((number, c));
+            for (content, citation) in self.chunker.chunk_cited(&page.text, kind, &mut headings) {
+                chunks.push(PageChunk {
+                    page_num: number,
+                    content,
+                    citation: Some(citation),
+                });
             }
         }
         chunks
@@ -464,7 +470,7 @@ impl TextPipeline {
     /// counters instead).
     async fn embed_chunks(
         &self,
-        chunks: &[(Option<u32>, String)],
+        chunks: &[PageChunk],
         report: Option<&RunReporter>,
         deadline: Option<Deadline>,
     ) -> Result<Embedded, TransientError> {
@@ -491,7 +497,7 @@ impl TextPipeline {
                     return Ok(Embedded::Cancelled);
                 }
             }
-            let texts: Vec<String> = group.iter().map(|(_, t)| t.clone()).collect();
+            let texts: Vec<String> = group.iter().map(|c| c.content.clone()).collect();
             let embedding = Instant::now();
             let embedded = self
                 .embedder

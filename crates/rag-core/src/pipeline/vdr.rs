@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
-use super::indexing::{chunk_records, document_record};
+use super::indexing::{chunk_records, document_record, PageChunk};
 use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms, wall_clock_ms};
 use super::text::{changed_while_processed, refused_by_index, Flavor};
 use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
 };
-use crate::chunking::TextKind;
+use crate::chunking::{Headings, TextKind};
 use crate::classify::Pipeline;
 use crate::extraction::ExtractInput;
 use crate::job::{JobPart, PageRange, PipelineJob};
@@ -523,23 +523,25 @@ impl VdrPipeline {
         job: &PipelineJob,
     ) -> Result<Vec<ChunkRecord>, TransientError> {
         let base = &self.pages;
-        let mut texts: Vec<(Option<u32>, String)> = Vec::new();
+        let mut texts: Vec<PageChunk> = Vec::new();
         let mut numbers = Vec::new();
         for page in pages {
-            for (i, chunk) in base
-                .chunker
-                .chunk(&page.text, TextKind::Plain)
-                .into_iter()
-                .enumerate()
-            {
+            let cited =
+                base.chunker
+                    .chunk_cited(&page.text, TextKind::Plain, &mut Headings::default());
+            for (i, (content, citation)) in cited.into_iter().enumerate() {
                 numbers.push(page.page_num * PAGE_CHUNK_STRIDE + i as u32);
-                texts.push((Some(page.page_num), chunk));
+                texts.push(PageChunk {
+                    page_num: Some(page.page_num),
+                    content,
+                    citation: Some(citation),
+                });
             }
         }
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let plain: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
+        let plain: Vec<String> = texts.iter().map(|c| c.content.clone()).collect();
         let vectors = base.embedder.embed_documents(&plain).await.map_err(|e| {
             TransientError::new(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
         })?;
