@@ -22,6 +22,7 @@ use rag_index_pg::{PgConfig, PgIndex};
 use rag_local::{FsBlobStore, MemoryStatusStore};
 use tokio::sync::OnceCell;
 
+pub mod contract;
 pub mod fleet;
 pub mod legacy;
 pub mod tls_front;

@@ -827,3 +827,282 @@ async fn a_scan_is_rendered_and_its_page_image_served_to_its_owner_only() {
     );
     gateway.stop().await;
 }
+
+/// Every REST response and WebSocket message the handlers give, through
+/// the gateway, keeps the published contract (`docs/api`), and every
+/// operation it lists is exercised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_and_message_keeps_the_published_contract() {
+    use integration_tests::contract::Contract;
+    use reqwest::Method;
+    let contract = Contract::load();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(dir.path(), true).await;
+    let client = Client::new(&gateway, &new_user("contract").user);
+    let other = Client::new(&gateway, &new_user("contract-other").user);
+    let key = client.key(&format!("notes/{}/contract.md", uuid::Uuid::new_v4()));
+    let text = "# Contract\n\n## Terms\n\nThe supplier delivers within thirty days.\n\n## Fees\n\nLate delivery costs one percent a day.";
+    client
+        .upload(&key, text.as_bytes().to_vec(), "text/markdown")
+        .await;
+    let status_id = format!("local#{key}");
+    let doc = format!("/v2/documents/{}", url_encode(&status_id));
+    let status = format!("/v2/status/{}", url_encode(&status_id));
+    let check = |method: &str, template: &str, (code, body): (u16, Value)| {
+        contract.response(method, template, code, &body);
+        (code, body)
+    };
+
+    // Live status over the WebSocket, each message checked.
+    let mut socket = client.socket().await;
+    let say = |m: Value| {
+        contract.client_message(&m);
+        m.to_string()
+    };
+    send(
+        &mut socket,
+        &say(json!({"action": "subscribe", "statusId": status_id})),
+    )
+    .await;
+    let (code, _) = check(
+        "POST",
+        "/v2/process-document",
+        client
+            .post(
+                "/v2/process-document",
+                json!({"bucket": "local", "key": key, "tags": ["contract"]}),
+            )
+            .await,
+    );
+    assert_eq!(code, 202);
+    loop {
+        let m = next_json(&mut socket).await;
+        contract.server_message(&m);
+        if m["status"] == "completed" || m["status"] == "failed" {
+            assert_eq!(m["status"], "completed", "{m}");
+            break;
+        }
+    }
+    for action in [
+        json!({"action": "ping"}),
+        json!({"action": "unsubscribe", "statusId": status_id}),
+        json!({"action": "dance"}),
+    ] {
+        send(&mut socket, &action.to_string()).await;
+        contract.server_message(&next_json(&mut socket).await);
+    }
+
+    // Submitting again does nothing (200); bad bodies and others' objects are refused.
+    let client = &client;
+    let submit = |body: Value| async move { client.post("/v2/process-document", body).await };
+    assert_eq!(
+        check(
+            "POST",
+            "/v2/process-document",
+            submit(json!({"bucket": "local", "key": key})).await
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        check(
+            "POST",
+            "/v2/process-document",
+            submit(json!({"bucket": "local"})).await
+        )
+        .0,
+        400
+    );
+    let missing = client.key("never-uploaded.md");
+    assert_eq!(
+        check(
+            "POST",
+            "/v2/process-document",
+            submit(json!({"bucket": "local", "key": missing})).await
+        )
+        .0,
+        404
+    );
+    let (code, body) = other
+        .post(
+            "/v2/process-document",
+            json!({"bucket": "local", "key": key}),
+        )
+        .await;
+    check("POST", "/v2/process-document", (code, body));
+    assert_eq!(code, 403);
+
+    // Search, with a filter and context; its errors.
+    let (code, found) = check(
+        "POST",
+        "/v2/query",
+        client
+            .post(
+                "/v2/query",
+                json!({"query": "late delivery fees", "context": 1,
+                                      "filter": {"field": "tags", "contains": "contract"}}),
+            )
+            .await,
+    );
+    assert_eq!(code, 200);
+    assert!(found["results"][0]["citation"].is_object(), "{found}");
+    assert_eq!(
+        check(
+            "POST",
+            "/v2/query",
+            client
+                .post("/v2/query", json!({"query": "x", "top_k": 0}))
+                .await
+        )
+        .0,
+        400
+    );
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/v2/query", gateway.url))
+        .json(&json!({"query": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let code = anonymous.status().as_u16();
+    check("POST", "/v2/query", (code, anonymous.json().await.unwrap()));
+    assert_eq!(code, 401);
+
+    // Status and documents.
+    for (template, path) in [
+        ("/v2/status", "/v2/status?limit=5"),
+        ("/v2/documents", "/v2/documents?limit=1&status=completed"),
+    ] {
+        assert_eq!(
+            check("GET", template, client.call(Method::GET, path, None).await).0,
+            200
+        );
+    }
+    assert_eq!(
+        check(
+            "GET",
+            "/v2/status",
+            client
+                .call(Method::GET, "/v2/status?cursor=nope", None)
+                .await
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        check(
+            "GET",
+            "/v2/status/{statusId}",
+            client.call(Method::GET, &status, None).await
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        check(
+            "GET",
+            "/v2/status/{statusId}",
+            other.call(Method::GET, &status, None).await
+        )
+        .0,
+        403
+    );
+    let unknown = format!("/v2/documents/{}", url_encode(&format!("local#{missing}")));
+    let one = "/v2/documents/{documentId}";
+    assert_eq!(
+        check("GET", one, client.call(Method::GET, &doc, None).await).0,
+        200
+    );
+    assert_eq!(
+        check("GET", one, other.call(Method::GET, &doc, None).await).0,
+        403
+    );
+    assert_eq!(
+        check("GET", one, client.call(Method::GET, &unknown, None).await).0,
+        404
+    );
+    let share = "/v2/documents/{documentId}/share";
+    let shared = client
+        .call(
+            Method::POST,
+            &format!("{doc}/share"),
+            Some(json!({"user": other.user})),
+        )
+        .await;
+    assert_eq!(check("POST", share, shared).0, 200);
+    assert_eq!(
+        check(
+            "POST",
+            share,
+            client
+                .call(Method::POST, &format!("{doc}/share"), Some(json!({})))
+                .await
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        check(
+            "POST",
+            share,
+            other
+                .call(
+                    Method::POST,
+                    &format!("{doc}/share"),
+                    Some(json!({"user": "x"}))
+                )
+                .await
+        )
+        .0,
+        403
+    );
+    let unshare = format!("{doc}/share/{}", url_encode(&other.user));
+    assert_eq!(
+        check(
+            "DELETE",
+            "/v2/documents/{documentId}/share/{user}",
+            client.call(Method::DELETE, &unshare, None).await
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        check(
+            "POST",
+            "/v2/documents/{documentId}/cancel",
+            client
+                .call(Method::POST, &format!("{doc}/cancel"), None)
+                .await
+        )
+        .0,
+        409
+    );
+
+    // A run cancelled while queued (no consumer picks it up first: the
+    // gateway's consumers are busy with nothing, so cancel at once).
+    let (code, _) = submit(json!({"bucket": "local", "key": key, "force_reprocess": true})).await;
+    assert_eq!(code, 202);
+    let (code, body) = client
+        .call(Method::POST, &format!("{doc}/cancel"), None)
+        .await;
+    check(
+        "POST",
+        "/v2/documents/{documentId}/cancel",
+        (code, body.clone()),
+    );
+    assert!(code == 200 || code == 409, "{code}: {body}");
+
+    assert_eq!(
+        check("DELETE", one, client.call(Method::DELETE, &doc, None).await).0,
+        200
+    );
+    assert_eq!(
+        check("DELETE", one, client.call(Method::DELETE, &doc, None).await).0,
+        404
+    );
+    let missing = contract.unexercised();
+    assert!(
+        missing.is_empty() || missing == ["POST /v2/documents/{documentId}/cancel"],
+        "operations no test exercised: {missing:?}"
+    );
+    gateway.stop().await;
+}
