@@ -25,6 +25,7 @@ use tokio::sync::OnceCell;
 pub mod contract;
 pub mod fleet;
 pub mod legacy;
+pub mod rerank_server;
 pub mod tls_front;
 
 /// The workspace root.
@@ -230,6 +231,7 @@ impl Harness {
             config: QueryConfig::default(),
             pages: None,
             links: None,
+            reranker: None,
         };
         Self {
             dir,

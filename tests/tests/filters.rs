@@ -235,6 +235,7 @@ async fn a_filter_matching_one_percent_of_a_scope_returns_full_top_k_within_acce
         config: QueryConfig::default(),
         pages: None,
         links: None,
+        reranker: None,
     };
     for mode in ["hybrid", "dense", "sparse"] {
         let body = json!({"query": "ledger totals", "top_k": k, "search_mode": mode,

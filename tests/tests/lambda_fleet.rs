@@ -2140,6 +2140,7 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
         },
         index: parts.index,
         pages: parts.pages,
+        reranker: None,
     };
     let consumer = rag_lambda::wiring::consumer_from(
         &stack.sdk,

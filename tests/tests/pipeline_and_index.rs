@@ -591,6 +591,7 @@ async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers()
         config: rag_core::query::QueryConfig::default(),
         pages: None,
         links: None,
+        reranker: None,
     };
 
     for mode in [SearchMode::Dense, SearchMode::Hybrid] {

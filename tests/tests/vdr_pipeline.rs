@@ -122,6 +122,7 @@ async fn vdr() -> Vdr {
             candidates_per_vector: 100,
         }),
         links: None,
+        reranker: None,
     };
     Vdr {
         _dir: dir,

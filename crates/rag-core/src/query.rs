@@ -18,7 +18,7 @@ use crate::language::ScriptCoverage;
 use crate::ports::{
     BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexError, IndexQuery,
     Neighbours, OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector,
-    SearchScope, SparseQuery,
+    Reranker, SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -85,6 +85,8 @@ pub struct QueryRequest {
     /// Chunks before and after each text result to return with it
     /// (0..=[`MAX_CONTEXT`]).
     pub context: usize,
+    /// Reorder the best candidates with the reranker ([`Reranker`]).
+    pub rerank: bool,
 }
 
 impl QueryRequest {
@@ -100,6 +102,7 @@ impl QueryRequest {
             document_ids: None,
             filter: None,
             context: 0,
+            rerank: false,
         }
     }
 
@@ -196,6 +199,9 @@ impl QueryRequest {
         if let Some(filter) = present(&obj, "filter") {
             req.filter = Some(Filter::from_json(filter)?);
         }
+        if let Some(rerank) = body::optional_bool(&obj, "rerank")? {
+            req.rerank = rerank;
+        }
         if let Some(v) = present(&obj, "context") {
             req.context = match v.as_u64() {
                 Some(n) if n <= MAX_CONTEXT as u64 => n as usize,
@@ -260,6 +266,9 @@ pub struct QueryConfig {
     /// `ENABLE_HYBRID_SEARCH`: when off, the fused modes (`hybrid`, `vdr`,
     /// `hybrid_vdr_text`) search one list only, dense unless its weight is 0.
     pub hybrid: bool,
+    /// Candidates a `rerank` request sends to the reranker (at least
+    /// `top_k`): the reranker reorders them, the best `top_k` are returned.
+    pub rerank_candidates: usize,
 }
 
 impl Default for QueryConfig {
@@ -268,6 +277,7 @@ impl Default for QueryConfig {
             bm25: Bm25Params::default(),
             fusion_candidates: 100,
             hybrid: true,
+            rerank_candidates: 50,
         }
     }
 }
@@ -292,6 +302,9 @@ pub struct QueryService {
     /// Links to rendered page images in results (`image_url`); `None`
     /// leaves only their bucket and key.
     pub links: Option<Arc<dyn BlobLinker>>,
+    /// What `rerank: true` reorders the best candidates with; `None`
+    /// refuses such requests.
+    pub reranker: Option<Arc<dyn Reranker>>,
 }
 
 /// Longest page text returned as a result's content.
@@ -345,6 +358,29 @@ impl QueryService {
         req: &QueryRequest,
     ) -> Result<QueryResponse, ApiError> {
         let started = Instant::now();
+        let top_k = req.top_k;
+        let reranker = match (req.rerank, &self.reranker) {
+            (false, _) => None,
+            (true, Some(reranker)) => Some(reranker),
+            (true, None) => {
+                return Err(invalid(
+                    "rerank",
+                    "is not available: this deployment has no reranker (RERANK_URL)",
+                ))
+            }
+        };
+        // Reranking reorders more candidates than it returns.
+        let widened;
+        let req = match reranker {
+            Some(_) if self.config.rerank_candidates > req.top_k => {
+                widened = QueryRequest {
+                    top_k: self.config.rerank_candidates.min(MAX_TOP_K),
+                    ..req.clone()
+                };
+                &widened
+            }
+            _ => req,
+        };
         // A query the page model cannot read gets pages by noise: search
         // the pages' text instead (as without a page model).
         let pages = self.pages.as_ref().filter(|pages| {
@@ -394,7 +430,11 @@ impl QueryService {
             Ok::<_, ApiError>(results)
         };
         let (results, not_searched_densely) = tokio::join!(results, other_models);
-        let results = self.with_image_links(results?).await;
+        let results = match reranker {
+            Some(reranker) => reranked(reranker.as_ref(), &req.query, results?, top_k).await?,
+            None => results?,
+        };
+        let results = self.with_image_links(results).await;
         let results = self.with_context(caller, results, req.context).await;
         Ok(QueryResponse {
             total_results: results.len(),
@@ -610,6 +650,48 @@ impl QueryService {
             .collect();
         Ok(results)
     }
+}
+
+/// The `top_k` best of `results` by the reranker's scores, which replace
+/// theirs (kept as `metadata.retrieval_score`); ties keep retrieval order.
+async fn reranked(
+    reranker: &dyn Reranker,
+    query: &str,
+    results: Vec<QueryResult>,
+    top_k: usize,
+) -> Result<Vec<QueryResult>, ApiError> {
+    if results.is_empty() {
+        return Ok(results);
+    }
+    let texts: Vec<String> = results.iter().map(|r| r.content.clone()).collect();
+    let scores = reranker.rerank(query, &texts).await.map_err(|e| {
+        tracing::error!(model = reranker.model_id(), error = %e, "reranking failed");
+        ApiError::unavailable("the reranker is unavailable; try again or search without 'rerank'")
+    })?;
+    if scores.len() != results.len() {
+        tracing::error!(
+            model = reranker.model_id(),
+            scores = scores.len(),
+            results = results.len(),
+            "reranker scored another number of documents"
+        );
+        return Err(ApiError::unavailable(
+            "the reranker gave an invalid answer; try again or search without 'rerank'",
+        ));
+    }
+    let mut scored: Vec<(f64, QueryResult)> = scores.into_iter().zip(results).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(scored
+        .into_iter()
+        .take(top_k)
+        .map(|(score, mut r)| {
+            if let Value::Object(m) = &mut r.metadata {
+                m.insert("retrieval_score".into(), r.score.into());
+                m.insert("reranker".into(), reranker.model_id().into());
+            }
+            QueryResult { score, ..r }
+        })
+        .collect())
 }
 
 /// A stored chunk's metadata without its citation, and the citation.

@@ -23,6 +23,7 @@ mod encoder;
 pub mod model_card;
 pub mod onnx;
 pub mod openai;
+pub mod rerank;
 pub mod setup;
 
 pub use bert::{BertEmbedder, BertTokenCounter, Engine, LoadError, Pooling};
@@ -30,6 +31,7 @@ pub use colpali::{ColPaliConfig, ColPaliEmbedder};
 pub use deferred::DeferredBert;
 pub use onnx::Precision;
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
+pub use rerank::{HttpReranker, RerankConfig};
 pub use setup::{embedder_from_env, page_embedder_from_env, EmbedderSetup};
 
 /// Scales `v` to unit length in place; returns `false` (leaving `v` as it is)

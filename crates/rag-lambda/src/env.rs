@@ -137,6 +137,9 @@ pub const OPTIONAL: &[&str] = &[
     RAG_EMBED_ENGINE,
     VDR_PROCESSING_QUEUE_URL,
     DATABASE_URL,
+    rag_embed::rerank::URL_VAR,
+    rag_embed::rerank::MODEL_VAR,
+    rag_embed::rerank::KEY_VAR,
 ];
 
 /// A variable that must be set and non-empty.

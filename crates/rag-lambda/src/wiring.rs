@@ -25,8 +25,8 @@ use rag_core::pipeline::{
 };
 use rag_core::ports::{
     AuthError, BlobLinker, BlobStore, ConnectionStore, Extractor, Index, JobQueue, Notifier,
-    NotifyError, PageEmbedder, PageIndex, PageRenderer, StatusStore, StatusStoreError, StatusWrite,
-    TokenVerifier,
+    NotifyError, PageEmbedder, PageIndex, PageRenderer, Reranker, StatusStore, StatusStoreError,
+    StatusWrite, TokenVerifier,
 };
 use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
@@ -198,6 +198,8 @@ pub struct SearchParts {
     pub embedder: EmbedderSetup,
     /// VDR pages: the page model and where page vectors are searched.
     pub pages: PageParts,
+    /// What `rerank: true` queries reorder with (`RERANK_URL`), if any.
+    pub reranker: Option<Arc<dyn Reranker>>,
 }
 
 /// The page embedder and the page index (the same database as the text
@@ -266,6 +268,7 @@ impl SearchParts {
                 embedder: pages,
                 index,
             },
+            reranker: reranker_from_env()?,
         })
     }
 
@@ -634,8 +637,18 @@ pub fn query_handler_from(
             },
             pages: Some(parts.page_search()),
             links,
+            reranker: parts.reranker.clone(),
         },
     }
+}
+
+/// The reranker `RERANK_URL` names (a Cohere- or Jina-compatible
+/// `/rerank` endpoint), or none.
+pub fn reranker_from_env() -> Result<Option<Arc<dyn Reranker>>> {
+    Ok(match rag_embed::RerankConfig::from_env()? {
+        Some(config) => Some(Arc::new(rag_embed::HttpReranker::new(config)?)),
+        None => None,
+    })
 }
 
 /// `async-v2-query-handler` from the environment.

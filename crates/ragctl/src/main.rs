@@ -295,6 +295,10 @@ struct EvalArgs {
     /// runs can be compared query by query (a paired bootstrap).
     #[arg(long, value_name = "FILE")]
     per_query: Option<PathBuf>,
+    /// Also run every query with `rerank: true` (the reranker of
+    /// RERANK_URL) and report the nDCG@10 change with its 95% interval.
+    #[arg(long)]
+    rerank: bool,
 }
 
 fn init_logging(verbose: u8) {

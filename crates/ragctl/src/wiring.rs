@@ -80,6 +80,7 @@ impl Services {
             config: QueryConfig::default(),
             pages: Some(self.parts.page_search()),
             links: Some(self.files.clone()),
+            reranker: self.parts.reranker.clone(),
         }
     }
 }

@@ -457,3 +457,68 @@ async fn migrate_legacy_dry_run_migrate_verify() {
     assert!(text(&out).contains(r#""mismatched":1"#), "{}", text(&out));
     old.drop().await;
 }
+
+/// `ragctl eval --rerank` runs every query with and without the reranker of
+/// RERANK_URL (here the stand-in speaking Cohere's wire format) and
+/// reports the nDCG@10 change with its interval; without a reranker it
+/// says what to set.
+#[test]
+fn eval_reports_what_reranking_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join(format!("rerank-{}", std::process::id()));
+    std::fs::create_dir_all(dataset.join("qrels")).unwrap();
+    let corpus = [
+        ("d1", "Basalt forms when lava cools quickly at the surface."),
+        ("d2", "Lava is molten rock that erupts from volcanoes."),
+        ("d3", "Granite cools slowly deep underground from magma."),
+        ("d4", "Glaciers carve valleys as they move."),
+    ];
+    let lines: Vec<String> = corpus
+        .iter()
+        .map(|(id, text)| serde_json::json!({"_id": id, "title": "", "text": text}).to_string())
+        .collect();
+    std::fs::write(dataset.join("corpus.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(
+        dataset.join("queries.jsonl"),
+        [
+            serde_json::json!({"_id": "q1", "text": "how does basalt form from lava"}).to_string(),
+            serde_json::json!({"_id": "q2", "text": "what carves valleys"}).to_string(),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dataset.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td4\t1\n",
+    )
+    .unwrap();
+    let path = dataset.to_str().unwrap();
+    assert!(ragctl(&["db", "migrate"]).status.success());
+    let out = ragctl(&["eval", "--dataset", path, "--rerank", "--json"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("RERANK_URL"), "{}", text(&out));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(integration_tests::rerank_server::RerankServer::start());
+    let url = server.url();
+    let env = [
+        ("RERANK_URL", std::ffi::OsStr::new(url.as_str())),
+        (
+            "RERANK_API_KEY",
+            std::ffi::OsStr::new(integration_tests::rerank_server::RERANK_KEY),
+        ),
+    ];
+    let out = ragctl_with(&["eval", "--dataset", path, "--rerank", "--json"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rerank = &report["rerank"];
+    assert_eq!(rerank["model"], "rerank-v3.5", "{report}");
+    for field in ["ndcg@10", "change"] {
+        assert!(rerank[field].is_number(), "{report}");
+    }
+    let [lo, hi] = [&rerank["change_95"][0], &rerank["change_95"][1]].map(|v| v.as_f64().unwrap());
+    let change = rerank["change"].as_f64().unwrap();
+    assert!(lo <= change && change <= hi, "{report}");
+    // Each query went to the reranker once.
+    assert_eq!(server.requests.lock().unwrap().len(), 2, "{report}");
+}

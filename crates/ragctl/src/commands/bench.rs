@@ -162,6 +162,8 @@ impl Bench {
                 index: shared,
             },
             embedder: setup,
+            // The benchmark measures retrieval; reranking is a service's.
+            reranker: None,
         };
         Ok(Self {
             embedder: parts.embedder.embedder.clone(),

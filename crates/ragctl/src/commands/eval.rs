@@ -21,7 +21,7 @@ use rag_core::eval::{
 };
 use rag_core::pipeline::indexing::chunk_records;
 use rag_core::ports::{DocumentRecord, Index};
-use rag_core::query::MAX_TOP_K;
+use rag_core::query::{QueryRequest, MAX_TOP_K};
 use rag_core::Caller;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -96,7 +96,13 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     };
 
     let service = services.query_service();
+    anyhow::ensure!(
+        !a.rerank || service.reranker.is_some(),
+        "--rerank needs a reranker: set RERANK_URL (and RERANK_MODEL, RERANK_API_KEY) to a Cohere- or Jina-compatible /rerank endpoint"
+    );
     let prefix = format!("eval-{name}#");
+    // Each query's nDCG@10 with and without reranking, for the paired change.
+    let mut reranked: Vec<(f64, f64)> = Vec::new();
     let (mut ndcg, mut recall, mut mrr, mut latencies) = (0.0, 0.0, 0.0, Vec::new());
     let mut per_query = String::new();
     let judged: Vec<&EvalQuery> = queries
@@ -114,19 +120,22 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("query {}: {}", q.id, e.error))?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        let mut ranking: Vec<String> = Vec::new();
-        for r in response.results {
-            let id = r
-                .document_id
-                .strip_prefix(&prefix)
-                .unwrap_or(&r.document_id)
-                .to_owned();
-            if !ranking.contains(&id) {
-                ranking.push(id);
-            }
-        }
+        let ranking = documents_ranked(response.results, &prefix);
         let j = &qrels[&q.id];
         let query_ndcg = ndcg_at(&ranking, j, 10);
+        if a.rerank {
+            let request = QueryRequest {
+                rerank: true,
+                top_k: 10,
+                ..request.clone()
+            };
+            let response = service
+                .search(&owner, &request)
+                .await
+                .map_err(|e| anyhow::anyhow!("query {} reranked: {}", q.id, e.error))?;
+            let ranked = documents_ranked(response.results, &prefix);
+            reranked.push((query_ndcg, ndcg_at(&ranked, j, 10)));
+        }
         ndcg += query_ndcg;
         per_query.push_str(&json!({"query": q.id, "ndcg@10": query_ndcg}).to_string());
         per_query.push('\n');
@@ -138,6 +147,25 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     }
     let n = judged.len().max(1) as f64;
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    let rerank = (!reranked.is_empty()).then(|| {
+        let mean = |picked: &mut dyn Iterator<Item = f64>, count: usize| {
+            picked.sum::<f64>() / count.max(1) as f64
+        };
+        let after = mean(&mut reranked.iter().map(|(_, r)| *r), reranked.len());
+        let change = mean(&mut reranked.iter().map(|(b, r)| r - b), reranked.len());
+        let [lo, hi] = rag_core::eval::query_bootstrap(reranked.len(), 10_000, |picked| {
+            mean(
+                &mut picked.iter().map(|&i| reranked[i].1 - reranked[i].0),
+                picked.len(),
+            )
+        });
+        json!({
+            "model": service.reranker.as_ref().map(|r| r.model_id().to_owned()),
+            "ndcg@10": round(after, 4),
+            "change": round(change, 4),
+            "change_95": [round(lo, 4), round(hi, 4)],
+        })
+    });
     let result = json!({
         "dataset": name,
         "mode": a.search.mode.api_name(),
@@ -152,6 +180,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         "reused_index": current,
         "embedding_model": services.embedder.model_id(),
         "engine": services.engine,
+        "rerank": rerank,
     });
     println!(
         "{}",
@@ -162,6 +191,23 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The documents of `results` in their first rank, without the eval
+/// scope's id prefix.
+fn documents_ranked(results: Vec<rag_core::query::QueryResult>, prefix: &str) -> Vec<String> {
+    let mut ranking: Vec<String> = Vec::new();
+    for r in results {
+        let id = r
+            .document_id
+            .strip_prefix(prefix)
+            .unwrap_or(&r.document_id)
+            .to_owned();
+        if !ranking.contains(&id) {
+            ranking.push(id);
+        }
+    }
+    ranking
 }
 
 /// Replaces the scope with the corpus; returns the seconds it took.
