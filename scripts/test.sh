@@ -29,7 +29,11 @@ trap 'scripts/dev.sh stop >/dev/null 2>&1 || true' EXIT
 # Its own user, so its uploads never show up in the demo's searches; a new one each run, since the
 # index outlives the wiped data directory and an earlier run's copy of the same file (its status
 # and page images gone with that directory) would rank beside this run's.
-RAG_GATEWAY_URL="$(RAG_USER="browser-test-$(date +%s)" scripts/dev.sh start)" scripts/browser-test.sh
+RAG_GATEWAY_URL="$(RAG_USER="browser-test-$(date +%s)" scripts/dev.sh start)"
+export RAG_GATEWAY_URL
+scripts/browser-test.sh
+log "TypeScript client against the same gateway"
+scripts/client-test.sh
 scripts/dev.sh stop
 log "retrieval quality"
 scripts/eval.sh --check

@@ -166,7 +166,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
             "change_95": [round(lo, 4), round(hi, 4)],
         })
     });
-    let result = json!({
+    let mut result = json!({
         "dataset": name,
         "mode": a.search.mode.api_name(),
         "ndcg@10": round(ndcg / n, 4),
@@ -180,8 +180,10 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         "reused_index": current,
         "embedding_model": services.embedder.model_id(),
         "engine": services.engine,
-        "rerank": rerank,
     });
+    if let Some(rerank) = rerank {
+        result["rerank"] = rerank;
+    }
     println!(
         "{}",
         if a.json {

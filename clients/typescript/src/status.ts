@@ -1,0 +1,183 @@
+// Live document status over the WebSocket API: subscriptions that survive reconnects, and a ping
+// that keeps an idle connection open (API Gateway closes a WebSocket idle for 10 minutes).
+
+import { tokenOf, type TokenSource } from './client.js';
+import { TERMINAL_STAGES, type ClientMessage, type DocumentStatusUpdate, type ServerMessage } from './types.js';
+
+/** The parts of a WebSocket this module uses (the browser's, Node's, or a test's). */
+export interface SocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export type SocketFactory = (url: string) => SocketLike;
+
+export interface StatusSocketOptions {
+  /** `wss://<api>.execute-api.<region>.amazonaws.com/<stage>`, or the gateway's `ws://127.0.0.1:8787/ws`. */
+  url: string;
+  /** The Cognito id token, read again at every (re)connect. */
+  token: TokenSource;
+  /** Makes the socket; the runtime's `WebSocket` by default. */
+  socket?: SocketFactory;
+  /** How often to ping while connected (default 5 minutes; 0: never). */
+  pingIntervalMs?: number;
+  /** A connection not open by then is given up and tried again (default 10 s). */
+  connectTimeoutMs?: number;
+  /** First wait before reconnecting, doubled each failed try up to `maxReconnectDelayMs`. */
+  reconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
+  /** Every message from the server, for logging. */
+  onMessage?: (message: ServerMessage) => void;
+  /** Connection state changes. */
+  onState?: (state: 'connecting' | 'open' | 'closed') => void;
+}
+
+type Listener = (update: DocumentStatusUpdate) => void;
+
+const OPEN = 1;
+
+/**
+ * One connection carrying any number of subscriptions. After a drop it reconnects with backoff
+ * and subscribes to every statusId again; the server answers each subscription with the current
+ * status, so a reconnect misses nothing but the intermediate stages.
+ */
+export class StatusSocket {
+  private socket?: SocketLike;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private pinger?: ReturnType<typeof setInterval>;
+  private retry?: ReturnType<typeof setTimeout>;
+  private delay: number;
+  private closed = false;
+  /** How many times the connection was opened (1 + reconnects). */
+  connections = 0;
+
+  constructor(private readonly options: StatusSocketOptions) {
+    this.delay = options.reconnectDelayMs ?? 500;
+    void this.connect();
+  }
+
+  /** Calls `listener` with every status update of `statusId` until the returned function is called. */
+  subscribe(statusId: string, listener: Listener): () => void {
+    let set = this.listeners.get(statusId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(statusId, set);
+      this.send({ action: 'subscribe', statusId });
+    }
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(statusId);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) {
+        this.listeners.delete(statusId);
+        this.send({ action: 'unsubscribe', statusId });
+      }
+    };
+  }
+
+  /** Resolves with the run's final update (completed, failed or cancelled). */
+  untilDone(statusId: string, onUpdate?: Listener): Promise<DocumentStatusUpdate> {
+    return new Promise((resolve) => {
+      const stop = this.subscribe(statusId, (update) => {
+        onUpdate?.(update);
+        if (TERMINAL_STAGES.includes(update.status)) {
+          stop();
+          resolve(update);
+        }
+      });
+    });
+  }
+
+  /** Sends a ping now (the interval sends them by itself). */
+  ping(): void {
+    this.send({ action: 'ping' });
+  }
+
+  /** Closes for good. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pinger);
+    clearTimeout(this.retry);
+    this.socket?.close(1000, 'closed by client');
+    this.options.onState?.('closed');
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    this.options.onState?.('connecting');
+    let token: string;
+    try {
+      token = await tokenOf(this.options.token);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    const url = `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+    const make = this.options.socket ?? ((u: string) => new (globalThis as unknown as { WebSocket: new (u: string) => SocketLike }).WebSocket(u));
+    const socket = make(url);
+    this.socket = socket;
+    // A connection ends once, however it is told: some runtimes report a refused handshake
+    // (a 401 from $connect) as an error without a close, others as both.
+    let ended = false;
+    const lost = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(giveUp);
+      clearInterval(this.pinger);
+      if (this.socket === socket) this.socket = undefined;
+      this.options.onState?.('closed');
+      this.scheduleReconnect();
+    };
+    const giveUp = setTimeout(() => {
+      if (socket.readyState !== OPEN) {
+        socket.close();
+        lost();
+      }
+    }, this.options.connectTimeoutMs ?? 10_000);
+    socket.onopen = () => {
+      clearTimeout(giveUp);
+      this.connections += 1;
+      this.delay = this.options.reconnectDelayMs ?? 500;
+      this.options.onState?.('open');
+      for (const statusId of this.listeners.keys()) this.send({ action: 'subscribe', statusId });
+      const every = this.options.pingIntervalMs ?? 5 * 60_000;
+      clearInterval(this.pinger);
+      if (every > 0) this.pinger = setInterval(() => this.ping(), every);
+    };
+    socket.onmessage = (ev) => {
+      let message: ServerMessage;
+      try {
+        message = JSON.parse(String(ev.data)) as ServerMessage;
+      } catch {
+        return;
+      }
+      this.options.onMessage?.(message);
+      if (message.type === 'document_status_update') {
+        for (const listener of [...(this.listeners.get(message.statusId) ?? [])]) listener(message);
+      }
+    };
+    socket.onerror = () => {
+      if (socket.readyState !== OPEN) lost();
+    };
+    socket.onclose = lost;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) return;
+    const wait = this.delay;
+    this.delay = Math.min(this.delay * 2, this.options.maxReconnectDelayMs ?? 30_000);
+    this.retry = setTimeout(() => void this.connect(), wait);
+  }
+
+  private send(message: ClientMessage): void {
+    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(message));
+    // Otherwise the subscription is sent when the connection opens.
+  }
+}
