@@ -170,6 +170,16 @@ fn candidates() -> Vec<PathBuf> {
         });
     }
     found.push(Path::new(LAYER_DIR).join(LIBRARY_NAME));
+    // The checkout the process runs in first: a build cache shared between
+    // checkouts may hold a binary whose FETCHED_DIR names another one.
+    let relative = Path::new(".local/onnxruntime/lib").join(LIBRARY_NAME);
+    if let Ok(here) = std::env::current_dir() {
+        found.extend(
+            here.ancestors()
+                .map(|a| a.join(&relative))
+                .find(|p| p.is_file()),
+        );
+    }
     let fetched = Path::new(FETCHED_DIR);
     found.push(
         fetched

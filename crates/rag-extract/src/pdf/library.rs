@@ -75,6 +75,11 @@ fn candidates() -> Vec<PathBuf> {
         });
     }
     found.push(Path::new(LAYER_DIR).join(&name));
+    // The checkout the process runs in first: a build cache shared between
+    // checkouts may hold a binary whose FETCHED_DIR names another one.
+    found.extend(in_working_checkout(
+        Path::new(".local/pdfium/lib").join(&name),
+    ));
     let fetched = Path::new(FETCHED_DIR);
     found.push(
         fetched
@@ -110,4 +115,13 @@ fn bind() -> Result<(Pdfium, PathBuf), String> {
          (no embedded images, no page rendering)"
     );
     Err(reason)
+}
+
+/// `relative` under the nearest ancestor of the working directory that has
+/// it (the repository's root, from the root or from a crate's directory).
+fn in_working_checkout(relative: PathBuf) -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    here.ancestors()
+        .map(|a| a.join(&relative))
+        .find(|p| p.is_file())
 }
