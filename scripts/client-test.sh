@@ -27,3 +27,10 @@ RAG_CLIENT_TOKEN_B="$(token "$RAG_CLIENT_USER_B")"
 export RAG_CLIENT_TOKEN_A RAG_CLIENT_TOKEN_B RAG_CLIENT_REQUIRE_GATEWAY=1
 log "TypeScript client: build and test against $RAG_GATEWAY_URL"
 (cd "$CLIENT_DIR" && npm test --silent)
+# The console serves the compiled client from console/client/: it must be this build.
+console_copy="$REPO/crates/rag-gateway/console/client"
+for built in "$CLIENT_DIR"/dist/*.js; do
+  cmp -s "$built" "$console_copy/$(basename "$built")" \
+    || die "crates/rag-gateway/console/client/$(basename "$built") differs from the client's build: cp clients/typescript/dist/*.js crates/rag-gateway/console/client/"
+done
+[[ "$(ls "$console_copy" | wc -l)" == "$(ls "$CLIENT_DIR"/dist/*.js | wc -l)" ]] || die "console/client holds other files than the client's build"

@@ -26,6 +26,9 @@ export interface StatusSocketOptions {
   socket?: SocketFactory;
   /** How often to ping while connected (default 5 minutes; 0: never). */
   pingIntervalMs?: number;
+  /** An open connection that hears nothing for this long (pongs included) is presumed dead and
+   *  replaced (default 0: never; set it above the ping interval). */
+  silenceTimeoutMs?: number;
   /** A connection not open by then is given up and tried again (default 10 s). */
   connectTimeoutMs?: number;
   /** First wait before reconnecting, doubled each failed try up to `maxReconnectDelayMs`. */
@@ -53,6 +56,10 @@ export class StatusSocket {
   private retry?: ReturnType<typeof setTimeout>;
   private delay: number;
   private closed = false;
+  private lastHeard = 0;
+  private watchdog?: ReturnType<typeof setInterval>;
+  /** Waiting for `subscription_confirmed`, by statusId. */
+  private readonly confirming = new Map<string, Array<(ok: boolean) => void>>();
   /** How many times the connection was opened (1 + reconnects). */
   connections = 0;
 
@@ -81,6 +88,31 @@ export class StatusSocket {
     };
   }
 
+  /**
+   * Subscribes (as `subscribe`) and resolves `true` once the server confirms, `false` when it
+   * refuses (another user's document, too many subscriptions), the connection is down or
+   * `timeoutMs` passes. Subscribing before submitting a document, and waiting for this, makes sure
+   * no stage is missed.
+   */
+  subscribeConfirmed(statusId: string, listener: Listener, timeoutMs = 3000): { confirmed: Promise<boolean>; stop: () => void } {
+    const confirmed = new Promise<boolean>((resolve) => {
+      if (this.socket?.readyState !== OPEN) return resolve(false);
+      const waiting = this.confirming.get(statusId) ?? [];
+      let settled = false;
+      const settle = (ok: boolean) => { if (!settled) { settled = true; resolve(ok); } };
+      waiting.push(settle);
+      this.confirming.set(statusId, waiting);
+      setTimeout(() => settle(false), timeoutMs);
+    });
+    // Listed before subscribing, so the confirmation cannot come back first.
+    const stop = this.subscribe(statusId, listener);
+    if ((this.listeners.get(statusId)?.size ?? 0) > 1) {
+      // Already subscribed: ask again so the server confirms (and sends the current status).
+      this.send({ action: 'subscribe', statusId });
+    }
+    return { confirmed, stop };
+  }
+
   /** Resolves with the run's final update (completed, failed or cancelled). */
   untilDone(statusId: string, onUpdate?: Listener): Promise<DocumentStatusUpdate> {
     return new Promise((resolve) => {
@@ -104,6 +136,8 @@ export class StatusSocket {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pinger);
+    clearInterval(this.watchdog);
+    this.settleAll(false);
     clearTimeout(this.retry);
     this.socket?.close(1000, 'closed by client');
     this.options.onState?.('closed');
@@ -131,7 +165,9 @@ export class StatusSocket {
       ended = true;
       clearTimeout(giveUp);
       clearInterval(this.pinger);
+      clearInterval(this.watchdog);
       if (this.socket === socket) this.socket = undefined;
+      this.settleAll(false);
       this.options.onState?.('closed');
       this.scheduleReconnect();
     };
@@ -144,14 +180,26 @@ export class StatusSocket {
     socket.onopen = () => {
       clearTimeout(giveUp);
       this.connections += 1;
+      this.lastHeard = Date.now();
       this.delay = this.options.reconnectDelayMs ?? 500;
       this.options.onState?.('open');
       for (const statusId of this.listeners.keys()) this.send({ action: 'subscribe', statusId });
       const every = this.options.pingIntervalMs ?? 5 * 60_000;
       clearInterval(this.pinger);
       if (every > 0) this.pinger = setInterval(() => this.ping(), every);
+      const silence = this.options.silenceTimeoutMs ?? 0;
+      clearInterval(this.watchdog);
+      if (silence > 0) {
+        this.watchdog = setInterval(() => {
+          if (Date.now() - this.lastHeard > silence) {
+            socket.close();
+            lost();
+          }
+        }, Math.max(10, Math.floor(silence / 4)));
+      }
     };
     socket.onmessage = (ev) => {
+      this.lastHeard = Date.now();
       let message: ServerMessage;
       try {
         message = JSON.parse(String(ev.data)) as ServerMessage;
@@ -159,6 +207,8 @@ export class StatusSocket {
         return;
       }
       this.options.onMessage?.(message);
+      if (message.type === 'subscription_confirmed') this.settle(message.statusId, true);
+      if (message.type === 'error' && message.statusId) this.settle(message.statusId, false);
       if (message.type === 'document_status_update') {
         for (const listener of [...(this.listeners.get(message.statusId) ?? [])]) listener(message);
       }
@@ -167,6 +217,15 @@ export class StatusSocket {
       if (socket.readyState !== OPEN) lost();
     };
     socket.onclose = lost;
+  }
+
+  private settle(statusId: string, ok: boolean): void {
+    for (const resolve of this.confirming.get(statusId) ?? []) resolve(ok);
+    this.confirming.delete(statusId);
+  }
+
+  private settleAll(ok: boolean): void {
+    for (const statusId of [...this.confirming.keys()]) this.settle(statusId, ok);
   }
 
   private scheduleReconnect(): void {

@@ -107,3 +107,34 @@ test('a connection that never opens is given up after the timeout', async () => 
   assert.ok(made.length >= 2, `${made.length} connections tried`);
   socket.close();
 });
+
+test('a confirmed subscription resolves true; a refused or unanswered one false', async () => {
+  const { made, factory } = fakeSockets();
+  const socket = new StatusSocket({ url: 'ws://gw/ws', token: 't', socket: factory, pingIntervalMs: 0 });
+  const before = socket.subscribeConfirmed('b#early', () => {}, 50);
+  assert.equal(await before.confirmed, false, 'not connected yet');
+  await tick();
+  made[0].open();
+  const ok = socket.subscribeConfirmed('b#mine', () => {}, 1000);
+  const refused = socket.subscribeConfirmed('b#theirs', () => {}, 1000);
+  const silent = socket.subscribeConfirmed('b#silent', () => {}, 20);
+  made[0].push({ type: 'subscription_confirmed', statusId: 'b#mine' });
+  made[0].push({ type: 'error', error: 'Not authorized to subscribe to this document', statusId: 'b#theirs' });
+  assert.deepEqual(await Promise.all([ok.confirmed, refused.confirmed, silent.confirmed]), [true, false, false]);
+  // A second listener of the same document asks again, so it is confirmed too.
+  const again = socket.subscribeConfirmed('b#mine', () => {}, 1000);
+  assert.deepEqual(made[0].sent.filter((m) => m.statusId === 'b#mine').length, 2);
+  made[0].push({ type: 'subscription_confirmed', statusId: 'b#mine' });
+  assert.equal(await again.confirmed, true);
+  socket.close();
+});
+
+test('an open connection that hears nothing is replaced', async () => {
+  const { made, factory } = fakeSockets();
+  const socket = new StatusSocket({ url: 'ws://gw/ws', token: 't', socket: factory, pingIntervalMs: 0, silenceTimeoutMs: 20, reconnectDelayMs: 5 });
+  await tick();
+  made[0].open();
+  await tick(60);
+  assert.ok(made.length >= 2, 'reconnected after silence');
+  socket.close();
+});

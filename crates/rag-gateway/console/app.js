@@ -1,6 +1,7 @@
 // amplify-rag-async developer console: upload, watch every stage live, search.
-// No framework, no build step. All server text goes through textContent.
-'use strict';
+// No framework, no build step of its own: it talks to the API through the TypeScript client
+// (clients/typescript, compiled into /client/). All server text goes through textContent.
+import { RagApiError, RagClient, StatusSocket } from '/client/index.js';
 
 const BUCKET = 'local';
 const STAGES = ['uploading', 'uploaded', 'validating', 'queued', 'processing_started',
@@ -9,7 +10,6 @@ const STAGES = ['uploading', 'uploaded', 'validating', 'queued', 'processing_sta
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const $ = (id) => document.getElementById(id);
 const docs = new Map(); // statusId -> {row, status, progress, name}
-const pendingConfirm = new Map(); // statusId -> resolve()
 let token = null;
 let user = ''; // the token's user: uploads go under their prefix
 let tokenExpiry = 0; // ms epoch
@@ -41,32 +41,25 @@ async function errorText(res) {
   try { const j = JSON.parse(text); return j.error || j.message || text; } catch { return text; }
 }
 
-// fetch with the bearer token; one retry with a fresh token on 401.
-async function api(method, path, body, headers = {}) {
-  for (let attempt = 0; ; attempt++) {
-    const h = { Authorization: `Bearer ${await ensureToken()}`, ...headers };
-    let payload = body;
-    if (body !== undefined && !(body instanceof Blob)) {
-      h['Content-Type'] = 'application/json';
-      payload = JSON.stringify(body);
-    }
-    const res = await fetch(path, { method, headers: h, body: payload });
-    if (res.status === 401 && attempt === 0) { token = null; continue; }
-    if (!res.ok) {
-      const err = new Error(await errorText(res) || `HTTP ${res.status}`);
-      err.status = res.status;
-      throw err;
-    }
-    return res.status === 204 ? null : res.json();
+const client = new RagClient({ baseUrl: location.origin, token: ensureToken });
+
+// A call through the client, once more with a fresh token after a 401.
+async function call(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(e instanceof RagApiError) || e.status !== 401) throw e;
+    token = null;
+    return fn();
   }
 }
 
 // ---------- WebSocket ----------
-let ws = null;
-let wsBackoff = 500;
-let wsFailures = 0;
-let lastSeen = 0;
+// The client's StatusSocket: reconnects with backoff, subscribes again, pings every 25 s and
+// replaces a socket silent for 60 s. While it is down, documents in progress are polled.
 let pollTimer = 0;
+let connectFailures = 0;
+const subscriptions = new Map(); // statusId -> stop()
 
 function setWsState(state, text) {
   const el = $('ws-state');
@@ -74,68 +67,38 @@ function setWsState(state, text) {
   el.textContent = text;
 }
 
-function send(msg) {
-  if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(msg)); return true; }
-  return false;
-}
-
-async function connect() {
-  setWsState('connecting', 'Connecting…');
-  try {
-    if (wsFailures >= 2) token = null; // a refused handshake may mean a stale token
-    await ensureToken();
-  } catch (e) { return scheduleReconnect(e.message); }
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const sock = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
-  ws = sock;
+let socket = null;
+function connect() {
   let opened = false;
-  sock.onopen = () => {
-    opened = true; wsBackoff = 500; wsFailures = 0; lastSeen = Date.now();
-    setWsState('connected', 'Connected');
-    stopPolling();
-    for (const [id, d] of docs) if (!TERMINAL.has(d.status)) send({ action: 'subscribe', statusId: id });
-  };
-  sock.onmessage = (ev) => {
-    lastSeen = Date.now();
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch { return; }
-    onMessage(msg);
-  };
-  sock.onclose = () => dropped(sock, opened);
+  socket = new StatusSocket({
+    url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`,
+    // A refused handshake may mean a stale token: after two, fetch a new one.
+    token: () => { if (connectFailures >= 2) token = null; return ensureToken(); },
+    pingIntervalMs: 25000,
+    silenceTimeoutMs: 60000,
+    reconnectDelayMs: 500,
+    maxReconnectDelayMs: 15000,
+    onMessage,
+    onState: (state) => {
+      if (state === 'open') {
+        opened = true; connectFailures = 0;
+        setWsState('connected', 'Connected');
+        stopPolling();
+      } else if (state === 'connecting') {
+        setWsState('connecting', 'Connecting…');
+      } else {
+        if (!opened) connectFailures++;
+        opened = false;
+        setWsState('reconnecting', 'Disconnected; retrying');
+        startPolling();
+      }
+    },
+  });
 }
-
-// The socket is gone (or presumed dead): poll meanwhile, reconnect with backoff.
-function dropped(sock, opened) {
-  if (ws !== sock) return;
-  ws = null;
-  if (!opened) wsFailures++;
-  for (const resolve of pendingConfirm.values()) resolve(false);
-  pendingConfirm.clear();
-  startPolling();
-  scheduleReconnect();
-}
-
-function scheduleReconnect(why) {
-  const delay = Math.min(15000, wsBackoff) * (0.8 + Math.random() * 0.4);
-  wsBackoff = Math.min(15000, wsBackoff * 2);
-  setWsState('reconnecting', `Disconnected${why ? ` (${why})` : ''}; retrying in ${Math.ceil(delay / 1000)} s`);
-  setTimeout(connect, delay);
-}
-
-// keep-alive: ping every 25 s; a socket silent for 60 s is presumed dead.
-setInterval(() => {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  if (Date.now() - lastSeen > 60000) { const s = ws; dropped(s, true); s.close(); return; }
-  send({ action: 'ping' });
-}, 25000);
 
 function onMessage(msg) {
   switch (msg.type) {
-    case 'subscription_confirmed': {
-      const resolve = pendingConfirm.get(msg.statusId);
-      if (resolve) { pendingConfirm.delete(msg.statusId); resolve(true); }
-      break;
-    }
+    case 'subscription_confirmed': break; // the client resolves the waiting subscribe
     case 'document_status_update': {
       const m = msg.metadata || {};
       applyStatus(msg.statusId, {
@@ -146,8 +109,6 @@ function onMessage(msg) {
     }
     case 'error':
       if (msg.statusId && docs.has(msg.statusId)) {
-        const resolve = pendingConfirm.get(msg.statusId);
-        if (resolve) { pendingConfirm.delete(msg.statusId); resolve(false); }
         applyStatus(msg.statusId, { status: 'failed', error: msg.error, force: true });
       } else {
         console.warn('websocket error:', msg.error);
@@ -157,13 +118,18 @@ function onMessage(msg) {
   }
 }
 
-// Subscribe and wait (briefly) for the confirmation, so no update is missed.
+// Subscribe and wait (briefly) for the confirmation, so no update is missed. Updates arrive
+// through onMessage, for this and every other document.
 function subscribe(statusId) {
-  return new Promise((resolve) => {
-    if (!send({ action: 'subscribe', statusId })) return resolve(false);
-    pendingConfirm.set(statusId, resolve);
-    setTimeout(() => { if (pendingConfirm.delete(statusId)) resolve(false); }, 3000);
-  });
+  if (subscriptions.has(statusId)) return Promise.resolve(true);
+  const { confirmed, stop } = socket.subscribeConfirmed(statusId, () => {});
+  subscriptions.set(statusId, stop);
+  return confirmed;
+}
+
+function unsubscribe(statusId) {
+  const stop = subscriptions.get(statusId);
+  if (stop) { subscriptions.delete(statusId); stop(); }
 }
 
 // While the socket is down, poll documents still in progress.
@@ -172,7 +138,7 @@ function startPolling() {
   pollTimer = setInterval(() => {
     for (const [id, d] of docs) {
       if (TERMINAL.has(d.status) || d.status === 'uploading') continue;
-      api('GET', `/v2/status/${encodeURIComponent(id)}`).then((r) => applyRecord(r)).catch(() => {});
+      call(() => client.getStatus(id)).then((r) => applyRecord(r)).catch(() => {});
     }
   }, 3000);
 }
@@ -249,7 +215,7 @@ function applyStatus(statusId, u) {
   if (stageChanged && !u.quiet) {
     $('announcer').textContent = `${d.name}: ${err.hidden ? u.status.replace(/_/g, ' ') : err.textContent}`;
   }
-  if (stageChanged && TERMINAL.has(u.status)) send({ action: 'unsubscribe', statusId });
+  if (stageChanged && TERMINAL.has(u.status)) unsubscribe(statusId);
 }
 
 // randomUUID needs a secure context; localhost is one. The fallback only has to be unique.
@@ -271,15 +237,14 @@ async function ingest(file) {
   applyStatus(statusId, { status: 'uploading', progress: 0, message: `Uploading ${formatSize(file.size)}…` });
   try {
     await subscribe(statusId); // before submitting: nothing can be missed
-    const path = `/files/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
-    await api('PUT', path, file, { 'Content-Type': type });
+    await call(() => client.uploadToGateway(BUCKET, key, file, type));
     applyStatus(statusId, { status: 'uploaded', progress: 0, message: 'Uploaded; submitting…' });
-    const res = await api('POST', '/v2/process-document', {
+    const res = await call(() => client.processDocument({
       bucket: BUCKET, key, metadata: { fileName: file.name, contentType: type, size: file.size },
       force_reprocess: false,
-    });
+    }));
     applyStatus(statusId, { status: res.status || 'queued', pipeline: res.pipeline, message: res.message });
-    if (!ws) startPolling();
+    if ($('ws-state').dataset.state !== 'connected') startPolling();
   } catch (e) {
     const stage = docs.get(statusId).status === 'uploading' ? 'upload' : 'submit';
     applyStatus(statusId, { status: 'failed', error: e.message, failedAt: stage, force: true });
@@ -291,10 +256,10 @@ const ingestAll = (files) => { for (const f of files) ingest(f); };
 
 async function loadRecent() {
   try {
-    const body = await api('GET', '/v2/status');
+    const body = await call(() => client.listDocuments());
     const list = (body && body.documents) || [];
     for (const r of [...list].reverse()) applyRecord(r); // prepend oldest first: newest ends on top
-    for (const r of list) if (!TERMINAL.has(r.status)) send({ action: 'subscribe', statusId: r.statusId });
+    for (const r of list) if (!TERMINAL.has(r.status)) subscribe(r.statusId);
   } catch (e) { console.warn('recent documents:', e.message); }
 }
 
@@ -338,11 +303,11 @@ async function search(ev) {
   status.textContent = 'Searching…';
   const t0 = performance.now();
   try {
-    const res = await api('POST', '/v2/query', {
+    const res = await call(() => client.query({
       query: q, top_k: Number($('top-k').value) || 10, search_mode: $('search-mode').value,
       dense_weight: Number($('dense-weight').value), sparse_weight: Number($('sparse-weight').value),
       use_rrf: $('use-rrf').checked, context: 1,
-    });
+    }));
     renderResults(res, q);
     const server = res.processing_time_ms != null ? `${Math.round(res.processing_time_ms)} ms server, ` : '';
     status.textContent = `${res.total_results ?? res.results.length} result(s) · ${res.search_mode} · ${server}${Math.round(performance.now() - t0)} ms total`;
@@ -473,7 +438,7 @@ function init() {
 
 function start() {
   refreshToken()
-    .then(() => { connect(); return loadRecent(); })
+    .then(() => { if (!socket) connect(); return loadRecent(); })
     .catch((e) => { showFatal(e); setTimeout(start, 3000); });
 }
 

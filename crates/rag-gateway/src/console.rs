@@ -1,12 +1,25 @@
-//! The developer console: three static files compiled into the binary,
-//! served with a policy that allows nothing but themselves and this origin.
+//! The developer console: static files compiled into the binary, served
+//! with a policy that allows nothing but themselves and this origin. It
+//! talks to the API through the TypeScript client (`clients/typescript`),
+//! whose compiled modules are kept in `console/client/`
+//! (`scripts/client-test.sh` fails when they differ from a fresh build).
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../console/index.html");
 const APP: &str = include_str!("../console/app.js");
 const STYLE: &str = include_str!("../console/style.css");
+
+/// The client's modules, by file name.
+const CLIENT: &[(&str, &str)] = &[
+    ("index.js", include_str!("../console/client/index.js")),
+    ("client.js", include_str!("../console/client/client.js")),
+    ("status.js", include_str!("../console/client/status.js")),
+    ("routing.js", include_str!("../console/client/routing.js")),
+    ("types.js", include_str!("../console/client/types.js")),
+];
 
 /// No inline code, no third-party anything: the console renders untrusted
 /// document text, so the browser enforces what the code already does.
@@ -38,4 +51,12 @@ pub(crate) async fn app() -> impl IntoResponse {
 
 pub(crate) async fn style() -> impl IntoResponse {
     file("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /client/{file}`: a module of the TypeScript client.
+pub(crate) async fn client(Path(name): Path<String>) -> Response {
+    match CLIENT.iter().find(|(file, _)| *file == name) {
+        Some((_, body)) => file("text/javascript; charset=utf-8", body).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -239,6 +239,7 @@ impl Gateway {
         let app = axum::Router::new()
             .route("/", get(console::index))
             .route("/app.js", get(console::app))
+            .route("/client/{file}", get(console::client))
             .route("/style.css", get(console::style))
             .route("/healthz", get(routes::health))
             .route("/dev/token", get(routes::dev_token))
