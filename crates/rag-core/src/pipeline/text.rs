@@ -286,6 +286,11 @@ impl TextPipeline {
             Ok(doc) => doc,
             Err(ExtractError::Empty) if flavor == Flavor::Text && is_pdf(job) => {
                 if let (Some(follow), true) = (&self.follow_up, self.config.scans_to_vdr) {
+                    // Handing over starts a new run, which would replace a
+                    // cancelled one: look first.
+                    if report.was_cancelled().await {
+                        return super::withdraw_cancelled(self.index.as_ref(), job, false).await;
+                    }
                     return self.hand_to_vdr(job, follow.jobs.as_ref()).await;
                 }
                 return fail(ExtractError::Empty.into()).await;
@@ -680,7 +685,11 @@ impl TextPipeline {
                         }
                         None => format!("Indexed {total} pages in {} parts", part.total),
                     };
-                    report.complete(message, facts).await;
+                    // Cancelled between the count and the completion: the
+                    // run never completes, its ranges are withdrawn.
+                    if report.complete(message, facts).await.is_none() && report.cancelled() {
+                        return super::withdraw_cancelled(self.index.as_ref(), job, true).await;
+                    }
                 }
                 Some((_, false)) => {}
             }
