@@ -214,7 +214,9 @@ impl Listing {
 }
 
 /// Where a page of a listing ended: the key of its last record, so the
-/// next page resumes after it however many records arrive meanwhile.
+/// next page resumes after it however many records arrive meanwhile. A
+/// record updated between two pages moves to the front (it is newer) and
+/// is not listed again further on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListCursor {
     #[serde(rename = "t")]
@@ -493,6 +495,19 @@ pub trait Index: Send + Sync {
         -> Result<bool, IndexError>;
     /// Runs the requested searches over the scope.
     async fn search(&self, query: &IndexQuery) -> Result<IndexResults, IndexError>;
+    /// The scope with its attribute filter resolved to the documents it
+    /// matches (`document_ids` set, no filter), so that the searches of one
+    /// request resolve it once; `None` when nothing the caller may search
+    /// matches. A scope without a filter comes back as it is. The default
+    /// knows no attributes and refuses a filter.
+    async fn resolve_filter(&self, scope: &SearchScope) -> Result<Option<SearchScope>, IndexError> {
+        match scope.filter {
+            None => Ok(Some(scope.clone())),
+            Some(_) => Err(IndexError::Backend(
+                "this index cannot filter by attributes".into(),
+            )),
+        }
+    }
     /// The caller's own documents, with their metadata.
     async fn documents(&self, caller: &Caller) -> Result<Vec<DocumentSummary>, IndexError>;
     /// One of the caller's own documents, as [`Index::documents`] lists it;

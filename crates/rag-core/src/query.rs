@@ -254,6 +254,20 @@ pub struct QueryResponse {
     pub not_searched_densely: Vec<OtherModelDocument>,
 }
 
+impl QueryResponse {
+    /// No results: nothing the request may search matched.
+    fn empty(req: &QueryRequest, started: Instant) -> Self {
+        Self {
+            results: Vec::new(),
+            query: req.query.clone(),
+            total_results: 0,
+            search_mode: req.search_mode,
+            processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+            not_searched_densely: Vec::new(),
+        }
+    }
+}
+
 /// Most documents a response lists in `not_searched_densely`.
 pub const MAX_NOT_SEARCHED_LISTED: usize = 100;
 
@@ -381,6 +395,18 @@ impl QueryService {
             }
             _ => req,
         };
+        // The attribute filter, resolved once for every search below.
+        let resolved;
+        let req = match &req.filter {
+            None => req,
+            Some(_) => match self.resolved(caller, req).await? {
+                Some(narrowed) => {
+                    resolved = narrowed;
+                    &resolved
+                }
+                None => return Ok(QueryResponse::empty(req, started)),
+            },
+        };
         // A query the page model cannot read gets pages by noise: search
         // the pages' text instead (as without a page model).
         let pages = self.pages.as_ref().filter(|pages| {
@@ -444,6 +470,28 @@ impl QueryService {
             processing_time_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
             not_searched_densely,
         })
+    }
+
+    /// `req` over the documents its filter matches (`document_ids`, no
+    /// filter); `None` when none of the caller's match.
+    async fn resolved(
+        &self,
+        caller: &Caller,
+        req: &QueryRequest,
+    ) -> Result<Option<QueryRequest>, ApiError> {
+        let scope = self
+            .index
+            .resolve_filter(&req.scope(caller, None))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "filter resolution failed");
+                ApiError::internal()
+            })?;
+        Ok(scope.map(|scope| QueryRequest {
+            document_ids: scope.document_ids,
+            filter: None,
+            ..req.clone()
+        }))
     }
 
     /// Adds the `n` chunks around each text result. Advisory: if they
@@ -679,7 +727,11 @@ async fn reranked(
             "the reranker gave an invalid answer; try again or search without 'rerank'",
         ));
     }
-    let mut scored: Vec<(f64, QueryResult)> = scores.into_iter().zip(results).collect();
+    // A score that is not a number ranks last.
+    let scores = scores
+        .into_iter()
+        .map(|s| if s.is_nan() { f64::NEG_INFINITY } else { s });
+    let mut scored: Vec<(f64, QueryResult)> = scores.zip(results).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     Ok(scored
         .into_iter()

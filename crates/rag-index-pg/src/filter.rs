@@ -41,22 +41,22 @@ pub(crate) async fn narrow(
     let Some(filter) = &scope.filter else {
         return Ok(Narrowed::Unfiltered);
     };
-    let mut q = QueryBuilder::<Postgres>::new(
-        "SELECT d.document_id FROM hybrid_documents d WHERE (d.owner = ",
-    );
+    // The caller's scope as every search reads it (`search_sql::scope_cte`,
+    // keyed by owner and grants, so its cost follows the caller's documents
+    // and not the table's): its `$1`-`$3` are bound first, in an unused CTE,
+    // so that the filter's own parameters follow them.
+    let mut q = QueryBuilder::<Postgres>::new("WITH args AS (SELECT ");
     q.push_bind(scope.caller.user.clone())
-        .push(" OR d.document_id IN (SELECT g.document_id FROM hybrid_document_grants g WHERE g.grantee = ")
-        .push_bind(scope.caller.user.clone())
-        .push("))");
-    if let Some(ids) = &scope.document_ids {
-        q.push(" AND d.document_id = ANY(")
-            .push_bind(ids.clone())
-            .push(")");
-    }
-    if let Some(pipeline) = scope.pipeline {
-        q.push(" AND d.pipeline = ").push_bind(pipeline.as_str());
-    }
-    q.push(" AND ");
+        .push("::text AS caller, ")
+        .push_bind(scope.document_ids.clone())
+        .push("::text[] AS ids, ")
+        .push_bind(scope.pipeline.map(|p| p.as_str().to_owned()))
+        .push("::text AS pipeline), ")
+        .push(crate::search_sql::scope_cte("$3::text"))
+        .push(
+            " SELECT d.document_id FROM scope s \
+             JOIN hybrid_documents d ON d.document_id = s.document_id WHERE ",
+        );
     push_filter(&mut q, filter);
     let ids: Vec<String> = q
         .build_query_scalar()

@@ -893,6 +893,14 @@ impl Index for PgIndex {
         owns(&mut *self.connection().await?, owner, document_id).await
     }
 
+    async fn resolve_filter(&self, scope: &SearchScope) -> Result<Option<SearchScope>, IndexError> {
+        Ok(match self.narrowed(scope).await? {
+            Narrowed::Unfiltered => Some(scope.clone()),
+            Narrowed::To(narrowed) => Some(narrowed),
+            Narrowed::Nothing => None,
+        })
+    }
+
     async fn neighbours(
         &self,
         caller: &Caller,
