@@ -1210,6 +1210,30 @@ async fn documents_are_listed_inspected_shared_and_deleted_by_their_owner_only()
         .0,
         404
     );
+    // Sharing what does not exist is a 404 too; a bad user id a 400.
+    let (code, _) = documents(
+        &stack,
+        &alice,
+        "POST",
+        Some(&unknown),
+        "/share",
+        Some(json!({"user": bob})),
+        none.clone(),
+    )
+    .await;
+    assert_eq!(code, 404);
+    let long = "x".repeat(300);
+    let (code, _) = documents(
+        &stack,
+        &alice,
+        "DELETE",
+        Some(solar),
+        &format!("/share/{long}"),
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(code, 400);
 
     // Shared with Bob, Bob finds it; unshared, he does not.
     let query = json!({"query": "photovoltaic sunlight electricity", "search_mode": "sparse"});

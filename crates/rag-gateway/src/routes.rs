@@ -189,7 +189,10 @@ pub(crate) async fn document(
         Ok(body) => body,
         Err(refused) => return body_refused(refused),
     };
-    let rest = uri.path().trim_start_matches("/v2/documents/");
+    let rest = uri
+        .path()
+        .strip_prefix("/v2/documents/")
+        .unwrap_or_default();
     let segments: Vec<&str> = rest.split('/').collect();
     let (tail, user) = match segments.as_slice() {
         [_] => ("", None),

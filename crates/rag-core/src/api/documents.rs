@@ -264,7 +264,7 @@ impl DocumentService {
         }
         let page_images = match document_id.split_once('#') {
             Some((bucket, key)) => {
-                let prefix = format!("{}{key}/", crate::ownership::RENDERED_PAGES_PREFIX);
+                let prefix = crate::pipeline::page_images_prefix(key);
                 self.blobs
                     .delete_prefix(bucket, &prefix)
                     .await
@@ -291,26 +291,23 @@ impl DocumentService {
         document_id: &str,
         body: &[u8],
     ) -> Result<Value, ApiError> {
-        self.owned_record(caller, document_id).await?;
+        let record = self.owned_record(caller, document_id).await?;
         let obj = body::object(body)?;
         let grantee = body::required_str(&obj, "user")?;
-        if grantee.chars().count() > MAX_GRANTEE_CHARS || grantee.trim() != grantee {
-            return Err(invalid("user", "is not a user id"));
-        }
+        check_grantee(&grantee)?;
         if grantee == caller.user {
             return Err(invalid(
                 "user",
                 "is you: the owner always sees the document",
             ));
         }
-        self.owned_record(caller, document_id).await?;
         let granted = self
             .index
             .grant(caller, document_id, &grantee)
             .await
             .map_err(index_unavailable)?;
         if !granted {
-            return Err(not_stored(document_id));
+            return Err(not_stored(document_id, record.is_some()));
         }
         tracing::info!(statusId = %document_id, grantee = %grantee, "document shared");
         self.shares(caller, document_id).await
@@ -325,14 +322,15 @@ impl DocumentService {
         document_id: &str,
         grantee: &str,
     ) -> Result<Value, ApiError> {
-        self.owned_record(caller, document_id).await?;
+        let record = self.owned_record(caller, document_id).await?;
+        check_grantee(grantee)?;
         let owned = self
             .index
             .revoke(caller, document_id, grantee)
             .await
             .map_err(index_unavailable)?;
         if !owned {
-            return Err(not_stored(document_id));
+            return Err(not_stored(document_id, record.is_some()));
         }
         tracing::info!(statusId = %document_id, grantee = %grantee, "document unshared");
         self.shares(caller, document_id).await
@@ -402,10 +400,26 @@ fn not_found(document_id: &str) -> ApiError {
     ApiError::not_found(format!("no document {document_id}"))
 }
 
-fn not_stored(document_id: &str) -> ApiError {
+/// A document the index does not hold: still being processed (`409`), or
+/// unknown altogether (`404`).
+fn not_stored(document_id: &str, submitted: bool) -> ApiError {
+    if !submitted {
+        return not_found(document_id);
+    }
     ApiError::conflict(format!(
         "{document_id} is not stored yet; share it once its processing completed"
     ))
+}
+
+/// A user id a document can be shared with.
+fn check_grantee(grantee: &str) -> Result<(), ApiError> {
+    if grantee.is_empty()
+        || grantee.chars().count() > MAX_GRANTEE_CHARS
+        || grantee.trim() != grantee
+    {
+        return Err(invalid("user", "is not a user id"));
+    }
+    Ok(())
 }
 
 fn already_ended(record: &StatusRecord) -> ApiError {

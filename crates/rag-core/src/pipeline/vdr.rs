@@ -105,7 +105,13 @@ pub struct VdrPipeline {
 /// Where page `n` of a document is stored: beside it, under a prefix of
 /// its own so listings of the uploads stay clean.
 pub fn page_image_key(document_key: &str, page_num: u32) -> String {
-    format!("{RENDERED_PAGES_PREFIX}{document_key}/page-{page_num:05}.png")
+    format!("{}page-{page_num:05}.png", page_images_prefix(document_key))
+}
+
+/// The folder every rendered page of a document is stored in (what a
+/// delete removes).
+pub fn page_images_prefix(document_key: &str) -> String {
+    format!("{RENDERED_PAGES_PREFIX}{document_key}/")
 }
 
 /// The document a rendered page belongs to (the inverse of
