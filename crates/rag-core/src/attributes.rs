@@ -29,8 +29,10 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_STRING_CHARS: usize = 512;
 /// Most values in one list (an attribute's, or a filter's `in`).
 pub const MAX_LIST: usize = 100;
-/// Most conditions in one filter, and how deep `and`/`or` nest.
+/// Most conditions in one filter.
 pub const MAX_CONDITIONS: usize = 32;
+/// Most levels of a filter, its conditions counted: `and`/`or` nest at
+/// most three deep around them.
 pub const MAX_DEPTH: usize = 4;
 
 /// The attribute `tags` (a list of strings) of `POST /v2/process-document`.
