@@ -136,11 +136,14 @@ export class RagClient {
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
+      // A proxy's HTML or plain-text answer: an error with its words, or a success we cannot read.
+      if (!res.ok) throw new RagApiError(res.status, 'http_error', `HTTP ${res.status}: ${text.slice(0, 200)}`);
       throw new RagApiError(res.status, 'invalid_response', `HTTP ${res.status}: not JSON: ${text.slice(0, 200)}`);
     }
     if (!res.ok) {
-      const e = parsed as Partial<ErrorBody> | undefined;
-      throw new RagApiError(res.status, e?.code ?? 'http_error', e?.error ?? `HTTP ${res.status}`);
+      // The API's {error, code}; API Gateway's own answers (a 401 of the authorizer) say {message}.
+      const e = parsed as (Partial<ErrorBody> & { message?: string }) | undefined;
+      throw new RagApiError(res.status, e?.code ?? 'http_error', e?.error ?? e?.message ?? `HTTP ${res.status}`);
     }
     return parsed as T;
   }

@@ -58,6 +58,10 @@ export class StatusSocket {
   private closed = false;
   private lastHeard = 0;
   private watchdog?: ReturnType<typeof setInterval>;
+  /** Waiting for a run's end (`untilDone`), by statusId: told why when it cannot come. */
+  private readonly failing = new Map<string, Set<(reason: string) => void>>();
+  /** Ends the current connection without reconnecting (for `close`). */
+  private endConnection?: () => void;
   /** Waiting for `subscription_confirmed`, by statusId. */
   private readonly confirming = new Map<string, Array<(ok: boolean) => void>>();
   /** How many times the connection was opened (1 + reconnects). */
@@ -99,10 +103,18 @@ export class StatusSocket {
       if (this.socket?.readyState !== OPEN) return resolve(false);
       const waiting = this.confirming.get(statusId) ?? [];
       let settled = false;
-      const settle = (ok: boolean) => { if (!settled) { settled = true; resolve(ok); } };
+      const settle = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const left = (this.confirming.get(statusId) ?? []).filter((s) => s !== settle);
+        if (left.length) this.confirming.set(statusId, left);
+        else this.confirming.delete(statusId);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => settle(false), timeoutMs);
       waiting.push(settle);
       this.confirming.set(statusId, waiting);
-      setTimeout(() => settle(false), timeoutMs);
     });
     // Listed before subscribing, so the confirmation cannot come back first.
     const stop = this.subscribe(statusId, listener);
@@ -113,13 +125,25 @@ export class StatusSocket {
     return { confirmed, stop };
   }
 
-  /** Resolves with the run's final update (completed, failed or cancelled). */
+  /**
+   * Resolves with the run's final update (completed, failed or cancelled); rejects when the server
+   * refuses the subscription or the socket is closed first.
+   */
   untilDone(statusId: string, onUpdate?: Listener): Promise<DocumentStatusUpdate> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const fail = (reason: string) => {
+        stop();
+        this.failing.get(statusId)?.delete(fail);
+        reject(new Error(reason));
+      };
+      const failing = this.failing.get(statusId) ?? new Set();
+      failing.add(fail);
+      this.failing.set(statusId, failing);
       const stop = this.subscribe(statusId, (update) => {
         onUpdate?.(update);
         if (TERMINAL_STAGES.includes(update.status)) {
           stop();
+          this.failing.get(statusId)?.delete(fail);
           resolve(update);
         }
       });
@@ -135,12 +159,13 @@ export class StatusSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pinger);
-    clearInterval(this.watchdog);
-    this.settleAll(false);
     clearTimeout(this.retry);
-    this.socket?.close(1000, 'closed by client');
-    this.options.onState?.('closed');
+    const socket = this.socket;
+    if (this.endConnection) this.endConnection();
+    else this.options.onState?.('closed');
+    socket?.close(1000, 'closed by client');
+    this.settleAll(false);
+    for (const fails of [...this.failing.values()]) for (const fail of [...fails]) fail('the status socket was closed');
   }
 
   private async connect(): Promise<void> {
@@ -150,9 +175,11 @@ export class StatusSocket {
     try {
       token = await tokenOf(this.options.token);
     } catch {
+      this.options.onState?.('closed');
       this.scheduleReconnect();
       return;
     }
+    if (this.closed) return;
     const url = `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
     const make = this.options.socket ?? ((u: string) => new (globalThis as unknown as { WebSocket: new (u: string) => SocketLike }).WebSocket(u));
     const socket = make(url);
@@ -167,10 +194,12 @@ export class StatusSocket {
       clearInterval(this.pinger);
       clearInterval(this.watchdog);
       if (this.socket === socket) this.socket = undefined;
+      this.endConnection = undefined;
       this.settleAll(false);
       this.options.onState?.('closed');
       this.scheduleReconnect();
     };
+    this.endConnection = lost;
     const giveUp = setTimeout(() => {
       if (socket.readyState !== OPEN) {
         socket.close();
@@ -208,7 +237,12 @@ export class StatusSocket {
       }
       this.options.onMessage?.(message);
       if (message.type === 'subscription_confirmed') this.settle(message.statusId, true);
-      if (message.type === 'error' && message.statusId) this.settle(message.statusId, false);
+      if (message.type === 'error' && message.statusId) {
+        // Refused (another user's document, too many subscriptions): not asked again on reconnect.
+        this.settle(message.statusId, false);
+        this.listeners.delete(message.statusId);
+        for (const fail of [...(this.failing.get(message.statusId) ?? [])]) fail(message.error);
+      }
       if (message.type === 'document_status_update') {
         for (const listener of [...(this.listeners.get(message.statusId) ?? [])]) listener(message);
       }
@@ -230,7 +264,8 @@ export class StatusSocket {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const wait = this.delay;
+    // Jittered, so clients dropped together do not come back together.
+    const wait = this.delay * (0.8 + Math.random() * 0.4);
     this.delay = Math.min(this.delay * 2, this.options.maxReconnectDelayMs ?? 30_000);
     this.retry = setTimeout(() => void this.connect(), wait);
   }

@@ -138,3 +138,35 @@ test('an open connection that hears nothing is replaced', async () => {
   assert.ok(made.length >= 2, 'reconnected after silence');
   socket.close();
 });
+
+test('closing while the token is fetched opens nothing and leaves no timer', async () => {
+  const { made, factory } = fakeSockets();
+  let release;
+  const token = () => new Promise((r) => { release = r; });
+  const states = [];
+  const socket = new StatusSocket({ url: 'ws://gw/ws', token, socket: factory, pingIntervalMs: 10, onState: (s) => states.push(s) });
+  const refused = assert.rejects(socket.untilDone('b#k'), /closed/);
+  socket.close();
+  release('t');
+  await tick(20);
+  assert.equal(made.length, 0);
+  await refused;
+  assert.deepEqual(states, ['connecting', 'closed']);
+});
+
+test('a refused subscription ends untilDone and is not asked again on reconnect', async () => {
+  const { made, factory } = fakeSockets();
+  const states = [];
+  const socket = new StatusSocket({ url: 'ws://gw/ws', token: 't', socket: factory, pingIntervalMs: 0, reconnectDelayMs: 5, onState: (s) => states.push(s) });
+  await tick();
+  made[0].open();
+  const theirs = assert.rejects(socket.untilDone('b#theirs'), /Not authorized/);
+  made[0].push({ type: 'error', error: 'Not authorized to subscribe to this document', statusId: 'b#theirs' });
+  await theirs;
+  made[0].drop();
+  await tick(20);
+  made[1].open();
+  assert.deepEqual(made[1].sent, []);
+  socket.close();
+  assert.equal(states.filter((s) => s === 'closed').length, 2, `one 'closed' per connection: ${states}`);
+});

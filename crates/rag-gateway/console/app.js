@@ -68,6 +68,7 @@ function setWsState(state, text) {
 }
 
 let socket = null;
+let connected = false;
 function connect() {
   let opened = false;
   socket = new StatusSocket({
@@ -81,15 +82,15 @@ function connect() {
     onMessage,
     onState: (state) => {
       if (state === 'open') {
-        opened = true; connectFailures = 0;
+        opened = true; connected = true; connectFailures = 0;
         setWsState('connected', 'Connected');
         stopPolling();
       } else if (state === 'connecting') {
         setWsState('connecting', 'Connecting…');
       } else {
         if (!opened) connectFailures++;
-        opened = false;
-        setWsState('reconnecting', 'Disconnected; retrying');
+        opened = false; connected = false;
+        setWsState('reconnecting', `Disconnected; retrying${connectFailures ? ` (${connectFailures} failed attempt${connectFailures === 1 ? '' : 's'})` : ''}`);
         startPolling();
       }
     },
@@ -98,7 +99,6 @@ function connect() {
 
 function onMessage(msg) {
   switch (msg.type) {
-    case 'subscription_confirmed': break; // the client resolves the waiting subscribe
     case 'document_status_update': {
       const m = msg.metadata || {};
       applyStatus(msg.statusId, {
@@ -244,7 +244,7 @@ async function ingest(file) {
       force_reprocess: false,
     }));
     applyStatus(statusId, { status: res.status || 'queued', pipeline: res.pipeline, message: res.message });
-    if ($('ws-state').dataset.state !== 'connected') startPolling();
+    if (!connected) startPolling();
   } catch (e) {
     const stage = docs.get(statusId).status === 'uploading' ? 'upload' : 'submit';
     applyStatus(statusId, { status: 'failed', error: e.message, failedAt: stage, force: true });

@@ -18,6 +18,10 @@ export class StatusSocket {
     closed = false;
     lastHeard = 0;
     watchdog;
+    /** Waiting for a run's end (`untilDone`), by statusId: told why when it cannot come. */
+    failing = new Map();
+    /** Ends the current connection without reconnecting (for `close`). */
+    endConnection;
     /** Waiting for `subscription_confirmed`, by statusId. */
     confirming = new Map();
     /** How many times the connection was opened (1 + reconnects). */
@@ -59,13 +63,21 @@ export class StatusSocket {
                 return resolve(false);
             const waiting = this.confirming.get(statusId) ?? [];
             let settled = false;
-            const settle = (ok) => { if (!settled) {
+            const settle = (ok) => {
+                if (settled)
+                    return;
                 settled = true;
+                clearTimeout(timer);
+                const left = (this.confirming.get(statusId) ?? []).filter((s) => s !== settle);
+                if (left.length)
+                    this.confirming.set(statusId, left);
+                else
+                    this.confirming.delete(statusId);
                 resolve(ok);
-            } };
+            };
+            const timer = setTimeout(() => settle(false), timeoutMs);
             waiting.push(settle);
             this.confirming.set(statusId, waiting);
-            setTimeout(() => settle(false), timeoutMs);
         });
         // Listed before subscribing, so the confirmation cannot come back first.
         const stop = this.subscribe(statusId, listener);
@@ -75,13 +87,25 @@ export class StatusSocket {
         }
         return { confirmed, stop };
     }
-    /** Resolves with the run's final update (completed, failed or cancelled). */
+    /**
+     * Resolves with the run's final update (completed, failed or cancelled); rejects when the server
+     * refuses the subscription or the socket is closed first.
+     */
     untilDone(statusId, onUpdate) {
-        return new Promise((resolve) => {
+        return new Promise((resolve, reject) => {
+            const fail = (reason) => {
+                stop();
+                this.failing.get(statusId)?.delete(fail);
+                reject(new Error(reason));
+            };
+            const failing = this.failing.get(statusId) ?? new Set();
+            failing.add(fail);
+            this.failing.set(statusId, failing);
             const stop = this.subscribe(statusId, (update) => {
                 onUpdate?.(update);
                 if (TERMINAL_STAGES.includes(update.status)) {
                     stop();
+                    this.failing.get(statusId)?.delete(fail);
                     resolve(update);
                 }
             });
@@ -96,12 +120,17 @@ export class StatusSocket {
         if (this.closed)
             return;
         this.closed = true;
-        clearInterval(this.pinger);
-        clearInterval(this.watchdog);
-        this.settleAll(false);
         clearTimeout(this.retry);
-        this.socket?.close(1000, 'closed by client');
-        this.options.onState?.('closed');
+        const socket = this.socket;
+        if (this.endConnection)
+            this.endConnection();
+        else
+            this.options.onState?.('closed');
+        socket?.close(1000, 'closed by client');
+        this.settleAll(false);
+        for (const fails of [...this.failing.values()])
+            for (const fail of [...fails])
+                fail('the status socket was closed');
     }
     async connect() {
         if (this.closed)
@@ -112,9 +141,12 @@ export class StatusSocket {
             token = await tokenOf(this.options.token);
         }
         catch {
+            this.options.onState?.('closed');
             this.scheduleReconnect();
             return;
         }
+        if (this.closed)
+            return;
         const url = `${this.options.url}${this.options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
         const make = this.options.socket ?? ((u) => new globalThis.WebSocket(u));
         const socket = make(url);
@@ -131,10 +163,12 @@ export class StatusSocket {
             clearInterval(this.watchdog);
             if (this.socket === socket)
                 this.socket = undefined;
+            this.endConnection = undefined;
             this.settleAll(false);
             this.options.onState?.('closed');
             this.scheduleReconnect();
         };
+        this.endConnection = lost;
         const giveUp = setTimeout(() => {
             if (socket.readyState !== OPEN) {
                 socket.close();
@@ -176,8 +210,13 @@ export class StatusSocket {
             this.options.onMessage?.(message);
             if (message.type === 'subscription_confirmed')
                 this.settle(message.statusId, true);
-            if (message.type === 'error' && message.statusId)
+            if (message.type === 'error' && message.statusId) {
+                // Refused (another user's document, too many subscriptions): not asked again on reconnect.
                 this.settle(message.statusId, false);
+                this.listeners.delete(message.statusId);
+                for (const fail of [...(this.failing.get(message.statusId) ?? [])])
+                    fail(message.error);
+            }
             if (message.type === 'document_status_update') {
                 for (const listener of [...(this.listeners.get(message.statusId) ?? [])])
                     listener(message);
@@ -201,7 +240,8 @@ export class StatusSocket {
     scheduleReconnect() {
         if (this.closed)
             return;
-        const wait = this.delay;
+        // Jittered, so clients dropped together do not come back together.
+        const wait = this.delay * (0.8 + Math.random() * 0.4);
         this.delay = Math.min(this.delay * 2, this.options.maxReconnectDelayMs ?? 30_000);
         this.retry = setTimeout(() => void this.connect(), wait);
     }
