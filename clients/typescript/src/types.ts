@@ -100,6 +100,9 @@ export interface QueryRequest {
   search_mode?: SearchMode;
   dense_weight?: number;
   sparse_weight?: number;
+  /** How hybrid search fuses its lists: weighted reciprocal ranks (the default) or min-max scores. */
+  fusion?: 'rrf' | 'min_max';
+  /** Older spelling: true asks for `rrf`, false for the default. */
   use_rrf?: boolean;
   document_ids?: string[];
   filter?: Filter;

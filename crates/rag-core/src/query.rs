@@ -12,13 +12,13 @@ use crate::body::{self, invalid, present};
 use crate::chunking::Citation;
 use crate::classify::Pipeline;
 use crate::error::ApiError;
-use crate::fusion::{fuse, Fusion};
+use crate::fusion::{fuse, Fusion, FusionMethod};
 use crate::identity::Caller;
 use crate::language::ScriptCoverage;
 use crate::ports::{
     BlobLinker, BlobRef, Bm25Params, ChunkHit, DenseQuery, Embedder, Index, IndexError, IndexQuery,
-    Neighbours, OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery, QueryVector,
-    Reranker, SearchScope, SparseQuery,
+    IndexResults, Neighbours, OtherModelDocument, PageEmbedder, PageHit, PageIndex, PageQuery,
+    QueryVector, Reranker, SearchScope, SparseQuery,
 };
 
 /// Longest accepted query, in characters.
@@ -78,7 +78,9 @@ pub struct QueryRequest {
     pub search_mode: SearchMode,
     pub dense_weight: f64,
     pub sparse_weight: f64,
-    pub use_rrf: bool,
+    /// How a hybrid search fuses its lists (`fusion`; `use_rrf: true` asks
+    /// for `rrf`, `use_rrf: false` for the default).
+    pub fusion: FusionMethod,
     pub document_ids: Option<Vec<String>>,
     /// Only documents whose attributes match ([`Filter`]).
     pub filter: Option<Filter>,
@@ -98,7 +100,7 @@ impl QueryRequest {
             search_mode: SearchMode::Hybrid,
             dense_weight: DEFAULT_DENSE_WEIGHT,
             sparse_weight: DEFAULT_SPARSE_WEIGHT,
-            use_rrf: false,
+            fusion: FusionMethod::default(),
             document_ids: None,
             filter: None,
             context: 0,
@@ -172,8 +174,17 @@ impl QueryRequest {
                 "dense_weight and sparse_weight must not both be 0",
             ));
         }
-        if let Some(rrf) = body::optional_bool(&obj, "use_rrf")? {
-            req.use_rrf = rrf;
+        let use_rrf = body::optional_bool(&obj, "use_rrf")?;
+        if let Some(name) = body::optional_str(&obj, "fusion")? {
+            req.fusion = FusionMethod::parse(&name).ok_or_else(|| {
+                invalid("fusion", &format!("'{name}' is not one of rrf, min_max"))
+            })?;
+        }
+        if use_rrf == Some(true) && req.fusion != FusionMethod::Rrf {
+            return Err(invalid(
+                "use_rrf",
+                "is true while 'fusion' asks for min_max",
+            ));
         }
         if let Some(v) = present(&obj, "document_ids") {
             let ids = v
@@ -580,14 +591,71 @@ impl QueryService {
         })
     }
 
-    /// The text search of the request's mode (dense, sparse or hybrid). A
-    /// fused mode ranks a query in a script the embedding model cannot read
-    /// by BM25 alone (see [`crate::language`]).
+    /// The text search of the request's mode (dense, sparse or hybrid),
+    /// ranked and cut to `top_k`.
     async fn text_results(
         &self,
         caller: &Caller,
         req: &QueryRequest,
     ) -> Result<Vec<QueryResult>, ApiError> {
+        let (mut lists, fused) = self.candidates(caller, req).await?;
+        let ranked: Vec<(ChunkHit, f64)> = if fused {
+            let fusion = req.fusion.with_weights(req.dense_weight, req.sparse_weight);
+            if let Fusion::Rrf { .. } = fusion {
+                // The candidates the dense list brought carry a BM25 of 0
+                // when they hold no query term: no rank in BM25's list.
+                lists.sparse.retain(|(_, score)| *score > 0.0);
+            }
+            let key = |l: &[(ChunkHit, f64)]| {
+                l.iter()
+                    .map(|(h, s)| (h.chunk_id.clone(), *s))
+                    .collect::<Vec<_>>()
+            };
+            let order = fuse(&key(&lists.dense), &key(&lists.sparse), fusion);
+            let mut hits: std::collections::HashMap<String, ChunkHit> = lists
+                .dense
+                .into_iter()
+                .chain(lists.sparse)
+                .map(|(h, _)| (h.chunk_id.clone(), h))
+                .collect();
+            order
+                .into_iter()
+                .filter_map(|(id, s)| hits.remove(&id).map(|h| (h, s)))
+                .collect()
+        } else {
+            lists.dense.into_iter().chain(lists.sparse).collect()
+        };
+        let results: Vec<QueryResult> = ranked
+            .into_iter()
+            .take(req.top_k)
+            .map(|(h, score)| {
+                let (metadata, citation) = take_citation(h.metadata);
+                QueryResult {
+                    chunk_id: h.chunk_id,
+                    document_id: h.document_id,
+                    content: h.content,
+                    score,
+                    page_num: h.page_num,
+                    pipeline: h.pipeline,
+                    metadata,
+                    citation,
+                    context: None,
+                }
+            })
+            .collect();
+        Ok(results)
+    }
+
+    /// The index's candidate lists for the request's text search, before
+    /// any fusion, and whether they are to be fused. A fused mode ranks a
+    /// query in a script the embedding model cannot read by BM25 alone (see
+    /// [`crate::language`]). Public so that evaluations can study fusion
+    /// rules on exactly the lists the service fuses.
+    pub async fn candidates(
+        &self,
+        caller: &Caller,
+        req: &QueryRequest,
+    ) -> Result<(IndexResults, bool), ApiError> {
         let (use_dense, use_sparse) = match req.search_mode {
             SearchMode::Dense => (true, false),
             SearchMode::Sparse => (false, true),
@@ -647,56 +715,7 @@ impl QueryService {
             }
         })?;
 
-        let ranked: Vec<(ChunkHit, f64)> = if fused {
-            let key = |l: &[(ChunkHit, f64)]| {
-                l.iter()
-                    .map(|(h, s)| (h.chunk_id.clone(), *s))
-                    .collect::<Vec<_>>()
-            };
-            let fusion = if req.use_rrf {
-                Fusion::Rrf {
-                    dense: req.dense_weight,
-                    sparse: req.sparse_weight,
-                }
-            } else {
-                Fusion::Weighted {
-                    dense: req.dense_weight,
-                    sparse: req.sparse_weight,
-                }
-            };
-            let order = fuse(&key(&lists.dense), &key(&lists.sparse), fusion);
-            let mut hits: std::collections::HashMap<String, ChunkHit> = lists
-                .dense
-                .into_iter()
-                .chain(lists.sparse)
-                .map(|(h, _)| (h.chunk_id.clone(), h))
-                .collect();
-            order
-                .into_iter()
-                .filter_map(|(id, s)| hits.remove(&id).map(|h| (h, s)))
-                .collect()
-        } else {
-            lists.dense.into_iter().chain(lists.sparse).collect()
-        };
-        let results: Vec<QueryResult> = ranked
-            .into_iter()
-            .take(req.top_k)
-            .map(|(h, score)| {
-                let (metadata, citation) = take_citation(h.metadata);
-                QueryResult {
-                    chunk_id: h.chunk_id,
-                    document_id: h.document_id,
-                    content: h.content,
-                    score,
-                    page_num: h.page_num,
-                    pipeline: h.pipeline,
-                    metadata,
-                    citation,
-                    context: None,
-                }
-            })
-            .collect();
-        Ok(results)
+        Ok((lists, fused))
     }
 }
 
@@ -817,8 +836,28 @@ mod tests {
         assert_eq!(r, QueryRequest::new("findings"));
         let r = QueryRequest::from_json(br#"{"query":"q","top_k":100,"search_mode":"sparse","dense_weight":0,"sparse_weight":1,"use_rrf":true,"document_ids":["a#b"],"extra":1}"#).unwrap();
         assert_eq!(
-            (r.top_k, r.search_mode, r.use_rrf, r.document_ids),
-            (100, SearchMode::Sparse, true, Some(vec!["a#b".to_string()]))
+            (r.top_k, r.search_mode, r.fusion, r.document_ids),
+            (
+                100,
+                SearchMode::Sparse,
+                FusionMethod::Rrf,
+                Some(vec!["a#b".to_string()])
+            )
+        );
+        // The design's example body (use_rrf: false) gets the default fusion;
+        // min-max only when asked for by name.
+        let fusion = |body: &str| QueryRequest::from_json(body.as_bytes()).unwrap().fusion;
+        assert_eq!(
+            fusion(r#"{"query":"q","use_rrf":false}"#),
+            FusionMethod::Rrf
+        );
+        assert_eq!(
+            fusion(r#"{"query":"q","use_rrf":false,"fusion":"min_max"}"#),
+            FusionMethod::MinMax
+        );
+        assert_eq!(
+            fusion(r#"{"query":"q","use_rrf":true,"fusion":"rrf"}"#),
+            FusionMethod::Rrf
         );
     }
 
@@ -874,6 +913,21 @@ mod tests {
                 r#"{"query": "q", "use_rrf": "yes"}"#,
                 "invalid_field",
                 "'use_rrf'",
+            ),
+            (
+                r#"{"query": "q", "fusion": "weighted"}"#,
+                "invalid_field",
+                "'weighted' is not one of rrf, min_max",
+            ),
+            (
+                r#"{"query": "q", "fusion": 1}"#,
+                "invalid_field",
+                "'fusion'",
+            ),
+            (
+                r#"{"query": "q", "use_rrf": true, "fusion": "min_max"}"#,
+                "invalid_field",
+                "'use_rrf' is true while 'fusion' asks for min_max",
             ),
             (
                 r#"{"query": "q", "document_ids": "a"}"#,

@@ -306,7 +306,7 @@ async function search(ev) {
     const res = await call(() => client.query({
       query: q, top_k: Number($('top-k').value) || 10, search_mode: $('search-mode').value,
       dense_weight: Number($('dense-weight').value), sparse_weight: Number($('sparse-weight').value),
-      use_rrf: $('use-rrf').checked, context: 1,
+      fusion: $('fusion').value, context: 1,
     }));
     renderResults(res, q);
     const server = res.processing_time_ms != null ? `${Math.round(res.processing_time_ms)} ms server, ` : '';

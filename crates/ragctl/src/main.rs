@@ -224,9 +224,17 @@ struct SearchOptions {
     /// Weight of the BM25 list in hybrid mode (0-1).
     #[arg(long, default_value_t = DEFAULT_SPARSE_WEIGHT)]
     sparse_weight: f64,
-    /// Fuse with reciprocal rank fusion instead of weighted scores.
-    #[arg(long)]
-    rrf: bool,
+    /// How hybrid mode fuses its lists: weighted reciprocal ranks (the
+    /// service's default) or min-max normalised scores.
+    #[arg(long, value_enum, default_value = "rrf")]
+    fusion: FusionArg,
+}
+
+/// `--fusion`, as the API's `fusion` field names it.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FusionArg {
+    Rrf,
+    MinMax,
 }
 
 impl SearchOptions {
@@ -240,7 +248,10 @@ impl SearchOptions {
     ) -> Result<QueryRequest, ApiError> {
         let mut body = serde_json::json!({
             "query": text, "top_k": top_k, "search_mode": self.mode.api_name(),
-            "dense_weight": self.dense_weight, "sparse_weight": self.sparse_weight, "use_rrf": self.rrf,
+            "dense_weight": self.dense_weight, "sparse_weight": self.sparse_weight, "fusion": match self.fusion {
+                FusionArg::Rrf => "rrf",
+                FusionArg::MinMax => "min_max",
+            },
         });
         if !document_ids.is_empty() {
             body["document_ids"] = serde_json::json!(document_ids);
@@ -295,6 +306,12 @@ struct EvalArgs {
     /// runs can be compared query by query (a paired bootstrap).
     #[arg(long, value_name = "FILE")]
     per_query: Option<PathBuf>,
+    /// Also write each query's fusion candidates before fusion, as [chunk,
+    /// document, cosine or null, BM25 score] (JSON lines): the union of the
+    /// dense and the BM25 top lists with both exact scores, the input of
+    /// `scripts/fusion-study.py`.
+    #[arg(long, value_name = "FILE")]
+    candidates: Option<PathBuf>,
     /// Also run every query with `rerank: true` (the reranker of
     /// RERANK_URL) and report the nDCG@10 change with its 95% interval.
     #[arg(long)]

@@ -104,7 +104,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
     // Each query's nDCG@10 with and without reranking, for the paired change.
     let mut reranked: Vec<(f64, f64)> = Vec::new();
     let (mut ndcg, mut recall, mut mrr, mut latencies) = (0.0, 0.0, 0.0, Vec::new());
-    let mut per_query = String::new();
+    let (mut per_query, mut candidates) = (String::new(), String::new());
     let judged: Vec<&EvalQuery> = queries
         .iter()
         .filter(|q| qrels.get(&q.id).is_some_and(is_judged))
@@ -120,6 +120,19 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("query {}: {}", q.id, e.error))?;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let hits: Vec<serde_json::Value> = response
+            .results
+            .iter()
+            .map(|r| {
+                json!([
+                    r.chunk_id,
+                    r.document_id
+                        .strip_prefix(&prefix)
+                        .unwrap_or(&r.document_id),
+                    r.score
+                ])
+            })
+            .collect();
         let ranking = documents_ranked(response.results, &prefix);
         let j = &qrels[&q.id];
         let query_ndcg = ndcg_at(&ranking, j, 10);
@@ -136,14 +149,22 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
             let ranked = documents_ranked(response.results, &prefix);
             reranked.push((query_ndcg, ndcg_at(&ranked, j, 10)));
         }
+        if a.candidates.is_some() {
+            candidates.push_str(&fusion_candidates(&service, &owner, q, &prefix).await?);
+            candidates.push('\n');
+        }
         ndcg += query_ndcg;
-        per_query.push_str(&json!({"query": q.id, "ndcg@10": query_ndcg}).to_string());
+        per_query
+            .push_str(&json!({"query": q.id, "ndcg@10": query_ndcg, "results": hits}).to_string());
         per_query.push('\n');
         recall += recall_at(&ranking, j, 100);
         mrr += reciprocal_rank(&ranking, j);
     }
     if let Some(path) = &a.per_query {
         std::fs::write(path, per_query).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &a.candidates {
+        std::fs::write(path, candidates).with_context(|| format!("writing {}", path.display()))?;
     }
     let n = judged.len().max(1) as f64;
     let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
@@ -193,6 +214,50 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// One JSON line: the query's hybrid candidates with both their scores.
+async fn fusion_candidates(
+    service: &rag_core::query::QueryService,
+    owner: &Caller,
+    q: &EvalQuery,
+    prefix: &str,
+) -> Result<String> {
+    let request = QueryRequest {
+        top_k: MAX_TOP_K,
+        ..QueryRequest::new(q.text.clone())
+    };
+    let (lists, _) = service
+        .candidates(owner, &request)
+        .await
+        .map_err(|e| anyhow::anyhow!("query {} candidates: {}", q.id, e.error))?;
+    let cosine: std::collections::HashMap<&str, f64> = lists
+        .dense
+        .iter()
+        .map(|(h, c)| (h.chunk_id.as_str(), *c))
+        .collect();
+    let bm25: std::collections::HashMap<&str, f64> = lists
+        .sparse
+        .iter()
+        .map(|(h, s)| (h.chunk_id.as_str(), *s))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<serde_json::Value> = lists
+        .dense
+        .iter()
+        .chain(&lists.sparse)
+        .filter(|(h, _)| seen.insert(h.chunk_id.as_str()))
+        .map(|(h, _)| {
+            let id = h.chunk_id.as_str();
+            json!([
+                id,
+                h.document_id.strip_prefix(prefix).unwrap_or(&h.document_id),
+                cosine.get(id),
+                bm25.get(id).copied().unwrap_or(0.0),
+            ])
+        })
+        .collect();
+    Ok(json!({"query": q.id, "candidates": rows}).to_string())
 }
 
 /// The documents of `results` in their first rank, without the eval
