@@ -558,6 +558,14 @@ async fn dead_letters_replay_as_new_runs_from_ragctl_and_from_the_console() {
         status: stack.resources.status(&stack.sdk).unwrap(),
         queue: std::sync::Arc::new(stack.resources.job_queue(&stack.sdk).unwrap()),
     };
+    // The dead letter of a document deleted since has nothing to run.
+    let gone = redrive
+        .redrive(&cli.body.replace("cli.txt", "gone.txt"))
+        .await;
+    assert!(
+        matches!(gone, Err(rag_core::pipeline::RedriveError::Deleted)),
+        "{gone:?}"
+    );
     let job = redrive.redrive(&cli.body).await.unwrap();
     dlq.delete(cli).await.unwrap();
     assert_ne!(job.run_id, failed_runs[0]);
@@ -1422,6 +1430,25 @@ async fn a_cancelled_run_never_completes_even_racing_its_worker() {
         409,
         "a cancelled run cannot be cancelled again"
     );
+
+    // Deleted while queued: the worker drops the job instead of indexing
+    // the document again (its status record is gone).
+    assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);
+    let (code, body) = documents(
+        &stack,
+        &user,
+        "DELETE",
+        Some(&status_id),
+        "",
+        None,
+        none.clone(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let (received, response) = deliver(&stack, &stack.text, "TextRagQueue", 60).await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    assert_eq!(chunk_count(&stack, &status_id).await, 0);
+    assert_eq!(status_of(&stack, &user, &status_id).await.0, 404);
 
     // A new run starts after a cancelled one; completed, it cannot be cancelled.
     assert_eq!(submit(&stack, &user, &key, json!({})).await.0, 202);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rag_core::classify::Pipeline;
 use rag_core::job::PipelineJob;
-use rag_core::pipeline::{Fault, JobConsumer, JobRunner, RunOutcome, TransientError};
+use rag_core::pipeline::{Fault, JobConsumer, JobRunner, RunOutcome, RunReporter, TransientError};
 use rag_core::ports::JobQueue;
 use rag_core::status::Stage;
 use rag_local::{
@@ -345,6 +345,7 @@ impl JobRunner for FakeRunner {
 
 struct Harness {
     queue: Arc<FileJobQueue>,
+    status: Arc<MemoryStatusStore>,
     runner: Arc<FakeRunner>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -355,15 +356,17 @@ fn start(visibility: Duration, options: ConsumeOptions) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let queue = Arc::new(open(dir.path(), visibility));
     let runner = Arc::new(FakeRunner::default());
+    let status = Arc::new(MemoryStatusStore::default());
     let consumer = Arc::new(JobConsumer {
         runner: runner.clone(),
-        status: Arc::new(MemoryStatusStore::default()),
+        status: status.clone(),
         max_receives: 3,
     });
     let (shutdown, stop) = watch::channel(false);
     let task = tokio::spawn(consume_with(queue.clone(), consumer, options, stop));
     Harness {
         queue,
+        status,
         runner,
         shutdown,
         task,
@@ -372,9 +375,18 @@ fn start(visibility: Duration, options: ConsumeOptions) -> Harness {
 }
 
 impl Harness {
-    fn send(&self, key: &str) {
-        let body = serde_json::to_string(&job(key, Pipeline::TextRag)).unwrap();
-        self.queue.send_body(body).unwrap();
+    /// Records the job's run, then queues it, as every sender does (a job
+    /// without a record is one whose document was deleted).
+    async fn send(&self, key: &str) {
+        let job = job(key, Pipeline::TextRag);
+        assert!(
+            RunReporter::new(self.status.clone(), &job)
+                .start_run(false, "queued")
+                .await
+        );
+        self.queue
+            .send_body(serde_json::to_string(&job).unwrap())
+            .unwrap();
     }
 
     fn runs(&self) -> usize {
@@ -395,12 +407,12 @@ impl Harness {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn done_deletes_and_retry_ends_in_the_dead_letters() {
     let h = start(SHORT, ConsumeOptions::new(Duration::from_millis(50)));
-    h.send("ok.md");
+    h.send("ok.md").await;
     eventually("the completed job is deleted", || {
         h.runs() == 1 && h.queue.stats().unwrap() == QueueStats::default()
     })
     .await;
-    h.send("broken.md");
+    h.send("broken.md").await;
     eventually("the failing job is dead-lettered", || {
         h.queue.dead_letters().unwrap().len() == 1
     })
@@ -414,11 +426,29 @@ async fn done_deletes_and_retry_ends_in_the_dead_letters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_record_is_gone_is_dropped_unrun() {
+    // Deleting a document removes its status record last: a job of it still
+    // in the queue must not index it again.
+    let h = start(SHORT, ConsumeOptions::new(Duration::from_millis(20)));
+    let orphan = job("ok-deleted.md", Pipeline::TextRag);
+    h.queue
+        .send_body(serde_json::to_string(&orphan).unwrap())
+        .unwrap();
+    h.send("ok.md").await;
+    eventually("both messages are settled", || {
+        h.runs() == 1 && h.queue.stats().unwrap() == QueueStats::default()
+    })
+    .await;
+    assert!(h.queue.dead_letters().unwrap().is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_wakes_an_idle_consumer() {
     // With an hour-long poll, only the wake-up can start the job in time.
     let h = start(SHORT, ConsumeOptions::new(Duration::from_secs(3600)));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    h.send("ok.md");
+    h.send("ok.md").await;
     eventually("the job ran", || h.runs() == 1).await;
     h.stop().await;
 }
@@ -430,7 +460,7 @@ async fn a_long_job_is_not_delivered_twice() {
         Duration::from_secs(1),
         ConsumeOptions::new(Duration::from_millis(20)),
     );
-    h.send("slow.md");
+    h.send("slow.md").await;
     eventually("the slow job finished", || {
         h.queue.stats().unwrap() == QueueStats::default()
     })
@@ -449,9 +479,9 @@ async fn shutdown_stops_the_loop_and_hands_running_jobs_back() {
             job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         },
     );
-    h.send("hang-1.md");
-    h.send("hang-2.md");
-    h.send("hang-3.md");
+    h.send("hang-1.md").await;
+    h.send("hang-2.md").await;
+    h.send("hang-3.md").await;
     eventually("two jobs running", || h.runs() == 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.runs(), 2, "no more than `concurrency` at once");

@@ -212,7 +212,7 @@ impl JobConsumer {
 
     /// The job to run for a delivered one: itself; `None` when its run is
     /// already over or superseded by a newer run (a redelivered or stale
-    /// message that must do nothing); or, for a dead letter moved back to
+    /// message that must do nothing) or its document was deleted; or, for a dead letter moved back to
     /// the queue, a new run of its document ([`super::redrive`]). A
     /// redelivered job of a live run renews the run's lease first: its own
     /// early stages are behind the record's and would not.
@@ -246,7 +246,15 @@ impl JobConsumer {
                 tracing::info!(statusId = %job.status_id, run_id = %job.run_id, status = %record.status, "duplicate delivery of a finished run skipped");
                 true
             }
-            Ok(_) => false,
+            Ok(Some(_)) => false,
+            Ok(None) => {
+                // Every sender records the run before it queues the job
+                // (submit, redrive, reembed, page ranges, hand-over), so no
+                // record means the document was deleted while its job
+                // waited: running it would index the document again.
+                tracing::info!(statusId = %job.status_id, run_id = %job.run_id, "job of a deleted document skipped");
+                true
+            }
             Err(e) => {
                 // The status is advisory here; the index write is idempotent.
                 tracing::warn!(statusId = %job.status_id, error = %e, "status read failed; processing anyway");

@@ -72,6 +72,12 @@ pub enum RedriveError {
     NotAJob(String),
     #[error("dead letter of a superseded run: the document was submitted again since")]
     Superseded,
+    #[error("the document was deleted since: its dead letter has nothing to process")]
+    Deleted,
+    #[error("the document's status cannot be read or written now ({0}); try again")]
+    Status(String),
+    #[error("a run of the document is in progress: the dead letter is not replayed")]
+    Busy,
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
@@ -88,11 +94,26 @@ impl Redrive {
     pub async fn redrive(&self, body: &str) -> Result<PipelineJob, RedriveError> {
         let job: PipelineJob =
             serde_json::from_str(body).map_err(|e| RedriveError::NotAJob(e.to_string()))?;
-        // A status store fault: replay anyway, as the consumer would run it.
-        let last = self.status.get(&job.status_id).await.ok().flatten();
-        let replayed = replay(self.status.clone(), &job, last.as_ref())
+        // Consumers skip a job without a record (its document was
+        // deleted), so a replay is only queued once its run is recorded.
+        let last = match self.status.get(&job.status_id).await {
+            Ok(Some(last)) => last,
+            Ok(None) => return Err(RedriveError::Deleted),
+            Err(e) => return Err(RedriveError::Status(e.to_string())),
+        };
+        if last.run_id != job.run_id {
+            return Err(RedriveError::Superseded);
+        }
+        let replayed = replay(self.status.clone(), &job, Some(&last))
             .await
-            .ok_or(RedriveError::Superseded)?;
+            .ok_or(RedriveError::Busy)?;
+        // `replay` goes ahead when the store fails (the consumer runs its
+        // replay in place); a queued one would be skipped without its record.
+        match self.status.get(&job.status_id).await {
+            Ok(Some(now)) if now.run_id == replayed.run_id => {}
+            Ok(_) => return Err(RedriveError::Busy),
+            Err(e) => return Err(RedriveError::Status(e.to_string())),
+        }
         self.queue.send(&replayed).await?;
         Ok(replayed)
     }
