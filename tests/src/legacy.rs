@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rag_aws::{DynamoLegacyCatalog, LegacyTableNames};
-use rag_core::analyzer::Analyzer;
-use rag_core::legacy::{self, LegacyCatalog, LegacyMigration, LegacyTable, Plan};
+use rag_core::ingest::legacy::{self, LegacyCatalog, LegacyMigration, LegacyTable, Plan};
 use rag_core::ports::Embedder;
+use rag_core::search::analyzer::Analyzer;
 use rag_core::Caller;
 use rag_index_pg::{PgConfig, PgLegacyTable, PgPool};
 use serde_json::{json, Value};

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rag_core::analyzer::Analyzer;
-use rag_core::chunking::{Chunker, ChunkingConfig};
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
+use rag_core::domain::job::PipelineJob;
+use rag_core::domain::status::{StatusRecord, StatusUpdate};
+use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
+use rag_core::ingest::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
 use rag_core::ports::{BlobRef, Embedder, StatusStore, StatusStoreError, StatusWrite};
-use rag_core::query::{QueryConfig, QueryRequest, QueryResponse, QueryService, SearchMode};
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{QueryConfig, QueryRequest, QueryResponse, QueryService, SearchMode};
 use rag_core::Caller;
 use rag_embed::BertEmbedder;
 use rag_extract::FileExtractor;
@@ -110,12 +110,12 @@ pub struct RecordingStatusStore {
     pub history: Mutex<Vec<StatusRecord>>,
     /// When a run reaches this stage, its owner cancels it right after
     /// that write, as `POST /v2/documents/{id}/cancel` would.
-    pub cancel_at: Mutex<Option<rag_core::status::Stage>>,
+    pub cancel_at: Mutex<Option<rag_core::domain::status::Stage>>,
 }
 
 impl RecordingStatusStore {
     /// Cancels a run right after it reaches `stage`.
-    pub fn cancel_when(&self, stage: rag_core::status::Stage) {
+    pub fn cancel_when(&self, stage: rag_core::domain::status::Stage) {
         if let Ok(mut at) = self.cancel_at.lock() {
             *at = Some(stage);
         }
@@ -149,7 +149,7 @@ impl StatusStore for RecordingStatusStore {
                     &r.status_id,
                     &r.user,
                     &r.run_id,
-                    rag_core::status::Stage::Cancelled,
+                    rag_core::domain::status::Stage::Cancelled,
                     r.progress,
                     "Cancelled by its owner",
                 );
@@ -164,8 +164,8 @@ impl StatusStore for RecordingStatusStore {
     }
     async fn record_part(
         &self,
-        report: &rag_core::status::PartReport,
-    ) -> Result<Option<rag_core::status::PartProgress>, StatusStoreError> {
+        report: &rag_core::domain::status::PartReport,
+    ) -> Result<Option<rag_core::domain::status::PartProgress>, StatusStoreError> {
         self.inner.record_part(report).await
     }
 
@@ -280,7 +280,7 @@ impl Harness {
         ) {
             Ok((job, _)) => job,
             Err(e) => {
-                return RunOutcome::Failed(rag_core::pipeline::Failure::new(
+                return RunOutcome::Failed(rag_core::ingest::pipeline::Failure::new(
                     "unsupported_type",
                     e.to_string(),
                 ))

@@ -7,15 +7,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use integration_tests::{embedder, index, new_user};
-use rag_core::analyzer::Analyzer;
-use rag_core::attributes::Filter;
-use rag_core::classify::Pipeline;
-use rag_core::pipeline::indexing::chunk_records;
+use rag_core::domain::attributes::Filter;
+use rag_core::domain::classify::Pipeline;
+use rag_core::ingest::pipeline::indexing::chunk_records;
 use rag_core::ports::{
     Bm25Params, DenseQuery, DocumentRecord, Embedder, Index, IndexQuery, QueryVector, SearchScope,
     SparseQuery,
 };
-use rag_core::query::{QueryConfig, QueryRequest, QueryService};
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{QueryConfig, QueryRequest, QueryService};
 use rag_core::Caller;
 use rag_index_pg::PgIndex;
 use serde_json::{json, Value};

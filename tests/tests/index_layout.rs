@@ -4,13 +4,13 @@
 use std::borrow::Cow;
 
 use integration_tests::{drop_database, embedder, workspace};
-use rag_core::analyzer::Analyzer;
-use rag_core::classify::Pipeline;
-use rag_core::pipeline::indexing::chunk_records;
+use rag_core::domain::classify::Pipeline;
+use rag_core::ingest::pipeline::indexing::chunk_records;
 use rag_core::ports::{
     Bm25Params, DenseQuery, DocumentRecord, Embedder, Index, IndexQuery, QueryVector, SearchScope,
     SparseQuery,
 };
+use rag_core::search::analyzer::Analyzer;
 use rag_core::Caller;
 use rag_index_pg::{PgConfig, PgIndex};
 use serde_json::{json, Value};

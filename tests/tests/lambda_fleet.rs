@@ -9,7 +9,7 @@ use integration_tests::fleet::{
     cognito, response_json, rest_event, sqs_event, ws_event, Stack, STACK_MAX_DOCUMENT_BYTES,
 };
 use integration_tests::{new_user, row_counts, shared_pdf};
-use rag_core::pipeline::JobConsumer;
+use rag_core::ingest::pipeline::JobConsumer;
 use rag_lambda::{sqs, websocket};
 use serde_json::{json, Value};
 
@@ -31,7 +31,7 @@ async fn tls_endpoint() -> (String, String) {
 }
 
 /// `name` under `user`'s own prefix, where their uploads go (see
-/// `rag_core::ownership`).
+/// `rag_core::domain::ownership`).
 fn own(user: &str, name: &str) -> String {
     format!("{user}/{name}")
 }
@@ -292,7 +292,8 @@ async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
 
     // How long a push takes once a status is stored (subscriber lookup in
     // DynamoDB + Management API call): measured, printed, not asserted.
-    let stored: rag_core::status::StatusRecord = serde_json::from_value(record.clone()).unwrap();
+    let stored: rag_core::domain::status::StatusRecord =
+        serde_json::from_value(record.clone()).unwrap();
     let mut times: Vec<f64> = Vec::new();
     for _ in 0..20 {
         let started = std::time::Instant::now();
@@ -554,7 +555,7 @@ async fn dead_letters_replay_as_new_runs_from_ragctl_and_from_the_console() {
     let letters = dlq.list(100).await.unwrap();
     assert_eq!(letters.len(), 2);
     let cli = letters.iter().find(|l| l.body.contains("cli.txt")).unwrap();
-    let redrive = rag_core::pipeline::Redrive {
+    let redrive = rag_core::ingest::pipeline::Redrive {
         status: stack.resources.status(&stack.sdk).unwrap(),
         queue: std::sync::Arc::new(stack.resources.job_queue(&stack.sdk).unwrap()),
     };
@@ -563,7 +564,7 @@ async fn dead_letters_replay_as_new_runs_from_ragctl_and_from_the_console() {
         .redrive(&cli.body.replace("cli.txt", "gone.txt"))
         .await;
     assert!(
-        matches!(gone, Err(rag_core::pipeline::RedriveError::Deleted)),
+        matches!(gone, Err(rag_core::ingest::pipeline::RedriveError::Deleted)),
         "{gone:?}"
     );
     let job = redrive.redrive(&cli.body).await.unwrap();
@@ -946,7 +947,7 @@ async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
         let rendered = s3(&stack)
             .head_object()
             .bucket(&stack.bucket)
-            .key(rag_core::pipeline::page_image_key(key, page))
+            .key(rag_core::ingest::pipeline::page_image_key(key, page))
             .send()
             .await
             .unwrap_or_else(|e| panic!("page {page} not stored: {e:?}"));
@@ -1006,7 +1007,7 @@ async fn vdr_routed_documents_are_rendered_and_indexed_page_by_page() {
         let gone = s3(&stack)
             .head_object()
             .bucket(&stack.bucket)
-            .key(rag_core::pipeline::page_image_key(key, page))
+            .key(rag_core::ingest::pipeline::page_image_key(key, page))
             .send()
             .await;
         assert!(gone.is_err(), "page {page} image left behind");
@@ -2006,7 +2007,7 @@ struct NeverAnswers;
 impl rag_core::ports::JobQueue for NeverAnswers {
     async fn send(
         &self,
-        _: &rag_core::job::PipelineJob,
+        _: &rag_core::domain::job::PipelineJob,
     ) -> Result<(), rag_core::ports::QueueError> {
         std::future::pending().await
     }
@@ -2063,7 +2064,7 @@ fn epoch_in(ahead: i64) -> i64 {
 }
 
 /// The api-processor's sweep as if run `ahead` seconds from now.
-async fn sweep_in(stack: &Stack, ahead: i64) -> rag_core::pipeline::SweepReport {
+async fn sweep_in(stack: &Stack, ahead: i64) -> rag_core::ingest::pipeline::SweepReport {
     stack
         .api
         .sweeper
@@ -2075,7 +2076,7 @@ async fn sweep_in(stack: &Stack, ahead: i64) -> rag_core::pipeline::SweepReport 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
     use rag_core::api::{ProcessConfig, ProcessDocumentRequest, ProcessService};
-    use rag_core::status::QUEUE_LEASE_SECS;
+    use rag_core::domain::status::QUEUE_LEASE_SECS;
     let stack = Stack::new().await;
     let user = new_user("lost").user;
     let caller = rag_core::Caller::new(user.clone());
@@ -2165,7 +2166,7 @@ async fn a_run_lost_on_its_way_to_the_queue_is_sent_again_then_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one() {
-    use rag_core::status::RUN_LEASE_SECS;
+    use rag_core::domain::status::RUN_LEASE_SECS;
     let stack = Stack::new().await;
     let user = new_user("oom").user;
     let key = &own(&user, "heavy.md");

@@ -4,7 +4,7 @@
 use integration_tests::legacy::{LegacySystem, ZEBRAS};
 use integration_tests::{embedder, new_user, Harness};
 use rag_core::ports::{Embedder, Index};
-use rag_core::query::{QueryRequest, SearchMode};
+use rag_core::search::query::{QueryRequest, SearchMode};
 use rag_core::Caller;
 use serde_json::json;
 

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use integration_tests::{new_user, Harness};
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::{telemetry, Disposition, JobConsumer, QueueMessage, RunReporter};
+use rag_core::domain::job::PipelineJob;
+use rag_core::ingest::pipeline::{telemetry, Disposition, JobConsumer, QueueMessage, RunReporter};
 use rag_core::ports::BlobRef;
 use serde_json::Value;
 

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use integration_tests::{new_user, shared_pdf, Harness};
-use rag_core::analyzer::Analyzer;
-use rag_core::pipeline::RunOutcome;
+use rag_core::domain::status::Stage;
+use rag_core::ingest::pipeline::RunOutcome;
 use rag_core::ports::{Embedder, Index};
-use rag_core::query::{QueryRequest, QueryResponse, SearchMode};
-use rag_core::status::Stage;
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{QueryRequest, QueryResponse, SearchMode};
 
 const SOLAR: &str = "# Solar power\n\nPhotovoltaic panels convert sunlight into electricity. \
 Inverters turn the panels' direct current into alternating current for the grid.";
@@ -477,7 +477,7 @@ async fn vdr_mode_searches_only_vdr_routed_documents() {
     assert!(!vdr.results.is_empty());
     assert!(
         vdr.results.iter().all(|r| r.document_id == invoice
-            && r.pipeline == rag_core::classify::Pipeline::Vdr
+            && r.pipeline == rag_core::domain::classify::Pipeline::Vdr
             && r.page_num.is_some()),
         "{:?}",
         vdr.results
@@ -584,11 +584,11 @@ async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers()
     let alice = new_user("alice");
     h.put("alice/solar.md", SOLAR.as_bytes());
     completed(h.ingest(&alice, "alice/solar.md").await);
-    let query = rag_core::query::QueryService {
+    let query = rag_core::search::query::QueryService {
         embedder: std::sync::Arc::new(QueriesFail(integration_tests::embedder().await)),
         index: std::sync::Arc::new(h.index.clone()),
         analyzer: std::sync::Arc::new(Analyzer::new()),
-        config: rag_core::query::QueryConfig::default(),
+        config: rag_core::search::query::QueryConfig::default(),
         pages: None,
         links: None,
         reranker: None,
@@ -696,7 +696,7 @@ async fn results_cite_their_headings_and_offsets_and_bring_their_context() {
 
     // A chunk inside the Volcanoes section: its path, its offsets, and the
     // chunks on both sides of it.
-    let mut req = rag_core::query::QueryRequest::new("Sentence 20 about magma");
+    let mut req = rag_core::search::query::QueryRequest::new("Sentence 20 about magma");
     req.context = 1;
     req.top_k = 3;
     req.search_mode = SearchMode::Sparse;
@@ -724,7 +724,7 @@ async fn results_cite_their_headings_and_offsets_and_bring_their_context() {
     );
     // The last chunk: under Moraines (a chunk takes the path where it
     // starts), context before it only.
-    let mut req = rag_core::query::QueryRequest::new("moraine debris retreats");
+    let mut req = rag_core::search::query::QueryRequest::new("moraine debris retreats");
     req.context = 2;
     let r = h.query.search(&alice, &req).await.unwrap();
     let last = &r.results[0];

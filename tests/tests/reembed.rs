@@ -3,11 +3,11 @@
 //! text pipeline runs) makes them searchable again, on real PostgreSQL.
 
 use integration_tests::{new_user, Harness};
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::{RunOutcome, RunReporter};
+use rag_core::domain::job::PipelineJob;
+use rag_core::ingest::pipeline::{RunOutcome, RunReporter};
+use rag_core::ingest::reembed::Reembedder;
 use rag_core::ports::{BlobRef, Index};
-use rag_core::query::SearchMode;
-use rag_core::reembed::Reembedder;
+use rag_core::search::query::SearchMode;
 
 const TIDES: &str = "# Tides\n\nThe moon's pull raises two bulges of ocean water; the earth turns through them twice a day.";
 const BEES: &str =

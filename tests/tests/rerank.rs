@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use integration_tests::rerank_server::{RerankServer, RERANK_KEY};
 use integration_tests::{new_user, Harness};
-use rag_core::query::{QueryConfig, QueryRequest};
+use rag_core::search::query::{QueryConfig, QueryRequest};
 use rag_embed::{HttpReranker, RerankConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::{extract_worker, new_user, shared_pdf, Harness};
-use rag_core::extraction::{ExtractError, ExtractInput};
-use rag_core::pipeline::RunOutcome;
+use rag_core::domain::status::Stage;
+use rag_core::ingest::pipeline::RunOutcome;
+use rag_core::ports::{ExtractError, ExtractInput};
 use rag_core::ports::{Extractor, PageRenderer, RenderError};
-use rag_core::status::Stage;
 use rag_extract::sandbox::{SandboxedExtractor, SandboxedRenderer, WorkerProgram};
 use rag_extract::{FileExtractor, Limits};
 

@@ -229,7 +229,7 @@ fn dashboard(config: &Value) -> Value {
 
 #[test]
 fn the_dashboard_charts_what_the_code_emits_and_every_function_and_queue() {
-    use rag_core::pipeline::telemetry;
+    use rag_core::ingest::pipeline::telemetry;
     use std::collections::BTreeSet;
     let config = serverless_config();
     let body = dashboard(&config);

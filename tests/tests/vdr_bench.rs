@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use integration_tests::{index, new_user};
-use rag_core::classify::Pipeline;
+use rag_core::domain::classify::Pipeline;
 use rag_core::ports::{
     DocumentRecord, Index, PageIndex, PageQuery, PageRecord, PageTextSource, SearchScope,
 };
@@ -179,9 +179,9 @@ async fn vdr_query_latency_over_ten_thousand_pages() {
 #[tokio::test]
 #[ignore = "benchmark: run with --ignored --nocapture"]
 async fn vdr_stage_throughput() {
-    use rag_core::extraction::ExtractInput;
-    use rag_core::page_spans::TextSpanPageEmbedder;
-    use rag_core::pipeline::VdrConfig;
+    use rag_core::ingest::page_spans::TextSpanPageEmbedder;
+    use rag_core::ingest::pipeline::VdrConfig;
+    use rag_core::ports::ExtractInput;
     use rag_core::ports::{Embedder, PageEmbedder, PageRenderer};
 
     const N: u32 = 40;
@@ -202,9 +202,9 @@ async fn vdr_stage_throughput() {
     let render_s = started.elapsed().as_secs_f64();
 
     let text = integration_tests::embedder().await;
-    let spans = rag_core::chunking::Chunker::new(
+    let spans = rag_core::ingest::chunking::Chunker::new(
         text.token_counter(),
-        rag_core::chunking::ChunkingConfig {
+        rag_core::ingest::chunking::ChunkingConfig {
             max_tokens: 48,
             overlap_tokens: 8,
         },
@@ -231,7 +231,7 @@ async fn vdr_stage_throughput() {
         page_count: None,
         metadata: json!({}),
     };
-    let analyzer = rag_core::analyzer::Analyzer::new();
+    let analyzer = rag_core::search::analyzer::Analyzer::new();
     let started = Instant::now();
     for batch in 0..N / 8 {
         let range = batch * 8..(batch + 1) * 8;
@@ -246,7 +246,7 @@ async fn vdr_stage_throughput() {
                 metadata: json!({}),
             })
             .collect();
-        let chunks = rag_core::pipeline::indexing::chunk_records(
+        let chunks = rag_core::ingest::pipeline::indexing::chunk_records(
             &analyzer,
             range
                 .clone()
@@ -262,7 +262,7 @@ async fn vdr_stage_throughput() {
             .into_iter()
             .zip(range.clone())
             .map(|(mut c, i)| {
-                c.chunk_index = (i + 1) * rag_core::pipeline::PAGE_CHUNK_STRIDE;
+                c.chunk_index = (i + 1) * rag_core::ingest::pipeline::PAGE_CHUNK_STRIDE;
                 c
             })
             .collect();

@@ -14,13 +14,12 @@ use async_trait::async_trait;
 use integration_tests::{
     embedder, index, new_user, numbered_pdf, pdf_of_pages, RecordingStatusStore,
 };
-use rag_core::analyzer::Analyzer;
-use rag_core::chunking::{Chunker, ChunkingConfig};
-use rag_core::classify::Pipeline;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
-use rag_core::job::{PageRange, PipelineJob};
-use rag_core::page_spans::TextSpanPageEmbedder;
-use rag_core::pipeline::{
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::{PageRange, PipelineJob};
+use rag_core::domain::status::{Stage, StatusRecord};
+use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
+use rag_core::ingest::page_spans::TextSpanPageEmbedder;
+use rag_core::ingest::pipeline::{
     FollowUp, JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
     VisualPages,
 };
@@ -28,7 +27,8 @@ use rag_core::ports::{
     BlobRef, BlobStore, ChunkRecord, DocumentRecord, Extractor, IndexError, JobQueue, PageHit,
     PageIndex, PageQuery, PageRecord, QueueError,
 };
-use rag_core::status::{Stage, StatusRecord};
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::search::analyzer::Analyzer;
 use rag_extract::{FileExtractor, Limits, PdfPageRenderer};
 use rag_index_pg::PgIndex;
 use rag_local::{

@@ -1,12 +1,12 @@
 //! VDR page storage and MaxSim search on the real PostgreSQL + pgvector.
 
 use integration_tests::{index, new_user};
-use rag_core::analyzer::Analyzer;
-use rag_core::classify::Pipeline;
-use rag_core::pipeline::indexing::chunk_records;
+use rag_core::domain::classify::Pipeline;
+use rag_core::ingest::pipeline::indexing::chunk_records;
 use rag_core::ports::{
     DocumentRecord, Index, PageIndex, PageQuery, PageRecord, PageTextSource, SearchScope,
 };
+use rag_core::search::analyzer::Analyzer;
 use rag_core::Caller;
 use rag_index_pg::PgIndex;
 use serde_json::json;

@@ -6,20 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use integration_tests::{embedder, index, new_user, shared_pdf, workspace, RecordingStatusStore};
-use rag_core::analyzer::Analyzer;
-use rag_core::chunking::{Chunker, ChunkingConfig};
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
-use rag_core::page_spans::TextSpanPageEmbedder;
-use rag_core::pipeline::{
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
+use rag_core::domain::status::Stage;
+use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
+use rag_core::ingest::page_spans::TextSpanPageEmbedder;
+use rag_core::ingest::pipeline::{
     page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
     VdrPipeline, VisualPages,
 };
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, PageEmbedder, QueueError};
-use rag_core::query::{
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{
     PageSearch, QueryConfig, QueryRequest, QueryResult, QueryService, SearchMode,
 };
-use rag_core::status::Stage;
 use rag_core::Caller;
 use rag_extract::{FileExtractor, PdfPageRenderer};
 use rag_local::FsBlobStore;
@@ -541,12 +541,12 @@ async fn a_scan_lost_between_its_vdr_run_and_the_vdr_queue_is_sent_again() {
     );
     // The text job's redelivery is of a superseded run and does nothing:
     // only the sweeper can send the VDR job now.
-    let sweeper = rag_core::pipeline::Sweeper {
+    let sweeper = rag_core::ingest::pipeline::Sweeper {
         status: vdr.status.clone(),
         queue: vdr.handed.clone(),
         batch: 10,
     };
-    let later = chrono::Utc::now().timestamp() + rag_core::status::QUEUE_LEASE_SECS + 60;
+    let later = chrono::Utc::now().timestamp() + rag_core::domain::status::QUEUE_LEASE_SECS + 60;
     let swept = sweeper.sweep(later).await.expect("sweep");
     assert_eq!(swept.requeued, 1, "{swept:?}");
     let resent = vdr

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rag_core::identity::Audience;
-use rag_core::identity::Caller;
+use rag_core::domain::identity::Audience;
+use rag_core::domain::identity::Caller;
 use rag_core::ports::{AuthError, TokenVerifier};
 use serde_json::{Map, Value};
 
@@ -237,7 +237,7 @@ fn check_claims(
         TokenUse::Id => Audience::IdToken(&config.client_id),
         TokenUse::Access => Audience::AccessToken(&config.client_id),
     };
-    rag_core::identity::check_claims(claims, &config.issuer, audience, now)
+    rag_core::domain::identity::check_claims(claims, &config.issuer, audience, now)
 }
 
 #[async_trait]

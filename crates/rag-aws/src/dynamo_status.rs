@@ -32,8 +32,8 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use rag_core::domain::status::{PartProgress, PartReport, StatusRecord, StatusUpdate};
 use rag_core::ports::{Listing, StatusStore, StatusStoreError, StatusWrite};
-use rag_core::status::{PartProgress, PartReport, StatusRecord, StatusUpdate};
 
 use crate::error::{backoff, describe};
 
@@ -106,7 +106,7 @@ impl DynamoStatusStore {
     /// The sparse GSI of live runs by lease end.
     pub const LEASE_INDEX: &'static str = "LeaseIndex";
     /// Records live 30 days after their last update, unless configured.
-    pub const DEFAULT_TTL_SECS: i64 = rag_core::status::DEFAULT_TTL_SECS;
+    pub const DEFAULT_TTL_SECS: i64 = rag_core::domain::status::DEFAULT_TTL_SECS;
     /// Conflicting writes are retried this often before giving up: enough
     /// for dozens of racing writers on one document, bounded so a bug cannot
     /// spin forever.
@@ -487,8 +487,8 @@ impl DynamoStatusStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rag_core::classify::Pipeline;
-    use rag_core::status::Stage;
+    use rag_core::domain::classify::Pipeline;
+    use rag_core::domain::status::Stage;
 
     #[test]
     fn items_have_the_table_contract() {

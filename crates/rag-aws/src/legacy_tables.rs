@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use rag_core::legacy::{LegacyCatalog, LegacyError, LegacyFile, LegacyGrant};
+use rag_core::ingest::legacy::{LegacyCatalog, LegacyError, LegacyFile, LegacyGrant};
 use serde::Deserialize;
 
 /// Names of the old tables, as the old functions' environment has them.

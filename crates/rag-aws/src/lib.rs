@@ -8,7 +8,7 @@
 //! | [`JobQueue`](rag_core::ports::JobQueue) | [`SqsJobQueue`] | SQS |
 //! | [`Notifier`](rag_core::ports::Notifier) | [`ApiGatewayNotifier`] | API Gateway Management API |
 //! | [`TokenVerifier`](rag_core::ports::TokenVerifier) | [`CognitoVerifier`] | Cognito user pool JWKS |
-//! | [`LegacyCatalog`](rag_core::legacy::LegacyCatalog) | [`DynamoLegacyCatalog`] | the old system's DynamoDB tables |
+//! | [`LegacyCatalog`](rag_core::ingest::legacy::LegacyCatalog) | [`DynamoLegacyCatalog`] | the old system's DynamoDB tables |
 //!
 //! plus [`resolve_secret`] (Secrets Manager) for the database password.
 //!

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
 use rag_core::ports::{JobQueue, QueueError};
 
 use crate::error::describe;

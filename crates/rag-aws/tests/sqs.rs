@@ -3,8 +3,8 @@
 mod common;
 
 use rag_aws::SqsJobQueue;
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
 use rag_core::ports::JobQueue;
 
 fn job(key: &str, pipeline: Pipeline) -> PipelineJob {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use rag_aws::DynamoStatusStore;
-use rag_core::classify::Pipeline;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::status::Stage::{self, *};
+use rag_core::domain::status::{PartReport, StatusRecord, StatusUpdate};
 use rag_core::ports::{StatusStore, StatusWrite};
-use rag_core::status::Stage::{self, *};
-use rag_core::status::{PartReport, StatusRecord, StatusUpdate};
 
 async fn store() -> (DynamoStatusStore, aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(&common::sdk().await);
@@ -526,7 +526,7 @@ fn dynamodb_item_size(item: &std::collections::HashMap<String, AttributeValue>) 
 
 #[tokio::test]
 async fn one_status_item_counts_the_most_pages_a_document_may_have() {
-    use rag_core::status::MAX_COUNTED_PAGES;
+    use rag_core::domain::status::MAX_COUNTED_PAGES;
     let (store, client, table) = store().await;
     // The longest key a submission takes, and a run's usual metadata.
     let id = format!("amplify-files-dev#{}", "k".repeat(1024));

@@ -19,11 +19,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use rag_core::eval::{
+use rag_core::ports::Embedder;
+use rag_core::search::eval::{
     is_judged, ndcg_at, parse_jsonl, parse_qrels, percentile, query_bootstrap, CorpusEntry,
     EvalQuery,
 };
-use rag_core::ports::Embedder;
 use rag_embed::{BertEmbedder, Engine, Precision};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,7 +32,7 @@ const PASSAGES: usize = 512;
 const CHUNKS: usize = 160;
 const QUERIES: usize = 200;
 /// Chunks are consecutive corpus passages joined until they reach this many
-/// tokens: the chunker's default target (rag_core::chunking).
+/// tokens: the chunker's default target (rag_core::ingest::chunking).
 const CHUNK_TOKENS: usize = 200;
 
 fn workspace() -> PathBuf {

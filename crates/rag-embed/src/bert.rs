@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
-use rag_core::chunking::TokenCounter;
-use rag_core::language::ScriptCoverage;
+use rag_core::ingest::chunking::TokenCounter;
 use rag_core::ports::{EmbedError, Embedder};
+use rag_core::search::language::ScriptCoverage;
 use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{

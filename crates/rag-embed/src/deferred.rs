@@ -18,9 +18,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use candle_transformers::models::bert::Config;
-use rag_core::chunking::TokenCounter;
-use rag_core::language::ScriptCoverage;
+use rag_core::ingest::chunking::TokenCounter;
 use rag_core::ports::{EmbedError, Embedder};
+use rag_core::search::language::ScriptCoverage;
 use serde::Deserialize;
 
 use crate::bert::{max_seq_length, model_id, read_json};

@@ -3,13 +3,13 @@
 //! Hugging Face model cards (`README.md`) start with YAML front matter whose
 //! `language:` is one code or a list (`language: en`). The query service
 //! uses it to leave out the vector of a query the model cannot read (see
-//! `rag_core::language`). A card that is missing, unreadable or silent
+//! `rag_core::search::language`). A card that is missing, unreadable or silent
 //! declares nothing, which means "any language": the card is documentation,
 //! so it never stops a model from loading.
 
 use std::path::Path;
 
-use rag_core::language::ScriptCoverage;
+use rag_core::search::language::ScriptCoverage;
 
 /// The scripts the model in `dir` reads, from its `README.md`.
 pub fn script_coverage(dir: &Path) -> ScriptCoverage {

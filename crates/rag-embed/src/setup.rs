@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rag_core::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
+use rag_core::ingest::chunking::{ApproxTokenCounter, ChunkingConfig, TokenCounter};
 use rag_core::ports::{Embedder, PageEmbedder};
 
 use crate::{

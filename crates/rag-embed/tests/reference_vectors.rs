@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rag_core::language::{Script, ScriptCoverage};
 use rag_core::ports::Embedder;
+use rag_core::search::language::{Script, ScriptCoverage};
 use rag_embed::{BertEmbedder, DeferredBert, Engine, LoadError, Precision};
 use serde::Deserialize;
 

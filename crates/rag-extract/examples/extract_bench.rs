@@ -20,8 +20,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rag_core::extraction::{ExtractInput, ExtractedDocument};
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractInput, ExtractedDocument};
 use rag_extract::FileExtractor;
 
 fn main() {

@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rag_core::extraction::ExtractInput;
+use rag_core::ports::ExtractInput;
 use rag_core::ports::Extractor;
 use rag_extract::sandbox::{serve_if_worker, SandboxedExtractor, WorkerProgram};
 use rag_extract::FileExtractor;

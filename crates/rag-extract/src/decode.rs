@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 /// How much of the start of a file is inspected for NUL bytes.
 const SNIFF_LEN: usize = 8 * 1024;

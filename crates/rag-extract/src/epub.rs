@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use rag_core::extraction::{ExtractError, ExtractedPage};
+use rag_core::ports::{ExtractError, ExtractedPage};
 
 use crate::html;
 use crate::office::xml::{self, Xml};

@@ -6,7 +6,7 @@
 //! Read with [`xml::walk`], which refuses document type declarations, so an
 //! entity bomb is refused rather than expanded.
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use crate::html;
 use crate::office::xml::{self, Xml};

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use rag_core::extraction::ExtractInput;
+use rag_core::ports::ExtractInput;
 
 use crate::pdf::{extract_pdf, PdfEngine};
 use crate::{isolated, FileExtractor, Limits};

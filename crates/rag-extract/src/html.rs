@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use htmd::{Element, HtmlToMarkdown};
 use markup5ever_rcdom::{Node, NodeData};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 /// Elements whose content is never the document's text.
 const SKIPPED: &[&str] = &[

@@ -18,8 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use exif::{In, Tag, Value};
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedImage, ExtractedPage};
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedImage, ExtractedPage};
 
 use crate::{Extraction, Limits};
 

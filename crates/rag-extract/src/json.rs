@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// One JSON document, pretty-printed.

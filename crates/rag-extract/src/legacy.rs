@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rag_core::classify::{extension, file_name};
-use rag_core::extraction::{ExtractError, ExtractInput};
+use rag_core::domain::classify::{extension, file_name};
+use rag_core::ports::{ExtractError, ExtractInput};
 
 use crate::{office, Extraction, Limits};
 
@@ -341,7 +341,7 @@ pub(crate) fn convert_with(
         let said = if said.is_empty() {
             String::new()
         } else {
-            format!(": {}", rag_core::error::redact_internals(&said))
+            format!(": {}", rag_core::api::error::redact_internals(&said))
         };
         return Err(failed(format!(
             "LibreOffice could not convert it, damaged or not a {} file ({status}{said})",

@@ -41,12 +41,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rag_core::chunking::TextKind;
-use rag_core::classify::{extension, file_name};
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
-use rag_core::formats;
-use rag_core::job::PageRange;
+use rag_core::domain::classify::{extension, file_name};
+use rag_core::domain::formats;
+use rag_core::domain::job::PageRange;
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 
 pub use image::{ocr_png, Ocr, OcrError, DEFAULT_OCR_TIMEOUT, TESSERACT_ENV};
 pub use legacy::SOFFICE_ENV;
@@ -102,11 +102,11 @@ impl Default for Limits {
     /// a second. Images of 100 megapixels (a 600 dpi scan of an A1 poster;
     /// a phone photo has 12 to 50). A PDF read in page ranges may have
     /// 40,000 pages: the most one status item counts
-    /// ([`rag_core::status::MAX_COUNTED_PAGES`]).
+    /// ([`rag_core::domain::status::MAX_COUNTED_PAGES`]).
     fn default() -> Self {
         Self {
             max_pages: 2_000,
-            max_document_pages: rag_core::status::MAX_COUNTED_PAGES,
+            max_document_pages: rag_core::domain::status::MAX_COUNTED_PAGES,
             max_chars: 10_000_000,
             max_archive_bytes: 256 * 1024 * 1024,
             max_archive_entries: 10_000,

@@ -2,7 +2,7 @@
 //! page: Markdown cells as they are, code cells as fenced blocks in the
 //! kernel's language, their text outputs in fenced `output` blocks.
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 use serde_json::Value;
 
 /// Most bytes of one output kept; the rest is cut with a note.

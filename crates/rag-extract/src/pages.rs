@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rag_core::classify::extension;
-use rag_core::extraction::ExtractInput;
+use rag_core::domain::classify::extension;
+use rag_core::ports::ExtractInput;
 use rag_core::ports::{PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage};
 
 use crate::image::Ocr;

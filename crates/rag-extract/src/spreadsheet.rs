@@ -17,9 +17,9 @@ use calamine::{
     CellErrorType, Data, DataRef, ExcelDateTime, Ods, Reader as _, SheetType, Xls, XlsError, Xlsb,
     Xlsx,
 };
-use rag_core::chunking::TextKind;
-use rag_core::classify::extension;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
+use rag_core::domain::classify::extension;
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use zip::ZipArchive;
 
 use crate::office::{self, Package};

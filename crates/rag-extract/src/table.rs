@@ -1,7 +1,7 @@
 //! CSV and TSV files as Markdown tables, so a chunk keeps cells apart and the
 //! header row tells what each column is.
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 /// Delimiters tried when the file does not say (a `.tsv` name does).
 const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];

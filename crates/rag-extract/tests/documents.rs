@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 // ---------------------------------------------------------------- notebooks
 

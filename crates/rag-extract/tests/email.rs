@@ -2,9 +2,9 @@
 //! producers (Python's `email` package, aspose-email-foss for .msg; see
 //! tests/fixtures/email/make_fixtures.py), with their attachments.
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_extract::{Extraction, FileExtractor, Limits};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/email");

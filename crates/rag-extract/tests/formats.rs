@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput};
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput};
 use rag_extract::{FileExtractor, Limits};
 
 // ---------------------------------------------------------------- encodings

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use lopdf::{dictionary, Document, Object, Stream};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 const EXTENSIONS: [&str; 16] = [
     "pdf", "html", "csv", "json", "txt", "docx", "pptx", "odt", "odp", "xlsx", "xls", "ods",

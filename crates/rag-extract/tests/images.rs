@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_extract::{FileExtractor, Limits, Ocr, OcrError};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images");

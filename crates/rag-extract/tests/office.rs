@@ -11,9 +11,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedImage};
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, ExtractedImage};
 use rag_extract::{FileExtractor, Limits, SOFFICE_ENV};
 
 fn ok(bytes: &[u8], name: &str) -> ExtractedDocument {

@@ -11,10 +11,10 @@ use common::*;
 use lopdf::{
     dictionary, Document, EncryptionState, EncryptionVersion, Object, Permissions, Stream,
 };
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput};
-use rag_core::job::PageRange;
+use rag_core::domain::job::PageRange;
+use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput};
 use rag_extract::pdf::{
     extract_pdf, pdf_has_text_layer, pdf_page_text_chars, pdfium_library, PdfEngine, PdfRenderer,
     RenderError,

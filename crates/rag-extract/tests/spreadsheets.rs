@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use rag_core::chunking::TextKind;
-use rag_core::extraction::ExtractError;
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::ExtractError;
 use rag_extract::Limits;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{SinkExt, StreamExt};
-use rag_core::ownership;
+use rag_core::domain::ownership;
 use rag_core::ports::{BlobError, BlobRef, TokenVerifier};
 use rag_core::realtime::WebSocketService;
 use rag_core::Caller;
@@ -251,7 +251,7 @@ pub(crate) async fn status_get(State(state): Shared, Authed(caller): Authed, uri
 /// directory, with `Content-Type` and `x-amz-meta-*` kept as the object's.
 /// A token holder writes under their own prefix (`<user>/...`) only, and the
 /// object records them as its `owner`, as a presigned upload URL would: see
-/// [`rag_core::ownership`].
+/// [`rag_core::domain::ownership`].
 /// The body is written to disk as it arrives, never held whole in memory,
 /// and refused (`413`) as soon as it passes the document size limit.
 pub(crate) async fn upload(
@@ -387,7 +387,7 @@ pub(crate) async fn rendered_page(
     Path((bucket, key)): Path<(String, String)>,
 ) -> Response {
     let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such page image");
-    let Some((document, _)) = rag_core::pipeline::document_of_page_image(&key) else {
+    let Some((document, _)) = rag_core::ingest::pipeline::document_of_page_image(&key) else {
         return not_found();
     };
     let owner = match state.status.get(&format!("{bucket}#{document}")).await {

@@ -10,7 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
 use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
-use rag_core::pipeline::Sweeper;
+use rag_core::ingest::pipeline::Sweeper;
 use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,

@@ -1,4 +1,4 @@
-//! Attribute filters ([`rag_core::attributes::Filter`]) as SQL, and the
+//! Attribute filters ([`rag_core::domain::attributes::Filter`]) as SQL, and the
 //! narrowing of a search's scope to the documents they match.
 //!
 //! A filter is resolved first, to the ids of the documents the caller may
@@ -11,7 +11,7 @@
 //! Field names and values are bound, never written into the SQL. Attributes
 //! live in `hybrid_documents.metadata -> 'attributes'`.
 
-use rag_core::attributes::{Bound, Filter, Range};
+use rag_core::domain::attributes::{Bound, Filter, Range};
 use rag_core::ports::{IndexError, SearchScope};
 use serde_json::{json, Value};
 use sqlx::{Postgres, QueryBuilder};

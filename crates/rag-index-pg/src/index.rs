@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use pgvector::Vector;
-use rag_core::classify::Pipeline;
+use rag_core::domain::classify::Pipeline;
 use rag_core::ports::{
     ChunkHit, ChunkRecord, DenseQuery, DocumentRecord, DocumentSummary, Index, IndexError,
     IndexQuery, IndexResults, Neighbours, OtherModelDocument, SearchScope, SparseQuery,

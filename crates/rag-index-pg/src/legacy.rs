@@ -1,7 +1,7 @@
 //! The old system's `embeddings` table, read for `ragctl migrate-legacy`.
 
 use async_trait::async_trait;
-use rag_core::legacy::{LegacyChunk, LegacyError, LegacySource, LegacyTable};
+use rag_core::ingest::legacy::{LegacyChunk, LegacyError, LegacySource, LegacyTable};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};

@@ -7,7 +7,7 @@ use aws_lambda_events::http::Method;
 use rag_core::api::{
     DocumentService, ListQuery, ProcessDocumentRequest, ProcessService, StatusService,
 };
-use rag_core::pipeline::Sweeper;
+use rag_core::ingest::pipeline::Sweeper;
 use rag_core::ApiError;
 use serde_json::{json, Value};
 

@@ -1,10 +1,10 @@
-//! The processors' metrics ([`rag_core::pipeline::telemetry`]) written to
+//! The processors' metrics ([`rag_core::ingest::pipeline::telemetry`]) written to
 //! stdout in CloudWatch's embedded metric format after each invocation:
 //! CloudWatch Logs turns those lines into metrics, with no API call from
 //! the function.
 
 use metrics_cloudwatch_embedded::Collector;
-use rag_core::pipeline::telemetry;
+use rag_core::ingest::pipeline::telemetry;
 
 /// The installed metrics recorder.
 pub struct Emf(&'static Collector);

@@ -1,7 +1,7 @@
 //! `async-v2-query-handler`: `POST /v2/query`.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
-use rag_core::query::{QueryRequest, QueryService};
+use rag_core::search::query::{QueryRequest, QueryService};
 use rag_core::ApiError;
 
 use crate::http::{body, caller, error_response, json_response};

@@ -1,10 +1,10 @@
 //! The queue consumers: SQS events in, partial batch responses out.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use rag_core::pipeline::{JobConsumer, QueueMessage};
+use rag_core::ingest::pipeline::{JobConsumer, QueueMessage};
 
 /// The end of an invocation, as the handlers take it.
-pub use rag_core::pipeline::Deadline;
+pub use rag_core::ingest::pipeline::Deadline;
 
 /// Processes an SQS batch; failed messages are reported one by one
 /// (`ReportBatchItemFailures`), so their neighbours are not redelivered.

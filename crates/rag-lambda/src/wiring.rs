@@ -15,11 +15,11 @@ use rag_aws::{
     ApiGatewayNotifier, CognitoConfig, CognitoVerifier, DynamoConnectionStore, DynamoStatusStore,
     S3BlobStore, SqsJobQueue,
 };
-use rag_core::analyzer::Analyzer;
 use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
-use rag_core::chunking::{Chunker, ChunkingConfig};
-use rag_core::page_spans::TextSpanPageEmbedder;
-use rag_core::pipeline::{
+use rag_core::domain::status::{StatusRecord, StatusUpdate};
+use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
+use rag_core::ingest::page_spans::TextSpanPageEmbedder;
+use rag_core::ingest::pipeline::{
     FollowUp, JobConsumer, JobRunner, Sweeper, TextPipeline, TextPipelineConfig, VdrConfig,
     VdrPipeline, VisualPages,
 };
@@ -28,11 +28,11 @@ use rag_core::ports::{
     NotifyError, PageEmbedder, PageIndex, PageRenderer, Reranker, StatusStore, StatusStoreError,
     StatusWrite, TokenVerifier,
 };
-use rag_core::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
 };
-use rag_core::status::{StatusRecord, StatusUpdate};
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{PageSearch, QueryConfig, QueryService};
 use rag_core::Caller;
 use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_extract::sandbox::{SandboxedExtractor, SandboxedRenderer, WorkerProgram};

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rag_core::identity::Audience;
-use rag_core::identity::Caller;
+use rag_core::domain::identity::Audience;
+use rag_core::domain::identity::Caller;
 use rag_core::ports::{AuthError, TokenVerifier};
 use serde_json::{json, Map, Value};
 
@@ -231,7 +231,7 @@ fn warn_if_readable_by_others(path: &Path) {
 
 /// The claims checks after the signature: exactly those of Cognito tokens.
 fn check_claims(claims: &Map<String, Value>, now: i64) -> Result<Caller, AuthError> {
-    rag_core::identity::check_claims(
+    rag_core::domain::identity::check_claims(
         claims,
         LocalTokens::ISSUER,
         Audience::IdToken(LocalTokens::AUDIENCE),

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::{Fault, JobConsumer, JobRunner, RunOutcome, RunReporter, TransientError};
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
+use rag_core::domain::status::Stage;
+use rag_core::ingest::pipeline::{
+    Fault, JobConsumer, JobRunner, RunOutcome, RunReporter, TransientError,
+};
 use rag_core::ports::JobQueue;
-use rag_core::status::Stage;
 use rag_local::{
     consume, consume_with, ConsumeOptions, FileJobQueue, LocalJobQueues, MemoryStatusStore,
     QueueConfig, QueueStats,

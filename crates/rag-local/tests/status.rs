@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use rag_core::classify::Pipeline;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::status::{Stage, StatusUpdate};
 use rag_core::ports::{StatusStore, StatusWrite};
-use rag_core::status::{Stage, StatusUpdate};
 use rag_local::FileStatusStore;
 
 fn update(id: &str, run: &str, stage: Stage, progress: u8) -> StatusUpdate {
@@ -164,7 +164,7 @@ async fn listing_is_per_user_and_newest_first() {
         .apply(&update("local#1", "r", Stage::ProcessingStarted, 10))
         .await
         .unwrap();
-    let ids = |records: Vec<rag_core::status::StatusRecord>| {
+    let ids = |records: Vec<rag_core::domain::status::StatusRecord>| {
         records.into_iter().map(|r| r.status_id).collect::<Vec<_>>()
     };
     assert_eq!(

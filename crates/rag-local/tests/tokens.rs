@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rag_core::identity::Caller;
+use rag_core::domain::identity::Caller;
 use rag_core::ports::{AuthError, TokenVerifier};
 use rag_local::LocalTokens;
 use serde_json::{json, Value};

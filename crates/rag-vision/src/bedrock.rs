@@ -21,7 +21,7 @@ use aws_sdk_bedrockruntime::types::{
     InferenceConfiguration, Message, StopReason,
 };
 use aws_sdk_bedrockruntime::Client;
-use rag_core::visuals::{VisionError, VisionModel, VisionRequest};
+use rag_core::ports::{VisionError, VisionModel, VisionRequest};
 use tokio::sync::OnceCell;
 
 /// How to call the model.

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rag_core::visuals::{VisionModel, VisualsConfig};
+use rag_core::ingest::visuals::VisualsConfig;
+use rag_core::ports::VisionModel;
 
 use crate::bedrock::{BedrockVision, BedrockVisionConfig};
 use crate::openai::{OpenAiVision, OpenAiVisionConfig};

@@ -9,7 +9,7 @@
 //! [`vision_from_env`] picks one from `VISION_PROVIDER` and friends, and
 //! returns `None` when no model is configured.
 //!
-//! [`VisionModel`]: rag_core::visuals::VisionModel
+//! [`VisionModel`]: rag_core::ports::VisionModel
 
 pub mod bedrock;
 pub mod env;

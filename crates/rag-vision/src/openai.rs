@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
-use rag_core::visuals::{VisionError, VisionModel, VisionRequest};
+use rag_core::ports::{VisionError, VisionModel, VisionRequest};
 use rag_http::{post_json, with_retries, Attempt};
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Reply, Server, PNG};
-use rag_core::visuals::{VisionError, VisionModel, VisionRequest};
+use rag_core::ports::{VisionError, VisionModel, VisionRequest};
 use rag_vision::{OpenAiVision, OpenAiVisionConfig};
 use serde_json::{json, Value};
 

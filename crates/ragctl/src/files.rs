@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use rag_core::ownership::is_service_key;
+use rag_core::domain::ownership::is_service_key;
 use rag_core::ports::{BlobError, BlobLinker, BlobMeta, BlobRef, BlobStore};
 use rag_local::FsBlobStore;
 

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rag_core::query::{QueryRequest, DEFAULT_DENSE_WEIGHT, DEFAULT_SPARSE_WEIGHT, DEFAULT_TOP_K};
+use rag_core::search::query::{
+    QueryRequest, DEFAULT_DENSE_WEIGHT, DEFAULT_SPARSE_WEIGHT, DEFAULT_TOP_K,
+};
 use rag_core::ApiError;
 
 /// amplify-rag-async command-line tool.

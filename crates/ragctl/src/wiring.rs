@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use rag_core::analyzer::Analyzer;
-use rag_core::chunking::Chunker;
+use rag_core::ingest::chunking::Chunker;
 use rag_core::ports::{Embedder, Index};
-use rag_core::query::{QueryConfig, QueryService};
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::query::{QueryConfig, QueryService};
 use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_index_pg::{PgConfig, PgIndex};
 use rag_lambda::wiring::SearchParts;

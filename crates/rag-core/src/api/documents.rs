@@ -13,15 +13,15 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::body::{self, invalid};
-use crate::classify::Pipeline;
-use crate::error::ApiError;
-use crate::identity::Caller;
+use crate::api::body::{self, invalid};
+use crate::api::error::ApiError;
+use crate::domain::classify::Pipeline;
+use crate::domain::identity::Caller;
+use crate::domain::status::{Stage, StatusRecord, StatusUpdate};
 use crate::ports::{
     BlobStore, DocumentSummary, Index, IndexError, ListCursor, Listing, StatusStore,
     StatusStoreError, StatusWrite,
 };
-use crate::status::{Stage, StatusRecord, StatusUpdate};
 
 /// Most records one page of a listing returns.
 pub const MAX_LISTING: usize = 100;
@@ -264,7 +264,7 @@ impl DocumentService {
         }
         let page_images = match document_id.split_once('#') {
             Some((bucket, key)) => {
-                let prefix = crate::pipeline::page_images_prefix(key);
+                let prefix = crate::ingest::pipeline::page_images_prefix(key);
                 self.blobs
                     .delete_prefix(bucket, &prefix)
                     .await

@@ -3,7 +3,9 @@
 //! the verified caller and the request body and answers with a serializable
 //! body or an [`ApiError`](crate::ApiError).
 
+pub mod body;
 mod documents;
+pub mod error;
 mod process;
 mod status;
 

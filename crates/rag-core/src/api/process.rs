@@ -5,16 +5,16 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::attributes::{self, Attributes};
-use crate::body::{self, invalid};
-use crate::classify::{Pipeline, RouteReason};
-use crate::error::ApiError;
-use crate::identity::Caller;
-use crate::job::{DocumentPassword, PipelineJob};
-use crate::ownership::{self, Claim};
-use crate::pipeline::{Failure, Fault, RunReporter};
+use crate::api::body::{self, invalid};
+use crate::api::error::ApiError;
+use crate::domain::attributes::{self, Attributes};
+use crate::domain::classify::{Pipeline, RouteReason};
+use crate::domain::identity::Caller;
+use crate::domain::job::{DocumentPassword, PipelineJob};
+use crate::domain::ownership::{self, Claim};
+use crate::domain::status::{Stage, StatusRecord, StatusUpdate, QUEUE_LEASE_SECS};
+use crate::ingest::pipeline::{Failure, Fault, RunReporter};
 use crate::ports::{BlobError, BlobMeta, BlobRef, BlobStore, JobQueue, StatusStore, StatusWrite};
-use crate::status::{Stage, StatusRecord, StatusUpdate, QUEUE_LEASE_SECS};
 
 /// Longest accepted object key (S3's own limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -184,7 +184,7 @@ pub struct ProcessService {
 
 impl ProcessService {
     /// Validates the object (it exists, fits, has a type a pipeline reads,
-    /// the caller uploaded it: [`crate::ownership`]), records `queued` and
+    /// the caller uploaded it: [`crate::domain::ownership`]), records `queued` and
     /// sends the job. Does no
     /// processing itself, so it answers in one HEAD, one status write and
     /// one queue send.

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use super::documents::{ListPage, ListQuery};
-use crate::error::ApiError;
-use crate::identity::Caller;
+use crate::api::error::ApiError;
+use crate::domain::identity::Caller;
+use crate::domain::status::StatusRecord;
 use crate::ports::StatusStore;
-use crate::status::StatusRecord;
 
 /// Reads status records for their owners only.
 pub struct StatusService {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
+use crate::domain::status::{StatusRecord, StatusUpdate};
 use crate::ports::{
     ConnectionStore, Notifier, NotifyError, StatusStore, StatusStoreError, StatusWrite,
 };
-use crate::status::{StatusRecord, StatusUpdate};
 
 /// Pushes at most this many messages at once: enough to reach a crowd of
 /// subscribers in one round-trip time, few enough not to trip API Gateway's
@@ -110,8 +110,8 @@ impl StatusStore for NotifyingStatusStore {
 
     async fn record_part(
         &self,
-        report: &crate::status::PartReport,
-    ) -> Result<Option<crate::status::PartProgress>, StatusStoreError> {
+        report: &crate::domain::status::PartReport,
+    ) -> Result<Option<crate::domain::status::PartProgress>, StatusStoreError> {
         self.inner.record_part(report).await
     }
 

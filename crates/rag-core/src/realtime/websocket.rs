@@ -7,9 +7,9 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::StatusPublisher;
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::ports::{AuthError, Connection, NotifyError, StatusStore, TokenVerifier};
-use crate::query::MAX_DOCUMENT_ID_BYTES;
+use crate::search::query::MAX_DOCUMENT_ID_BYTES;
 
 /// Settings of the WebSocket routes.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! names and the charsets of `encoding_rs` all arrive decoded.
 
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use super::{mailbox, Attachment, Body, Content, Message};
 

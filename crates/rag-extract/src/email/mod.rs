@@ -14,8 +14,8 @@ mod msg;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 
 use crate::{html, image, too_many_chars, Extraction, Limits, Options};
 

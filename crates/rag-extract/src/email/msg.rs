@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use cfb::CompoundFile;
 use encoding_rs::{Encoding, UTF_16LE, WINDOWS_1252};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use super::{mailbox, Attachment, Body, Content, Message};
 use crate::{decode, Limits};

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use super::xml::{walk, Xml};
 use super::{one_line, Markdown, Package};

@@ -8,7 +8,7 @@
 //! - Tables as Markdown tables, hyperlinks (elements and `HYPERLINK` fields)
 //!   as Markdown links, charts as their title and data table.
 //! - Images as their descriptions (`[image: ...]`), and in
-//!   [`ExtractedDocument::images`](rag_core::extraction::ExtractedDocument)
+//!   [`ExtractedDocument::images`](rag_core::ports::ExtractedDocument)
 //!   with their bytes and place in the text.
 //! - Footnotes and endnotes stay out of the running text: a marker where
 //!   they are referenced (`[^1]` for footnotes, `[^i]` for endnotes, Word's
@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::chart::{self, Chart};
 use super::images::Images;

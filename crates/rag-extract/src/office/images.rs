@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use rag_core::extraction::{ExtractError, ExtractedImage};
+use rag_core::ports::{ExtractError, ExtractedImage};
 
 use super::Package;
 use crate::Limits;

@@ -26,7 +26,7 @@ pub(crate) mod xml;
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 use zip::result::ZipError;
 use zip::ZipArchive;
 

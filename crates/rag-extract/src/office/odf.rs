@@ -7,8 +7,8 @@
 //! Pictures stored in the package (`Pictures/...`) go to
 //! [`ExtractedDocument::images`] with their place in the text.
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::images::Images;
 use super::xml::{resolve, walk, Xml};

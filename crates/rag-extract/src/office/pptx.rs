@@ -6,8 +6,8 @@
 //! the speaker notes under a `Notes:` line. Pictures go to
 //! [`ExtractedDocument::images`] with their place on the slide's page.
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedPage};
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::images::Images;
 use super::xml::{walk, Relationships, Xml};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use super::images::unmarked;
 use super::Package;

@@ -5,8 +5,8 @@ use pdfium_render::prelude::{
     PdfDocument, PdfPage, PdfPageImageObject, PdfPageObject, PdfPageObjectsCommon,
     PdfPageObjectsIterator, PdfPageText, PdfPageTextChar, Pdfium, PdfiumError, PdfiumInternalError,
 };
-use rag_core::extraction::{ExtractError, ExtractedImage, ExtractedPage};
-use rag_core::job::PageRange;
+use rag_core::domain::job::PageRange;
+use rag_core::ports::{ExtractError, ExtractedImage, ExtractedPage};
 
 use super::bitmap::{to_png, Png};
 use super::clean::clean;

@@ -17,8 +17,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
-use rag_core::extraction::{ExtractError, ExtractedPage};
-use rag_core::job::PageRange;
+use rag_core::domain::job::PageRange;
+use rag_core::ports::{ExtractError, ExtractedPage};
 
 use super::clean::clean;
 use super::{check_page_count, corrupt, unwanted, Deadline};

@@ -5,7 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use pdfium_render::prelude::{PdfBitmapFormat, PdfDocument, PdfRenderConfig};
-use rag_core::extraction::ExtractError;
+use rag_core::ports::ExtractError;
 
 use super::bitmap::to_png;
 use super::library::{lock, pdfium};

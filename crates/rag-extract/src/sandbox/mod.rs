@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_core::ports::{Extractor, PageRenderer, PageSource, RenderError, RenderedPage};
 
 use self::session::{Lost, Session};

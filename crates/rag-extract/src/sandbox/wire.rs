@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use rag_core::chunking::TextKind;
-use rag_core::extraction::{ExtractError, ExtractedDocument, ExtractedImage, ExtractedPage};
-use rag_core::job::PageRange;
+use rag_core::domain::job::PageRange;
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedImage, ExtractedPage};
 use rag_core::ports::{PageTextSource, RenderError, RenderedPage};
 use serde::{Deserialize, Serialize};
 

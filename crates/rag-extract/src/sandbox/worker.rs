@@ -4,7 +4,7 @@
 use std::io::{self, BufReader, BufWriter};
 use std::sync::Arc;
 
-use rag_core::extraction::ExtractInput;
+use rag_core::ports::ExtractInput;
 use rag_core::ports::{PageRenderer, PageSource};
 
 use super::wire::{read_frame, write_frame, Reply, Request, WireDocument, WireError, WirePage};

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use lopdf::{dictionary, Document, Object, Stream};
-use rag_core::extraction::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_core::ports::Extractor;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_extract::{Extraction, FileExtractor, Limits};
 
 mod office;

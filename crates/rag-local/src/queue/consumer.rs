@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rag_core::pipeline::{Deadline, Disposition, JobConsumer, QueueMessage};
+use rag_core::ingest::pipeline::{Deadline, Disposition, JobConsumer, QueueMessage};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
 use rag_core::ports::{JobQueue, QueueError as PortError};
 
 use super::{blocking, FileJobQueue};

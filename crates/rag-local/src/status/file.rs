@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use rag_core::domain::status::{
+    PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate,
+};
 use rag_core::ports::{Listing, StatusStore, StatusStoreError, StatusWrite};
-use rag_core::status::{PartCounters, PartProgress, PartReport, StatusRecord, StatusUpdate};
 use sha2::{Digest, Sha256};
 
 use super::StatusTable;
@@ -101,7 +103,7 @@ impl Inner {
 impl FileStatusStore {
     /// Records live 30 days after their last update, like the DynamoDB
     /// store's default.
-    pub const DEFAULT_TTL_SECS: i64 = rag_core::status::DEFAULT_TTL_SECS;
+    pub const DEFAULT_TTL_SECS: i64 = rag_core::domain::status::DEFAULT_TTL_SECS;
 
     /// Opens (creating if needed) the store in `dir` and loads its records;
     /// expired ones are deleted, unreadable ones skipped with a warning.

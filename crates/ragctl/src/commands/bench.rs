@@ -36,16 +36,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
-use rag_core::analyzer::Analyzer;
-use rag_core::chunking::{Chunker, TextKind};
-use rag_core::classify::Pipeline;
-use rag_core::eval::{parse_jsonl, percentile, CorpusEntry, EvalQuery};
-use rag_core::pipeline::indexing::chunk_records;
+use rag_core::domain::classify::Pipeline;
+use rag_core::ingest::chunking::{Chunker, TextKind};
+use rag_core::ingest::pipeline::indexing::chunk_records;
 use rag_core::ports::{
     Bm25Params, DocumentRecord, Embedder, Index, PageEmbedder, PageIndex, PageRecord,
     PageTextSource, SearchScope,
 };
-use rag_core::query::{QueryRequest, QueryService};
+use rag_core::search::analyzer::Analyzer;
+use rag_core::search::eval::{parse_jsonl, percentile, CorpusEntry, EvalQuery};
+use rag_core::search::query::{QueryRequest, QueryService};
 use rag_core::Caller;
 use rag_index_pg::{PgConfig, PgIndex};
 use rag_lambda::wiring::{page_embedder, query_handler_from, PageParts, SearchParts};
@@ -889,7 +889,7 @@ fn median_interval(latencies: &[f64], queries: usize) -> [f64; 2] {
     if latencies.is_empty() {
         return [0.0, 0.0];
     }
-    rag_core::eval::query_bootstrap(queries, 2000, |picked| {
+    rag_core::search::eval::query_bootstrap(queries, 2000, |picked| {
         let sample: Vec<f64> = latencies
             .chunks(queries)
             .flat_map(|round| picked.iter().filter_map(|&q| round.get(q).copied()))

@@ -1,6 +1,6 @@
 //! `ragctl cost`: what processing a document costs, per pipeline, from the
 //! processors' own log lines (`stage done`, `run done`, `job started`:
-//! `rag_core::pipeline::telemetry`) and the memory the YAML deploys them
+//! `rag_core::ingest::pipeline::telemetry`) and the memory the YAML deploys them
 //! with. Lambda compute and requests only: S3, SQS, DynamoDB and the
 //! database are billed on their own and are small beside it per document.
 
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rag_core::eval::percentile;
+use rag_core::search::eval::percentile;
 use serde_json::{json, Value};
 
 /// Options of `ragctl cost`.

@@ -12,16 +12,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
-use rag_core::analyzer::ANALYZER_VERSION;
-use rag_core::chunking::TextKind;
-use rag_core::classify::Pipeline;
-use rag_core::eval::{
+use rag_core::domain::classify::Pipeline;
+use rag_core::ingest::chunking::TextKind;
+use rag_core::ingest::pipeline::indexing::chunk_records;
+use rag_core::ports::{DocumentRecord, Index};
+use rag_core::search::analyzer::ANALYZER_VERSION;
+use rag_core::search::eval::{
     is_judged, ndcg_at, parse_jsonl, parse_qrels, percentile, recall_at, reciprocal_rank,
     CorpusEntry, EvalQuery,
 };
-use rag_core::pipeline::indexing::chunk_records;
-use rag_core::ports::{DocumentRecord, Index};
-use rag_core::query::{QueryRequest, MAX_TOP_K};
+use rag_core::search::query::{QueryRequest, MAX_TOP_K};
 use rag_core::Caller;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -174,7 +174,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
         };
         let after = mean(&mut reranked.iter().map(|(_, r)| *r), reranked.len());
         let change = mean(&mut reranked.iter().map(|(b, r)| r - b), reranked.len());
-        let [lo, hi] = rag_core::eval::query_bootstrap(reranked.len(), 10_000, |picked| {
+        let [lo, hi] = rag_core::search::eval::query_bootstrap(reranked.len(), 10_000, |picked| {
             mean(
                 &mut picked.iter().map(|&i| reranked[i].1 - reranked[i].0),
                 picked.len(),
@@ -218,7 +218,7 @@ pub async fn run(a: EvalArgs) -> Result<ExitCode> {
 
 /// One JSON line: the query's hybrid candidates with both their scores.
 async fn fusion_candidates(
-    service: &rag_core::query::QueryService,
+    service: &rag_core::search::query::QueryService,
     owner: &Caller,
     q: &EvalQuery,
     prefix: &str,
@@ -262,7 +262,10 @@ async fn fusion_candidates(
 
 /// The documents of `results` in their first rank, without the eval
 /// scope's id prefix.
-fn documents_ranked(results: Vec<rag_core::query::QueryResult>, prefix: &str) -> Vec<String> {
+fn documents_ranked(
+    results: Vec<rag_core::search::query::QueryResult>,
+    prefix: &str,
+) -> Vec<String> {
     let mut ranking: Vec<String> = Vec::new();
     for r in results {
         let id = r

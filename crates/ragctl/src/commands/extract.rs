@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use rag_core::extraction::ExtractInput;
+use rag_core::ports::ExtractInput;
 use rag_core::ports::Extractor;
 use rag_extract::FileExtractor;
 use rag_local::FsBlobStore;

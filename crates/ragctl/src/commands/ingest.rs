@@ -12,10 +12,10 @@ use async_trait::async_trait;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rag_core::attributes::Attributes;
-use rag_core::classify::Pipeline;
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
+use rag_core::domain::attributes::Attributes;
+use rag_core::domain::classify::Pipeline;
+use rag_core::domain::job::PipelineJob;
+use rag_core::ingest::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, QueueError, StatusStore};
 use rag_extract::sandbox::WorkerProgram;
 use rag_lambda::wiring::{self, Processor, ProcessorLimits, Readers};
@@ -199,11 +199,14 @@ fn attributes(a: &IngestArgs) -> Result<Attributes> {
     let mut fields: serde_json::Map<String, serde_json::Value> =
         a.attributes.iter().cloned().collect();
     if !a.tags.is_empty() {
-        fields.insert(rag_core::attributes::TAGS.into(), serde_json::json!(a.tags));
+        fields.insert(
+            rag_core::domain::attributes::TAGS.into(),
+            serde_json::json!(a.tags),
+        );
     }
     if let Some(kb) = &a.knowledge_base_id {
         fields.insert(
-            rag_core::attributes::KNOWLEDGE_BASE_ID.into(),
+            rag_core::domain::attributes::KNOWLEDGE_BASE_ID.into(),
             serde_json::json!(kb),
         );
     }
@@ -248,7 +251,7 @@ impl Pipelines {
             Err(e) => {
                 return Ok((
                     Pipeline::TextRag,
-                    RunOutcome::Failed(rag_core::pipeline::Failure::new(
+                    RunOutcome::Failed(rag_core::ingest::pipeline::Failure::new(
                         "unsupported_type",
                         e.to_string(),
                     )),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use rag_aws::{DynamoLegacyCatalog, LegacyTableNames};
-use rag_core::legacy::{self, LegacyCatalog, LegacyMigration, LegacyTable, Plan};
+use rag_core::ingest::legacy::{self, LegacyCatalog, LegacyMigration, LegacyTable, Plan};
 use rag_core::ports::Embedder;
 use rag_index_pg::{PgConfig, PgLegacyTable};
 use serde_json::json;

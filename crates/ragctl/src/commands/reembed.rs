@@ -1,15 +1,15 @@
 //! `ragctl reembed`: documents indexed with another embedding model,
-//! embedded again with the configured one ([`rag_core::reembed`]).
+//! embedded again with the configured one ([`rag_core::ingest::reembed`]).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rag_core::job::PipelineJob;
-use rag_core::pipeline::RunReporter;
+use rag_core::domain::job::PipelineJob;
+use rag_core::ingest::pipeline::RunReporter;
+use rag_core::ingest::reembed::Reembedder;
 use rag_core::ports::JobQueue;
-use rag_core::reembed::Reembedder;
 use rag_lambda::wiring::Resources;
 use serde_json::json;
 

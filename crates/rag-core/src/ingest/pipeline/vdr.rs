@@ -1,0 +1,616 @@
+//! The VDR pipeline: pages rendered to images, embedded as multi-vector
+//! page representations, stored for MaxSim search.
+//!
+//! Page by page, in batches: render (and read the text layer, or OCR a
+//! scan), store the image next to the document, embed the pages with the
+//! [`PageEmbedder`] and their text chunks with the text model, then replace
+//! that batch's rows in one transaction. Memory stays flat however long
+//! the document, and progress is reported as pages complete.
+//!
+//! No size limit: a document of more than [`VdrConfig::max_pages_per_job`]
+//! pages is split into page-range jobs sent back to the queue, which many
+//! workers run in parallel. Each reports the pages it stored to the run's
+//! shared counters ([`StatusStore::record_part`]); progress is derived from
+//! those totals, so it only grows whichever worker reports, and the worker
+//! whose report finishes the last part records `completed` (the status
+//! rules make that happen once). A job near its invocation's deadline stops
+//! taking batches and hands the rest of its range back to the queue.
+//!
+//! [`StatusStore::record_part`]: crate::ports::StatusStore::record_part
+//!
+//! Without a renderer for the document (no PDFium, or an Office file and no
+//! LibreOffice), the document is indexed by the text of each page instead,
+//! and the status says so (`vdr_mode: "page_text"`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map};
+
+use super::indexing::{chunk_records, document_record, PageChunk};
+use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms, wall_clock_ms};
+use super::text::{changed_while_processed, refused_by_index, Flavor};
+use super::{
+    meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
+};
+use crate::domain::classify::Pipeline;
+use crate::domain::job::{JobPart, PageRange, PipelineJob};
+use crate::domain::ownership::RENDERED_PAGES_PREFIX;
+use crate::domain::status::{PartReport, Stage, MAX_COUNTED_PAGES};
+use crate::ingest::chunking::{Headings, TextKind};
+use crate::ports::ExtractInput;
+use crate::ports::{
+    BlobRef, ChunkRecord, DocumentRecord, JobQueue, PageEmbedder, PageIndex, PageRecord,
+    PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
+};
+
+/// Chunk numbers of a VDR document are `page * PAGE_CHUNK_STRIDE + i`, so
+/// that workers writing different page ranges never collide.
+pub const PAGE_CHUNK_STRIDE: u32 = 10_000;
+
+/// Rendering and batching of the visual pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct VdrConfig {
+    /// Resolution pages are rendered at: 150 DPI keeps 10-point print
+    /// legible for OCR and vision models at about 1,275 x 1,650 pixels.
+    pub dpi: u32,
+    /// Pages rendered, embedded and stored together (one progress update
+    /// and one transaction per batch).
+    pub batch_pages: u32,
+    /// Documents with more pages are split into page-range jobs of at most
+    /// this many pages, run in parallel: 50 pages at 150 DPI take a few
+    /// minutes, well inside a 15-minute Lambda.
+    pub max_pages_per_job: u32,
+    /// A job stops taking new batches when less than this is left before
+    /// its invocation's deadline, and hands the rest of its range back: a
+    /// batch must be able to finish inside it.
+    pub deadline_margin: Duration,
+    /// Most pages a document may have, checked before any page-range job
+    /// is sent: a small file can declare a million pages.
+    pub max_document_pages: u32,
+}
+
+impl Default for VdrConfig {
+    fn default() -> Self {
+        Self {
+            dpi: 150,
+            batch_pages: 8,
+            max_pages_per_job: 50,
+            deadline_margin: Duration::from_secs(120),
+            max_document_pages: MAX_COUNTED_PAGES,
+        }
+    }
+}
+
+/// What rendering pages takes, wired once per process.
+pub struct VisualPages {
+    pub renderer: Arc<dyn PageRenderer>,
+    pub embedder: Arc<dyn PageEmbedder>,
+    pub index: Arc<dyn PageIndex>,
+    pub config: VdrConfig,
+    /// The VDR queue, for page-range jobs and hand-backs; `None` runs every
+    /// document in one job, however long (the CLI).
+    pub jobs: Option<Arc<dyn JobQueue>>,
+}
+
+/// Processes documents routed to VDR.
+pub struct VdrPipeline {
+    /// The shared ports (storage, status, text model) and the per-page text
+    /// indexing used when pages cannot be rendered.
+    pub pages: TextPipeline,
+    /// Page rendering and embedding; `None` indexes page text only.
+    pub visual: Option<VisualPages>,
+}
+
+/// Where page `n` of a document is stored: beside it, under a prefix of
+/// its own so listings of the uploads stay clean.
+pub fn page_image_key(document_key: &str, page_num: u32) -> String {
+    format!("{}page-{page_num:05}.png", page_images_prefix(document_key))
+}
+
+/// The folder every rendered page of a document is stored in (what a
+/// delete removes).
+pub fn page_images_prefix(document_key: &str) -> String {
+    format!("{RENDERED_PAGES_PREFIX}{document_key}/")
+}
+
+/// The document a rendered page belongs to (the inverse of
+/// [`page_image_key`]), so that whoever serves the image can check that the
+/// caller may see that document.
+pub fn document_of_page_image(key: &str) -> Option<(&str, u32)> {
+    let rest = key.strip_prefix(RENDERED_PAGES_PREFIX)?;
+    let (document, file) = rest.rsplit_once('/')?;
+    let page = file.strip_prefix("page-")?.strip_suffix(".png")?;
+    let page = page.parse().ok().filter(|&p| p >= 1)?;
+    (!document.is_empty()).then_some((document, page))
+}
+
+impl VdrPipeline {
+    /// Processes one job; same contract as [`TextPipeline::run`].
+    pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        self.run_until(job, Deadline::none()).await
+    }
+
+    /// Processes one job within an invocation ending at `deadline`: a whole
+    /// document (split when long), or one page range of a split document.
+    pub async fn run_until(
+        &self,
+        job: &PipelineJob,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        let Some(visual) = &self.visual else {
+            return self.pages.run_as(job, Flavor::VdrPageText, deadline).await;
+        };
+        if let (Some(part), Some(range)) = (job.part, job.pages) {
+            return self.run_part(visual, job, part, range, deadline).await;
+        }
+        let started = Instant::now();
+        let base = &self.pages;
+        let report = RunReporter::new(base.status.clone(), job);
+        let fail = |failure: Failure| async {
+            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
+        };
+
+        report
+            .stage(
+                Stage::ProcessingStarted,
+                0.0,
+                "Processing started",
+                meta(json!({"file_name": job.file_name, "vdr_mode": "visual"})),
+            )
+            .await;
+        let bytes = match base.read_object(job).await? {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error).await,
+        };
+
+        // How many pages: decides between rendering and the text fallback.
+        report
+            .stage(
+                Stage::ConvertingPages,
+                0.0,
+                format!("Opening {}", job.file_name),
+                Map::new(),
+            )
+            .await;
+        let source = match self.open(visual, bytes, job).await {
+            Ok(source) => source,
+            Err(RenderError::Document(e)) => return fail(e.into()).await,
+            Err(RenderError::Unavailable(why)) => {
+                // The reason names libraries and paths: logged, not shown.
+                tracing::warn!(statusId = %job.status_id, reason = %why, "pages cannot be rendered; indexing page text");
+                report
+                    .stage(
+                        Stage::ConvertingPages,
+                        0.0,
+                        "Pages cannot be rendered here; indexing the text of each page",
+                        meta(json!({"vdr_mode": "page_text", "render_unavailable": true})),
+                    )
+                    .await;
+                return base.run_as(job, Flavor::VdrPageText, deadline).await;
+            }
+        };
+        let total = source.page_count();
+        if total == 0 {
+            return fail(Failure::new("no_pages", "the document has no pages")).await;
+        }
+        if total > visual.config.max_document_pages {
+            return fail(Failure::new(
+                "limit_exceeded",
+                format!(
+                    "the document has {total} pages; at most {} can be processed",
+                    visual.config.max_document_pages
+                ),
+            ))
+            .await;
+        }
+        report
+            .stage(
+                Stage::ConvertingPages,
+                1.0,
+                format!("{total} page(s) to render"),
+                meta(json!({"pages": total, "dpi": visual.config.dpi})),
+            )
+            .await;
+        if report.cancelled() {
+            return super::withdraw_cancelled(base.index.as_ref(), job, false).await;
+        }
+        let per_job = visual.config.max_pages_per_job.max(1);
+        if total > per_job {
+            match &visual.jobs {
+                Some(jobs) => {
+                    return self
+                        .fan_out(jobs.as_ref(), job, total, per_job, started)
+                        .await
+                }
+                None => {
+                    tracing::info!(statusId = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
+                }
+            }
+        }
+        let range = PageRange {
+            first: 1,
+            last: total,
+        };
+        let part = JobPart {
+            index: 0,
+            total: 1,
+            range,
+            pages_total: total,
+            started_at_ms: Some(wall_clock_ms(started)),
+        };
+        self.store_range(visual, &source, job, part, range, deadline)
+            .await
+    }
+
+    /// Splits a long document into page-range jobs on the queue; this job
+    /// is then done. Sending again after a failure only duplicates parts,
+    /// which count once.
+    async fn fan_out(
+        &self,
+        jobs: &dyn JobQueue,
+        job: &PipelineJob,
+        total: u32,
+        per_job: u32,
+        started: Instant,
+    ) -> Result<RunOutcome, TransientError> {
+        let parts = super::parts::send_parts(
+            jobs,
+            self.pages.status.clone(),
+            job,
+            total,
+            per_job,
+            Stage::ConvertingPages,
+            started,
+        )
+        .await?;
+        Ok(RunOutcome::HandedOver {
+            to: Pipeline::Vdr,
+            reason: format!("split into {parts} page-range jobs"),
+        })
+    }
+
+    /// One page-range job of a split document (or the continuation of one).
+    async fn run_part(
+        &self,
+        visual: &VisualPages,
+        job: &PipelineJob,
+        part: JobPart,
+        range: PageRange,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        let report = RunReporter::new(self.pages.status.clone(), job);
+        let fail = |failure: Failure| async {
+            tracing::warn!(statusId = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
+        };
+        tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
+        let bytes = match self.pages.read_object(job).await? {
+            Ok(bytes) => bytes,
+            Err(error) => return fail(error).await,
+        };
+        let source = match self.open(visual, bytes, job).await {
+            Ok(source) => source,
+            Err(RenderError::Document(e)) => return fail(e.into()).await,
+            // The document was rendered when it was split: a fault here.
+            Err(RenderError::Unavailable(why)) => {
+                return Err(TransientError::new(
+                    Stage::ConvertingPages,
+                    Fault::Rendering,
+                    why,
+                ))
+            }
+        };
+        let pages = source.page_count();
+        if pages != part.pages_total || range.last > part.range.last || range.is_empty() {
+            return fail(changed_while_processed(pages, part.pages_total)).await;
+        }
+        self.store_range(visual, &source, job, part, range, deadline)
+            .await
+    }
+
+    /// Renders, embeds and stores `range` batch by batch, reporting each
+    /// batch to the run's shared counters; completes the document when the
+    /// counters say every part is done; hands the rest back to the queue
+    /// when the deadline nears.
+    async fn store_range(
+        &self,
+        visual: &VisualPages,
+        source: &Arc<dyn PageSource>,
+        job: &PipelineJob,
+        part: JobPart,
+        range: PageRange,
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
+        let base = &self.pages;
+        let report = RunReporter::new(base.status.clone(), job).of_started_run();
+        let fail = |failure: Failure| async {
+            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
+            report.fail(&failure).await;
+            Ok(RunOutcome::Failed(failure))
+        };
+        let transient = TransientError::new;
+        let total = part.pages_total;
+        let document = DocumentRecord {
+            page_count: Some(total),
+            ..document_record(
+                job,
+                visual.embedder.model_id(),
+                json!({"format": "pages", "pages": total, "vdr_mode": "visual"}),
+            )
+        };
+        let batch = visual.config.batch_pages.max(1);
+        let (mut chunks_stored, mut pages_stored) = (0usize, 0usize);
+        let mut first = range.first;
+        while first <= range.last {
+            // At least one batch per job, so a job always makes progress.
+            if pages_stored > 0 && deadline.within(visual.config.deadline_margin) {
+                if let Some(jobs) = &visual.jobs {
+                    let rest = PageRange {
+                        first,
+                        last: range.last,
+                    };
+                    if hand_back(jobs.as_ref(), job, part, rest, deadline).await {
+                        return Ok(RunOutcome::Completed {
+                            chunks: chunks_stored,
+                            pages: pages_stored,
+                        });
+                    }
+                }
+            }
+            let last = (first + batch - 1).min(range.last);
+            let mut rendered = Vec::with_capacity((last - first + 1) as usize);
+            for n in first..=last {
+                match render(source, n, visual.config.dpi).await {
+                    Ok(page) => rendered.push(page),
+                    Err(RenderError::Document(e)) => {
+                        return fail(Failure::new(e.code(), format!("page {n}: {e}"))).await
+                    }
+                    Err(RenderError::Unavailable(why)) => {
+                        return Err(transient(
+                            Stage::ConvertingPages,
+                            Fault::Rendering,
+                            format!("page {n}: {why}"),
+                        ))
+                    }
+                }
+            }
+            // Store each image before its page row points at it.
+            for page in &rendered {
+                let blob = BlobRef {
+                    bucket: job.bucket.clone(),
+                    key: page_image_key(&job.key, page.page_num),
+                };
+                base.blobs
+                    .put(&blob, page.png.clone(), "image/png")
+                    .await
+                    .map_err(|e| {
+                        transient(Stage::ConvertingPages, Fault::Storage, e.to_string())
+                    })?;
+            }
+            let vectors =
+                visual.embedder.embed_pages(&rendered).await.map_err(|e| {
+                    transient(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
+                })?;
+            if vectors.len() != rendered.len() {
+                return Err(transient(
+                    Stage::EmbeddingPages,
+                    Fault::Embedding,
+                    format!(
+                        "page embedder returned {} results for {} pages",
+                        vectors.len(),
+                        rendered.len()
+                    ),
+                ));
+            }
+            let chunks = self.page_chunks(&rendered, job).await?;
+            chunks_stored += chunks.len();
+            let mut counted = PartReport {
+                status_id: job.status_id.clone(),
+                run_id: job.run_id.clone(),
+                part: part.index,
+                parts_total: part.total,
+                pages: (first..=last).collect(),
+                ocr_pages: Vec::new(),
+                blank_pages: Vec::new(),
+                part_done: last == part.range.last,
+            };
+            let records: Vec<PageRecord> = rendered
+                .into_iter()
+                .zip(vectors)
+                .map(|(page, vectors)| {
+                    if vectors.is_empty() {
+                        counted.blank_pages.push(page.page_num);
+                    }
+                    if page.text_source == PageTextSource::Ocr {
+                        counted.ocr_pages.push(page.page_num);
+                    }
+                    PageRecord {
+                        page_num: page.page_num,
+                        image_key: Some(page_image_key(&job.key, page.page_num)),
+                        content: page.text,
+                        text_source: page.text_source,
+                        vectors,
+                        metadata: json!({"width": page.width, "height": page.height}),
+                    }
+                })
+                .collect();
+            match visual
+                .index
+                .replace_pages(&document, first, last, &records, &chunks)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => return fail(refused_by_index(e)?).await,
+            }
+            pages_stored += records.len();
+            if !counted.blank_pages.is_empty() {
+                tracing::warn!(statusId = %job.status_id, pages = ?counted.blank_pages, "pages without text or OCR stored unsearchable");
+            }
+            let counts = count_stored(
+                base.status.as_ref(),
+                &report,
+                &counted,
+                total,
+                Stage::EmbeddingPages,
+            )
+            .await?;
+            let Some((progress, finished)) = counts else {
+                if report.was_cancelled().await {
+                    return super::withdraw_cancelled(base.index.as_ref(), job, true).await;
+                }
+                return Ok(RunOutcome::Completed {
+                    chunks: chunks_stored,
+                    pages: pages_stored,
+                });
+            };
+            tracing::info!(statusId = %job.status_id, part = part.index, first, last, pages_done = progress.pages_done, parts_done = progress.parts_done, total, "pages stored");
+            if finished {
+                let mut facts = meta(json!({
+                    "pages": total,
+                    "parts": part.total,
+                    "ocr_pages": progress.ocr_pages,
+                    "pages_without_text": progress.blank_pages,
+                    "page_model": visual.embedder.model_id(),
+                    "vdr_mode": "visual",
+                }));
+                // This job stored every chunk itself, or the index counts them.
+                let chunks = if part.total == 1 && range.first == 1 {
+                    Some(chunks_stored as u64)
+                } else {
+                    chunk_total(base.index.as_ref(), job).await.map(u64::from)
+                };
+                if let Some(chunks) = chunks {
+                    facts.insert("chunks".into(), chunks.into());
+                }
+                if let Some(elapsed_ms) = run_elapsed_ms(&part) {
+                    facts.insert("elapsed_ms".into(), elapsed_ms.into());
+                }
+                if report
+                    .complete(format!("Indexed {total} page(s)"), facts)
+                    .await
+                    .is_some()
+                {
+                    tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
+                } else if report.cancelled() {
+                    return super::withdraw_cancelled(base.index.as_ref(), job, true).await;
+                }
+            }
+            first = last + 1;
+        }
+        Ok(RunOutcome::Completed {
+            chunks: chunks_stored,
+            pages: pages_stored,
+        })
+    }
+
+    /// Opens the document for rendering, on a blocking thread.
+    async fn open(
+        &self,
+        visual: &VisualPages,
+        bytes: Vec<u8>,
+        job: &PipelineJob,
+    ) -> Result<Arc<dyn PageSource>, RenderError> {
+        let renderer = visual.renderer.clone();
+        let job = job.clone();
+        tokio::task::spawn_blocking(move || renderer.open(input(&bytes, &job)))
+            .await
+            .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
+    }
+
+    /// The pages' text as chunks for the text index (hybrid and
+    /// `hybrid_vdr_text` search), numbered by page.
+    async fn page_chunks(
+        &self,
+        pages: &[RenderedPage],
+        job: &PipelineJob,
+    ) -> Result<Vec<ChunkRecord>, TransientError> {
+        let base = &self.pages;
+        let mut texts: Vec<PageChunk> = Vec::new();
+        let mut numbers = Vec::new();
+        for page in pages {
+            let cited =
+                base.chunker
+                    .chunk_cited(&page.text, TextKind::Plain, &mut Headings::default());
+            for (i, (content, citation)) in cited.into_iter().enumerate() {
+                numbers.push(page.page_num * PAGE_CHUNK_STRIDE + i as u32);
+                texts.push(PageChunk {
+                    page_num: Some(page.page_num),
+                    content,
+                    citation: Some(citation),
+                });
+            }
+        }
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plain: Vec<String> = texts.iter().map(|c| c.content.clone()).collect();
+        let vectors = base.embedder.embed_documents(&plain).await.map_err(|e| {
+            TransientError::new(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
+        })?;
+        if vectors.len() != plain.len() {
+            return Err(TransientError::new(
+                Stage::EmbeddingPages,
+                Fault::Embedding,
+                format!("{} vectors for {} chunks", vectors.len(), plain.len()),
+            ));
+        }
+        let mut records = chunk_records(
+            &base.analyzer,
+            texts,
+            vectors,
+            &json!({"file_name": job.file_name}),
+        );
+        for (record, number) in records.iter_mut().zip(numbers) {
+            record.chunk_index = number;
+        }
+        Ok(records)
+    }
+}
+
+/// Renders one page on a blocking thread.
+async fn render(
+    source: &Arc<dyn PageSource>,
+    page_num: u32,
+    dpi: u32,
+) -> Result<RenderedPage, RenderError> {
+    let source = source.clone();
+    tokio::task::spawn_blocking(move || source.render(page_num, dpi))
+        .await
+        .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
+}
+
+/// The renderer's view of the job's object.
+fn input<'a>(bytes: &'a [u8], job: &'a PipelineJob) -> ExtractInput<'a> {
+    ExtractInput {
+        password: job.password.as_ref().map(|p| p.reveal()),
+        ..ExtractInput::new(bytes, &job.file_name, job.content_type.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_image_key_names_its_document_and_page() {
+        let key = page_image_key("alice/reports/q3.pdf", 12);
+        assert_eq!(key, "rendered-pages/alice/reports/q3.pdf/page-00012.png");
+        assert_eq!(
+            document_of_page_image(&key),
+            Some(("alice/reports/q3.pdf", 12))
+        );
+        for other in [
+            "alice/q3.pdf",
+            "rendered-pages/page-00001.png",
+            "rendered-pages/a.pdf/page-0.png",
+            "rendered-pages/a.pdf/page-x.png",
+            "rendered-pages/a.pdf/other.png",
+        ] {
+            assert_eq!(document_of_page_image(other), None, "{other}");
+        }
+    }
+}
