@@ -1,5 +1,8 @@
 //! DynamoConnectionStore against moto.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,6 +1,9 @@
 //! ApiGatewayNotifier against a local stand-in for the API Gateway
 //! Management API that answers like the real one.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,8 @@
 //! S3BlobStore against moto (and a fake S3 for an undeclared length).
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

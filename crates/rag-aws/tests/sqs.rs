@@ -1,5 +1,8 @@
 //! SqsJobQueue against moto: each job lands on its pipeline's queue.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use rag_aws::SqsJobQueue;

@@ -40,33 +40,54 @@ pub enum LoadError {
     /// A required file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// A JSON configuration file is malformed or lacks required fields.
     #[error("invalid JSON in {path}: {source}")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// What is wrong in it.
         #[source]
         source: serde_json::Error,
     },
     /// `tokenizer.json` could not be loaded or configured.
     #[error("cannot load tokenizer {path}: {message}")]
-    Tokenizer { path: PathBuf, message: String },
+    Tokenizer {
+        /// The file or model directory.
+        path: PathBuf,
+        /// Why it failed.
+        message: String,
+    },
     /// The weights do not match the configuration (or are not BERT weights).
     #[error("cannot load model weights {path}: {source}")]
     Weights {
+        /// The weights file.
         path: PathBuf,
+        /// What candle reported.
         #[source]
         source: candle_core::Error,
     },
     /// The directory asks for something this embedder does not implement.
     #[error("unsupported model in {path}: {message}")]
-    Unsupported { path: PathBuf, message: String },
+    Unsupported {
+        /// The file or model directory.
+        path: PathBuf,
+        /// What is not supported.
+        message: String,
+    },
     /// ONNX Runtime or the model's ONNX graph could not be loaded.
     #[error("cannot load the ONNX graph {path}: {message}")]
-    Onnx { path: PathBuf, message: String },
+    Onnx {
+        /// The file or model directory.
+        path: PathBuf,
+        /// What ONNX Runtime reported.
+        message: String,
+    },
 }
 
 /// Which engine runs the forward pass. Both read the same tokens and pool

@@ -78,15 +78,21 @@ pub enum ConfigError {
     /// An environment variable has a value that cannot be used.
     #[error("invalid {name}={value:?}: {reason}")]
     InvalidVar {
+        /// The variable.
         name: &'static str,
+        /// Its value.
         value: String,
+        /// Why it cannot be used.
         reason: String,
     },
     /// The vector length is needed before any call and cannot be known.
     #[error(
         "vector length of model {model:?} is unknown: set RAG_EMBEDDING_DIMENSIONS, or use OpenAiEmbedder::probe"
     )]
-    UnknownDimensions { model: String },
+    UnknownDimensions {
+        /// The model name.
+        model: String,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build HTTP client: {0}")]
     Client(String),

@@ -31,7 +31,9 @@ pub const DEFAULT_MODEL: &str = "rerank-v3.5";
 pub struct RerankConfig {
     /// The full URL of the rerank route.
     pub url: String,
+    /// Sent as `Authorization: Bearer`, when the service needs it.
     pub api_key: Option<String>,
+    /// The `model` field of each request (`RERANK_MODEL`).
     pub model: String,
     /// Limit on one request, connection to last byte.
     pub timeout: Duration,
@@ -99,6 +101,7 @@ pub struct HttpReranker {
 }
 
 impl HttpReranker {
+    /// A reranker for `config`; fails only when its HTTP client cannot be built.
     pub fn new(config: RerankConfig) -> Result<Self, ConfigError> {
         let client = rag_http::client(config.timeout).map_err(|e| ConfigError::InvalidVar {
             name: URL_VAR,

@@ -18,6 +18,7 @@ pub const ENGINE_VAR: &str = "RAG_EMBED_ENGINE";
 
 /// An embedder with what chunking for it needs.
 pub struct EmbedderSetup {
+    /// The embedder itself.
     pub embedder: Arc<dyn Embedder>,
     /// Counts tokens as the embedder's model does.
     pub counter: Arc<dyn TokenCounter>,
@@ -64,17 +65,24 @@ fn chunking_within(max_tokens: usize) -> ChunkingConfig {
 /// Why no embedder could be set up; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// The OpenAI-compatible embedder is misconfigured.
     #[error("configuring the OpenAI-compatible embedder: {0}")]
     OpenAi(String),
+    /// The local model could not be loaded.
     #[error("loading the embedding model from {dir} (fetch it with scripts/fetch-model.sh, or set RAG_MODEL_DIR): {source}")]
     Model {
+        /// Where it was looked for.
         dir: PathBuf,
+        /// Why loading failed.
         source: Box<crate::LoadError>,
     },
+    /// `RAG_EMBEDDER` names no embedder.
     #[error("RAG_EMBEDDER must be 'local' or 'openai', not '{0}'")]
     Unknown(String),
+    /// `RAG_EMBED_ENGINE` names no engine.
     #[error("RAG_EMBED_ENGINE must be 'onnx-int8', 'onnx-fp32' or 'candle', not '{0}'")]
     UnknownEngine(String),
+    /// The page embedder is misconfigured.
     #[error("configuring the page embedder (PAGE_EMBEDDER_*): {0}")]
     PageEmbedder(String),
 }

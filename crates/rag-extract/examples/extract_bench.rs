@@ -16,6 +16,9 @@
 //! `ragctl extract` does for every format measured here. Only the call to
 //! `extract` is timed, not reading the file.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

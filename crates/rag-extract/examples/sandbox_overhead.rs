@@ -16,6 +16,9 @@
 //! the process, initialising PDFium, the pipe). Embedding one page of text
 //! takes 100 ms or more on the same machine.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Instant;
 

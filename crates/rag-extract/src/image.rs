@@ -38,10 +38,13 @@ const POLL: Duration = Duration::from_millis(10);
 /// Why OCR gave no text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OcrError {
+    /// The `tesseract` command cannot be run (what was tried).
     #[error("Tesseract is not installed ('{0}' cannot be run: run scripts/sysdeps.sh, or set RAG_TESSERACT)")]
     NotInstalled(String),
+    /// Tesseract ran past this limit.
     #[error("Tesseract took longer than {} s and was stopped", .0.as_secs_f64())]
     TimedOut(Duration),
+    /// Tesseract exited with an error (what it said).
     #[error("Tesseract failed: {0}")]
     Failed(String),
 }

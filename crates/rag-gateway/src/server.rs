@@ -51,6 +51,7 @@ pub struct GatewayConfig {
     pub workers: usize,
     /// SQS visibility timeout of the local queues.
     pub visibility_timeout: Duration,
+    /// Largest upload accepted, in bytes.
     pub max_document_bytes: u64,
     /// The user the console's automatic token names.
     pub dev_user: String,
@@ -93,6 +94,7 @@ pub struct Gateway;
 pub struct Running {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// Issues the local tokens its users sign in with.
     pub tokens: Arc<LocalTokens>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,

@@ -20,7 +20,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub enum Attempt<E> {
     /// Try again (after `retry_after` if the server said so).
     Retry {
+        /// What went wrong, for the error if no attempt is left.
         error: String,
+        /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// Give up now.

@@ -16,6 +16,7 @@ pub const EMBEDDED_DATABASE_URL: &str = "postgres://rag@127.0.0.1:54329/amplify_
 pub struct PgConfig {
     /// `postgres://user[:password]@host:port/db[?sslmode=...]`.
     pub url: String,
+    /// Pool size (`DATABASE_MAX_CONNECTIONS`).
     pub max_connections: u32,
     /// HNSW candidate list size per query (`hnsw.ef_search`).
     pub ef_search: u32,

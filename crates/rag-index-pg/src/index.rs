@@ -79,16 +79,12 @@ fn chunk_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-pub(crate) fn pipeline_name(p: Pipeline) -> &'static str {
-    p.as_str()
-}
-
-fn parse_pipeline(s: &str) -> Pipeline {
-    if s == "vdr" {
-        Pipeline::Vdr
-    } else {
-        Pipeline::TextRag
-    }
+/// The pipeline a row names; a name this build does not know (a newer
+/// writer, a hand edit) is an error, not silently text RAG.
+fn parse_pipeline(name: &str) -> Result<Pipeline, sqlx::Error> {
+    Pipeline::parse(name).ok_or_else(|| {
+        sqlx::Error::Decode(format!("unknown pipeline '{name}' in the index").into())
+    })
 }
 
 impl PgIndex {
@@ -236,7 +232,7 @@ impl PgIndex {
         let rows = sqlx::query(AssertSqlSafe(self.sql.dense.as_str()))
             .bind(&scope.caller.user)
             .bind(&scope.document_ids)
-            .bind(scope.pipeline.map(pipeline_name))
+            .bind(scope.pipeline.map(Pipeline::as_str))
             .bind(Vector::from(vector.to_vec()))
             .bind(&d.model)
             .bind(d.limit as i64)
@@ -258,7 +254,7 @@ impl PgIndex {
         let rows = sqlx::query(AssertSqlSafe(self.sql.postings.as_str()))
             .bind(&scope.caller.user)
             .bind(&scope.document_ids)
-            .bind(scope.pipeline.map(pipeline_name))
+            .bind(scope.pipeline.map(Pipeline::as_str))
             .bind(terms)
             .fetch_all(&mut *self.connection().await?)
             .await
@@ -322,7 +318,7 @@ impl PgIndex {
             page_num: row
                 .try_get::<Option<i32>, _>("page_num")?
                 .and_then(|p| u32::try_from(p).ok()),
-            pipeline: parse_pipeline(row.try_get::<&str, _>("pipeline")?),
+            pipeline: parse_pipeline(row.try_get::<&str, _>("pipeline")?)?,
             metadata,
         })
     }
@@ -338,7 +334,7 @@ fn document_summary(r: &PgRow) -> Result<DocumentSummary, IndexError> {
         Ok(DocumentSummary {
             document_id: r.try_get("document_id")?,
             file_name: r.try_get("file_name")?,
-            pipeline: parse_pipeline(r.try_get::<&str, _>("pipeline")?),
+            pipeline: parse_pipeline(r.try_get::<&str, _>("pipeline")?)?,
             chunks: r.try_get::<i32, _>("chunks")?.max(0) as u32,
             metadata: r.try_get::<Json<Value>, _>("metadata")?.0,
         })
@@ -352,7 +348,7 @@ pub(crate) async fn claim_document(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     doc: &DocumentRecord,
 ) -> Result<(), IndexError> {
-    let pipeline = pipeline_name(doc.pipeline);
+    let pipeline = doc.pipeline.as_str();
     let claimed = sqlx::query(
             "INSERT INTO hybrid_documents (document_id, owner, bucket, object_key, file_name, content_type, pipeline, embedding_model, metadata)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -420,7 +416,7 @@ pub(crate) async fn insert_chunks(
     dims: usize,
     chunks: &[ChunkRecord],
 ) -> Result<(), IndexError> {
-    let pipeline = pipeline_name(doc.pipeline);
+    let pipeline = doc.pipeline.as_str();
     let indexes: Vec<i32> = chunks.iter().map(|c| c.chunk_index as i32).collect();
     let pages: Vec<Option<i32>> = chunks
         .iter()

@@ -104,12 +104,21 @@ pub use sqlx::PgPool;
 /// Errors of setting up the database.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// The server could not be reached or refused the login.
     #[error("cannot connect to PostgreSQL at {target}: {source}")]
-    Connect { target: String, source: sqlx::Error },
+    Connect {
+        /// The server, without the password.
+        target: String,
+        /// What the driver reported.
+        source: sqlx::Error,
+    },
+    /// `DATABASE_URL` cannot be parsed.
     #[error("invalid DATABASE_URL: {0}")]
     InvalidUrl(String),
+    /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error while setting up.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

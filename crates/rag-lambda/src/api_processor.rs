@@ -15,7 +15,9 @@ use crate::http::{body, caller, error_response, json_response, path_param};
 
 /// The services behind the function's routes.
 pub struct ApiProcessor {
+    /// `POST /v2/process-document`.
     pub process: ProcessService,
+    /// `GET /v2/status/{statusId}`.
     pub status: StatusService,
     /// `/v2/documents`: list, inspect, cancel, delete, share.
     pub documents: DocumentService,

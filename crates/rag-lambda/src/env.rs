@@ -5,41 +5,68 @@
 
 use anyhow::{bail, Context, Result};
 
+/// DynamoDB table of document status records.
 pub const DOCUMENT_STATUS_TABLE: &str = "DOCUMENT_STATUS_TABLE";
+/// DynamoDB table of WebSocket connections and subscriptions.
 pub const WEBSOCKET_CONNECTIONS_TABLE: &str = "WEBSOCKET_CONNECTIONS_TABLE";
+/// The WebSocket API's management endpoint, for pushes.
 pub const WEBSOCKET_API_ENDPOINT: &str = "WEBSOCKET_API_ENDPOINT";
+/// SQS queue of VDR jobs.
 pub const VDR_PROCESSING_QUEUE_URL: &str = "VDR_PROCESSING_QUEUE_URL";
+/// SQS queue of text RAG jobs.
 pub const TEXT_RAG_PROCESSING_QUEUE_URL: &str = "TEXT_RAG_PROCESSING_QUEUE_URL";
+/// The S3 bucket uploads go to.
 pub const FILES_BUCKET: &str = "FILES_BUCKET";
+/// Largest document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: &str = "MAX_DOCUMENT_BYTES";
+/// Whether presentations, forms and scans go to VDR (else everything is text RAG).
 pub const ENABLE_VDR_PIPELINE: &str = "ENABLE_VDR_PIPELINE";
+/// Whether hybrid modes fuse both lists (else dense only).
 pub const ENABLE_HYBRID_SEARCH: &str = "ENABLE_HYBRID_SEARCH";
+/// Whether the text pipeline transcribes a document's important images.
 pub const ENABLE_SELECTIVE_VISUALS: &str = "ENABLE_SELECTIVE_VISUALS";
+/// Reader endpoint of the index database.
 pub const RAG_POSTGRES_DB_READ_ENDPOINT: &str = "RAG_POSTGRES_DB_READ_ENDPOINT";
+/// Writer endpoint of the index database.
 pub const RAG_POSTGRES_DB_WRITE_ENDPOINT: &str = "RAG_POSTGRES_DB_WRITE_ENDPOINT";
+/// Database user.
 pub const RAG_POSTGRES_DB_USERNAME: &str = "RAG_POSTGRES_DB_USERNAME";
+/// Database name.
 pub const RAG_POSTGRES_DB_NAME: &str = "RAG_POSTGRES_DB_NAME";
+/// Secrets Manager secret holding the database user's password.
 pub const RAG_POSTGRES_DB_SECRET: &str = "RAG_POSTGRES_DB_SECRET";
 /// The database port for endpoints given as a bare host.
 pub const RAG_POSTGRES_DB_PORT: &str = "RAG_POSTGRES_DB_PORT";
+/// Folder of the local embedding model (a Lambda layer).
 pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
 /// The local model's engine (`onnx-int8`, `onnx-fp32`, `candle`), read by
 /// `rag_embed::embedder_from_env`; the model layer holds its weights only.
 pub const RAG_EMBED_ENGINE: &str = rag_embed::setup::ENGINE_VAR;
+/// The Cognito user pool whose tokens the WebSocket API accepts.
 pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
+/// The app client those tokens are issued to.
 pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
 /// Selective visuals' vision model (read by `rag_vision::vision_from_env`).
 pub const VISION_PROVIDER: &str = rag_vision::env::VISION_PROVIDER;
+/// The vision model name.
 pub const VISION_MODEL: &str = rag_vision::env::VISION_MODEL;
+/// Base URL of an OpenAI-compatible vision endpoint.
 pub const VISION_API_BASE: &str = rag_vision::env::VISION_API_BASE;
+/// That endpoint's API key.
 pub const VISION_API_KEY: &str = rag_vision::env::VISION_API_KEY;
+/// Most tokens a transcription may take.
 pub const VISION_MAX_TOKENS: &str = rag_vision::env::VISION_MAX_TOKENS;
+/// Limit on one vision call.
 pub const VISION_TIMEOUT_SECS: &str = rag_vision::env::VISION_TIMEOUT_SECS;
+/// Most images transcribed per document.
 pub const VISUALS_MAX_IMAGES: &str = rag_vision::env::VISUALS_MAX_IMAGES;
+/// Vision calls in flight at once.
 pub const VISUALS_CONCURRENCY: &str = rag_vision::env::VISUALS_CONCURRENCY;
 /// VDR's page model server (read by `rag_embed::page_embedder_from_env`).
 pub const PAGE_EMBEDDER_URL: &str = "PAGE_EMBEDDER_URL";
+/// The page model's name.
 pub const PAGE_EMBEDDER_MODEL: &str = "PAGE_EMBEDDER_MODEL";
+/// Length of its page vectors.
 pub const PAGE_EMBEDDER_DIMENSIONS: &str = "PAGE_EMBEDDER_DIMENSIONS";
 /// VDR: documents with more pages are split into page-range jobs of at
 /// most this many pages (default 50).

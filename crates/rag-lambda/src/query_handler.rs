@@ -8,6 +8,7 @@ use crate::http::{body, caller, error_response, json_response};
 
 /// The search service behind the route.
 pub struct QueryHandler {
+    /// `POST /v2/query`.
     pub service: QueryService,
 }
 

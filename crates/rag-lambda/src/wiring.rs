@@ -57,11 +57,15 @@ pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 200 * 1024 * 1024;
 /// The deployed resources a function talks to.
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
+    /// The status table (`DOCUMENT_STATUS_TABLE`).
     pub status_table: Option<String>,
+    /// The connections table (`WEBSOCKET_CONNECTIONS_TABLE`).
     pub connections_table: Option<String>,
     /// The WebSocket API's `https://` management endpoint.
     pub websocket_endpoint: Option<String>,
+    /// The text RAG queue (`TEXT_RAG_PROCESSING_QUEUE_URL`).
     pub text_rag_queue_url: Option<String>,
+    /// The VDR queue (`VDR_PROCESSING_QUEUE_URL`).
     pub vdr_queue_url: Option<String>,
 }
 
@@ -188,13 +192,17 @@ pub async fn api_processor() -> Result<ApiProcessor> {
 /// Which queue a processor consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processor {
+    /// `text-rag-processor`.
     TextRag,
+    /// `vdr-processor`.
     Vdr,
 }
 
 /// The index and model a processor or the query handler uses.
 pub struct SearchParts {
+    /// The text index.
     pub index: Arc<dyn Index>,
+    /// The text embedder and its token counter.
     pub embedder: EmbedderSetup,
     /// VDR pages: the page model and where page vectors are searched.
     pub pages: PageParts,
@@ -206,7 +214,9 @@ pub struct SearchParts {
 /// index).
 #[derive(Clone)]
 pub struct PageParts {
+    /// Embeds pages and page queries.
     pub embedder: Arc<dyn PageEmbedder>,
+    /// Stores and searches page vectors.
     pub index: Arc<dyn PageIndex>,
 }
 
@@ -295,11 +305,15 @@ pub enum DatabaseSettings {
     /// The `RAG_POSTGRES_DB_*` parts: the password is in a Secrets Manager
     /// secret named `secret` (never the password itself).
     Parts {
+        /// Host, or host:port.
         endpoint: String,
         /// For an endpoint without a port (`RAG_POSTGRES_DB_PORT`, 5432).
         port: u16,
+        /// Database user.
         username: String,
+        /// Database name.
         database: String,
+        /// Name of the secret holding the password.
         secret: String,
     },
 }
@@ -396,7 +410,9 @@ pub async fn database(sdk: &SdkConfig, write: bool) -> Result<PgConfig> {
 /// crash the processor.
 #[derive(Clone)]
 pub struct Readers {
+    /// Documents to Markdown pages.
     pub extractor: Arc<dyn Extractor>,
+    /// Pages to images, for VDR.
     pub renderer: Arc<dyn PageRenderer>,
 }
 
@@ -434,6 +450,7 @@ impl Readers {
 /// workers (its concurrency) run a long document's page ranges at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessorLimits {
+    /// Largest object a processor downloads (`MAX_DOCUMENT_BYTES`).
     pub max_object_bytes: u64,
     /// Page-range jobs one document is split into at most
     /// (`TextPipelineConfig::workers`).
@@ -665,8 +682,11 @@ pub async fn query_handler() -> Result<QueryHandler> {
 /// The WebSocket route a function serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WsRoute {
+    /// `$connect`: verify the token, record the connection.
     Connect,
+    /// `$disconnect`: forget it and its subscriptions.
     Disconnect,
+    /// `$default`: subscribe, unsubscribe, ping.
     Default,
 }
 

@@ -1,6 +1,9 @@
 //! The in-memory connection store mirrors the DynamoDB one: many-to-many
 //! subscriptions, TTLs, and removal that takes the subscriptions along.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 

@@ -1,6 +1,9 @@
 //! The file queue keeps SQS's rules (visibility, receipts, dead letters),
 //! survives a restart, and its consumer loop drives the core's JobConsumer.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

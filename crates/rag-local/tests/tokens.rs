@@ -1,6 +1,9 @@
 //! Local tokens are verified like Cognito id tokens: signature, issuer,
 //! audience, token use and expiry, with the same reasons.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

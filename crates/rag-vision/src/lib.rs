@@ -25,14 +25,19 @@ pub enum ConfigError {
     /// A variable the chosen provider needs is not set.
     #[error("{name} must be set when VISION_PROVIDER={provider}")]
     Missing {
+        /// The variable.
         name: &'static str,
+        /// The provider that needs it.
         provider: String,
     },
     /// An environment variable has a value that cannot be used.
     #[error("invalid {name}={value:?}: {reason}")]
     InvalidVar {
+        /// The variable.
         name: &'static str,
+        /// Its value.
         value: String,
+        /// Why it cannot be used.
         reason: String,
     },
     /// The HTTP client could not be built.

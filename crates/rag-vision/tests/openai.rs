@@ -1,6 +1,9 @@
 //! The OpenAI-compatible adapter against a local server speaking the
 //! chat.completions wire format.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

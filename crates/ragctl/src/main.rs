@@ -187,8 +187,11 @@ fn parse_attribute(s: &str) -> Result<(String, serde_json::Value), String> {
 /// Search modes offered by the CLI.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Dense and BM25, fused (the API default).
     Hybrid,
+    /// Dense vectors only.
     Dense,
+    /// BM25 only.
     Sparse,
     /// Pages of VDR documents, by MaxSim over page vectors.
     Vdr,

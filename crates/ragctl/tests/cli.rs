@@ -1,5 +1,8 @@
 //! `ragctl` end to end, as a user runs it, on the real database and model.
 
+// A test or example fails loudly where it cannot go on: unwrap is its assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,5 +1,8 @@
 //! Shared setup of the moto-backed tests: one emulator per machine, one
 //! environment per test process, unique resource names per test.
+
+// Test helpers fail loudly where a test cannot go on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use aws_config::SdkConfig;

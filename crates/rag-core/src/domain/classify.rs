@@ -28,6 +28,16 @@ impl Pipeline {
             Pipeline::TextRag => "text_rag",
         }
     }
+
+    /// The pipeline of a wire name; `None` for any other name, which a
+    /// reader must treat as an error rather than guess.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "vdr" => Some(Pipeline::Vdr),
+            "text_rag" => Some(Pipeline::TextRag),
+            _ => None,
+        }
+    }
 }
 
 /// Why a document went where it went; recorded in status metadata and logs.
@@ -217,6 +227,15 @@ mod tests {
     use super::*;
     use Pipeline::*;
     use RouteReason::*;
+
+    #[test]
+    fn pipeline_names_round_trip_and_unknown_ones_are_refused() {
+        for p in [Vdr, TextRag] {
+            assert_eq!(Pipeline::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Pipeline::parse("text"), None);
+        assert_eq!(Pipeline::parse(""), None);
+    }
 
     fn facts<'a>(
         key: &'a str,

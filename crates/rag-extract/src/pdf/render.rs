@@ -33,21 +33,35 @@ pub enum RenderError {
     Io(String),
     /// A page number outside `1..=page_count`.
     #[error("page {page} does not exist: the document has {count} pages")]
-    NoSuchPage { page: u32, count: u32 },
+    NoSuchPage {
+        /// The page asked for.
+        page: u32,
+        /// How many pages the document has.
+        count: u32,
+    },
     /// A resolution that is not a positive number up to [`MAX_DPI`].
     #[error("{0} dpi is not a resolution pages can be rendered at (1 to {MAX_DPI})")]
     Dpi(f32),
     /// The page at that resolution would exceed [`MAX_PAGE_PIXELS`].
     #[error("page {page} at {dpi} dpi would be {width}x{height} pixels, more than the {MAX_PAGE_PIXELS} allowed")]
     TooLarge {
+        /// 1-based page number.
         page: u32,
+        /// The resolution asked for.
         dpi: f32,
+        /// Width it would have, in pixels.
         width: u64,
+        /// Height it would have, in pixels.
         height: u64,
     },
     /// PDFium failed on the page.
     #[error("page {page} could not be rendered: {detail}")]
-    Failed { page: u32, detail: String },
+    Failed {
+        /// 1-based page number.
+        page: u32,
+        /// What PDFium reported.
+        detail: String,
+    },
 }
 
 /// One rendered page.
@@ -57,6 +71,7 @@ pub struct RenderedPage {
     pub page: u32,
     /// Size in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
     /// The page as PNG (RGB, white background).
     pub png: Vec<u8>,

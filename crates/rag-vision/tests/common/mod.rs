@@ -1,6 +1,9 @@
 //! A scripted HTTP server on 127.0.0.1:0: answers each request with the next
 //! scripted response (the last one repeats) and records what it received.
 
+// Test helpers fail loudly where a test cannot go on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
