@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::Failure;
+use super::{Failure, RunOutcome, TransientError};
 use crate::api::error::redact_internals;
 use crate::domain::classify::Pipeline;
 use crate::domain::job::PipelineJob;
@@ -30,6 +30,8 @@ pub struct RunReporter {
     clock: super::telemetry::StageClock,
     /// What this reporter learnt of its run, shared by its clones.
     run: Arc<RunState>,
+    /// The part of a split document this job runs, for logs.
+    part: Option<u32>,
 }
 
 /// What a reporter knows of its run beyond its own writes.
@@ -65,6 +67,7 @@ impl RunReporter {
                 existed: AtomicBool::new(job.part.is_some()),
                 cancelled: AtomicBool::new(false),
             }),
+            part: job.part.map(|p| p.index),
         }
     }
 
@@ -85,6 +88,7 @@ impl RunReporter {
                 existed: AtomicBool::new(true),
                 cancelled: AtomicBool::new(false),
             }),
+            part: None,
         }
     }
 
@@ -192,6 +196,16 @@ impl RunReporter {
     /// Records a failure, with the code and reason shown to the user. The
     /// reason is redacted once more ([`crate::api::error::redact_internals`]) in
     /// case an adapter's words slipped into it.
+    /// Ends the run as failed for good: logs why, records it, and gives the
+    /// outcome a pipeline returns. The one way every stage of every
+    /// pipeline fails a document.
+    pub async fn failed(&self, failure: Failure) -> Result<RunOutcome, TransientError> {
+        tracing::warn!(statusId = %self.status_id, part = ?self.part, code = failure.code, error = %failure.error, "document failed");
+        self.fail(&failure).await;
+        Ok(RunOutcome::Failed(failure))
+    }
+
+    /// Records `failed` with the failure's code and its redacted error.
     pub async fn fail(&self, failure: &Failure) -> Option<StatusRecord> {
         let error = redact_internals(&failure.error);
         let update = StatusUpdate {

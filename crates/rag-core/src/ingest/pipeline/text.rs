@@ -153,18 +153,14 @@ impl TextPipeline {
         let index_fault =
             |e: IndexError| TransientError::new(Stage::Storing, Fault::Index, e.to_string());
         let owner = crate::Caller::new(job.user.clone());
-        let gone = || async {
-            let failure = Failure::new("not_found", "the document is no longer indexed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
+        let gone = || Failure::new("not_found", "the document is no longer indexed");
         let Some(stored) = self
             .index
             .chunks(&owner, &job.status_id)
             .await
             .map_err(index_fault)?
         else {
-            return gone().await;
+            return report.failed(gone()).await;
         };
         // The same batches, progress and deadline as a first embedding.
         let chunks: Vec<PageChunk> = stored
@@ -180,12 +176,10 @@ impl TextPipeline {
                 return super::withdraw_cancelled(self.index.as_ref(), job, false).await
             }
             Embedded::OutOfTime => {
-                let failure = Failure::new(
+                return report.failed(Failure::new(
                 "too_slow",
                 format!("the document's {} chunks could not be embedded again within one invocation; run `ragctl reembed` where time is not limited", chunks.len()),
-            );
-                report.fail(&failure).await;
-                return Ok(RunOutcome::Failed(failure));
+            )).await;
             }
         };
         let vectors: Vec<(u32, Vec<f32>)> =
@@ -196,7 +190,7 @@ impl TextPipeline {
             .await
             .map_err(index_fault)?
         {
-            return gone().await;
+            return report.failed(gone()).await;
         }
         report
             .complete(
@@ -231,11 +225,6 @@ impl TextPipeline {
             Flavor::VdrPageText => Stage::ConvertingPages,
         };
         let report = RunReporter::new(self.status.clone(), job);
-        let fail = |failure: Failure| async {
-            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
 
         report
             .stage(
@@ -248,8 +237,8 @@ impl TextPipeline {
 
         // Read
         let bytes = match self.read_object(job).await? {
-            Ok(bytes) => bytes,
-            Err(error) => return fail(error).await,
+            Object::Read(bytes) => bytes,
+            Object::Unreadable(error) => return report.failed(error).await,
         };
 
         // Extract
@@ -294,9 +283,9 @@ impl TextPipeline {
                     }
                     return self.hand_to_vdr(job, follow.jobs.as_ref()).await;
                 }
-                return fail(ExtractError::Empty.into()).await;
+                return report.failed(ExtractError::Empty.into()).await;
             }
-            Err(e) => return fail(e.into()).await,
+            Err(e) => return report.failed(e.into()).await,
         };
         let pages = extracted.pages.len();
         report
@@ -345,7 +334,7 @@ impl TextPipeline {
             None => self.page_chunks(&extracted.pages, extracted.kind, flavor),
         };
         if chunks.is_empty() {
-            return fail(ExtractError::Empty.into()).await;
+            return report.failed(ExtractError::Empty.into()).await;
         }
         let total = chunks.len();
         report
@@ -397,7 +386,7 @@ impl TextPipeline {
         );
         match self.index.replace_document(&document, &records).await {
             Ok(()) => {}
-            Err(e) => return fail(refused_by_index(e)?).await,
+            Err(e) => return report.failed(refused_by_index(e)?).await,
         }
         let elapsed_ms = started.elapsed().as_millis() as u64;
         report
@@ -562,26 +551,22 @@ impl TextPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.status.clone(), job);
-        let fail = |failure: Failure| async {
-            tracing::warn!(statusId = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
         tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.read_object(job).await? {
-            Ok(bytes) => bytes,
-            Err(error) => return fail(error).await,
+            Object::Read(bytes) => bytes,
+            Object::Unreadable(error) => return report.failed(error).await,
         };
         let mut extracted = match self.extract(Arc::new(bytes), job, Some(range)).await {
             Ok(doc) => doc,
-            Err(e) => return fail(e.into()).await,
+            Err(e) => return report.failed(e.into()).await,
         };
         if extracted.pages.len() as u32 != part.pages_total {
-            return fail(changed_while_processed(
-                extracted.pages.len() as u32,
-                part.pages_total,
-            ))
-            .await;
+            return report
+                .failed(changed_while_processed(
+                    extracted.pages.len() as u32,
+                    part.pages_total,
+                ))
+                .await;
         }
         extracted
             .pages
@@ -644,7 +629,7 @@ impl TextPipeline {
                 .await
             {
                 Ok(()) => {}
-                Err(e) => return fail(refused_by_index(e)?).await,
+                Err(e) => return report.failed(refused_by_index(e)?).await,
             }
             chunks_stored += records.len();
             pages_stored += (last - first + 1) as usize;
@@ -732,11 +717,9 @@ impl TextPipeline {
                 "the document's {chunks} chunks could not be embedded within one invocation, and it has no pages to split it at"
             ),
         );
-        tracing::warn!(statusId = %job.status_id, chunks, "out of time embedding a document without pages");
         RunReporter::new(self.status.clone(), job)
-            .fail(&failure)
-            .await;
-        Ok(RunOutcome::Failed(failure))
+            .failed(failure)
+            .await
     }
 
     /// Sends a scanned PDF to the VDR pipeline as a new run: the status
@@ -791,28 +774,25 @@ impl TextPipeline {
         })
     }
 
-    /// The job's object: `Ok(Err(why))` when the document itself is the
-    /// problem (gone, too large), `Err` for a storage fault worth a retry.
-    pub(super) async fn read_object(
-        &self,
-        job: &PipelineJob,
-    ) -> Result<Result<Vec<u8>, Failure>, TransientError> {
+    /// The job's object, or why the document itself cannot be read (gone,
+    /// too large); `Err` for a storage fault worth a retry.
+    pub(super) async fn read_object(&self, job: &PipelineJob) -> Result<Object, TransientError> {
         match self
             .blobs
             .get(&job.blob(), self.config.max_object_bytes)
             .await
         {
-            Ok(bytes) => Ok(Ok(bytes)),
-            Err(BlobError::NotFound) => Ok(Err(Failure::new(
+            Ok(bytes) => Ok(Object::Read(bytes)),
+            Err(BlobError::NotFound) => Ok(Object::Unreadable(Failure::new(
                 "not_found",
                 "the document no longer exists in storage",
             ))),
             Err(e @ BlobError::TooLarge { .. }) => {
-                Ok(Err(Failure::new("too_large", e.to_string())))
+                Ok(Object::Unreadable(Failure::new("too_large", e.to_string())))
             }
             Err(BlobError::InvalidKey(why)) => {
                 tracing::warn!(statusId = %job.status_id, reason = %why, "object key refused by the store");
-                Ok(Err(Failure::new(
+                Ok(Object::Unreadable(Failure::new(
                     "invalid_key",
                     "the document's key does not name a stored object",
                 )))
@@ -920,4 +900,13 @@ fn is_pdf(job: &PipelineJob) -> bool {
             .content_type
             .as_deref()
             .is_some_and(|c| c.trim().to_ascii_lowercase().starts_with("application/pdf"))
+}
+
+/// A job's object as read for its run.
+pub(super) enum Object {
+    /// Its bytes.
+    Read(Vec<u8>),
+    /// Why the document itself cannot be read (gone, too large, a bad key):
+    /// the run fails for good.
+    Unreadable(Failure),
 }

@@ -29,7 +29,7 @@ use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record, PageChunk};
 use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms, wall_clock_ms};
-use super::text::{changed_while_processed, refused_by_index, Flavor};
+use super::text::{changed_while_processed, refused_by_index, Flavor, Object};
 use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
 };
@@ -147,11 +147,6 @@ impl VdrPipeline {
         let started = Instant::now();
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job);
-        let fail = |failure: Failure| async {
-            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
 
         report
             .stage(
@@ -162,8 +157,8 @@ impl VdrPipeline {
             )
             .await;
         let bytes = match base.read_object(job).await? {
-            Ok(bytes) => bytes,
-            Err(error) => return fail(error).await,
+            Object::Read(bytes) => bytes,
+            Object::Unreadable(error) => return report.failed(error).await,
         };
 
         // How many pages: decides between rendering and the text fallback.
@@ -177,7 +172,7 @@ impl VdrPipeline {
             .await;
         let source = match self.open(visual, bytes, job).await {
             Ok(source) => source,
-            Err(RenderError::Document(e)) => return fail(e.into()).await,
+            Err(RenderError::Document(e)) => return report.failed(e.into()).await,
             Err(RenderError::Unavailable(why)) => {
                 // The reason names libraries and paths: logged, not shown.
                 tracing::warn!(statusId = %job.status_id, reason = %why, "pages cannot be rendered; indexing page text");
@@ -194,17 +189,20 @@ impl VdrPipeline {
         };
         let total = source.page_count();
         if total == 0 {
-            return fail(Failure::new("no_pages", "the document has no pages")).await;
+            return report
+                .failed(Failure::new("no_pages", "the document has no pages"))
+                .await;
         }
         if total > visual.config.max_document_pages {
-            return fail(Failure::new(
-                "limit_exceeded",
-                format!(
-                    "the document has {total} pages; at most {} can be processed",
-                    visual.config.max_document_pages
-                ),
-            ))
-            .await;
+            return report
+                .failed(Failure::new(
+                    "limit_exceeded",
+                    format!(
+                        "the document has {total} pages; at most {} can be processed",
+                        visual.config.max_document_pages
+                    ),
+                ))
+                .await;
         }
         report
             .stage(
@@ -282,19 +280,14 @@ impl VdrPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.pages.status.clone(), job);
-        let fail = |failure: Failure| async {
-            tracing::warn!(statusId = %job.status_id, part = part.index, code = failure.code, error = %failure.error, "document failed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
         tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
         let bytes = match self.pages.read_object(job).await? {
-            Ok(bytes) => bytes,
-            Err(error) => return fail(error).await,
+            Object::Read(bytes) => bytes,
+            Object::Unreadable(error) => return report.failed(error).await,
         };
         let source = match self.open(visual, bytes, job).await {
             Ok(source) => source,
-            Err(RenderError::Document(e)) => return fail(e.into()).await,
+            Err(RenderError::Document(e)) => return report.failed(e.into()).await,
             // The document was rendered when it was split: a fault here.
             Err(RenderError::Unavailable(why)) => {
                 return Err(TransientError::new(
@@ -306,7 +299,9 @@ impl VdrPipeline {
         };
         let pages = source.page_count();
         if pages != part.pages_total || range.last > part.range.last || range.is_empty() {
-            return fail(changed_while_processed(pages, part.pages_total)).await;
+            return report
+                .failed(changed_while_processed(pages, part.pages_total))
+                .await;
         }
         self.store_range(visual, &source, job, part, range, deadline)
             .await
@@ -327,12 +322,6 @@ impl VdrPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let base = &self.pages;
         let report = RunReporter::new(base.status.clone(), job).of_started_run();
-        let fail = |failure: Failure| async {
-            tracing::warn!(statusId = %job.status_id, code = failure.code, error = %failure.error, "document failed");
-            report.fail(&failure).await;
-            Ok(RunOutcome::Failed(failure))
-        };
-        let transient = TransientError::new;
         let total = part.pages_total;
         let document = DocumentRecord {
             page_count: Some(total),
@@ -367,10 +356,12 @@ impl VdrPipeline {
                 match render(source, n, visual.config.dpi).await {
                     Ok(page) => rendered.push(page),
                     Err(RenderError::Document(e)) => {
-                        return fail(Failure::new(e.code(), format!("page {n}: {e}"))).await
+                        return report
+                            .failed(Failure::new(e.code(), format!("page {n}: {e}")))
+                            .await
                     }
                     Err(RenderError::Unavailable(why)) => {
-                        return Err(transient(
+                        return Err(TransientError::new(
                             Stage::ConvertingPages,
                             Fault::Rendering,
                             format!("page {n}: {why}"),
@@ -388,15 +379,14 @@ impl VdrPipeline {
                     .put(&blob, page.png.clone(), "image/png")
                     .await
                     .map_err(|e| {
-                        transient(Stage::ConvertingPages, Fault::Storage, e.to_string())
+                        TransientError::new(Stage::ConvertingPages, Fault::Storage, e.to_string())
                     })?;
             }
-            let vectors =
-                visual.embedder.embed_pages(&rendered).await.map_err(|e| {
-                    transient(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
-                })?;
+            let vectors = visual.embedder.embed_pages(&rendered).await.map_err(|e| {
+                TransientError::new(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
+            })?;
             if vectors.len() != rendered.len() {
-                return Err(transient(
+                return Err(TransientError::new(
                     Stage::EmbeddingPages,
                     Fault::Embedding,
                     format!(
@@ -444,7 +434,7 @@ impl VdrPipeline {
                 .await
             {
                 Ok(()) => {}
-                Err(e) => return fail(refused_by_index(e)?).await,
+                Err(e) => return report.failed(refused_by_index(e)?).await,
             }
             pages_stored += records.len();
             if !counted.blank_pages.is_empty() {
