@@ -175,7 +175,7 @@ async fn fleet(setup: Setup) -> Fleet {
         None => Arc::new(index.clone()),
     };
     let pipeline = VdrPipeline {
-        pages: TextPipeline {
+        text: TextPipeline {
             blobs: blobs.clone(),
             extractor: Arc::new(FileExtractor::default()),
             embedder: text.clone(),
@@ -361,7 +361,7 @@ async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
         .lock()
         .expect("sent")
         .iter()
-        .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
+        .filter_map(|j| j.range.map(|r| (r.pages.first, r.pages.last)))
         .collect();
     assert_eq!(
         parts,
@@ -446,7 +446,7 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
         .lock()
         .expect("sent")
         .iter()
-        .filter_map(|j| Some((j.part?.index, j.pages?.first, j.pages?.last)))
+        .filter_map(|j| j.range.map(|r| (r.part.index, r.pages.first, r.pages.last)))
         .collect();
     ranges.sort_unstable();
     assert_eq!(
@@ -484,7 +484,10 @@ async fn a_worker_lost_while_splitting_leaves_a_document_that_completes_once() {
     assert_completed_once(&history, 20);
     assert_eq!(fleet.pages_stored(&job.status_id).await, (20, 20));
     let sent = fleet.queue.sent.lock().expect("sent").clone();
-    let ranges: Vec<u32> = sent.iter().filter_map(|j| Some(j.part?.index)).collect();
+    let ranges: Vec<u32> = sent
+        .iter()
+        .filter_map(|j| j.range.map(|r| r.part.index))
+        .collect();
     assert_eq!(
         ranges,
         [0, 1, 0, 1, 2, 3],
@@ -654,7 +657,7 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
         .lock()
         .expect("sent")
         .iter()
-        .filter_map(|j| j.pages.map(|p| (p.first, p.last)))
+        .filter_map(|j| j.range.map(|r| (r.pages.first, r.pages.last)))
         .collect();
     let mut asked: Vec<Option<(u32, u32)>> = extractor
         .asked

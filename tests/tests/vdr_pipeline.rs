@@ -88,7 +88,7 @@ async fn vdr() -> Vdr {
         }),
     };
     let pipeline = VdrPipeline {
-        pages: TextPipeline {
+        text: TextPipeline {
             blobs: blobs.clone(),
             extractor: Arc::new(FileExtractor::default()),
             embedder: text.clone(),

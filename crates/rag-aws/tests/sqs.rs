@@ -23,8 +23,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         size: 42,
         force_reprocess: false,
         password: None,
-        pages: None,
-        part: None,
+        range: None,
         reembed: false,
         attributes: Default::default(),
     }

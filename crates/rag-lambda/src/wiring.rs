@@ -594,7 +594,7 @@ pub fn consumer_with(
     let runner: Arc<dyn JobRunner> = match processor {
         Processor::TextRag => Arc::new(text),
         Processor::Vdr => Arc::new(VdrPipeline {
-            pages: text,
+            text,
             visual: Some(VisualPages {
                 renderer: readers.renderer.clone(),
                 embedder: parts.pages.embedder.clone(),

@@ -48,8 +48,7 @@ fn job(key: &str, pipeline: Pipeline) -> PipelineJob {
         size: 1,
         force_reprocess: false,
         password: None,
-        pages: None,
-        part: None,
+        range: None,
         reembed: false,
         attributes: Default::default(),
     }

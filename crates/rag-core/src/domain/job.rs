@@ -37,15 +37,12 @@ pub struct PipelineJob {
     /// record or a log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<DocumentPassword>,
-    /// The pages this job processes, when the document was split into
-    /// page-range jobs (or a job handed the rest of its range back before
-    /// its time ran out); `None` is the whole document. Absent in older
-    /// messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pages: Option<PageRange>,
-    /// Which part of the split document `pages` belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part: Option<JobPart>,
+    /// The pages this job processes and the part of the split document
+    /// they belong to, when the document was split into page-range jobs;
+    /// `None` is the whole document. On the wire, the message's `pages` and
+    /// `part` (absent in older messages).
+    #[serde(flatten)]
+    pub range: Option<PartRange>,
     /// Only embed the stored chunks again with the configured model (a
     /// document indexed before the model changed: [`crate::ingest::reembed`]); the
     /// file is not read. Absent in other jobs.
@@ -55,6 +52,17 @@ pub struct PipelineJob {
     /// fields), stored with it for filtered searches.
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
+}
+
+/// A page-range job's share of a split document: the two travel together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRange {
+    /// The pages this job processes: its part's range, or the tail of it
+    /// when an earlier job of the part handed the rest back before its time
+    /// ran out.
+    pub pages: PageRange,
+    /// Which part of the split document the pages belong to.
+    pub part: JobPart,
 }
 
 /// Pages `first..=last` (1-based) of a document.
@@ -174,8 +182,7 @@ impl PipelineJob {
             size: 0,
             force_reprocess: true,
             password: None,
-            pages: None,
-            part: None,
+            range: None,
             reembed: true,
             attributes: Attributes::default(),
         })
@@ -205,8 +212,7 @@ impl PipelineJob {
             size: facts.get("size").and_then(Value::as_u64).unwrap_or(0),
             force_reprocess: false,
             password: None,
-            pages: None,
-            part: None,
+            range: None,
             reembed: false,
             attributes: facts
                 .get("attributes")
@@ -268,8 +274,7 @@ impl PipelineJob {
             size: meta.size,
             force_reprocess,
             password: None,
-            pages: None,
-            part: None,
+            range: None,
             reembed: false,
             attributes: Attributes::default(),
         };
@@ -299,7 +304,7 @@ mod tests {
             ),
             ("files", "alice/2024/report.pdf", "report.pdf", "alice")
         );
-        assert!(job.reembed && job.force_reprocess && job.pages.is_none());
+        assert!(job.reembed && job.force_reprocess && job.range.is_none());
         assert_eq!(job.pipeline, Pipeline::TextRag);
         let back: PipelineJob =
             serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
@@ -332,19 +337,21 @@ mod tests {
     fn old_messages_parse_and_ranges_travel() {
         let body = r#"{"statusId":"b#k","runId":"r","user":"u","bucket":"b","key":"k","pipeline":"vdr","fileName":"k"}"#;
         let mut job: PipelineJob = serde_json::from_str(body).unwrap();
-        assert_eq!((job.pages, job.part), (None, None));
+        assert_eq!(job.range, None);
         assert!(!serde_json::to_string(&job).unwrap().contains("pages"));
         let range = PageRange {
             first: 51,
             last: 100,
         };
-        job.pages = Some(range);
-        job.part = Some(JobPart {
-            index: 1,
-            total: 6,
-            range,
-            pages_total: 300,
-            started_at_ms: Some(1_764_000_000_000),
+        job.range = Some(PartRange {
+            pages: range,
+            part: JobPart {
+                index: 1,
+                total: 6,
+                range,
+                pages_total: 300,
+                started_at_ms: Some(1_764_000_000_000),
+            },
         });
         let text = serde_json::to_string(&job).unwrap();
         assert!(
@@ -354,6 +361,14 @@ mod tests {
         assert!(text.contains(r#""pagesTotal":300"#), "{text}");
         assert!(text.contains(r#""startedAtMs":1764000000000"#), "{text}");
         assert_eq!(serde_json::from_str::<PipelineJob>(&text).unwrap(), job);
+        // One without the other is no range: the whole document.
+        let pages_only = text.replace(r#""part":"#, r#""partOld":"#);
+        assert_eq!(
+            serde_json::from_str::<PipelineJob>(&pages_only)
+                .unwrap()
+                .range,
+            None
+        );
     }
 
     #[test]

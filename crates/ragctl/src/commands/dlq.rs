@@ -194,7 +194,7 @@ async fn describe(which: Queue, letter: &DeadLetter, status: &dyn StatusStore) -
         "statusId": job.as_ref().map(|j| j.status_id.clone()),
         "runId": job.as_ref().map(|j| j.run_id.clone()),
         "user": job.as_ref().map(|j| j.user.clone()),
-        "pages": job.as_ref().and_then(|j| j.pages).map(|p| format!("{}-{}", p.first, p.last)),
+        "pages": job.as_ref().and_then(|j| j.range).map(|r| format!("{}-{}", r.pages.first, r.pages.last)),
         "attempts": letter.receive_count,
         "sentAtMs": letter.sent_at_ms,
         "reason": reason,

@@ -173,7 +173,7 @@ impl JobConsumer {
         let Some(job) = self.job_to_run(job, message.receive_count).await else {
             return Disposition::Done;
         };
-        tracing::info!(statusId = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.pages, "job started");
+        tracing::info!(statusId = %job.status_id, run_id = %job.run_id, message_id = %message.message_id, receive_count = message.receive_count, pages = ?job.range.map(|r| r.pages), "job started");
         if let Some(sent) = message.sent_at_ms.filter(|_| message.receive_count == 1) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -16,13 +16,13 @@ mod work;
 
 pub use consumer::{Deadline, Disposition, JobConsumer, JobRunner, QueueMessage};
 pub use failure::{Failure, Fault};
+pub use parts::PAGE_CHUNK_STRIDE;
 pub use redrive::{ran_out_of_attempts, replay, Redrive, RedriveError};
 pub use reporter::RunReporter;
 pub use sweep::{SweepReport, Sweeper, MAX_REQUEUES};
 pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};
 pub use vdr::{
-    document_of_page_image, page_image_key, page_images_prefix, VdrConfig, VdrPipeline,
-    VisualPages, PAGE_CHUNK_STRIDE,
+    document_of_page_image, page_image_key, page_images_prefix, VdrConfig, VdrPipeline, VisualPages,
 };
 
 /// How a run ended when it ended because of the document.

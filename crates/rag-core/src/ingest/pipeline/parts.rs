@@ -1,5 +1,6 @@
-//! Splitting a long document into page-range jobs that run in parallel:
-//! what the text and VDR pipelines share.
+//! Splitting a long document into page-range jobs that run in parallel, and
+//! numbering its chunks by page so that those jobs never collide: what the
+//! text and VDR pipelines share.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,10 +8,34 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{meta, Deadline, Fault, RunReporter, TransientError};
-use crate::domain::job::{JobPart, PageRange, PipelineJob};
+use crate::domain::job::{JobPart, PageRange, PartRange, PipelineJob};
 use crate::domain::status::{PartProgress, PartReport, Stage};
 use crate::ports::{Index, JobQueue, StatusStore};
 use crate::Caller;
+
+/// Chunk numbers of a document stored by page are `page * PAGE_CHUNK_STRIDE
+/// + i`, so that workers writing different page ranges never collide.
+pub const PAGE_CHUNK_STRIDE: u32 = 10_000;
+
+/// The number of the `i`th chunk (0-based) of page `page`.
+pub(super) fn page_chunk_number(page: u32, i: u32) -> u32 {
+    page * PAGE_CHUNK_STRIDE + i
+}
+
+/// Numbers chunks by page ([`page_chunk_number`]), so that page ranges
+/// stored by different jobs never collide.
+pub(super) fn number_by_page(records: &mut [crate::ports::ChunkRecord]) {
+    let mut on_page = (0u32, 0u32);
+    for record in records {
+        let page = record.page_num.unwrap_or(0);
+        on_page = if on_page.0 == page {
+            (page, on_page.1 + 1)
+        } else {
+            (page, 0)
+        };
+        record.chunk_index = page_chunk_number(page, on_page.1);
+    }
+}
 
 /// Records the plan (at `stage`, fully done) and sends one job per range of
 /// at most `per_job` pages, each knowing when the run `started`; returns how
@@ -39,13 +64,15 @@ pub(super) async fn send_parts(
         .await;
     for (index, range) in (0u32..).zip(ranges) {
         let part_job = PipelineJob {
-            pages: Some(range),
-            part: Some(JobPart {
-                index,
-                total: parts,
-                range,
-                pages_total: total,
-                started_at_ms,
+            range: Some(PartRange {
+                pages: range,
+                part: JobPart {
+                    index,
+                    total: parts,
+                    range,
+                    pages_total: total,
+                    started_at_ms,
+                },
             }),
             ..job.clone()
         };
@@ -147,8 +174,7 @@ pub(super) async fn hand_back(
     deadline: Deadline,
 ) -> bool {
     let continuation = PipelineJob {
-        pages: Some(rest),
-        part: Some(part),
+        range: Some(PartRange { pages: rest, part }),
         ..job.clone()
     };
     match jobs.send(&continuation).await {

@@ -44,8 +44,7 @@ pub async fn replay(
     }
     let replayed = PipelineJob {
         run_id: uuid::Uuid::new_v4().to_string(),
-        pages: None,
-        part: None,
+        range: None,
         force_reprocess: true,
         ..job.clone()
     };

@@ -56,7 +56,7 @@ impl RunReporter {
             user: job.user.clone(),
             run_id: job.run_id.clone(),
             pipeline: job.pipeline,
-            lease_secs: if job.part.is_some() {
+            lease_secs: if job.range.is_some() {
                 QUEUE_LEASE_SECS
             } else {
                 RUN_LEASE_SECS
@@ -64,10 +64,10 @@ impl RunReporter {
             if_lease_expired_at: None,
             clock: super::telemetry::StageClock::new(),
             run: Arc::new(RunState {
-                existed: AtomicBool::new(job.part.is_some()),
+                existed: AtomicBool::new(job.range.is_some()),
                 cancelled: AtomicBool::new(false),
             }),
-            part: job.part.map(|p| p.index),
+            part: job.range.map(|r| r.part.index),
         }
     }
 

@@ -7,10 +7,9 @@ use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record, PageChunk};
 use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms};
-use super::vdr::PAGE_CHUNK_STRIDE;
 use super::{meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TransientError};
 use crate::domain::classify::{extension, Pipeline};
-use crate::domain::job::{JobPart, PageRange, PipelineJob};
+use crate::domain::job::{JobPart, PageRange, PartRange, PipelineJob};
 use crate::domain::status::PartReport;
 use crate::domain::status::{Stage, StatusUpdate, QUEUE_LEASE_SECS};
 use crate::ingest::chunking::{Chunker, Headings, TextKind};
@@ -211,8 +210,8 @@ impl TextPipeline {
         flavor: Flavor,
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
-        if let (Flavor::Text, Some(part), Some(range), Some(follow)) =
-            (flavor, job.part, job.pages, &self.follow_up)
+        if let (Flavor::Text, Some(PartRange { part, pages: range }), Some(follow)) =
+            (flavor, job.range, &self.follow_up)
         {
             return self.run_part(job, part, range, follow, deadline).await;
         }
@@ -622,7 +621,7 @@ impl TextPipeline {
                 vectors,
                 &json!({"file_name": job.file_name}),
             );
-            number_by_page(&mut records);
+            super::parts::number_by_page(&mut records);
             match follow
                 .ranges
                 .replace_pages(&document, first, last, &[], &records)
@@ -855,21 +854,6 @@ enum Embedded {
     OutOfTime,
     /// The run was cancelled between two batches.
     Cancelled,
-}
-
-/// Numbers chunks by page (`page * PAGE_CHUNK_STRIDE + i`), so that page
-/// ranges stored by different jobs never collide.
-fn number_by_page(records: &mut [crate::ports::ChunkRecord]) {
-    let mut on_page = (0u32, 0u32);
-    for record in records {
-        let page = record.page_num.unwrap_or(0);
-        on_page = if on_page.0 == page {
-            (page, on_page.1 + 1)
-        } else {
-            (page, 0)
-        };
-        record.chunk_index = page * PAGE_CHUNK_STRIDE + on_page.1;
-    }
 }
 
 /// The failure of a document the index refused (another user's), or the

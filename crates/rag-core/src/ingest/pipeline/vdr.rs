@@ -34,7 +34,7 @@ use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
 };
 use crate::domain::classify::Pipeline;
-use crate::domain::job::{JobPart, PageRange, PipelineJob};
+use crate::domain::job::{JobPart, PageRange, PartRange, PipelineJob};
 use crate::domain::ownership::RENDERED_PAGES_PREFIX;
 use crate::domain::status::{PartReport, Stage, MAX_COUNTED_PAGES};
 use crate::ingest::chunking::{Headings, TextKind};
@@ -43,10 +43,6 @@ use crate::ports::{
     BlobRef, ChunkRecord, DocumentRecord, JobQueue, PageEmbedder, PageIndex, PageRecord,
     PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
 };
-
-/// Chunk numbers of a VDR document are `page * PAGE_CHUNK_STRIDE + i`, so
-/// that workers writing different page ranges never collide.
-pub const PAGE_CHUNK_STRIDE: u32 = 10_000;
 
 /// Rendering and batching of the visual pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +93,7 @@ pub struct VisualPages {
 pub struct VdrPipeline {
     /// The shared ports (storage, status, text model) and the per-page text
     /// indexing used when pages cannot be rendered.
-    pub pages: TextPipeline,
+    pub text: TextPipeline,
     /// Page rendering and embedding; `None` indexes page text only.
     pub visual: Option<VisualPages>,
 }
@@ -139,13 +135,13 @@ impl VdrPipeline {
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
         let Some(visual) = &self.visual else {
-            return self.pages.run_as(job, Flavor::VdrPageText, deadline).await;
+            return self.text.run_as(job, Flavor::VdrPageText, deadline).await;
         };
-        if let (Some(part), Some(range)) = (job.part, job.pages) {
+        if let Some(PartRange { part, pages: range }) = job.range {
             return self.run_part(visual, job, part, range, deadline).await;
         }
         let started = Instant::now();
-        let base = &self.pages;
+        let base = &self.text;
         let report = RunReporter::new(base.status.clone(), job);
 
         report
@@ -256,7 +252,7 @@ impl VdrPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let parts = super::parts::send_parts(
             jobs,
-            self.pages.status.clone(),
+            self.text.status.clone(),
             job,
             total,
             per_job,
@@ -279,9 +275,9 @@ impl VdrPipeline {
         range: PageRange,
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
-        let report = RunReporter::new(self.pages.status.clone(), job);
+        let report = RunReporter::new(self.text.status.clone(), job);
         tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
-        let bytes = match self.pages.read_object(job).await? {
+        let bytes = match self.text.read_object(job).await? {
             Object::Read(bytes) => bytes,
             Object::Unreadable(error) => return report.failed(error).await,
         };
@@ -320,7 +316,7 @@ impl VdrPipeline {
         range: PageRange,
         deadline: Deadline,
     ) -> Result<RunOutcome, TransientError> {
-        let base = &self.pages;
+        let base = &self.text;
         let report = RunReporter::new(base.status.clone(), job).of_started_run();
         let total = part.pages_total;
         let document = DocumentRecord {
@@ -518,7 +514,7 @@ impl VdrPipeline {
         pages: &[RenderedPage],
         job: &PipelineJob,
     ) -> Result<Vec<ChunkRecord>, TransientError> {
-        let base = &self.pages;
+        let base = &self.text;
         let mut texts: Vec<PageChunk> = Vec::new();
         let mut numbers = Vec::new();
         for page in pages {
@@ -526,7 +522,7 @@ impl VdrPipeline {
                 base.chunker
                     .chunk_cited(&page.text, TextKind::Plain, &mut Headings::default());
             for (i, (content, citation)) in cited.into_iter().enumerate() {
-                numbers.push(page.page_num * PAGE_CHUNK_STRIDE + i as u32);
+                numbers.push(super::parts::page_chunk_number(page.page_num, i as u32));
                 texts.push(PageChunk {
                     page_num: Some(page.page_num),
                     content,
