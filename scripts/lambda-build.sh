@@ -101,11 +101,14 @@ if [ ${#only[@]} -gt 0 ]; then
   functions=("${only[@]}")
 fi
 
-bins=()
-for name in "${functions[@]}"; do bins+=(--bin "$name"); done
-log "cargo lambda build --release (${functions[*]}) ${cargo_args[*]:-}"
-cargo lambda build --release --output-format zip --lambda-dir "$LAMBDA_DIR" \
-  "${bins[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
+# One build per function: a build of several unifies their features, and every function would
+# link what the heaviest needs (rag-lambda's features keep the WebSocket functions free of the
+# model, PDFium and the office readers; scripts/slim-check.sh keeps it so).
+for name in "${functions[@]}"; do
+  log "cargo lambda build --release --bin $name ${cargo_args[*]:-}"
+  cargo lambda build --release --output-format zip --lambda-dir "$LAMBDA_DIR" \
+    --bin "$name" ${cargo_args[@]+"${cargo_args[@]}"}
+done
 
 # Sizes: the bootstrap binary (uncompressed, as it is in the zip) and the zip Lambda receives.
 "$PYTHON" - "$LAMBDA_DIR" "${functions[@]}" <<'PY'

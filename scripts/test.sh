@@ -18,6 +18,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "each Lambda function links only what it uses"
+scripts/slim-check.sh
 log "cargo test"
 # The Office tests that need LibreOffice fail, rather than skip, without it.
 export RAG_REQUIRE_SOFFICE=1

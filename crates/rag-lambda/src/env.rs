@@ -1,7 +1,9 @@
 //! The environment variables the functions read (names from the original
 //! service), and which function needs which: the serverless configuration
 //! is checked against [`REQUIRED`] by a test, so a function never deploys
-//! without a variable it reads.
+//! without a variable it reads. Names the adapters read themselves are
+//! spelled here too, so that a function without those adapters (the
+//! WebSocket ones) need not link them; a test checks they agree.
 
 use anyhow::{bail, Context, Result};
 
@@ -41,33 +43,39 @@ pub const RAG_POSTGRES_DB_PORT: &str = "RAG_POSTGRES_DB_PORT";
 pub const RAG_MODEL_DIR: &str = "RAG_MODEL_DIR";
 /// The local model's engine (`onnx-int8`, `onnx-fp32`, `candle`), read by
 /// `rag_embed::embedder_from_env`; the model layer holds its weights only.
-pub const RAG_EMBED_ENGINE: &str = rag_embed::setup::ENGINE_VAR;
+pub const RAG_EMBED_ENGINE: &str = "RAG_EMBED_ENGINE";
 /// The Cognito user pool whose tokens the WebSocket API accepts.
 pub const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
 /// The app client those tokens are issued to.
 pub const COGNITO_CLIENT_ID: &str = "COGNITO_CLIENT_ID";
 /// Selective visuals' vision model (read by `rag_vision::vision_from_env`).
-pub const VISION_PROVIDER: &str = rag_vision::env::VISION_PROVIDER;
+pub const VISION_PROVIDER: &str = "VISION_PROVIDER";
 /// The vision model name.
-pub const VISION_MODEL: &str = rag_vision::env::VISION_MODEL;
+pub const VISION_MODEL: &str = "VISION_MODEL";
 /// Base URL of an OpenAI-compatible vision endpoint.
-pub const VISION_API_BASE: &str = rag_vision::env::VISION_API_BASE;
+pub const VISION_API_BASE: &str = "VISION_API_BASE";
 /// That endpoint's API key.
-pub const VISION_API_KEY: &str = rag_vision::env::VISION_API_KEY;
+pub const VISION_API_KEY: &str = "VISION_API_KEY";
 /// Most tokens a transcription may take.
-pub const VISION_MAX_TOKENS: &str = rag_vision::env::VISION_MAX_TOKENS;
+pub const VISION_MAX_TOKENS: &str = "VISION_MAX_TOKENS";
 /// Limit on one vision call.
-pub const VISION_TIMEOUT_SECS: &str = rag_vision::env::VISION_TIMEOUT_SECS;
+pub const VISION_TIMEOUT_SECS: &str = "VISION_TIMEOUT_SECS";
 /// Most images transcribed per document.
-pub const VISUALS_MAX_IMAGES: &str = rag_vision::env::VISUALS_MAX_IMAGES;
+pub const VISUALS_MAX_IMAGES: &str = "VISUALS_MAX_IMAGES";
 /// Vision calls in flight at once.
-pub const VISUALS_CONCURRENCY: &str = rag_vision::env::VISUALS_CONCURRENCY;
+pub const VISUALS_CONCURRENCY: &str = "VISUALS_CONCURRENCY";
 /// VDR's page model server (read by `rag_embed::page_embedder_from_env`).
 pub const PAGE_EMBEDDER_URL: &str = "PAGE_EMBEDDER_URL";
 /// The page model's name.
 pub const PAGE_EMBEDDER_MODEL: &str = "PAGE_EMBEDDER_MODEL";
 /// Length of its page vectors.
 pub const PAGE_EMBEDDER_DIMENSIONS: &str = "PAGE_EMBEDDER_DIMENSIONS";
+/// The query handler's reranker (read by `rag_embed::RerankConfig::from_env`).
+pub const RERANK_URL: &str = "RERANK_URL";
+/// The reranker's model name.
+pub const RERANK_MODEL: &str = "RERANK_MODEL";
+/// The reranker's API key.
+pub const RERANK_API_KEY: &str = "RERANK_API_KEY";
 /// VDR: documents with more pages are split into page-range jobs of at
 /// most this many pages (default 50).
 pub const VDR_MAX_PAGES_PER_JOB: &str = "VDR_MAX_PAGES_PER_JOB";
@@ -164,9 +172,9 @@ pub const OPTIONAL: &[&str] = &[
     RAG_EMBED_ENGINE,
     VDR_PROCESSING_QUEUE_URL,
     DATABASE_URL,
-    rag_embed::rerank::URL_VAR,
-    rag_embed::rerank::MODEL_VAR,
-    rag_embed::rerank::KEY_VAR,
+    RERANK_URL,
+    RERANK_MODEL,
+    RERANK_API_KEY,
 ];
 
 /// A variable that must be set and non-empty.
@@ -212,4 +220,30 @@ pub fn number(name: &str, default: u64) -> Result<u64> {
         })
         .transpose()
         .map(|v| v.unwrap_or(default))
+}
+
+#[cfg(all(test, feature = "ingest"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_adapters_read_are_spelled_as_they_spell_them() {
+        use rag_vision::env as vision;
+        assert_eq!(RAG_EMBED_ENGINE, rag_embed::setup::ENGINE_VAR);
+        for (ours, theirs) in [
+            (VISION_PROVIDER, vision::VISION_PROVIDER),
+            (VISION_MODEL, vision::VISION_MODEL),
+            (VISION_API_BASE, vision::VISION_API_BASE),
+            (VISION_API_KEY, vision::VISION_API_KEY),
+            (VISION_MAX_TOKENS, vision::VISION_MAX_TOKENS),
+            (VISION_TIMEOUT_SECS, vision::VISION_TIMEOUT_SECS),
+            (VISUALS_MAX_IMAGES, vision::VISUALS_MAX_IMAGES),
+            (VISUALS_CONCURRENCY, vision::VISUALS_CONCURRENCY),
+            (RERANK_URL, rag_embed::rerank::URL_VAR),
+            (RERANK_MODEL, rag_embed::rerank::MODEL_VAR),
+            (RERANK_API_KEY, rag_embed::rerank::KEY_VAR),
+        ] {
+            assert_eq!(ours, theirs);
+        }
+    }
 }

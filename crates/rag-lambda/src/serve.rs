@@ -44,6 +44,7 @@ where
 /// its own document workers (`rag_extract::sandbox`), which serves its
 /// parent and exits before any runtime starts; otherwise it consumes
 /// `processor`'s queue, handing each job the invocation's deadline.
+#[cfg(feature = "ingest")]
 pub fn processor_main(processor: crate::wiring::Processor) -> Result<(), Error> {
     crate::serve_if_worker();
     tokio::runtime::Builder::new_multi_thread()
