@@ -539,17 +539,17 @@ pub async fn search_parts() -> rag_lambda::wiring::SearchParts {
 }
 
 async fn parts_over(index: rag_index_pg::PgIndex) -> rag_lambda::wiring::SearchParts {
-    rag_lambda::wiring::SearchParts::over(
-        index.pool().clone(),
-        rag_embed::EmbedderSetup::local(crate::embedder().await),
-    )
-    .expect("search parts")
+    let setup = rag_embed::EmbedderSetup::local(crate::embedder().await);
+    let models = rag_lambda::wiring::SearchModels::from_env(&setup).expect("search models");
+    rag_lambda::wiring::SearchParts::over(index.pool().clone(), setup, models)
+        .expect("search parts")
 }
 
 impl Stack {
     /// A new stack under a fresh stage name.
     pub async fn new() -> Self {
-        use rag_lambda::wiring::{self, Processor, WsRoute};
+        use rag_core::domain::classify::Pipeline;
+        use rag_lambda::wiring::{self, WsRoute};
         let sdk = sdk().await;
         let stage = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let (tables, queues) = create_declared_resources(&sdk, &stage).await;
@@ -598,8 +598,8 @@ impl Stack {
             )
             .expect("consumer")
         };
-        let text = consumer(Processor::TextRag);
-        let vdr = consumer(Processor::Vdr);
+        let text = consumer(Pipeline::TextRag);
+        let vdr = consumer(Pipeline::Vdr);
         let links: Arc<dyn rag_core::ports::BlobLinker> =
             Arc::new(rag_aws::S3BlobStore::from_config(&sdk));
         let query = wiring::query_handler_from(&parts, true, Some(links));

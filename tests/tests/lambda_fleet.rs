@@ -509,7 +509,7 @@ async fn consumer_without_database(stack: &Stack) -> JobConsumer {
         &stack.sdk,
         &stack.resources,
         &broken,
-        rag_lambda::wiring::Processor::TextRag,
+        rag_core::domain::classify::Pipeline::TextRag,
         rag_lambda::wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
         &rag_lambda::wiring::Readers::in_process(),
     )
@@ -1900,12 +1900,10 @@ async fn a_rotated_database_password_is_picked_up_by_a_warm_container() {
     let mut plain = config.clone();
     plain.url = plain.url.replace("sslmode=require", "sslmode=disable");
     assert!(plain.connect().await.is_err(), "TLS is required");
-    let parts = SearchParts::over_with(
-        pool,
-        integration_tests::fleet::search_parts().await.embedder,
-        settings.password_source(&sdk),
-    )
-    .unwrap();
+    let embedder = integration_tests::fleet::search_parts().await.embedder;
+    let models = rag_lambda::wiring::SearchModels::from_env(&embedder).unwrap();
+    let parts =
+        SearchParts::over_with(pool, embedder, models, settings.password_source(&sdk)).unwrap();
     let caller = rag_core::Caller::new(role.clone());
     parts.index.documents(&caller).await.expect("works before");
 
@@ -2198,7 +2196,7 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
         &stack.sdk,
         &stack.resources,
         &dying,
-        rag_lambda::wiring::Processor::TextRag,
+        rag_core::domain::classify::Pipeline::TextRag,
         rag_lambda::wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
         &rag_lambda::wiring::Readers::in_process(),
     )

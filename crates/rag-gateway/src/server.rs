@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
 use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
+use rag_core::domain::classify::Pipeline;
 use rag_core::ingest::pipeline::Sweeper;
 use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
@@ -18,7 +19,7 @@ use rag_core::realtime::{
 use rag_extract::sandbox::WorkerProgram;
 use rag_lambda::api_processor::ApiProcessor;
 use rag_lambda::wiring::{
-    consumer_with, query_handler_from, Processor, ProcessorLimits, Readers, SearchParts,
+    consumer_with, query_handler_from, ProcessorLimits, Readers, SearchParts,
 };
 use rag_local::{
     consume_with, ConsumeOptions, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues,
@@ -293,10 +294,8 @@ impl Gateway {
                 Some(program) => Readers::isolated(program.clone()),
                 None => Readers::in_process(),
             };
-            for (queue, processor) in [
-                (text_queue, Processor::TextRag),
-                (vdr_queue, Processor::Vdr),
-            ] {
+            for (queue, processor) in [(text_queue, Pipeline::TextRag), (vdr_queue, Pipeline::Vdr)]
+            {
                 let consumer = Arc::new(consumer_with(
                     blobs.clone(),
                     status.clone(),

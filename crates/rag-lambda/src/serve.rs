@@ -45,7 +45,7 @@ where
 /// parent and exits before any runtime starts; otherwise it consumes
 /// `processor`'s queue, handing each job the invocation's deadline.
 #[cfg(feature = "ingest")]
-pub fn processor_main(processor: crate::wiring::Processor) -> Result<(), Error> {
+pub fn processor_main(pipeline: rag_core::domain::classify::Pipeline) -> Result<(), Error> {
     crate::serve_if_worker();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,7 +53,7 @@ pub fn processor_main(processor: crate::wiring::Processor) -> Result<(), Error> 
         .block_on(async {
             crate::logging::init();
             let metrics = crate::emf::Emf::install();
-            let handler = crate::wiring::consumer(processor).await?;
+            let handler = crate::wiring::consumer(pipeline).await?;
             let handler = &handler;
             let metrics = &metrics;
             serve_until(|event, deadline_ms| async move {

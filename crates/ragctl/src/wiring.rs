@@ -10,7 +10,7 @@ use rag_core::search::analyzer::Analyzer;
 use rag_core::search::query::{QueryConfig, QueryService};
 use rag_embed::{embedder_from_env, EmbedderSetup};
 use rag_index_pg::{PgConfig, PgIndex};
-use rag_lambda::wiring::SearchParts;
+use rag_lambda::wiring::{SearchModels, SearchParts};
 
 use crate::files::LocalFiles;
 
@@ -57,7 +57,8 @@ impl Services {
         let (embedder, engine) = (setup.embedder.clone(), setup.engine.clone());
         let chunker = Arc::new(Chunker::new(setup.counter.clone(), setup.chunking)?);
         let index = Arc::new(index(embedder.dimensions()).await?);
-        let parts = SearchParts::over(index.pool().clone(), setup)?;
+        let models = SearchModels::from_env(&setup)?;
+        let parts = SearchParts::over(index.pool().clone(), setup, models)?;
         Ok(Self {
             embedder,
             engine,

@@ -1,5 +1,5 @@
 //! `async-v2-vdr-processor`: consumes the VDR queue: documents indexed page by page.
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    rag_lambda::processor_main(rag_lambda::wiring::Processor::Vdr)
+    rag_lambda::processor_main(rag_core::domain::classify::Pipeline::Vdr)
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use aws_config::SdkConfig;
 use rag_aws::{S3BlobStore, SqsJobQueue};
+use rag_core::domain::classify::Pipeline;
 use rag_core::ingest::chunking::Chunker;
 use rag_core::ingest::pipeline::{
     FollowUp, JobConsumer, JobRunner, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
@@ -22,15 +23,6 @@ use super::*;
 
 /// SQS `maxReceiveCount` of the processing queues (DESIGN.md).
 pub const MAX_RECEIVES: u32 = 3;
-
-/// Which queue a processor consumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Processor {
-    /// `text-rag-processor`.
-    TextRag,
-    /// `vdr-processor`.
-    Vdr,
-}
 
 /// The document readers a processor uses: in this process, or in worker
 /// processes (`rag_extract::sandbox`) so that a hostile file cannot stall or
@@ -114,19 +106,19 @@ pub fn consumer_from(
     sdk: &SdkConfig,
     resources: &Resources,
     parts: &SearchParts,
-    processor: Processor,
+    processor: Pipeline,
     limits: ProcessorLimits,
     readers: &Readers,
 ) -> Result<JobConsumer> {
     // The VDR processor sends page-range jobs and hand-backs to its own
     // queue; without the URL, every document runs in one job.
     let jobs: Option<Arc<dyn JobQueue>> = match (processor, &resources.vdr_queue_url) {
-        (Processor::Vdr, Some(vdr)) => Some(Arc::new(SqsJobQueue::from_config(
+        (Pipeline::Vdr, Some(vdr)) => Some(Arc::new(SqsJobQueue::from_config(
             sdk,
             resources.text_rag_queue_url.clone().unwrap_or_default(),
             vdr.clone(),
         ))),
-        (Processor::Vdr, None) => {
+        (Pipeline::Vdr, None) => {
             tracing::warn!(
                 "{} is not set: long documents are not split",
                 env::VDR_PROCESSING_QUEUE_URL
@@ -135,7 +127,7 @@ pub fn consumer_from(
         }
         // The text processor sends page ranges to its own queue and scanned
         // PDFs to the VDR queue.
-        (Processor::TextRag, _) => match &resources.text_rag_queue_url {
+        (Pipeline::TextRag, _) => match &resources.text_rag_queue_url {
             Some(text) => Some(Arc::new(SqsJobQueue::from_config(
                 sdk,
                 text.clone(),
@@ -183,7 +175,7 @@ pub fn consumer_with(
     blobs: Arc<dyn BlobStore>,
     status: Arc<dyn StatusStore>,
     parts: &SearchParts,
-    processor: Processor,
+    processor: Pipeline,
     limits: ProcessorLimits,
     jobs: Option<Arc<dyn JobQueue>>,
     readers: &Readers,
@@ -211,7 +203,7 @@ pub fn consumer_with(
         // Scanned PDFs go on to the VDR queue, long documents' page ranges
         // to the text queue.
         follow_up: match (processor, &jobs) {
-            (Processor::TextRag, Some(jobs)) => Some(FollowUp {
+            (Pipeline::TextRag, Some(jobs)) => Some(FollowUp {
                 jobs: jobs.clone(),
                 ranges: parts.pages.index.clone(),
             }),
@@ -219,8 +211,8 @@ pub fn consumer_with(
         },
     };
     let runner: Arc<dyn JobRunner> = match processor {
-        Processor::TextRag => Arc::new(text),
-        Processor::Vdr => Arc::new(VdrPipeline {
+        Pipeline::TextRag => Arc::new(text),
+        Pipeline::Vdr => Arc::new(VdrPipeline {
             text,
             visual: Some(VisualPages {
                 renderer: readers.renderer.clone(),
@@ -249,7 +241,7 @@ pub fn visuals_from_env() -> Result<Option<rag_vision::VisionSetup>> {
 }
 
 /// `async-v2-{text-rag,vdr}-processor` from the environment.
-pub async fn consumer(processor: Processor) -> Result<JobConsumer> {
+pub async fn consumer(processor: Pipeline) -> Result<JobConsumer> {
     let sdk = rag_aws::sdk_config().await;
     let parts = SearchParts::from_env(&sdk, true).await?;
     let readers = Readers::isolated_in_this_binary()?;

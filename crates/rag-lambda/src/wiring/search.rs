@@ -54,7 +54,7 @@ const PAGE_SPANS: ChunkingConfig = ChunkingConfig {
 /// The page model from the environment (`PAGE_EMBEDDER_URL`, a
 /// ColPali-style service), or else the local stand-in that embeds spans of
 /// page text with the text model `text`.
-pub fn page_embedder(text: &EmbedderSetup) -> Result<Arc<dyn PageEmbedder>> {
+pub fn page_embedder_from_env(text: &EmbedderSetup) -> Result<Arc<dyn PageEmbedder>> {
     Ok(match rag_embed::page_embedder_from_env()? {
         Some(remote) => remote,
         None => Arc::new(TextSpanPageEmbedder::new(
@@ -62,6 +62,26 @@ pub fn page_embedder(text: &EmbedderSetup) -> Result<Arc<dyn PageEmbedder>> {
             Chunker::new(text.counter.clone(), PAGE_SPANS)?,
         )),
     })
+}
+
+/// The models a deployment picks beside the text model: the page model of
+/// VDR search and the reranker, if any.
+pub struct SearchModels {
+    /// Embeds pages and page queries.
+    pub pages: Arc<dyn PageEmbedder>,
+    /// What `rerank: true` queries reorder with.
+    pub reranker: Option<Arc<dyn Reranker>>,
+}
+
+impl SearchModels {
+    /// The models the environment names ([`page_embedder_from_env`],
+    /// [`reranker_from_env`]).
+    pub fn from_env(text: &EmbedderSetup) -> Result<Self> {
+        Ok(Self {
+            pages: page_embedder_from_env(text)?,
+            reranker: reranker_from_env()?,
+        })
+    }
 }
 
 impl SearchParts {
@@ -72,13 +92,17 @@ impl SearchParts {
         let embedder = embedder_from_env(Path::new(LAMBDA_MODEL_DIR))?;
         let settings = DatabaseSettings::from_env(write)?;
         let pool = settings.resolve(sdk).await?.connect().await?;
-        Self::over_with(pool, embedder, settings.password_source(sdk))
+        let models = SearchModels::from_env(&embedder)?;
+        Self::over_with(pool, embedder, models, settings.password_source(sdk))
     }
 
-    /// The parts over a database pool, with the [`page_embedder`] the
-    /// environment names.
-    pub fn over(pool: rag_index_pg::PgPool, embedder: EmbedderSetup) -> Result<Self> {
-        Self::over_with(pool, embedder, None)
+    /// The parts over a database pool, with exactly the models given.
+    pub fn over(
+        pool: rag_index_pg::PgPool,
+        embedder: EmbedderSetup,
+        models: SearchModels,
+    ) -> Result<Self> {
+        Self::over_with(pool, embedder, models, None)
     }
 
     /// [`SearchParts::over`], re-reading the password from `password` when
@@ -86,9 +110,10 @@ impl SearchParts {
     pub fn over_with(
         pool: rag_index_pg::PgPool,
         embedder: EmbedderSetup,
+        models: SearchModels,
         password: Option<Arc<dyn PasswordSource>>,
     ) -> Result<Self> {
-        let pages = page_embedder(&embedder)?;
+        let SearchModels { pages, reranker } = models;
         let mut index = PgIndex::new(pool, embedder.embedder.dimensions())
             .with_page_dimensions(pages.dimensions());
         if let Some(password) = password {
@@ -102,7 +127,7 @@ impl SearchParts {
                 embedder: pages,
                 index,
             },
-            reranker: reranker_from_env()?,
+            reranker,
         })
     }
 

@@ -48,7 +48,7 @@ use rag_core::search::eval::{parse_jsonl, percentile, CorpusEntry, EvalQuery};
 use rag_core::search::query::{QueryRequest, QueryService};
 use rag_core::Caller;
 use rag_index_pg::{PgConfig, PgIndex};
-use rag_lambda::wiring::{page_embedder, query_handler_from, PageParts, SearchParts};
+use rag_lambda::wiring::{page_embedder_from_env, query_handler_from, PageParts, SearchParts};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -143,7 +143,7 @@ struct Bench {
 impl Bench {
     async fn connect(url: &str) -> Result<Self> {
         let setup = wiring::embedder()?;
-        let pages = page_embedder(&setup)?;
+        let pages = page_embedder_from_env(&setup)?;
         let chunker = Chunker::new(setup.counter.clone(), setup.chunking)?;
         let index = connect_creating(url, setup.embedder.dimensions())
             .await?

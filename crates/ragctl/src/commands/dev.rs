@@ -25,7 +25,8 @@ pub async fn serve(
     let setup = wiring::embedder()?;
     let index = wiring::index(setup.embedder.dimensions()).await?;
     index.migrate().await.context("migrating the index")?;
-    let parts = SearchParts::over(index.pool().clone(), setup)?;
+    let models = rag_lambda::wiring::SearchModels::from_env(&setup)?;
+    let parts = SearchParts::over(index.pool().clone(), setup, models)?;
     let config = GatewayConfig {
         addr,
         data_dir,

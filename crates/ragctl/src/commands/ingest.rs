@@ -18,7 +18,7 @@ use rag_core::domain::job::PipelineJob;
 use rag_core::ingest::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, QueueError, StatusStore};
 use rag_extract::sandbox::WorkerProgram;
-use rag_lambda::wiring::{self, Processor, ProcessorLimits, Readers};
+use rag_lambda::wiring::{self, ProcessorLimits, Readers};
 use rag_local::MemoryStatusStore;
 use serde::Serialize;
 
@@ -112,8 +112,8 @@ pub async fn run(a: IngestArgs) -> Result<ExitCode> {
         .map(|consumer| consumer.runner)
     };
     let pipelines = Pipelines {
-        text: pipeline(Processor::TextRag)?,
-        vdr: pipeline(Processor::Vdr)?,
+        text: pipeline(Pipeline::TextRag)?,
+        vdr: pipeline(Pipeline::Vdr)?,
         handed,
         status,
         attributes,
