@@ -593,7 +593,7 @@ impl Stack {
                 &resources,
                 &parts,
                 processor,
-                wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
+                wiring::ProcessorSettings::new(STACK_MAX_DOCUMENT_BYTES),
                 &wiring::Readers::isolated(crate::extract_worker()),
             )
             .expect("consumer")

@@ -510,7 +510,7 @@ async fn consumer_without_database(stack: &Stack) -> JobConsumer {
         &stack.resources,
         &broken,
         rag_core::domain::classify::Pipeline::TextRag,
-        rag_lambda::wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
+        rag_lambda::wiring::ProcessorSettings::new(STACK_MAX_DOCUMENT_BYTES),
         &rag_lambda::wiring::Readers::in_process(),
     )
     .unwrap()
@@ -2197,7 +2197,7 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
         &stack.resources,
         &dying,
         rag_core::domain::classify::Pipeline::TextRag,
-        rag_lambda::wiring::ProcessorLimits::new(STACK_MAX_DOCUMENT_BYTES),
+        rag_lambda::wiring::ProcessorSettings::new(STACK_MAX_DOCUMENT_BYTES),
         &rag_lambda::wiring::Readers::in_process(),
     )
     .unwrap();

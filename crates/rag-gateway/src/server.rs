@@ -19,7 +19,7 @@ use rag_core::realtime::{
 use rag_extract::sandbox::WorkerProgram;
 use rag_lambda::api_processor::ApiProcessor;
 use rag_lambda::wiring::{
-    consumer_with, query_handler_from, ProcessorLimits, Readers, SearchParts,
+    consumer_with, query_handler_from, ProcessorSettings, Readers, SearchParts,
 };
 use rag_local::{
     consume_with, ConsumeOptions, FileJobQueue, FileStatusStore, FsBlobStore, LocalJobQueues,
@@ -294,6 +294,8 @@ impl Gateway {
                 Some(program) => Readers::isolated(program.clone()),
                 None => Readers::in_process(),
             };
+            // VDR settings and the vision model as the environment says.
+            let settings = ProcessorSettings::from_env()?;
             for (queue, processor) in [(text_queue, Pipeline::TextRag), (vdr_queue, Pipeline::Vdr)]
             {
                 let consumer = Arc::new(consumer_with(
@@ -301,9 +303,10 @@ impl Gateway {
                     status.clone(),
                     &parts,
                     processor,
-                    ProcessorLimits {
+                    ProcessorSettings {
                         max_object_bytes: config.max_document_bytes,
                         workers: u32::try_from(config.workers.max(1)).unwrap_or(u32::MAX),
+                        ..settings.clone()
                     },
                     Some(jobs.clone()),
                     &readers,

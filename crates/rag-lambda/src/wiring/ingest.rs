@@ -65,28 +65,42 @@ impl Readers {
     }
 }
 
-/// What a processor may take on: the largest document, and how many
-/// workers (its concurrency) run a long document's page ranges at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessorLimits {
+/// How a processor works: the largest document, how many workers (its
+/// concurrency) run a long document's page ranges at once, whether scans go
+/// on to VDR, how VDR renders and splits, and the vision model of selective
+/// visuals. Given whole to [`consumer_with`], which reads no environment.
+#[derive(Clone)]
+pub struct ProcessorSettings {
     /// Largest object a processor downloads (`MAX_DOCUMENT_BYTES`).
     pub max_object_bytes: u64,
     /// Page-range jobs one document is split into at most
     /// (`TextPipelineConfig::workers`).
     pub workers: u32,
+    /// Scanned PDFs are handed to the VDR pipeline (`ENABLE_VDR_PIPELINE`).
+    pub scans_to_vdr: bool,
+    /// VDR's rendering, batching and splitting.
+    pub vdr: VdrConfig,
+    /// The vision model that reads a document's important images, if any.
+    pub vision: Option<rag_vision::VisionSetup>,
 }
 
-impl ProcessorLimits {
-    /// `max_object_bytes`, with the default number of workers.
+impl ProcessorSettings {
+    /// `max_object_bytes`, with every other setting at its default and no
+    /// vision model.
     pub fn new(max_object_bytes: u64) -> Self {
         Self {
             max_object_bytes,
             workers: TextPipelineConfig::default().workers,
+            scans_to_vdr: true,
+            vdr: VdrConfig::default(),
+            vision: None,
         }
     }
 
-    /// `MAX_DOCUMENT_BYTES` and `TEXT_RAG_WORKERS` (the text processor's
-    /// `maximumConcurrency`), defaults otherwise.
+    /// `MAX_DOCUMENT_BYTES`, `TEXT_RAG_WORKERS` (the text processor's
+    /// `maximumConcurrency`), `ENABLE_VDR_PIPELINE`, the VDR variables
+    /// ([`vdr_config_from_env`]) and the vision model
+    /// ([`visuals_from_env`]), defaults otherwise.
     pub fn from_env() -> Result<Self> {
         let defaults = Self::new(env::bytes(
             env::MAX_DOCUMENT_BYTES,
@@ -96,6 +110,9 @@ impl ProcessorLimits {
         Ok(Self {
             workers: u32::try_from(workers.max(1))
                 .with_context(|| format!("{} is too large", env::TEXT_RAG_WORKERS))?,
+            scans_to_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
+            vdr: vdr_config_from_env()?,
+            vision: visuals_from_env()?,
             ..defaults
         })
     }
@@ -107,7 +124,7 @@ pub fn consumer_from(
     resources: &Resources,
     parts: &SearchParts,
     processor: Pipeline,
-    limits: ProcessorLimits,
+    settings: ProcessorSettings,
     readers: &Readers,
 ) -> Result<JobConsumer> {
     // The VDR processor sends page-range jobs and hand-backs to its own
@@ -141,7 +158,7 @@ pub fn consumer_from(
         resources.status(sdk)?,
         parts,
         processor,
-        limits,
+        settings,
         jobs,
         readers,
     )
@@ -168,19 +185,18 @@ pub fn vdr_config_from_env() -> Result<VdrConfig> {
 }
 
 /// A queue consumer over any storage and status store (the local gateway
-/// uses directories and files). The vision model for selective visuals
-/// comes from the environment in every wiring ([`visuals_from_env`]).
-/// `jobs` is the queue the VDR processor sends page-range jobs to (its own).
+/// uses directories and files), exactly as `settings` say. `jobs` is the
+/// queue the VDR processor sends page-range jobs to (its own).
 pub fn consumer_with(
     blobs: Arc<dyn BlobStore>,
     status: Arc<dyn StatusStore>,
     parts: &SearchParts,
     processor: Pipeline,
-    limits: ProcessorLimits,
+    settings: ProcessorSettings,
     jobs: Option<Arc<dyn JobQueue>>,
     readers: &Readers,
 ) -> Result<JobConsumer> {
-    let vision = visuals_from_env()?;
+    let vision = settings.vision;
     let text = TextPipeline {
         blobs,
         extractor: readers.extractor.clone(),
@@ -193,10 +209,10 @@ pub fn consumer_with(
         )?),
         analyzer: Arc::new(Analyzer::new()),
         config: TextPipelineConfig {
-            max_object_bytes: limits.max_object_bytes,
-            workers: limits.workers,
+            max_object_bytes: settings.max_object_bytes,
+            workers: settings.workers,
             visuals: vision.as_ref().map(|v| v.visuals).unwrap_or_default(),
-            scans_to_vdr: env::flag(env::ENABLE_VDR_PIPELINE, true)?,
+            scans_to_vdr: settings.scans_to_vdr,
             ..TextPipelineConfig::default()
         },
         visuals: vision.map(|v| v.model),
@@ -218,7 +234,7 @@ pub fn consumer_with(
                 renderer: readers.renderer.clone(),
                 embedder: parts.pages.embedder.clone(),
                 index: parts.pages.index.clone(),
-                config: vdr_config_from_env()?,
+                config: settings.vdr,
                 jobs,
             }),
         }),
@@ -250,7 +266,7 @@ pub async fn consumer(processor: Pipeline) -> Result<JobConsumer> {
         &Resources::from_env(),
         &parts,
         processor,
-        ProcessorLimits::from_env()?,
+        ProcessorSettings::from_env()?,
         &readers,
     )
 }

@@ -18,7 +18,7 @@ use rag_core::domain::job::PipelineJob;
 use rag_core::ingest::pipeline::{JobRunner, RunOutcome, RunReporter, TextPipelineConfig};
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, QueueError, StatusStore};
 use rag_extract::sandbox::WorkerProgram;
-use rag_lambda::wiring::{self, ProcessorLimits, Readers};
+use rag_lambda::wiring::{self, ProcessorSettings, Readers};
 use rag_local::MemoryStatusStore;
 use serde::Serialize;
 
@@ -102,9 +102,10 @@ pub async fn run(a: IngestArgs) -> Result<ExitCode> {
             processor,
             // One document at a time: split only where one job could not
             // hold it (over 200 pages).
-            ProcessorLimits {
+            ProcessorSettings {
                 workers: 1,
-                ..ProcessorLimits::new(TextPipelineConfig::default().max_object_bytes)
+                max_object_bytes: TextPipelineConfig::default().max_object_bytes,
+                ..ProcessorSettings::from_env()?
             },
             Some(handed.clone()),
             &readers,
