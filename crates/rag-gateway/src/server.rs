@@ -9,15 +9,13 @@ use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use rag_aws::ApiGatewayNotifier;
-use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
+use rag_core::api::ProcessConfig;
 use rag_core::domain::classify::Pipeline;
-use rag_core::ingest::pipeline::Sweeper;
 use rag_core::ports::{BlobStore, ConnectionStore, JobQueue, StatusStore};
 use rag_core::realtime::{
     NotifyingStatusStore, StatusPublisher, WebSocketConfig, WebSocketService,
 };
 use rag_extract::sandbox::WorkerProgram;
-use rag_lambda::api_processor::ApiProcessor;
 use rag_lambda::wiring::{
     consumer_with, query_handler_from, ProcessorSettings, Readers, SearchParts,
 };
@@ -163,31 +161,17 @@ impl Gateway {
             text_rag: text_queue.clone(),
             vdr: vdr_queue.clone(),
         });
-        let api = ApiProcessor {
-            process: ProcessService {
-                blobs: blobs.clone(),
-                queue: jobs.clone(),
-                status: status.clone(),
-                config: ProcessConfig {
-                    max_object_bytes: config.max_document_bytes,
-                    allowed_buckets: vec![LOCAL_BUCKET.into()],
-                    enable_vdr: true,
-                },
+        let api = rag_lambda::wiring::api_processor_with(
+            blobs.clone(),
+            status.clone(),
+            jobs.clone(),
+            parts.index.clone(),
+            ProcessConfig {
+                max_object_bytes: config.max_document_bytes,
+                allowed_buckets: vec![LOCAL_BUCKET.into()],
+                enable_vdr: true,
             },
-            status: StatusService {
-                status: stored.clone(),
-            },
-            documents: DocumentService {
-                status: status.clone(),
-                index: parts.index.clone(),
-                blobs: blobs.clone(),
-            },
-            sweeper: Sweeper {
-                status: status.clone(),
-                queue: jobs.clone(),
-                batch: rag_lambda::wiring::SWEEP_BATCH,
-            },
-        };
+        );
         let status_reader = stored.clone();
         let state = Arc::new(AppState {
             api,

@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use rag_aws::S3BlobStore;
 use rag_core::api::{DocumentService, ProcessConfig, ProcessService, StatusService};
 use rag_core::ingest::pipeline::Sweeper;
-use rag_core::ports::{Index, JobQueue};
+use rag_core::ports::{BlobStore, Index, JobQueue, StatusStore};
 use rag_index_pg::{PasswordSource, PgConfig, PgIndex};
 
 use crate::api_processor::ApiProcessor;
@@ -29,10 +29,26 @@ pub fn api_processor_from(
     config: ProcessConfig,
     index: Arc<dyn Index>,
 ) -> Result<ApiProcessor> {
-    let status = resources.status(sdk)?;
-    let queue: Arc<dyn JobQueue> = Arc::new(resources.job_queue(sdk)?);
-    let blobs = Arc::new(S3BlobStore::from_config(sdk));
-    Ok(ApiProcessor {
+    Ok(api_processor_with(
+        Arc::new(S3BlobStore::from_config(sdk)),
+        resources.status(sdk)?,
+        Arc::new(resources.job_queue(sdk)?),
+        index,
+        config,
+    ))
+}
+
+/// The api-processor's services over any storage, status store, queues
+/// and index: the function's (S3, DynamoDB, SQS) and the local gateway's
+/// (directories and files) are built here alike.
+pub fn api_processor_with(
+    blobs: Arc<dyn BlobStore>,
+    status: Arc<dyn StatusStore>,
+    queue: Arc<dyn JobQueue>,
+    index: Arc<dyn Index>,
+    config: ProcessConfig,
+) -> ApiProcessor {
+    ApiProcessor {
         process: ProcessService {
             blobs: blobs.clone(),
             queue: queue.clone(),
@@ -52,7 +68,7 @@ pub fn api_processor_from(
             queue,
             batch: SWEEP_BATCH,
         },
-    })
+    }
 }
 
 /// `async-v2-api-processor` from the environment.
