@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{meta, Deadline, Fault, RunReporter, TransientError};
+use super::{meta, Deadline, Fault, RunOutcome, RunReporter, TransientError};
 use crate::domain::job::{JobPart, PageRange, PartRange, PipelineJob};
 use crate::domain::status::{PartProgress, PartReport, Stage};
 use crate::ports::{Index, JobQueue, StatusStore};
@@ -38,10 +38,10 @@ pub(super) fn number_by_page(records: &mut [crate::ports::ChunkRecord]) {
 }
 
 /// Records the plan (at `stage`, fully done) and sends one job per range of
-/// at most `per_job` pages, each knowing when the run `started`; returns how
-/// many. Sending again after a failure only duplicates parts, which the
-/// shared counters count once.
-pub(super) async fn send_parts(
+/// at most `per_job` pages, each knowing when the run `started`; the job
+/// that split the document is then done. Sending again after a failure only
+/// duplicates parts, which the shared counters count once.
+pub(super) async fn fan_out(
     jobs: &dyn JobQueue,
     status: Arc<dyn StatusStore>,
     job: &PipelineJob,
@@ -49,7 +49,7 @@ pub(super) async fn send_parts(
     per_job: u32,
     stage: Stage,
     started: Instant,
-) -> Result<u32, TransientError> {
+) -> Result<RunOutcome, TransientError> {
     let started_at_ms = Some(wall_clock_ms(started));
     let ranges = PageRange::split(total, per_job);
     let parts = ranges.len() as u32;
@@ -85,7 +85,10 @@ pub(super) async fn send_parts(
         })?;
         tracing::info!(statusId = %job.status_id, part = index, parts, first = range.first, last = range.last, "page-range job sent");
     }
-    Ok(parts)
+    Ok(RunOutcome::HandedOver {
+        to: job.pipeline,
+        reason: format!("split into {parts} page-range jobs"),
+    })
 }
 
 /// The wall-clock time (Unix milliseconds) at which `started` was taken:

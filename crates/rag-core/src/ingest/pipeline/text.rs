@@ -313,9 +313,16 @@ impl TextPipeline {
             if numbered && read > 0 {
                 let chunks = self.page_chunks(&extracted.pages[..read], extracted.kind, flavor);
                 if let Some(per_part) = self.pages_per_part(job, pages, chunks.len(), read) {
-                    return self
-                        .fan_out(job, follow, pages as u32, per_part, started)
-                        .await;
+                    return super::parts::fan_out(
+                        follow.jobs.as_ref(),
+                        self.status.clone(),
+                        job,
+                        pages as u32,
+                        per_part,
+                        Stage::Chunking,
+                        started,
+                    )
+                    .await;
                 }
                 chunked = (read == pages && self.visuals.is_none()).then_some(chunks);
             }
@@ -511,31 +518,6 @@ impl TextPipeline {
         Ok(Embedded::Vectors(vectors))
     }
 
-    /// Splits a long document into page-range jobs; this job is then done.
-    async fn fan_out(
-        &self,
-        job: &PipelineJob,
-        follow: &FollowUp,
-        total: u32,
-        per_job: u32,
-        started: Instant,
-    ) -> Result<RunOutcome, TransientError> {
-        let parts = super::parts::send_parts(
-            follow.jobs.as_ref(),
-            self.status.clone(),
-            job,
-            total,
-            per_job,
-            Stage::Chunking,
-            started,
-        )
-        .await?;
-        Ok(RunOutcome::HandedOver {
-            to: Pipeline::TextRag,
-            reason: format!("split into {parts} page-range jobs"),
-        })
-    }
-
     /// One page range of a split document: its pages extracted, chunked,
     /// embedded and stored without touching other ranges; counted in the
     /// run's shared counters, and the document completed by the range that
@@ -706,9 +688,16 @@ impl TextPipeline {
             // rest back.
             let per_job = pages.div_ceil(4).max(1);
             tracing::warn!(statusId = %job.status_id, pages, chunks, per_job, "out of time embedding a whole document; splitting it into page ranges");
-            return self
-                .fan_out(job, follow, pages, per_job, Instant::now())
-                .await;
+            return super::parts::fan_out(
+                follow.jobs.as_ref(),
+                self.status.clone(),
+                job,
+                pages,
+                per_job,
+                Stage::Chunking,
+                Instant::now(),
+            )
+            .await;
         }
         let failure = Failure::new(
             "too_slow",

@@ -33,7 +33,6 @@ use super::text::{changed_while_processed, refused_by_index, Flavor, Object};
 use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
 };
-use crate::domain::classify::Pipeline;
 use crate::domain::job::{JobPart, PageRange, PartRange, PipelineJob};
 use crate::domain::ownership::RENDERED_PAGES_PREFIX;
 use crate::domain::status::{PartReport, Stage, MAX_COUNTED_PAGES};
@@ -215,9 +214,16 @@ impl VdrPipeline {
         if total > per_job {
             match &visual.jobs {
                 Some(jobs) => {
-                    return self
-                        .fan_out(jobs.as_ref(), job, total, per_job, started)
-                        .await
+                    return super::parts::fan_out(
+                        jobs.as_ref(),
+                        self.text.status.clone(),
+                        job,
+                        total,
+                        per_job,
+                        Stage::ConvertingPages,
+                        started,
+                    )
+                    .await
                 }
                 None => {
                     tracing::info!(statusId = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
@@ -237,33 +243,6 @@ impl VdrPipeline {
         };
         self.store_range(visual, &source, job, part, range, deadline)
             .await
-    }
-
-    /// Splits a long document into page-range jobs on the queue; this job
-    /// is then done. Sending again after a failure only duplicates parts,
-    /// which count once.
-    async fn fan_out(
-        &self,
-        jobs: &dyn JobQueue,
-        job: &PipelineJob,
-        total: u32,
-        per_job: u32,
-        started: Instant,
-    ) -> Result<RunOutcome, TransientError> {
-        let parts = super::parts::send_parts(
-            jobs,
-            self.text.status.clone(),
-            job,
-            total,
-            per_job,
-            Stage::ConvertingPages,
-            started,
-        )
-        .await?;
-        Ok(RunOutcome::HandedOver {
-            to: Pipeline::Vdr,
-            reason: format!("split into {parts} page-range jobs"),
-        })
     }
 
     /// One page-range job of a split document (or the continuation of one).
