@@ -11,6 +11,8 @@ pub mod ingest;
 pub mod ports;
 pub mod realtime;
 pub mod search;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use api::error::ApiError;
 pub use domain::identity::Caller;

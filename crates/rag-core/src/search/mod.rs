@@ -9,3 +9,5 @@ pub mod eval;
 pub mod fusion;
 pub mod language;
 pub mod query;
+#[cfg(test)]
+mod service_tests;

@@ -247,6 +247,11 @@ pub struct QueryResult {
     /// `context`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Neighbours>,
+    /// The rendered image of a page result, kept typed so that the link
+    /// (`metadata.image_url`) is made from it rather than from the JSON
+    /// metadata it is also reported in.
+    #[serde(skip)]
+    pub page_image: Option<BlobRef>,
 }
 
 /// The body of a `200` from `POST /v2/query`.
@@ -348,9 +353,13 @@ impl PageHit {
             "text_source".into(),
             Value::String(self.text_source.as_str().into()),
         );
-        if let Some(key) = self.image_key {
-            metadata.insert("image_bucket".into(), Value::String(self.bucket));
-            metadata.insert("image_key".into(), Value::String(key));
+        let page_image = self.image_key.map(|key| BlobRef {
+            bucket: self.bucket,
+            key,
+        });
+        if let Some(image) = &page_image {
+            metadata.insert("image_bucket".into(), Value::String(image.bucket.clone()));
+            metadata.insert("image_key".into(), Value::String(image.key.clone()));
         }
         QueryResult {
             chunk_id: format!("page-{}", self.page_id),
@@ -362,6 +371,7 @@ impl PageHit {
             metadata: Value::Object(metadata),
             citation: None,
             context: None,
+            page_image,
         }
     }
 }
@@ -540,22 +550,17 @@ impl QueryService {
         let Some(links) = &self.links else {
             return results;
         };
-        let blob_of = |r: &QueryResult| {
-            Some(BlobRef {
-                bucket: r.metadata.get("image_bucket")?.as_str()?.to_owned(),
-                key: r.metadata.get("image_key")?.as_str()?.to_owned(),
-            })
-        };
-        let made =
-            futures::future::join_all(results.iter().map(|r| async {
-                match blob_of(r) {
-                Some(blob) => links.link(&blob).await.map_err(|e| {
+        let made = futures::future::join_all(results.iter().map(|r| async {
+            let blob = r.page_image.as_ref()?;
+            links
+                .link(blob)
+                .await
+                .map_err(|e| {
                     tracing::warn!(key = %blob.key, error = %e, "no link to a rendered page");
-                }).ok(),
-                None => None,
-            }
-            }))
-            .await;
+                })
+                .ok()
+        }))
+        .await;
         for (result, url) in results.iter_mut().zip(made) {
             if let (Some(url), Value::Object(m)) = (url, &mut result.metadata) {
                 m.insert("image_url".into(), Value::String(url));
@@ -640,6 +645,7 @@ impl QueryService {
                     metadata,
                     citation,
                     context: None,
+                    page_image: None,
                 }
             })
             .collect();

@@ -200,179 +200,21 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use chrono::Utc;
     use image::{ImageFormat, Rgb, RgbImage};
 
     use super::*;
-    use crate::domain::identity::Caller;
-    use crate::domain::status::{StatusRecord, StatusUpdate, DEFAULT_TTL_SECS};
+    use crate::domain::status::StatusRecord;
     use crate::ingest::chunking::{ApproxTokenCounter, Chunker, ChunkingConfig, TextKind};
     use crate::ingest::pipeline::{RunOutcome, TextPipelineConfig};
     use crate::ingest::visuals::VisualsConfig;
-    use crate::ports::{
-        BlobError, BlobMeta, BlobRef, BlobStore, ChunkRecord, DocumentRecord, DocumentSummary,
-        EmbedError, Embedder, Extractor, Index, IndexError, IndexQuery, IndexResults, StatusStore,
-        StatusStoreError, StatusWrite, StoredChunk,
-    };
-    use crate::ports::{ExtractError, ExtractInput, ExtractedPage};
+    use crate::ports::{BlobMeta, BlobRef, ExtractedPage};
     use crate::ports::{VisionError, VisionRequest};
     use crate::search::analyzer::Analyzer;
+    use crate::testing::{
+        BagOfWordsEmbedder, FixedExtractor, MemoryBlobStore, MemoryIndex, RecordingStatusStore,
+    };
 
     // ------------------------------------------------------------ fakes
-
-    struct Blobs;
-    #[async_trait]
-    impl BlobStore for Blobs {
-        async fn head(&self, _: &BlobRef) -> Result<BlobMeta, BlobError> {
-            Ok(BlobMeta::default())
-        }
-        async fn get(&self, _: &BlobRef, _: u64) -> Result<Vec<u8>, BlobError> {
-            Ok(b"document".to_vec())
-        }
-        async fn put(&self, _: &BlobRef, _: Vec<u8>, _: &str) -> Result<(), BlobError> {
-            Ok(())
-        }
-    }
-
-    struct FixedExtractor(ExtractedDocument);
-    impl Extractor for FixedExtractor {
-        fn extract(&self, _: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError> {
-            Ok(self.0.clone())
-        }
-    }
-
-    struct Ones;
-    #[async_trait]
-    impl Embedder for Ones {
-        fn model_id(&self) -> &str {
-            "ones"
-        }
-        fn dimensions(&self) -> usize {
-            2
-        }
-        async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-            Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
-        }
-        async fn embed_query(&self, _: &str) -> Result<Vec<f32>, EmbedError> {
-            Ok(vec![1.0, 0.0])
-        }
-    }
-
-    #[derive(Default)]
-    struct Stored(Mutex<Vec<ChunkRecord>>);
-    impl Stored {
-        fn text(&self) -> String {
-            let chunks = self.0.lock().map(|c| c.clone()).unwrap_or_default();
-            chunks
-                .iter()
-                .map(|c| c.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    }
-    #[async_trait]
-    impl Index for Stored {
-        async fn replace_document(
-            &self,
-            _: &DocumentRecord,
-            chunks: &[ChunkRecord],
-        ) -> Result<(), IndexError> {
-            if let Ok(mut stored) = self.0.lock() {
-                *stored = chunks.to_vec();
-            }
-            Ok(())
-        }
-        async fn delete_document(&self, _: &Caller, _: &str) -> Result<bool, IndexError> {
-            Ok(false)
-        }
-        async fn search(&self, _: &IndexQuery) -> Result<IndexResults, IndexError> {
-            Ok(IndexResults::default())
-        }
-        async fn documents(&self, _: &Caller) -> Result<Vec<DocumentSummary>, IndexError> {
-            Ok(Vec::new())
-        }
-        async fn document(
-            &self,
-            _: &Caller,
-            _: &str,
-        ) -> Result<Option<DocumentSummary>, IndexError> {
-            Ok(None)
-        }
-        async fn chunks(
-            &self,
-            _: &Caller,
-            _: &str,
-        ) -> Result<Option<Vec<StoredChunk>>, IndexError> {
-            Ok(None)
-        }
-        async fn documents_not_of_model(
-            &self,
-            _: &str,
-            _: Option<&crate::ports::SearchScope>,
-            _: usize,
-        ) -> Result<Vec<crate::ports::OtherModelDocument>, IndexError> {
-            Ok(Vec::new())
-        }
-        async fn replace_vectors(
-            &self,
-            _: &Caller,
-            _: &str,
-            _: &str,
-            _: &[(u32, Vec<f32>)],
-        ) -> Result<bool, IndexError> {
-            Ok(false)
-        }
-        async fn purge(&self, _: &Caller) -> Result<u64, IndexError> {
-            Ok(0)
-        }
-        async fn grant(&self, _: &Caller, _: &str, _: &str) -> Result<bool, IndexError> {
-            Ok(false)
-        }
-        async fn revoke(&self, _: &Caller, _: &str, _: &str) -> Result<bool, IndexError> {
-            Ok(false)
-        }
-        async fn grantees(&self, _: &Caller, _: &str) -> Result<Option<Vec<String>>, IndexError> {
-            Ok(None)
-        }
-    }
-
-    /// Applies the real status rules and keeps every record written.
-    #[derive(Default)]
-    struct History(Mutex<Vec<StatusRecord>>);
-    impl History {
-        fn records(&self) -> Vec<StatusRecord> {
-            self.0.lock().map(|h| h.clone()).unwrap_or_default()
-        }
-        fn of(&self, stage: Stage) -> Vec<StatusRecord> {
-            self.records()
-                .into_iter()
-                .filter(|r| r.status == stage)
-                .collect()
-        }
-    }
-    #[async_trait]
-    impl StatusStore for History {
-        async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
-            let mut history = self.0.lock().map_err(|e| StatusStoreError(e.to_string()))?;
-            let current = history.last();
-            if StatusRecord::check(current, update).is_err() {
-                return Ok(StatusWrite::Stale);
-            }
-            let record = StatusRecord::applied(current, update, Utc::now(), DEFAULT_TTL_SECS);
-            history.push(record.clone());
-            Ok(StatusWrite::Applied(record))
-        }
-        async fn get(&self, _: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
-            Ok(self.records().last().cloned())
-        }
-        async fn list_for_user(
-            &self,
-            _: &str,
-            _: &crate::ports::Listing,
-        ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-            Ok(Vec::new())
-        }
-    }
 
     /// Answers `TRANSCRIPT(<caption>)`; fails for images whose caption
     /// contains "broken", never answers for "stuck"; records the most calls
@@ -488,18 +330,26 @@ mod tests {
     struct Run {
         outcome: RunOutcome,
         text: String,
-        history: Arc<History>,
+        history: Arc<RecordingStatusStore>,
         vision: Arc<FakeVision>,
     }
 
     async fn run(doc: ExtractedDocument, with_model: bool, config: VisualsConfig) -> Run {
-        let history = Arc::new(History::default());
-        let index = Arc::new(Stored::default());
+        let history = Arc::new(RecordingStatusStore::default());
+        let index = Arc::new(MemoryIndex::default());
         let vision = Arc::new(FakeVision::default());
+        let upload = BlobRef {
+            bucket: "b".into(),
+            key: "report.pdf".into(),
+        };
         let pipeline = TextPipeline {
-            blobs: Arc::new(Blobs),
+            blobs: Arc::new(MemoryBlobStore::with(
+                &upload,
+                "document",
+                "application/pdf",
+            )),
             extractor: Arc::new(FixedExtractor(doc)),
-            embedder: Arc::new(Ones),
+            embedder: Arc::new(BagOfWordsEmbedder::default()),
             index: index.clone(),
             status: history.clone(),
             chunker: Arc::new(
@@ -521,10 +371,7 @@ mod tests {
             follow_up: None,
         };
         let (job, _) = PipelineJob::for_object(
-            &BlobRef {
-                bucket: "b".into(),
-                key: "report.pdf".into(),
-            },
+            &upload,
             &BlobMeta {
                 size: 8,
                 content_type: Some("application/pdf".into()),
@@ -544,7 +391,7 @@ mod tests {
         let outcome = pipeline.run(&job).await.expect("no transient error");
         Run {
             outcome,
-            text: index.text(),
+            text: index.text(&upload.status_id()).unwrap_or_default(),
             history,
             vision,
         }
