@@ -1,6 +1,9 @@
 //! EPUB e-books: one Markdown page per document of the spine, in reading
 //! order, each converted with the HTML reader; the book's title (from the
-//! package document's metadata) as a `# ` heading on page 1.
+//! package document's Dublin Core metadata) as a `# ` heading on page 1,
+//! followed by its authors, publisher, date, language, subjects and
+//! description as labelled lines, which a reader (and a search for the
+//! author) expects to find.
 //!
 //! The zip is read through [`Package`] under the archive limits, and the
 //! container and package documents through [`xml::walk`], which refuses
@@ -57,14 +60,17 @@ pub(crate) fn extract(
     let dir = opf_path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
 
     let mut title = String::new();
-    let mut in_title = false;
+    let mut facts = Facts::default();
+    let mut field: Option<(String, String)> = None;
     let mut in_metadata = false;
     let mut manifest: HashMap<String, (String, String)> = HashMap::new();
     let mut spine: Vec<String> = Vec::new();
     xml::walk(&opf, &opf_path, FORMAT, &[], |e| match e {
         Xml::Start(tag) => match tag.name() {
             "metadata" => in_metadata = true,
-            "title" if in_metadata && title.is_empty() => in_title = true,
+            name if in_metadata && Facts::LABELS.iter().any(|(n, _)| *n == name) => {
+                field = Some((name.to_owned(), String::new()));
+            }
             "item" => {
                 if let (Some(id), Some(href)) = (tag.attr("id"), tag.attr("href")) {
                     let media = tag.attr("media-type").unwrap_or_default();
@@ -78,8 +84,23 @@ pub(crate) fn extract(
             }
             _ => {}
         },
-        Xml::Text(text) if in_title => title.push_str(text),
-        Xml::End("title") => in_title = false,
+        Xml::Text(text) => {
+            if let Some((_, value)) = &mut field {
+                value.push_str(text);
+            }
+        }
+        Xml::End(name) if field.as_ref().is_some_and(|(n, _)| n == name) => {
+            if let Some((name, value)) = field.take() {
+                let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+                if name == "title" {
+                    if title.is_empty() {
+                        title = value;
+                    }
+                } else {
+                    facts.add(&name, value);
+                }
+            }
+        }
         Xml::End("metadata") => in_metadata = false,
         _ => {}
     })?;
@@ -129,21 +150,75 @@ pub(crate) fn extract(
             text,
         });
     }
-    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !title.is_empty() {
-        if let Some(first) = pages.first_mut() {
-            let heading = format!("# {title}");
-            // The first chapter may already open with the same heading.
-            if !first.text.starts_with(&heading) {
-                first.text = if first.text.is_empty() {
-                    heading
-                } else {
-                    format!("{heading}\n\n{}", first.text)
-                };
-            }
+    if let Some(first) = pages.first_mut() {
+        let heading = (!title.is_empty()).then(|| format!("# {title}"));
+        // The first chapter may already open with the same heading.
+        let heading = heading.filter(|h| !first.text.starts_with(h.as_str()));
+        let front: Vec<String> = heading.into_iter().chain(facts.lines()).collect();
+        if !front.is_empty() {
+            let front = front.join("\n\n");
+            first.text = if first.text.is_empty() {
+                front
+            } else if first.text.starts_with(&format!("# {title}")) && !title.is_empty() {
+                // After the chapter's own title heading.
+                let (heading, rest) = first.text.split_once('\n').unwrap_or((&first.text, ""));
+                format!("{heading}\n\n{front}\n\n{}", rest.trim_start())
+            } else {
+                format!("{front}\n\n{}", first.text)
+            };
         }
     }
     Ok((pages, notes))
+}
+
+/// The Dublin Core facts of a book, besides its title, in the order they
+/// are shown.
+#[derive(Debug, Default)]
+struct Facts(Vec<(&'static str, Vec<String>)>);
+
+impl Facts {
+    /// Dublin Core elements read, with their labels (`title` is the heading).
+    const LABELS: &[(&str, &str)] = &[
+        ("title", "Title"),
+        ("creator", "Authors"),
+        ("contributor", "Contributors"),
+        ("publisher", "Publisher"),
+        ("date", "Date"),
+        ("language", "Language"),
+        ("subject", "Subjects"),
+        ("description", "Description"),
+    ];
+
+    fn add(&mut self, element: &str, value: String) {
+        let Some((_, label)) = Self::LABELS.iter().find(|(n, _)| *n == element) else {
+            return;
+        };
+        if value.is_empty() {
+            return;
+        }
+        // A description is often HTML, escaped into the package document.
+        let value = if *label == "Description" && value.contains('<') {
+            html::to_markdown(&value).unwrap_or(value)
+        } else {
+            value
+        };
+        match self.0.iter_mut().find(|(l, _)| l == label) {
+            Some((_, values)) if !values.contains(&value) => values.push(value),
+            Some(_) => {}
+            None => self.0.push((label, vec![value])),
+        }
+    }
+
+    /// `**Label:** value, value` lines, in [`Facts::LABELS`] order.
+    fn lines(&self) -> Vec<String> {
+        Self::LABELS
+            .iter()
+            .filter_map(|(_, label)| {
+                let (_, values) = self.0.iter().find(|(l, _)| l == label)?;
+                Some(format!("**{label}:** {}", values.join(", ")))
+            })
+            .collect()
+    }
 }
 
 /// Whether `META-INF/encryption.xml` lists content encrypted by anything

@@ -1,5 +1,6 @@
 //! RSS 2.0 (and RSS 1.0) and Atom feeds as one Markdown page: the feed's
-//! title as a `# ` heading, then per item its title as a `## ` heading, its
+//! title as a `# ` heading and its description (RSS `description`, Atom
+//! `subtitle`) below it, then per item its title as a `## ` heading, its
 //! link and date, and its content (or description, or summary), HTML
 //! converted with the HTML reader.
 //!
@@ -22,6 +23,10 @@ struct Entry {
     content: Option<(String, bool)>,
     /// Short description (RSS `description`, Atom `summary`).
     summary: Option<(String, bool)>,
+    /// RSS `author`, `dc:creator`, Atom `author`.
+    authors: Vec<String>,
+    /// RSS `category`, Atom `category term`.
+    categories: Vec<String>,
 }
 
 /// A field of an entry (or the feed's title) being read.
@@ -75,6 +80,7 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
     let mut depth = 0usize;
     let mut root: Option<String> = None;
     let mut feed_title = String::new();
+    let mut feed_description = String::new();
     let mut entries: Vec<Entry> = Vec::new();
     // Depth of the open item/entry element.
     let mut entry_depth: Option<usize> = None;
@@ -117,6 +123,14 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
                             }
                         }
                         "pubDate" | "published" | "updated" | "date" => Some("date"),
+                        "author" | "creator" => Some("author"),
+                        "category" => match (tag.attr("term"), entries.last_mut()) {
+                            (Some(term), Some(entry)) => {
+                                entry.categories.push(term);
+                                None
+                            }
+                            _ => Some("category"),
+                        },
                         "encoded" | "content" => Some("content"),
                         "description" | "summary" => Some("summary"),
                         _ => None,
@@ -130,13 +144,22 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
                         });
                     }
                 }
-            } else if name == "title" && feed_title.is_empty() {
-                let parent = path.last().map(String::as_str);
-                if matches!(parent, Some("channel") | Some("feed")) {
+            } else if matches!(path.last().map(String::as_str), Some("channel" | "feed")) {
+                let captured = match name.as_str() {
+                    "title" if feed_title.is_empty() => Some("feed title"),
+                    "description" | "subtitle" if feed_description.is_empty() => {
+                        Some("feed description")
+                    }
+                    _ => None,
+                };
+                if let Some(captured) = captured {
+                    let kind = tag.attr("type").unwrap_or_default().to_ascii_lowercase();
                     field = Some(Field {
-                        name: "feed title",
+                        name: captured,
                         depth,
-                        html: false,
+                        // RSS descriptions may hold escaped HTML; an Atom
+                        // subtitle says when it does.
+                        html: kind != "text" && !kind.starts_with("text/plain"),
                         text: String::new(),
                     });
                 }
@@ -151,7 +174,11 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
         Xml::End(_) => {
             if field.as_ref().is_some_and(|f| f.depth == depth) {
                 if let Some(done) = field.take() {
-                    store(done, &mut feed_title, entries.last_mut());
+                    match done.name {
+                        "feed title" => feed_title = done.text,
+                        "feed description" => feed_description = done.text,
+                        _ => store(done, entries.last_mut()),
+                    }
                 }
             }
             if entry_depth == Some(depth) {
@@ -194,6 +221,10 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
     if !feed_title.is_empty() {
         blocks.push(format!("# {feed_title}"));
     }
+    let about = markdown_of(&feed_description, true)?;
+    if !about.is_empty() {
+        blocks.push(about);
+    }
     for entry in entries {
         let title = one_line(&entry.title);
         let title = if title.is_empty() {
@@ -211,6 +242,19 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
         if !date.is_empty() {
             about.push(format!("Date: {date}"));
         }
+        for (label, values) in [
+            ("Author", &entry.authors),
+            ("Categories", &entry.categories),
+        ] {
+            let values: Vec<String> = values
+                .iter()
+                .map(|v| one_line(v))
+                .filter(|v| !v.is_empty())
+                .collect();
+            if !values.is_empty() {
+                about.push(format!("{label}: {}", values.join(", ")));
+            }
+        }
         if !about.is_empty() {
             blocks.push(about.join("\n"));
         }
@@ -219,24 +263,25 @@ pub(crate) fn to_markdown(text: &str) -> Result<String, ExtractError> {
             .filter(|(t, _)| !t.trim().is_empty())
             .or(entry.summary);
         if let Some((text, is_html)) = body {
-            let text = if is_html && (text.contains('<') || text.contains('&')) {
-                html::to_markdown(&text)?
-            } else {
-                text.trim().to_owned()
-            };
-            if !text.trim().is_empty() {
-                blocks.push(text.trim().to_owned());
+            let text = markdown_of(&text, is_html)?;
+            if !text.is_empty() {
+                blocks.push(text);
             }
         }
     }
     Ok(blocks.join("\n\n"))
 }
 
-fn store(field: Field, feed_title: &mut String, entry: Option<&mut Entry>) {
-    if field.name == "feed title" {
-        *feed_title = field.text;
-        return;
-    }
+/// A field's text as Markdown: HTML converted, plain text trimmed.
+fn markdown_of(text: &str, is_html: bool) -> Result<String, ExtractError> {
+    Ok(if is_html && (text.contains('<') || text.contains('&')) {
+        html::to_markdown(text)?.trim().to_owned()
+    } else {
+        text.trim().to_owned()
+    })
+}
+
+fn store(field: Field, entry: Option<&mut Entry>) {
     let Some(entry) = entry else { return };
     match field.name {
         "title" => entry.title = field.text,
@@ -245,6 +290,8 @@ fn store(field: Field, feed_title: &mut String, entry: Option<&mut Entry>) {
         "date" if entry.date.is_empty() => entry.date = field.text,
         "content" => entry.content = Some((field.text, field.html)),
         "summary" => entry.summary = Some((field.text, field.html)),
+        "author" => entry.authors.push(field.text),
+        "category" => entry.categories.push(field.text),
         _ => {}
     }
 }

@@ -33,6 +33,7 @@ mod office;
 mod pages;
 pub mod pdf;
 pub mod sandbox;
+mod sniff;
 mod spreadsheet;
 mod table;
 
@@ -205,7 +206,7 @@ impl FileExtractor {
                 ..input
             };
         }
-        let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
+        let reader = pick_reader(&input)?;
         let limits = self.limits;
         let options = Options {
             ocr: !self.without_ocr,
@@ -309,7 +310,7 @@ pub(crate) fn read_nested(
     {
         return Err(ExtractError::Encrypted);
     }
-    let reader = sniff_feed(route(input.file_name, input.content_type)?, &input);
+    let reader = pick_reader(&input)?;
     reader.read(input, limits, options)
 }
 
@@ -513,19 +514,33 @@ fn route(key: &str, content_type: Option<&str>) -> Result<Reader, ExtractError> 
     }
 }
 
-/// An XML file (by extension or MIME type) whose root element is `<rss>`
-/// or an Atom `<feed>` goes to the feed reader rather than as plain text.
-fn sniff_feed(reader: Reader, input: &ExtractInput<'_>) -> Reader {
-    let xml = extension(input.file_name) == "xml"
-        || matches!(
-            mime_type(input.content_type).as_str(),
-            "application/xml" | "text/xml"
-        );
-    let head = &input.bytes[..input.bytes.len().min(4096)];
-    if reader == Reader::Text && xml && feed::looks_like_feed(&String::from_utf8_lossy(head)) {
-        Reader::Feed
-    } else {
-        reader
+/// Picks the reader for `input`: by its name and type ([`route`]), then by
+/// its content ([`sniff`]) where those say only "XML" (a feed or an XHTML
+/// page saved as `.xml`) or nothing at all (no or an unknown extension, no
+/// or a generic binary type: a download saved without its name, an
+/// attachment sent as `application/octet-stream`).
+fn pick_reader(input: &ExtractInput<'_>) -> Result<Reader, ExtractError> {
+    let ext = extension(input.file_name);
+    let mime = mime_type(input.content_type);
+    let says_xml = ext == "xml" || matches!(mime.as_str(), "application/xml" | "text/xml");
+    let generic_type = matches!(
+        mime.as_str(),
+        "" | "application/octet-stream" | "binary/octet-stream"
+    );
+    let known_refused = KNOWN_UNSUPPORTED
+        .iter()
+        .map(|(exts, _)| *exts)
+        .chain(OFFICE_REFUSED.iter().map(|(exts, _, _)| *exts))
+        .any(|exts| exts.contains(&ext.as_str()));
+    let head = &input.bytes[..input.bytes.len().min(8 * 1024)];
+    match route(input.file_name, input.content_type) {
+        Ok(Reader::Text) if says_xml => {
+            Ok(sniff::markup(&String::from_utf8_lossy(head)).unwrap_or(Reader::Text))
+        }
+        Err(refused) if generic_type && !known_refused => {
+            sniff::by_content(input.bytes).ok_or(refused)
+        }
+        routed => routed,
     }
 }
 

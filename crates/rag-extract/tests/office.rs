@@ -40,7 +40,7 @@ fn pptx_slides_in_presentation_order_with_titles_bullets_tables_notes_and_images
          - Revenue grew 12%\n  - Mostly in & around Europe\n\n\
          Plain line\n\n\
          | Region | Sales |\n| --- | --- |\n| EMEA | 4 \\| 5 |\n| APAC | 3 |\n\n\
-         [image: Bar chart of sales by region]\n\n\
+         ![Bar chart of sales by region](Picture4)\n\n\
          Notes:\nMention the EMEA launch.\n\nKeep it short."
     );
     assert_eq!(
@@ -119,7 +119,7 @@ fn docx_headings_lists_tables_links_and_images() {
         "# Employee handbook\n\n# Getting started\n\nWelcome aboard.\n\n\
          Read the [security policy](https://intranet.example.com/security%20policy) and the FAQ.\n\n\
          ## Your first week\n\n- Meet your team\n  - Book a lunch\n- Set up your laptop\n\n\
-         Badges are issued on day one. (Desk 4)\n\n[image: Office floor plan]\n\n\
+         Badges are issued on day one. (Desk 4)\n\n![Office floor plan](Picture1)\n\n\
          | Day | Task | Owner |\n| --- | --- | --- |\n| Monday | Orientation |  |\n| Tuesday | Training | HR |"
     );
 }
@@ -211,7 +211,7 @@ fn odp_pages_with_titles_lists_tables_images_and_notes() {
             (
                 Some(1),
                 "## Roadmap 2025\n\n- Point one\n  - Detail\n\n| Q1 | Beta |\n| --- | --- |\n| Q2 | Launch |\n\n\
-                 [image: Company logo in blue]\n\nNotes:\nSay hello."
+                 ![Company logo in blue](1.png)\n\nNotes:\nSay hello."
             ),
             (Some(2), "Questions?")
         ]
@@ -519,8 +519,8 @@ fn docx_from_python_docx_with_numbered_lists_comments_images_and_headers() {
          ## Highlights\n\n- Revenue up\n  - Mostly in Europe\n- Costs flat\n\n\
          ## Plan\n\n1. Collect data\n2. Clean data\n   1. Drop duplicates\n   2. Fill gaps\n3. Train model\n\n\
          | Region | Q1 | Q2 |\n| --- | --- | --- |\n| EMEA | 4.5 | 5.25 |\n| APAC | 3 | 3.5 |\n\n\
-         [image: Revenue by quarter]\n\n\
-         Team photo: [image: Team at the offsite] (May).\n\n\
+         ![Revenue by quarter](Picture1.png)\n\n\
+         Team photo: ![Team at the offsite](Picture2.jpg) (May).\n\n\
          The end.\n\n\
          # Comments\n\n- Ana Lima, on \"revenue rose 8%\": Is this audited?\n\n\
          # Header\n\nACME Confidential\n\n# Footer\n\nInternal use only"
@@ -549,11 +549,13 @@ fn docx_from_python_docx_with_numbered_lists_comments_images_and_headers() {
             (0, 16, 16, None, "image/png"),
         ]
     );
-    assert!(before(doc, &images[0]).ends_with("| APAC | 3 | 3.5 |\n\n[image: Revenue by quarter]"));
-    assert!(before(doc, &images[1]).ends_with("Team photo: [image: Team at the offsite]"));
+    assert!(before(doc, &images[0])
+        .ends_with("| APAC | 3 | 3.5 |\n\n![Revenue by quarter](Picture1.png)"));
+    assert!(before(doc, &images[1]).ends_with("Team photo: ![Team at the offsite](Picture2.jpg)"));
     // The picture without alt text had a paragraph of its own: it sits at
     // the end of the block before.
-    assert!(before(doc, &images[2]).ends_with("Team photo: [image: Team at the offsite] (May)."));
+    assert!(before(doc, &images[2])
+        .ends_with("Team photo: ![Team at the offsite](Picture2.jpg) (May)."));
     assert!(images[0].data.starts_with(PNG) && images[2].data.starts_with(PNG));
     assert!(images[1].data.starts_with(JPEG));
 }
@@ -569,7 +571,7 @@ fn docx_from_libreoffice_with_footnotes_endnotes_comments_and_nested_numbering()
          Results are on the [project page](https://example.org/falcon).\n\n\
          1. Collect samples\n2. Label jars\n   a. Use waterproof ink\n   b. Add the date\n3. Ship to the lab\n\n\
          | Site | Depth |\n| --- | --- |\n| North | 3.2 m |\n| South | 4.8 m |\n\n\
-         Map: [image: Map of the survey sites] (north is up).\n\n\
+         Map: ![Map of the survey sites](Map.png) (north is up).\n\n\
          # Footnotes\n\n[^1]: Sites in the northern region only.\n[^2]: Measured at noon.\n\n\
          # Endnotes\n\n[^i]: Including travel days.\n\n\
          # Comments\n\n- Bo Chen, on \"12 cm\": Needs a source.\n\n\
@@ -586,7 +588,7 @@ fn docx_from_libreoffice_with_footnotes_endnotes_comments_and_nested_numbering()
         ),
         (160, 80, Some("Map of the survey sites"), "image/png")
     );
-    assert!(before(&doc, map).ends_with("Map: [image: Map of the survey sites]"));
+    assert!(before(&doc, map).ends_with("Map: ![Map of the survey sites](Map.png)"));
 }
 
 #[test]
@@ -611,7 +613,7 @@ fn pptx_from_python_pptx_with_charts_tables_notes_and_pictures() {
                 "## Sales\n\n### Chart: Sales by region\n\n\
                  | Category | EMEA | APAC |\n| --- | --- | --- |\n\
                  | Q1 | 4.5 | 3 |\n| Q2 | 5.25 | 3.5 |\n| Q3 | 6 | 4.25 |\n\n\
-                 [image: Falcon logo]\n\nNotes:\nEMEA leads every quarter."
+                 ![Falcon logo](Picture3.png)\n\nNotes:\nEMEA leads every quarter."
             ),
             (
                 Some(4),
@@ -631,7 +633,7 @@ fn pptx_from_python_pptx_with_charts_tables_notes_and_pictures() {
         ),
         (2, 120, 60, Some("Falcon logo"))
     );
-    assert!(before(&doc, logo).ends_with("| Q3 | 6 | 4.25 |\n\n[image: Falcon logo]"));
+    assert!(before(&doc, logo).ends_with("| Q3 | 6 | 4.25 |\n\n![Falcon logo](Picture3.png)"));
     assert!(logo.data.starts_with(PNG));
 }
 
@@ -639,7 +641,7 @@ fn pptx_from_python_pptx_with_charts_tables_notes_and_pictures() {
 fn odt_and_odp_pictures_are_placed_too() {
     let odt = ok(&fixture("notes.odt"), "notes.odt");
     assert_eq!(odt.images.len(), 1);
-    assert!(before(&odt, &odt.images[0]).ends_with("Map: [image: Map of the survey sites]"));
+    assert!(before(&odt, &odt.images[0]).ends_with("Map: ![Map of the survey sites](Map.png)"));
     assert_eq!((odt.images[0].width, odt.images[0].height), (160, 80));
 
     // LibreOffice's copy of the deck: the chart and the table keep their
@@ -652,7 +654,10 @@ fn odt_and_odp_pictures_are_placed_too() {
         (logo.page_index, logo.alt.as_deref()),
         (2, Some("Falcon logo"))
     );
-    assert_eq!(before(&odp, logo), "## Sales\n\n[image: Falcon logo]");
+    assert_eq!(
+        before(&odp, logo),
+        "## Sales\n\n![Falcon logo](Picture3.png)"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! E-mail messages, RFC 822/MIME (`.eml`) and Outlook (`.msg`), as
-//! Markdown: the subject as a heading, From, To, Cc and Date, the body
+//! Markdown: the subject as a heading, then From, To, Cc, Date and Subject
+//! as labelled fields, the body
 //! (plain text, or the HTML part through the HTML reader when there is no
 //! plain one), and the attachments listed by name. Attachments the
 //! extractor reads (PDF, Office, text, images, ...) follow as further pages,
@@ -235,6 +236,11 @@ fn header_and_body(message: &Message, notes: &mut Vec<String>) -> (String, Vec<u
     }
     if let Some(date) = &message.date {
         fields.push(format!("- **Date:** {}", one_line(date)));
+    }
+    // Also as a field: readers look for it with the others, and a chunk
+    // cut below the heading still says what the message is about.
+    if let Some(subject) = &subject {
+        fields.push(format!("- **Subject:** {subject}"));
     }
     if !fields.is_empty() {
         out.push_str(&fields.join("\n"));

@@ -7,7 +7,7 @@
 //!   `-`, counted per list as Word counts them; nested levels are indented.
 //! - Tables as Markdown tables, hyperlinks (elements and `HYPERLINK` fields)
 //!   as Markdown links, charts as their title and data table.
-//! - Images as their descriptions (`[image: ...]`), and in
+//! - Images as their descriptions (`![description](Picture1.png)`), and in
 //!   [`ExtractedDocument::images`](rag_core::ports::ExtractedDocument)
 //!   with their bytes and place in the text.
 //! - Footnotes and endnotes stay out of the running text: a marker where
@@ -664,6 +664,8 @@ struct Paragraph {
 #[derive(Default)]
 struct Drawing {
     alt: Option<String>,
+    /// The shape's name (`docPr name`, "Picture 1").
+    name: Option<String>,
     /// The image part (`blip`'s `r:embed`, VML `imagedata`'s `r:id`).
     image: Option<String>,
     chart: Option<String>,
@@ -852,11 +854,15 @@ impl<'a, 'b> Body<'a, 'b> {
                     let image = (tag.name() == "imagedata")
                         .then(|| self.part(tag.attr("r:id")))
                         .flatten();
+                    let name = matches!(tag.name(), "docPr" | "cNvPr")
+                        .then(|| tag.attr("name"))
+                        .flatten();
                     if let Some(drawing) = self.drawings.last_mut() {
                         let alt = alt.filter(|a| !a.trim().is_empty());
                         if drawing.alt.is_none() {
                             drawing.alt = alt;
                         }
+                        drawing.name = drawing.name.take().or(name);
                         drawing.image = drawing.image.take().or(image);
                     }
                 }
@@ -1024,7 +1030,10 @@ impl<'a, 'b> Body<'a, 'b> {
             (Some(part), Some(images)) => images.mark(part, drawing.alt.as_deref()),
             _ => None,
         };
-        let alt = drawing.alt.as_deref().and_then(image);
+        let alt = drawing
+            .alt
+            .as_deref()
+            .and_then(|alt| image(alt, drawing.name.as_deref(), drawing.image.as_deref()));
         let text = match (alt, mark) {
             (Some(alt), Some(mark)) => format!(" {alt}{mark} "),
             (Some(alt), None) => format!(" {alt} "),

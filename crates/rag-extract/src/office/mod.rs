@@ -476,10 +476,36 @@ fn tidy(text: &str) -> String {
         .join("\n")
 }
 
-/// An image's alternative text as `[image: ...]`, or nothing without one.
-pub(crate) fn image(alt: &str) -> Option<String> {
-    let alt = one_line(&images::unmarked(alt));
-    (!alt.is_empty()).then(|| format!("[image: {alt}]"))
+/// An image's alternative text as a Markdown image reference where the
+/// picture was (`![alt](Picture4.jpg)`), or nothing without one. The target
+/// names the picture by its shape's name (word characters only, as Office
+/// shows it in the selection pane) with its image part's extension, else by
+/// the part's own file name: a reader sees which picture the text
+/// describes, and the image itself never reaches the index.
+pub(crate) fn image(alt: &str, shape: Option<&str>, part: Option<&str>) -> Option<String> {
+    let alt = one_line(&images::unmarked(alt)).replace(['[', ']'], "");
+    if alt.is_empty() {
+        return None;
+    }
+    let file = part
+        .and_then(|p| p.rsplit('/').next())
+        .filter(|f| !f.is_empty());
+    let extension = file.and_then(|f| f.rsplit_once('.')).map(|(_, e)| e);
+    let shape: Option<String> = shape
+        .map(|s| {
+            s.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .filter(|s: &String| !s.is_empty());
+    let target = match (shape, extension, file) {
+        (Some(shape), Some(extension), _) => format!("{shape}.{extension}"),
+        (_, _, Some(file)) => file.to_owned(),
+        (Some(shape), None, None) => shape,
+        (None, _, None) => String::new(),
+    };
+    let target = target.replace(['(', ')', ' '], "");
+    Some(format!("![{alt}]({target})"))
 }
 
 /// The zip inside a password-protected OOXML file (ECMA-376 agile or

@@ -124,6 +124,8 @@ struct Paragraph {
 #[derive(Default)]
 struct Frame {
     class: Option<String>,
+    /// `draw:name` ("Image1"), what the picture is called in the editor.
+    name: Option<String>,
     has_image: bool,
     /// The picture's part in the package.
     href: Option<String>,
@@ -148,6 +150,7 @@ impl Content {
                 "notes" => self.in_notes = true,
                 "frame" => self.frames.push(Frame {
                     class: tag.attr("presentation:class"),
+                    name: tag.attr("draw:name"),
                     ..Frame::default()
                 }),
                 "object" | "object-ole" => {
@@ -280,7 +283,7 @@ impl Content {
         };
         let text = format!(
             "{}{}",
-            image(&alt).unwrap_or_default(),
+            image(&alt, frame.name.as_deref(), frame.href.as_deref()).unwrap_or_default(),
             mark.map(String::from).unwrap_or_default()
         );
         if text.is_empty() {

@@ -150,6 +150,8 @@ struct Shapes<'a, 'b> {
 #[derive(Default)]
 struct Picture {
     alt: Option<String>,
+    /// The shape's name ("Picture 4").
+    name: Option<String>,
     /// The image part.
     image: Option<String>,
 }
@@ -222,7 +224,11 @@ impl<'a, 'b> Shapes<'a, 'b> {
             (Some(part), Some(images)) => images.mark(part, picture.alt.as_deref()),
             _ => None,
         };
-        let alt = picture.alt.as_deref().and_then(image).unwrap_or_default();
+        let alt = picture
+            .alt
+            .as_deref()
+            .and_then(|alt| image(alt, picture.name.as_deref(), picture.image.as_deref()))
+            .unwrap_or_default();
         let text = format!("{alt}{}", mark.map(String::from).unwrap_or_default());
         self.body.raw(&text);
     }
@@ -265,6 +271,7 @@ impl<'a, 'b> Shapes<'a, 'b> {
                     let alt = tag.attr("descr").or_else(|| tag.attr("title"));
                     if let Some(picture) = &mut self.picture {
                         picture.alt = picture.alt.take().or(alt.filter(|a| !a.trim().is_empty()));
+                        picture.name = picture.name.take().or(tag.attr("name"));
                     }
                 }
                 "blip" => {

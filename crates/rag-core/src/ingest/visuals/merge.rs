@@ -9,7 +9,7 @@ use crate::ports::{ExtractedImage, ExtractedPage};
 
 /// How far (in bytes, beyond the alt text's own length) on either side of
 /// an image's offset to look for its alt text before adding it again:
-/// extractors often write `[image: alt]` where the image sits.
+/// extractors often write `![alt](file)` where the image sits.
 const ALT_SEARCH_SLACK: usize = 64;
 
 /// Inserts, at each image's offset in its page, the transcription of the

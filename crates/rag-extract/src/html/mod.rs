@@ -8,6 +8,8 @@ use htmd::{Element, HtmlToMarkdown};
 use markup5ever_rcdom::{Node, NodeData};
 use rag_core::ports::ExtractError;
 
+mod links;
+
 /// Elements whose content is never the document's text.
 const SKIPPED: &[&str] = &[
     "script", "style", "nav", "footer", "aside", "noscript", "iframe", "svg", "form", "template",
@@ -37,9 +39,26 @@ const RAW_TEXT: &[&str] = &[
 #[derive(Default)]
 struct Captured {
     title: Option<String>,
+    /// The first `<h1>`: the page's own title where `<title>` adds the
+    /// site's name.
+    heading: Option<String>,
+    /// The article body of a page made by a known generator (MediaWiki's
+    /// `#mw-content-text`): what the page is about, without the chrome that
+    /// `<main>` also holds there (the interlanguage list, page tools).
+    bodies: Vec<String>,
     mains: Vec<String>,
     articles: Vec<String>,
 }
+
+/// `id`s of the article body in pages of known generators.
+const BODY_IDS: &[&str] = &["mw-content-text"];
+/// Classes of page chrome inside an article body: MediaWiki's `[edit]`
+/// links and what it marks as not for print (navigation boxes, hatnotes'
+/// tools).
+const CHROME_CLASSES: &[&str] = &["mw-editsection", "noprint", "navbox", "mw-jump-link"];
+/// ARIA roles of page chrome. Not `banner` nor `contentinfo`: real pages
+/// put them on content (Bing marks each result's snippet `contentinfo`).
+const CHROME_ROLES: &[&str] = &["navigation", "search", "menu"];
 
 type Shared = Arc<Mutex<Captured>>;
 
@@ -62,13 +81,22 @@ pub(crate) fn to_markdown(html: &str) -> Result<String, ExtractError> {
     })?;
     let captured = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
 
-    let mut body = if let Some(main) = captured
-        .mains
-        .iter()
-        .map(|m| m.trim())
-        .find(|m| !m.is_empty())
-    {
-        main.to_owned()
+    let first = |parts: &[String]| {
+        parts
+            .iter()
+            .map(|m| m.trim())
+            .find(|m| !m.is_empty())
+            .map(str::to_owned)
+    };
+    let body_of_generator = first(&captured.bodies);
+    let title = match (&body_of_generator, captured.heading) {
+        (Some(_), Some(heading)) => Some(heading),
+        _ => captured.title,
+    };
+    let mut body = if let Some(body) = body_of_generator {
+        body
+    } else if let Some(main) = first(&captured.mains) {
+        main
     } else {
         let articles: Vec<&str> = captured
             .articles
@@ -82,7 +110,7 @@ pub(crate) fn to_markdown(html: &str) -> Result<String, ExtractError> {
             articles.join("\n\n")
         }
     };
-    if let Some(title) = captured.title.filter(|t| !t.is_empty()) {
+    if let Some(title) = title.filter(|t| !t.is_empty()) {
         let has_h1 = body.lines().any(|l| l.starts_with("# "));
         if !has_h1 {
             body = if body.is_empty() {
@@ -96,14 +124,24 @@ pub(crate) fn to_markdown(html: &str) -> Result<String, ExtractError> {
 }
 
 fn converter(shared: &Shared) -> HtmlToMarkdown {
-    let (title, main, role_main, article) = (
+    let (title, heading, main, role_main, article) = (
+        shared.clone(),
         shared.clone(),
         shared.clone(),
         shared.clone(),
         shared.clone(),
     );
     HtmlToMarkdown::builder()
+        // `* item` and `1. item`, as the office readers and most Markdown
+        // writers put them, not htmd's `*   item`.
+        .options(htmd::options::Options {
+            ul_bullet_spacing: 1,
+            ol_number_spacing: 1,
+            ..Default::default()
+        })
         .skip_tags(SKIPPED.to_vec())
+        .add_handler(vec!["a"], links::anchor)
+        .add_handler(vec!["img"], links::image)
         .add_handler(vec!["title"], move |e: Element| {
             let text = e.content.split_whitespace().collect::<Vec<_>>().join(" ");
             with(&title, |c| {
@@ -112,6 +150,22 @@ fn converter(shared: &Shared) -> HtmlToMarkdown {
                 }
             });
             None
+        })
+        .add_handler(vec!["h1"], move |e: Element| {
+            let text = e.content.split_whitespace().collect::<Vec<_>>().join(" ");
+            with(&heading, |c| {
+                if c.heading.is_none() && !text.is_empty() {
+                    c.heading = Some(text.clone());
+                }
+            });
+            // As htmd's own heading handler writes it.
+            Some(format!("\n\n# {text}\n\n"))
+        })
+        .add_handler(vec!["span", "label"], |e: Element| {
+            if is_chrome(&e) {
+                return None;
+            }
+            Some(e.content.to_owned())
         })
         .add_handler(vec!["header"], |e: Element| {
             has_ancestor(e.node, CONTENT_ROOTS).then(|| block(e.content))
@@ -123,6 +177,15 @@ fn converter(shared: &Shared) -> HtmlToMarkdown {
             Some(block(e.content))
         })
         .add_handler(vec!["div", "section"], move |e: Element| {
+            if is_chrome(&e) {
+                return None;
+            }
+            if e.attrs
+                .iter()
+                .any(|a| &*a.name.local == "id" && BODY_IDS.contains(&a.value.trim()))
+            {
+                with(&role_main, |c| c.bodies.push(e.content.to_owned()));
+            }
             let is_main = e
                 .attrs
                 .iter()
@@ -161,6 +224,21 @@ fn converter(shared: &Shared) -> HtmlToMarkdown {
             Some(block(e.content))
         })
         .build()
+}
+
+/// Page chrome: an element hidden from assistive technology
+/// (`aria-hidden="true"`: icons, duplicated labels), or marked by a
+/// [`CHROME_CLASSES`] class or a [`CHROME_ROLES`] role.
+fn is_chrome(e: &Element) -> bool {
+    e.attrs.iter().any(|a| match &*a.name.local {
+        "aria-hidden" => a.value.trim().eq_ignore_ascii_case("true"),
+        "class" => a
+            .value
+            .split_whitespace()
+            .any(|c| CHROME_CLASSES.contains(&c)),
+        "role" => CHROME_ROLES.contains(&a.value.trim().to_ascii_lowercase().as_str()),
+        _ => false,
+    })
 }
 
 /// What htmd's own handler does for block elements.
