@@ -108,7 +108,11 @@ fn decode_cursor(token: &str) -> Option<ListCursor> {
 /// the cursor absent on the last page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListPage {
+    /// The caller's status records, newest first, at most the query's
+    /// `limit`.
     pub documents: Vec<StatusRecord>,
+    /// The `cursor` of the next page; set whenever this page is full, so
+    /// the page after a full last page is empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
@@ -145,6 +149,8 @@ pub async fn list_page(
 /// what the index holds of it once stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentView {
+    /// The document's id, `bucket#key` (`statusId` on the wire, unlike the
+    /// other fields).
     #[serde(rename = "statusId")]
     pub status_id: String,
     /// The current status record; `null` once expired (the index outlives
@@ -152,8 +158,12 @@ pub struct DocumentView {
     pub status: Option<StatusRecord>,
     /// Whether the document is searchable (its chunks are stored).
     pub indexed: bool,
+    /// The file's name as the index stored it, else as the status record's
+    /// metadata has it; `None` when neither does.
     pub file_name: Option<String>,
+    /// The pipeline that stored it, else the one its status record names.
     pub pipeline: Option<Pipeline>,
+    /// Text chunks the index holds for it; 0 until it is indexed.
     pub chunks: u32,
     /// Pages of the document, when known.
     pub pages: Option<u64>,
@@ -165,7 +175,9 @@ pub struct DocumentView {
 
 /// Manages the caller's own documents.
 pub struct DocumentService {
+    /// Status records: who owns each document, and the run to cancel.
     pub status: Arc<dyn StatusStore>,
+    /// What was stored of each document and who it is shared with.
     pub index: Arc<dyn Index>,
     /// Where the VDR pipeline left rendered pages, deleted with the document.
     pub blobs: Arc<dyn BlobStore>,

@@ -33,12 +33,18 @@ pub const MAX_METADATA_BYTES: usize = 4096;
 /// A validated `process-document` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessDocumentRequest {
+    /// The uploaded object's bucket, at most 63 bytes; one of
+    /// [`ProcessConfig::allowed_buckets`] when any are set.
     pub bucket: String,
+    /// The uploaded object's key, at most 1,024 bytes; the caller must
+    /// have uploaded it ([`crate::domain::ownership`]).
     pub key: String,
     /// The name the user gave the file (`metadata.fileName`).
     pub file_name: Option<String>,
     /// `metadata.contentType`, used when the object itself has none.
     pub content_type: Option<String>,
+    /// `force_reprocess` (default `false`): start a new run even when the
+    /// document is completed or a run is still going (which it replaces).
     pub force_reprocess: bool,
     /// The password of an encrypted PDF, when the uploader knows it.
     pub password: Option<DocumentPassword>,
@@ -146,9 +152,16 @@ pub struct Accepted {
     /// `202` when a run was queued, `200` when nothing needed doing.
     #[serde(skip)]
     pub http_status: u16,
+    /// `statusId`, `bucket#key`: what to subscribe to and to read with
+    /// `GET /v2/status/{statusId}`.
     pub status_id: String,
+    /// `queued` for a new run; otherwise the stage of the existing run that
+    /// made one unnecessary (`completed`, or a live run's stage).
     pub status: Stage,
+    /// The pipeline the run goes to; when nothing was queued, the one the
+    /// existing run recorded.
     pub pipeline: Pipeline,
+    /// What happened, for the user: queued, or why nothing was.
     pub message: String,
 }
 
@@ -176,9 +189,14 @@ impl Default for ProcessConfig {
 
 /// Accepts documents for processing.
 pub struct ProcessService {
+    /// Where the object is looked up (one HEAD) before anything is recorded.
     pub blobs: Arc<dyn BlobStore>,
+    /// Where the job is sent, to its pipeline's queue.
     pub queue: Arc<dyn JobQueue>,
+    /// Status records: read for the owner and any current run, then
+    /// written with the new run's `queued`.
     pub status: Arc<dyn StatusStore>,
+    /// The endpoint's limits and switches.
     pub config: ProcessConfig,
 }
 

@@ -10,6 +10,7 @@ use crate::ports::StatusStore;
 
 /// Reads status records for their owners only.
 pub struct StatusService {
+    /// Where the records are read; each record's `user` says who may see it.
     pub status: Arc<dyn StatusStore>,
 }
 

@@ -142,16 +142,23 @@ pub fn normal_date(s: &str) -> Option<String> {
 /// A bound of a range: a number, or a date in its one form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bound {
+    /// A finite number; only number attributes fall in its range.
     Number(f64),
+    /// A date in its one form ([`normal_date`]), compared as text; only
+    /// date attributes fall in its range.
     Date(String),
 }
 
 /// The bounds of a range; at least one is set, all of one kind.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Range {
+    /// `gt`: the value must be above this bound; `None` sets no limit.
     pub gt: Option<Bound>,
+    /// `gte`: the value must be at or above this bound.
     pub gte: Option<Bound>,
+    /// `lt`: the value must be below this bound.
     pub lt: Option<Bound>,
+    /// `lte`: the value must be at or below this bound.
     pub lte: Option<Bound>,
 }
 
@@ -165,12 +172,42 @@ pub struct Range {
 /// `{"field": "signed", "gte": "2024-01-01"}` (numbers or dates).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
+    /// `{"and": [..]}`: every filter of the (non-empty) list holds.
     And(Vec<Filter>),
+    /// `{"or": [..]}`: at least one filter of the (non-empty) list holds.
     Or(Vec<Filter>),
-    Eq { field: String, value: Value },
-    In { field: String, values: Vec<Value> },
-    Contains { field: String, value: Value },
-    Range { field: String, range: Range },
+    /// `{"field": .., "eq": ..}`: the attribute is exactly `value`.
+    Eq {
+        /// The attribute's name (letters, digits, `_ . -`).
+        field: String,
+        /// A string, number or boolean; a date string in its one form.
+        value: Value,
+    },
+    /// `{"field": .., "in": [..]}`: the attribute is one of `values`.
+    In {
+        /// The attribute's name (letters, digits, `_ . -`).
+        field: String,
+        /// 1 to [`MAX_LIST`] strings, numbers or booleans, dates in their
+        /// one form.
+        values: Vec<Value>,
+    },
+    /// `{"field": .., "contains": ..}`: the attribute is a list holding
+    /// `value`, as `tags` holds a tag.
+    Contains {
+        /// The attribute's name (letters, digits, `_ . -`).
+        field: String,
+        /// The element to look for: a string, number or boolean.
+        value: Value,
+    },
+    /// `{"field": .., "gte": .., "lt": ..}`: the attribute lies within
+    /// every bound given.
+    Range {
+        /// The attribute's name (letters, digits, `_ . -`).
+        field: String,
+        /// The bounds, all numbers or all dates; an attribute of the other
+        /// kind never matches.
+        range: Range,
+    },
 }
 
 impl Filter {

@@ -44,20 +44,36 @@ impl Pipeline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteReason {
+    /// A presentation (`.ppt .pptx .odp .key` or their MIME types): VDR.
     Presentation,
+    /// A form keyword (`form`, `invoice`, `receipt`, `application`,
+    /// `claim`, `tax`, or a plural) is a whole word of the file name: VDR.
     FormOrInvoice,
+    /// A scan hint in the object's metadata, an image, or a PDF without a
+    /// text layer: VDR.
     Scanned,
+    /// A PDF over [`LARGE_PDF_BYTES`]: VDR.
     LargePdf,
+    /// A source-code extension: text RAG, whatever the name says.
     Code,
+    /// Plain text, Markdown, HTML or JSON (by extension, a known name such
+    /// as `Makefile`, or a `text/*` type): text RAG.
     PlainText,
+    /// CSV, TSV or a spreadsheet format: text RAG.
     Spreadsheet,
+    /// Any other type a pipeline reads (PDF, Word, ...): text RAG. The API
+    /// also records it for a VDR route sent to text RAG because
+    /// `ENABLE_VDR_PIPELINE` is off.
     Document,
 }
 
 /// A routing decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Route {
+    /// The pipeline the document goes to.
     pub pipeline: Pipeline,
+    /// The rule that sent it there; the API records it as `route_reason`
+    /// in the `queued` status metadata.
     pub reason: RouteReason,
 }
 

@@ -21,15 +21,28 @@ pub struct PipelineJob {
     pub run_id: String,
     /// The owner, taken from the verified identity of the submitter.
     pub user: String,
+    /// The object's bucket (the part of `statusId` before `#`).
     pub bucket: String,
+    /// The object's key in `bucket`.
     pub key: String,
+    /// The pipeline that consumes the job; the queue it is sent to follows
+    /// from it.
     pub pipeline: Pipeline,
+    /// The name the user gave the file (`metadata.fileName`), else the
+    /// key's last segment: extraction goes by its extension, and it is
+    /// shown in status messages and stored in the index.
     pub file_name: String,
+    /// MIME type from the object's HEAD, or from the request's
+    /// `metadata.contentType` when the object has none or a generic one;
+    /// `None` when neither tells.
     #[serde(default)]
     pub content_type: Option<String>,
     /// Object size in bytes at submission.
     #[serde(default)]
     pub size: u64,
+    /// Whether the submitter forced a new run (`force_reprocess`). Carried
+    /// for the record only: the run was started before the job was sent,
+    /// and no worker reads it.
     #[serde(default)]
     pub force_reprocess: bool,
     /// The password the uploader gave for an encrypted PDF. It travels
@@ -68,7 +81,9 @@ pub struct PartRange {
 /// Pages `first..=last` (1-based) of a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRange {
+    /// First page of the range, 1-based.
     pub first: u32,
+    /// Last page of the range, inclusive; below `first`, the range is empty.
     pub last: u32,
 }
 

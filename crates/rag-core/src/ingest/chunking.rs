@@ -68,7 +68,9 @@ pub enum TextKind {
     "invalid chunking configuration: overlap {overlap} must be below max {max}, and max above 0"
 )]
 pub struct InvalidChunking {
+    /// The rejected [`ChunkingConfig::max_tokens`].
     pub max: usize,
+    /// The rejected [`ChunkingConfig::overlap_tokens`].
     pub overlap: usize,
 }
 
@@ -191,8 +193,13 @@ impl Chunker {
 /// returned with every result, so a client can cite and highlight it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Citation {
+    /// Titles of the Markdown headings above the chunk, outermost first, each
+    /// cut to 200 characters; empty for plain text.
     pub heading_path: Vec<String>,
+    /// Offset of the chunk's first character in the page's text, counted in
+    /// characters (not bytes).
     pub char_start: usize,
+    /// Offset just past the chunk's last character (exclusive), in characters.
     pub char_end: usize,
 }
 

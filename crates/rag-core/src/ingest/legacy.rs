@@ -34,12 +34,19 @@ pub struct LegacyError(pub String);
 /// One row of the old `embeddings` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacyChunk {
+    /// The row's `id`: breaks ties in document order and is kept as
+    /// `legacy_id` in the migrated chunk's metadata.
     pub id: i64,
+    /// The chunk's text, copied unchanged.
     pub content: String,
     /// `{"page_number": n}`, `{"slide_number": n}`, `{"row_number": n}` or
     /// `{"line_number": n}`; anything else is kept but gives no page.
     pub locations: Option<Value>,
+    /// The old `char_index` column, kept as `char_index` in the migrated
+    /// chunk's metadata and otherwise unused.
     pub char_index: Option<i32>,
+    /// The chunk's place in its document, which orders the migrated chunks;
+    /// rows without one come last.
     pub embedding_index: Option<i32>,
     /// `vector_embedding`, when it was read.
     pub vector: Option<Vec<f32>>,
@@ -48,7 +55,10 @@ pub struct LegacyChunk {
 /// A `src` of the old table, with its row count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacySource {
+    /// The content-hash id the old rows are keyed by,
+    /// `global/<sha256>.content.json`.
     pub src: String,
+    /// Rows of the old table with this `src`.
     pub chunks: u64,
 }
 
@@ -60,17 +70,25 @@ pub struct LegacyFile {
     pub key: String,
     /// The `src` of its chunks (hash-files' `textLocationKey`).
     pub src: String,
+    /// The file's name (files' `name`); when missing or empty the
+    /// document is named after the key's last segment.
     pub name: Option<String>,
+    /// The file's MIME type (files' `type`).
     pub content_type: Option<String>,
+    /// Files' `tags`, empty when absent.
     pub tags: Vec<String>,
+    /// Files' `knowledgeBase`.
     pub knowledge_base: Option<String>,
+    /// Files' `createdBy`: the owner when the key has no `<user>/` segment.
     pub created_by: Option<String>,
 }
 
 /// An object-access row on a `src`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacyGrant {
+    /// The `src` the grant is on (object-access `object_id`).
     pub src: String,
+    /// Who is granted (`principal_id`): a user, named as document owners are.
     pub principal: String,
     /// `read`, `write` or `owner`.
     pub permission: String,
@@ -100,22 +118,33 @@ pub trait LegacyCatalog: Send + Sync {
 /// One document the migration writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedDocument {
+    /// The old `src` whose rows become its chunks; recorded in the
+    /// document's metadata as `migratedFrom.src`.
     pub src: String,
+    /// The user's file key; the document id is `bucket#key`.
     pub key: String,
+    /// The user who owns it: the key's first segment, else the file's
+    /// `createdBy`.
     pub owner: String,
+    /// The file's name, else the key's last segment.
     pub file_name: String,
+    /// The file's MIME type, when the files table has one.
     pub content_type: Option<String>,
     /// Rows of its `src` in the old table.
     pub chunks: u64,
     /// Users the old grants let read it, besides its owner.
     pub grantees: Vec<String>,
+    /// The file's tags, kept in the document's metadata as `tags`.
     pub tags: Vec<String>,
+    /// The file's knowledge base, kept in the document's metadata as
+    /// `knowledgeBase`.
     pub knowledge_base: Option<String>,
 }
 
 /// What a migration would move.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
+    /// Documents to write, one per file with rows and an owner, by file key.
     pub documents: Vec<PlannedDocument>,
     /// Sources no file points at (their hash entry is gone): not migrated,
     /// since nobody could be their owner.
@@ -237,10 +266,13 @@ pub fn page_of(locations: Option<&Value>) -> (Option<u32>, bool) {
 /// Errors of migrating one document.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
+    /// Reading the old `embeddings` table failed.
     #[error(transparent)]
     Legacy(#[from] LegacyError),
+    /// Reading or writing this index failed (in a verify, also its search).
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// Embedding the chunks again with the configured model failed.
     #[error(transparent)]
     Embedding(#[from] EmbedError),
 }
@@ -264,9 +296,15 @@ const CONCURRENT_DOCUMENTS: usize = 4;
 /// Documents of a run by what happened to them, and chunks written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
+    /// Documents written with the old vectors ([`Migrated::Copied`]).
     pub copied: usize,
+    /// Documents written with vectors of the configured model
+    /// ([`Migrated::Embedded`]).
     pub embedded: usize,
+    /// Documents skipped as already here whole ([`Migrated::Present`]).
     pub present: usize,
+    /// Chunks of the copied and embedded documents, as the plan counted
+    /// them (old rows per `src`).
     pub chunks_written: u64,
 }
 
@@ -285,9 +323,15 @@ impl Tally {
 
 /// The migration of documents from the old system.
 pub struct LegacyMigration {
+    /// The old `embeddings` table, read one `src` at a time.
     pub table: Arc<dyn LegacyTable>,
+    /// This index: written one document per transaction, and read to skip
+    /// documents already here and to verify.
     pub index: Arc<dyn Index>,
+    /// The configured model: embeds chunks whose old vectors cannot be
+    /// copied, and is recorded as each document's `embedding_model`.
     pub embedder: Arc<dyn Embedder>,
+    /// Turns each chunk's text into the terms of its BM25 postings.
     pub analyzer: Arc<Analyzer>,
     /// The bucket of the users' files: document ids are `bucket#key`.
     pub bucket: String,

@@ -3,7 +3,7 @@
 //! A dense search compares only vectors of the configured model, so after
 //! the model changes, documents indexed before are invisible to it until
 //! their chunks are embedded again (their text and BM25 postings stay
-//! searchable meanwhile, and search names them: `notSearchedDensely`).
+//! searchable meanwhile, and search names them: `not_searched_densely`).
 //! `ragctl reembed` finds them and re-embeds them in process, or queues
 //! one job each for the text processors ([`crate::domain::job::PipelineJob::reembed`]).
 
@@ -15,17 +15,29 @@ use crate::ports::{EmbedError, Embedder, Index, IndexError, OtherModelDocument};
 /// Errors of re-embedding a document.
 #[derive(Debug, thiserror::Error)]
 pub enum ReembedError {
+    /// Reading the chunks or swapping the vectors in failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The configured model failed to embed a batch.
     #[error(transparent)]
     Embedding(#[from] EmbedError),
+    /// The owner has no such document, or it was deleted before its new
+    /// vectors were written.
     #[error("{owner} has no document {document_id}")]
-    Gone { owner: String, document_id: String },
+    Gone {
+        /// The user the document was looked up for.
+        owner: String,
+        /// The document's id (`bucket#key`).
+        document_id: String,
+    },
 }
 
 /// Re-embeds documents with the configured model.
 pub struct Reembedder {
+    /// Where the stale documents are found, their chunks read and their
+    /// vectors replaced.
     pub index: Arc<dyn Index>,
+    /// The configured model, whose vectors replace the old ones.
     pub embedder: Arc<dyn Embedder>,
     /// Chunks embedded per call.
     pub batch: usize,
@@ -61,6 +73,15 @@ impl Reembedder {
         for batch in chunks.chunks(self.batch.max(1)) {
             let texts: Vec<String> = batch.iter().map(|c| c.content.clone()).collect();
             let embedded = self.embedder.embed_documents(&texts).await?;
+            if embedded.len() != batch.len() {
+                // A short answer would leave chunks with their old vectors.
+                return Err(EmbedError::InvalidResponse(format!(
+                    "{} vectors for {} texts",
+                    embedded.len(),
+                    batch.len()
+                ))
+                .into());
+            }
             vectors.extend(batch.iter().map(|c| c.chunk_index).zip(embedded));
             progress(batch.len());
         }
@@ -78,5 +99,109 @@ impl Reembedder {
             "document re-embedded"
         );
         Ok(vectors.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::classify::Pipeline;
+    use crate::ports::{ChunkRecord, DocumentRecord};
+    use crate::testing::{BagOfWordsEmbedder, MemoryIndex};
+
+    const DOC: &str = "b#alice/notes.md";
+
+    async fn stored(index: &MemoryIndex) {
+        let doc = DocumentRecord {
+            document_id: DOC.into(),
+            owner: "alice".into(),
+            bucket: "b".into(),
+            key: "alice/notes.md".into(),
+            file_name: "notes.md".into(),
+            content_type: None,
+            pipeline: Pipeline::TextRag,
+            embedding_model: "old-model".into(),
+            page_count: None,
+            metadata: json!({}),
+        };
+        let chunk = |i: u32, text: &str| ChunkRecord {
+            chunk_index: i,
+            content: text.into(),
+            page_num: None,
+            embedding: vec![1.0, 0.0],
+            terms: Vec::new(),
+            term_count: 0,
+            metadata: json!({}),
+        };
+        index
+            .replace_document(&doc, &[chunk(0, "storm logs"), chunk(1, "harbour map")])
+            .await
+            .expect("stored");
+    }
+
+    /// Answers one vector fewer than asked.
+    struct Short;
+    #[async_trait]
+    impl Embedder for Short {
+        fn model_id(&self) -> &str {
+            "short"
+        }
+        fn dimensions(&self) -> usize {
+            2
+        }
+        async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            Ok(texts.iter().skip(1).map(|_| vec![0.0, 1.0]).collect())
+        }
+        async fn embed_query(&self, _: &str) -> Result<Vec<f32>, EmbedError> {
+            Ok(vec![0.0, 1.0])
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_documents_get_the_configured_models_vectors() {
+        let index = Arc::new(MemoryIndex::default());
+        stored(&index).await;
+        let reembedder = Reembedder {
+            index: index.clone(),
+            embedder: Arc::new(BagOfWordsEmbedder::default()),
+            batch: 1,
+        };
+        let stale = reembedder.stale(10).await.expect("listed");
+        assert_eq!(stale.len(), 1);
+        let mut told = Vec::new();
+        let done = reembedder
+            .reembed("alice", DOC, |n| told.push(n))
+            .await
+            .expect("re-embedded");
+        assert_eq!((done, told), (2, vec![1, 1]));
+        assert!(reembedder.stale(10).await.expect("listed").is_empty());
+        // Another user cannot re-embed it.
+        assert!(matches!(
+            reembedder.reembed("bob", DOC, |_| {}).await,
+            Err(ReembedError::Gone { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_from_the_model_changes_nothing() {
+        let index = Arc::new(MemoryIndex::default());
+        stored(&index).await;
+        let reembedder = Reembedder {
+            index: index.clone(),
+            embedder: Arc::new(Short),
+            batch: 10,
+        };
+        assert!(matches!(
+            reembedder.reembed("alice", DOC, |_| {}).await,
+            Err(ReembedError::Embedding(EmbedError::InvalidResponse(_)))
+        ));
+        let still = index
+            .documents_not_of_model("short", None, 10)
+            .await
+            .expect("listed");
+        assert_eq!(still[0].embedding_model, "old-model");
     }
 }

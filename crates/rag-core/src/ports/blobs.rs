@@ -7,7 +7,9 @@ use async_trait::async_trait;
 /// Where an object lives (`s3://bucket/key`, or a local directory).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobRef {
+    /// The S3 bucket; locally, the name a store maps to a directory.
     pub bucket: String,
+    /// The object's key in `bucket` (locally, a path relative to its directory).
     pub key: String,
 }
 
@@ -21,7 +23,10 @@ impl BlobRef {
 /// What a HEAD tells about an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlobMeta {
+    /// Size of the object in bytes (0 when S3 reports no length).
     pub size: u64,
+    /// MIME type recorded with the object (locally, when none was recorded,
+    /// guessed from the key); `None` when there is none.
     pub content_type: Option<String>,
     /// User metadata (`x-amz-meta-*` without the prefix), sorted.
     pub metadata: BTreeMap<String, String>,
@@ -30,14 +35,25 @@ pub struct BlobMeta {
 /// Errors of a [`BlobStore`].
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// No such object or bucket; locally also a key that cannot name an object.
     #[error("object not found")]
     NotFound,
+    /// The object is over the caller's byte limit: refused before or while
+    /// reading it, never truncated.
     #[error("object is {size} bytes, over the {limit}-byte limit")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// Size of the object in bytes, or what had been read when the limit
+        /// was crossed (then a lower bound).
+        size: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The key cannot name an object here (climbs out of its bucket, empty
     /// segments, reserved names).
     #[error("invalid object key: {0}")]
     InvalidKey(String),
+    /// Any other storage failure (network, permissions, I/O), or an
+    /// operation the store does not offer.
     #[error("storage error: {0}")]
     Backend(String),
 }
@@ -50,7 +66,7 @@ pub trait BlobStore: Send + Sync {
     /// The whole object, refusing (before reading it all) anything over `max_bytes`.
     async fn get(&self, blob: &BlobRef, max_bytes: u64) -> Result<Vec<u8>, BlobError>;
     /// Stores an object the service derived from a document (rendered
-    /// pages), next to it.
+    /// pages), in the document's bucket.
     async fn put(
         &self,
         blob: &BlobRef,
@@ -86,5 +102,8 @@ pub fn check_folder_prefix(prefix: &str) -> Result<(), BlobError> {
 /// a page's rendered image without the client holding storage credentials.
 #[async_trait]
 pub trait BlobLinker: Send + Sync {
+    /// A link to the object: a presigned S3 URL valid for a limited time,
+    /// the local gateway's `/files/{bucket}/{key}` route, or (`ragctl`)
+    /// the file's path.
     async fn link(&self, blob: &BlobRef) -> Result<String, BlobError>;
 }

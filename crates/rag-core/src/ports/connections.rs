@@ -11,6 +11,7 @@ pub struct Connection {
     pub connection_id: String,
     /// The verified user behind it.
     pub user: String,
+    /// When the `$connect` was accepted (`connectedAt` when stored).
     pub connected_at: chrono::DateTime<chrono::Utc>,
     /// Expiry in epoch seconds; the connection and its subscriptions vanish
     /// after it even if `$disconnect` never arrives.
@@ -20,6 +21,7 @@ pub struct Connection {
 /// A connection subscribed to a statusId.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
+    /// API Gateway's `connectionId`: where pushes for the statusId go.
     pub connection_id: String,
     /// The user of the connection, so a push can be checked against the
     /// record's owner without another lookup.

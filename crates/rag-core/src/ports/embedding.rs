@@ -5,10 +5,17 @@ use async_trait::async_trait;
 /// Errors of an [`Embedder`].
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
+    /// The model failed: local inference or tokenization, a model that never
+    /// loaded, or a hosted service refusing the request with a status not
+    /// worth retrying (a `401`, an unknown model).
     #[error("embedding model failed: {0}")]
     Model(String),
+    /// A hosted service could not be reached, or kept answering `429` or
+    /// `5xx`, through all its retries; worth trying again later.
     #[error("embedding service unavailable: {0}")]
     Unavailable(String),
+    /// A response that is not the vectors asked for: unparseable, the wrong
+    /// number of them, or of the wrong length or not finite.
     #[error("embedding service returned an invalid response: {0}")]
     InvalidResponse(String),
 }

@@ -39,6 +39,7 @@ pub struct ExtractedImage {
     pub offset: usize,
     /// Size in pixels (0 when unknown).
     pub width: u32,
+    /// Height in pixels (0 when unknown).
     pub height: u32,
     /// Alt text, title or caption the author gave it.
     pub alt: Option<String>,
@@ -84,17 +85,31 @@ impl ExtractedDocument {
 /// status `error`, so they say what is wrong with the file, not with us.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
+    /// The file is encrypted (password-protected, a DRM-protected e-book) and
+    /// no password that opens it was given.
     #[error("the document is encrypted or password-protected")]
     Encrypted,
+    /// The file cannot be parsed as the format it claims to be; a reader that
+    /// crashes on it is reported this way too.
     #[error("the file is corrupt or not a valid {format}: {detail}")]
     Corrupt {
+        /// Name of the format it failed to parse as, for the message (`"PDF"`,
+        /// `"HTML"`, ...; `"document"` when unknown).
         format: &'static str,
+        /// What is wrong with the file, in words for the user.
         detail: String,
     },
+    /// No reader takes the type (by extension, then MIME type), or the reader
+    /// refuses this variant of it (RTF, Kindle e-books, legacy Office files
+    /// without LibreOffice); the message says which.
     #[error("unsupported file type: {0}")]
     Unsupported(String),
+    /// Nothing to index: an empty file, or one without extractable text (a
+    /// scanned PDF, which the text pipeline may hand to the VDR pipeline).
     #[error("the document contains no extractable text")]
     Empty,
+    /// Over a safety limit (pages, characters, unpacked size, time): refused
+    /// rather than indexed in part; the message says which.
     #[error("the document exceeds a safety limit: {0}")]
     LimitExceeded(String),
 }
@@ -115,6 +130,7 @@ impl ExtractError {
 /// The input of an extraction.
 #[derive(Clone, Copy)]
 pub struct ExtractInput<'a> {
+    /// The whole file.
     pub bytes: &'a [u8],
     /// File name (or key), for the extension.
     pub file_name: &'a str,
@@ -160,5 +176,6 @@ impl std::fmt::Debug for ExtractInput<'_> {
 /// Turns file bytes into text. Synchronous and CPU-bound: callers run it on a
 /// blocking thread. Implementations must never panic on any input.
 pub trait Extractor: Send + Sync {
+    /// The document's text, page by page, or why it cannot be read.
     fn extract(&self, input: ExtractInput<'_>) -> Result<ExtractedDocument, ExtractError>;
 }

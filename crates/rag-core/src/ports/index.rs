@@ -19,10 +19,18 @@ pub struct DocumentRecord {
     pub document_id: String,
     /// The user who owns it; only they (and grantees) can find it.
     pub owner: String,
+    /// Bucket of the source object (an S3 bucket, or a local store's bucket name).
     pub bucket: String,
+    /// Key of the source object in `bucket`.
     pub key: String,
+    /// The name shown for it: the one the uploader gave (`metadata.fileName`),
+    /// else the key's last segment.
     pub file_name: String,
+    /// MIME type of the object, or the one the request gave when the object
+    /// had none (or a generic one); `None` if neither said.
     pub content_type: Option<String>,
+    /// The pipeline that indexed it; stored on each of its chunks too, for
+    /// [`SearchScope::pipeline`].
     pub pipeline: Pipeline,
     /// The embedding model its vectors come from.
     pub embedding_model: String,
@@ -37,15 +45,24 @@ pub struct DocumentRecord {
 /// One chunk ready to store: text, vector and BM25 terms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkRecord {
-    /// Position in the document, from 0.
+    /// Position in the document: from 0, or `page * PAGE_CHUNK_STRIDE + i`
+    /// for a document stored by page range
+    /// ([`crate::ingest::pipeline::PAGE_CHUNK_STRIDE`]), so ranges never
+    /// collide and order stays the document's.
     pub chunk_index: u32,
+    /// The chunk's text, as search returns it.
     pub content: String,
+    /// 1-based page the chunk came from; `None` for formats without pages.
     pub page_num: Option<u32>,
+    /// The chunk's vector from the document's `embedding_model`; its length
+    /// must be the index's dimensions.
     pub embedding: Vec<f32>,
     /// BM25 terms with their frequencies in this chunk.
     pub terms: Vec<(String, u32)>,
     /// Length of the chunk in terms (BM25's document length).
     pub term_count: u32,
+    /// Facts returned with the chunk: the document's `file_name`, and the
+    /// chunk's `citation` when the pipeline knows where it came from.
     pub metadata: Value,
 }
 
@@ -67,9 +84,12 @@ pub struct SearchScope {
 /// A dense (vector) search.
 #[derive(Debug, Clone)]
 pub struct DenseQuery {
+    /// The query's vector, possibly still being computed.
     pub vector: QueryVector,
     /// Only vectors of this model are compared.
     pub model: String,
+    /// Most chunks the list holds: `top_k`, or the configured fusion
+    /// candidates when more and the list is fused with the other.
     pub limit: usize,
 }
 
@@ -124,7 +144,10 @@ impl std::fmt::Debug for QueryVector {
 /// BM25 parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25Params {
+    /// Term-frequency saturation: how quickly more occurrences of a term stop
+    /// adding to the score.
     pub k1: f64,
+    /// Length normalization, from 0 (chunk length ignored) to 1 (full).
     pub b: f64,
 }
 
@@ -141,26 +164,40 @@ impl Default for Bm25Params {
 pub struct SparseQuery {
     /// Query terms with their frequencies in the query.
     pub terms: Vec<(String, u32)>,
+    /// The scoring parameters (the query service's configured `bm25`).
     pub params: Bm25Params,
+    /// Most chunks the list holds: `top_k`, or the configured fusion
+    /// candidates when more and the list is fused with the other.
     pub limit: usize,
 }
 
 /// One index search: a dense list, a sparse list, or both at once.
 #[derive(Debug, Clone)]
 pub struct IndexQuery {
+    /// Which documents both searches look at.
     pub scope: SearchScope,
+    /// The vector search; `None` skips it and leaves its list empty.
     pub dense: Option<DenseQuery>,
+    /// The BM25 search; `None` skips it and leaves its list empty.
     pub sparse: Option<SparseQuery>,
 }
 
 /// A stored chunk as search returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkHit {
+    /// The chunk's id in the index (a number, as text): what
+    /// [`Index::neighbours`] takes.
     pub chunk_id: String,
+    /// `bucket#key` of the chunk's document.
     pub document_id: String,
+    /// The chunk's stored text.
     pub content: String,
+    /// 1-based page the chunk came from; `None` for formats without pages.
     pub page_num: Option<u32>,
+    /// The pipeline that indexed its document.
     pub pipeline: Pipeline,
+    /// The chunk's stored metadata ([`ChunkRecord::metadata`]), with its
+    /// document's `file_name` added when missing.
     pub metadata: Value,
 }
 
@@ -176,10 +213,18 @@ pub struct IndexResults {
 /// Errors of an [`Index`].
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// The document is already stored for another user; the write is refused.
     #[error("document {document_id} belongs to another user")]
-    NotOwner { document_id: String },
+    NotOwner {
+        /// `bucket#key` of the refused document.
+        document_id: String,
+    },
+    /// The database cannot be reached (pool timed out or closed, I/O or TLS
+    /// failure): worth retrying.
     #[error("index unavailable: {0}")]
     Unavailable(String),
+    /// Anything else the database or the index refused (an SQL error, vectors
+    /// of the wrong length, duplicate chunks).
     #[error("index error: {0}")]
     Backend(String),
     /// The query's [`QueryVector`] could not be computed.
@@ -306,26 +351,40 @@ pub struct Neighbours {
 /// one ([`Index::documents_not_of_model`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OtherModelDocument {
+    /// `bucket#key` of the document.
     pub document_id: String,
+    /// The user who owns it; its re-embedding runs as them.
     pub owner: String,
+    /// The model its vectors come from now.
     pub embedding_model: String,
+    /// How many chunks it has: the vectors re-embedding must compute.
     pub chunks: u32,
 }
 
 /// A stored chunk as [`Index::chunks`] reads it back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredChunk {
+    /// Its number in the document ([`ChunkRecord::chunk_index`]), which
+    /// [`Index::replace_vectors`] takes.
     pub chunk_index: u32,
+    /// The chunk's stored text.
     pub content: String,
+    /// 1-based page the chunk came from; `None` for formats without pages.
     pub page_num: Option<u32>,
 }
 
 /// A stored document as listings show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentSummary {
+    /// `bucket#key` (the statusId).
     pub document_id: String,
+    /// The name shown for it ([`DocumentRecord::file_name`]).
     pub file_name: String,
+    /// The pipeline that indexed it.
     pub pipeline: Pipeline,
+    /// How many chunks are stored (0 when none); for a document stored by
+    /// page range, those of every range stored so far.
     pub chunks: u32,
+    /// The document's stored facts ([`DocumentRecord::metadata`]).
     pub metadata: Value,
 }

@@ -40,10 +40,13 @@ pub struct RenderedPage {
     pub page_num: u32,
     /// The page as a PNG.
     pub png: Vec<u8>,
+    /// Width of the PNG in pixels (set by the DPI it was rendered at).
     pub width: u32,
+    /// Height of the PNG in pixels.
     pub height: u32,
     /// The page's text (text layer, or OCR when it has none).
     pub text: String,
+    /// Where `text` came from.
     pub text_source: PageTextSource,
 }
 
@@ -114,20 +117,25 @@ pub trait PageEmbedder: Send + Sync {
 /// A page as the index stores it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageRecord {
+    /// 1-based page number; storing a page again replaces the old one.
     pub page_num: u32,
     /// Key of the rendered page image in the document's bucket.
     pub image_key: Option<String>,
     /// The page's text, shown as the result snippet.
     pub content: String,
+    /// Where `content` came from.
     pub text_source: PageTextSource,
     /// The page's vectors (may be empty: stored and reported, unsearchable).
     pub vectors: Vec<Vec<f32>>,
+    /// Facts returned with its hits: the rendered image's `width` and
+    /// `height` in pixels.
     pub metadata: Value,
 }
 
 /// A MaxSim page search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageQuery {
+    /// Which documents' pages may be searched.
     pub scope: SearchScope,
     /// The query's vectors.
     pub vectors: Vec<Vec<f32>>,
@@ -136,22 +144,33 @@ pub struct PageQuery {
     /// Nearest page vectors fetched per query vector through HNSW; their
     /// pages are the candidates re-ranked by exact MaxSim.
     pub candidates_per_vector: usize,
+    /// Most pages returned, best first.
     pub limit: usize,
 }
 
 /// A page as search returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageHit {
+    /// The page's id in the index (a number, as text); results show it as
+    /// `page-<id>`.
     pub page_id: String,
+    /// `bucket#key` of the page's document.
     pub document_id: String,
+    /// The document's bucket, which also holds the rendered image.
     pub bucket: String,
+    /// The document's name ([`DocumentRecord::file_name`]).
     pub file_name: String,
+    /// 1-based page number.
     pub page_num: u32,
+    /// The page's whole stored text; results cut it to a snippet.
     pub content: String,
+    /// Key of the rendered page image in `bucket`; `None` when none was stored.
     pub image_key: Option<String>,
+    /// Where `content` came from.
     pub text_source: PageTextSource,
     /// MaxSim: the sum over query vectors of the best cosine on the page.
     pub score: f64,
+    /// The page's stored facts ([`PageRecord::metadata`]).
     pub metadata: Value,
 }
 

@@ -117,8 +117,11 @@ impl Listing {
 /// is not listed again further on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListCursor {
+    /// The last record's `timestamp`; `t` in the page token's JSON.
     #[serde(rename = "t")]
     pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// The last record's statusId, which orders records of the same
+    /// timestamp; `s` in the page token's JSON.
     #[serde(rename = "s")]
     pub status_id: String,
 }

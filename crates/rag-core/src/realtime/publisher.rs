@@ -18,16 +18,22 @@ const PUSH_CONCURRENCY: usize = 32;
 /// What one publish did, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PublishReport {
+    /// Subscribers the message was delivered to.
     pub sent: usize,
     /// Connections found gone (and removed).
     pub gone: usize,
+    /// Pushes that failed for another reason (logged); their connections
+    /// are kept.
     pub failed: usize,
 }
 
 /// Sends `document_status_update` messages to a record's subscribers.
 #[derive(Clone)]
 pub struct StatusPublisher {
+    /// Connections and their subscriptions: who gets a record, and where
+    /// gone connections are removed.
     pub connections: Arc<dyn ConnectionStore>,
+    /// Sends a message to one connection and reports it gone.
     pub notifier: Arc<dyn Notifier>,
 }
 
@@ -94,7 +100,10 @@ impl StatusPublisher {
 /// A [`StatusStore`] that publishes every applied change: wrapping the
 /// pipelines' store in it is what makes every stage reach subscribers.
 pub struct NotifyingStatusStore {
+    /// The store that keeps the records; every call is passed to it.
     pub inner: Arc<dyn StatusStore>,
+    /// Pushes each record `inner` applied; reads, part counts and deletes
+    /// are not pushed.
     pub publisher: StatusPublisher,
 }
 

@@ -37,9 +37,15 @@ impl Default for WebSocketConfig {
 /// Handles the WebSocket API's routes. Connections live in the publisher's
 /// store, the one pushes are sent from.
 pub struct WebSocketService {
+    /// Read on `subscribe`: who owns the document, and its current state
+    /// to send at once.
     pub status: Arc<dyn StatusStore>,
+    /// Checks the `?token=` id token on `$connect` and names its user.
     pub verifier: Arc<dyn TokenVerifier>,
+    /// Its connection store records connections and subscriptions; its
+    /// notifier sends the replies.
     pub publisher: StatusPublisher,
+    /// Connection TTL and the limits on subscriptions and message size.
     pub config: WebSocketConfig,
 }
 

@@ -11,10 +11,13 @@ pub type Qrels = HashMap<String, HashMap<String, u32>>;
 /// A BEIR corpus entry.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CorpusEntry {
+    /// The document id the qrels judge (`_id` in `corpus.jsonl`).
     #[serde(rename = "_id")]
     pub id: String,
+    /// The document's title; empty when the entry has none.
     #[serde(default)]
     pub title: String,
+    /// The document's body.
     pub text: String,
 }
 
@@ -31,8 +34,10 @@ impl CorpusEntry {
 /// A BEIR query.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EvalQuery {
+    /// The query id the qrels judge (`_id` in `queries.jsonl`).
     #[serde(rename = "_id")]
     pub id: String,
+    /// The query as a user would type it.
     pub text: String,
 }
 
@@ -40,7 +45,9 @@ pub struct EvalQuery {
 #[derive(Debug, thiserror::Error)]
 #[error("line {line}: {message}")]
 pub struct FormatError {
+    /// The offending line, counted from 1.
     pub line: usize,
+    /// What is wrong with it (for JSON Lines, serde_json's message).
     pub message: String,
 }
 

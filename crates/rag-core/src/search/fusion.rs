@@ -11,11 +11,23 @@ pub const RRF_K: f64 = 60.0;
 pub enum Fusion {
     /// Scores min-max normalised per list, then summed with the weights
     /// (renormalised to sum to 1). A candidate missing from a list gets 0 there.
-    Weighted { dense: f64, sparse: f64 },
+    Weighted {
+        /// Weight of the dense list (`dense_weight`), before renormalising;
+        /// both weights zero count as 0.5 each.
+        dense: f64,
+        /// Weight of the BM25 list (`sparse_weight`), before renormalising.
+        sparse: f64,
+    },
     /// Σ wᵢ (k + 1) / (k + rankᵢ) with k = 60 and the same renormalised
     /// weights: plain RRF for equal weights, scaled so that first in both
     /// lists scores 1 (the order is RRF's; the scale reads like a share).
-    Rrf { dense: f64, sparse: f64 },
+    Rrf {
+        /// Weight of the dense list (`dense_weight`), before renormalising;
+        /// both weights zero count as 0.5 each.
+        dense: f64,
+        /// Weight of the BM25 list (`sparse_weight`), before renormalising.
+        sparse: f64,
+    },
 }
 
 /// The fusion a hybrid request asks for (`fusion`, or `use_rrf: true`).

@@ -73,14 +73,28 @@ impl SearchMode {
 /// A validated query request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryRequest {
+    /// The text searched for (`query`): not blank, at most
+    /// [`MAX_QUERY_CHARS`] characters.
     pub query: String,
+    /// Results to return, 1..=[`MAX_TOP_K`] (`top_k`, default
+    /// [`DEFAULT_TOP_K`]).
     pub top_k: usize,
+    /// Which retrievers run and how their lists combine (`search_mode`,
+    /// default `hybrid`).
     pub search_mode: SearchMode,
+    /// Weight of the dense list in fused modes, 0..=1 (`dense_weight`,
+    /// default 0.7); 0 leaves the dense list out. The two weights are never
+    /// both 0.
     pub dense_weight: f64,
+    /// Weight of the BM25 list in fused modes, 0..=1 (`sparse_weight`,
+    /// default 0.3); 0 leaves the BM25 list out.
     pub sparse_weight: f64,
     /// How a hybrid search fuses its lists (`fusion`; `use_rrf: true` asks
     /// for `rrf`, `use_rrf: false` for the default).
     pub fusion: FusionMethod,
+    /// Only these of the caller's visible documents (`document_ids`, at most
+    /// [`MAX_DOCUMENT_IDS`]): narrows, never widens; an empty list matches
+    /// nothing, `None` searches everything visible.
     pub document_ids: Option<Vec<String>>,
     /// Only documents whose attributes match ([`Filter`]).
     pub filter: Option<Filter>,
@@ -231,12 +245,23 @@ impl QueryRequest {
 /// One result of `POST /v2/query`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueryResult {
+    /// The stored chunk's id (opaque); `page-<id>` for a VDR page result.
     pub chunk_id: String,
+    /// The document it belongs to, `bucket#key` (its statusId).
     pub document_id: String,
+    /// The chunk's text, or the first 2,000 characters of a page's text.
     pub content: String,
+    /// Higher is better, comparable only within one response: cosine
+    /// (`dense`), BM25 (`sparse`), the fused score, MaxSim (VDR pages), or
+    /// the reranker's score (`rerank`).
     pub score: f64,
+    /// 1-based page (or slide) it is on; `None` for formats without pages.
     pub page_num: Option<u32>,
+    /// The pipeline that indexed it: `text_rag` or `vdr`.
     pub pipeline: Pipeline,
+    /// What was stored with it (such as `file_name`) minus its citation;
+    /// page results add their image and text source, reranked results
+    /// `retrieval_score` and `reranker`.
     pub metadata: Value,
     /// Where the chunk came from: the headings above it and its place in
     /// its page's extracted text (absent for page results and for chunks
@@ -257,10 +282,16 @@ pub struct QueryResult {
 /// The body of a `200` from `POST /v2/query`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueryResponse {
+    /// Best first, at most the request's `top_k`.
     pub results: Vec<QueryResult>,
+    /// The query as the request sent it.
     pub query: String,
+    /// How many `results` there are (not how many chunks matched).
     pub total_results: usize,
+    /// The mode the request asked for, even when it ran as another (`vdr`
+    /// without a page model searches the text of VDR documents).
     pub search_mode: SearchMode,
+    /// Time [`QueryService::search`] took, in milliseconds to two decimals.
     pub processing_time_ms: f64,
     /// Documents in the caller's scope that a dense (or fused) search could
     /// not compare, their vectors being of another model than the
@@ -290,6 +321,7 @@ pub const MAX_NOT_SEARCHED_LISTED: usize = 100;
 /// Tuning of the query service.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryConfig {
+    /// Okapi BM25's `k1` and `b` for the sparse list.
     pub bm25: Bm25Params,
     /// Candidates taken from each list before fusion (at least `top_k`).
     pub fusion_candidates: usize,
@@ -314,7 +346,10 @@ impl Default for QueryConfig {
 
 /// MaxSim search over VDR pages: the page model for queries and the index.
 pub struct PageSearch {
+    /// The page model: embeds the query into the vectors scored against
+    /// the pages' (MaxSim).
     pub embedder: Arc<dyn PageEmbedder>,
+    /// Where the pages are searched, within the caller's VDR documents.
     pub index: Arc<dyn PageIndex>,
     /// Nearest page vectors fetched per query vector before exact MaxSim.
     pub candidates_per_vector: usize,
@@ -322,9 +357,14 @@ pub struct PageSearch {
 
 /// Runs searches for callers.
 pub struct QueryService {
+    /// The text model: embeds the query for the dense list, which only
+    /// compares vectors of this model.
     pub embedder: Arc<dyn Embedder>,
+    /// Where chunks are searched, within what the caller may see.
     pub index: Arc<dyn Index>,
+    /// Turns the query into BM25 terms, as it turned the chunks at indexing.
     pub analyzer: Arc<Analyzer>,
+    /// BM25 parameters, candidate depths and the hybrid switch.
     pub config: QueryConfig,
     /// Page search for the `vdr` modes; `None` searches VDR page text, as
     /// does a query the page model cannot read.

@@ -22,20 +22,47 @@ pub use parts::{PartCounters, PartProgress, PartReport, MAX_COUNTED_PAGES};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// The file is in the bucket but not submitted yet: a stage of the
+    /// original's lifecycle that no service code here writes (the gateway
+    /// console shows it on its own side before submitting).
     Uploaded,
+    /// The request is being checked: a stage of the original's lifecycle
+    /// that no code here writes, since the API validates before its first
+    /// status write.
     Validating,
+    /// Waiting in a pipeline queue. Every run starts here (`starts_run`):
+    /// the API, a scanned PDF handed to VDR, a dead-letter replay, `ragctl`.
     Queued,
+    /// A worker took the job and is reading the object.
     ProcessingStarted,
+    /// VDR: opening the document and rendering its pages to images (also
+    /// the reading stage of VDR's page-text fallback). Shares its progress
+    /// band with `extracting_text`.
     ConvertingPages,
+    /// Text RAG: extracting the document's text.
     ExtractingText,
+    /// Text RAG with a vision model: scoring the document's images to pick
+    /// the ones worth transcribing.
     ProcessingVisuals,
+    /// Text RAG with a vision model: transcribing the picked images into
+    /// the text (the original's name for the step).
     ClassifyingVisuals,
+    /// Splitting the extracted text into chunks.
     Chunking,
+    /// Text RAG: embedding the chunks, batch by batch.
     Embedding,
+    /// VDR: embedding rendered pages (and their text chunks), storing them
+    /// range by range. Shares its progress band with `embedding`.
     EmbeddingPages,
+    /// Writing chunks, vectors and postings to the index.
     Storing,
+    /// Terminal: the document is indexed and searchable; progress is 100.
     Completed,
+    /// Terminal: the run stopped on an error; the record carries `error`,
+    /// `error_code` and `failed_at_stage`, and keeps the progress reached.
     Failed,
+    /// Terminal: the owner cancelled the run (or deleted the document); its
+    /// workers stop and withdraw what they stored. Keeps the progress reached.
     Cancelled,
 }
 
@@ -178,14 +205,30 @@ pub struct StatusRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusUpdate {
+    /// The record to change: `bucket#key`.
     pub status_id: String,
+    /// The document's owner; no new run may change it
+    /// ([`Rejection::OtherOwner`]).
     pub user: String,
+    /// The run the update belongs to; updates of another run are dropped
+    /// ([`Rejection::OtherRun`]) unless this one starts a run.
     pub run_id: String,
+    /// The stage to record (the record's `status`).
     pub stage: Stage,
+    /// Percent done, 0..=100, never below the record's within a run.
+    /// Ignored on terminal stages: `completed` records 100, `failed` and
+    /// `cancelled` keep the progress the run reached.
     pub progress: u8,
+    /// Human-readable description of the step, shown to the user as is.
     pub message: String,
+    /// The pipeline running the document; `None` keeps the one the run
+    /// recorded.
     pub pipeline: Option<Pipeline>,
+    /// Why the run failed (with `failed`), in plain words; replaces the
+    /// record's, so `None` clears it.
     pub error: Option<String>,
+    /// The stable code of `error` ([`StatusRecord::error_code`]); `None`
+    /// clears it, as for `error`.
     #[serde(default)]
     pub error_code: Option<String>,
     /// Extra facts merged into the record's metadata.

@@ -79,9 +79,14 @@ impl PartProgress {
 pub struct PartCounters {
     /// The run these counters belong to; a new run starts from zero.
     pub run_id: String,
+    /// Parts (0-based numbers) reported done, every page of them stored.
     pub parts_done: BTreeSet<u32>,
+    /// Pages (1-based numbers) stored so far, by any worker.
     pub pages_done: BTreeSet<u32>,
+    /// Of those, pages whose text came from OCR.
     pub ocr_pages: BTreeSet<u32>,
+    /// Of those, pages stored without any text (neither a text layer nor
+    /// OCR text).
     pub blank_pages: BTreeSet<u32>,
 }
 

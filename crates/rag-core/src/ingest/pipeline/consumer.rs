@@ -58,6 +58,8 @@ impl Deadline {
 /// A pipeline a consumer can drive.
 #[async_trait]
 pub trait JobRunner: Send + Sync {
+    /// Runs `job` with no deadline: `Ok` however the document fared
+    /// ([`RunOutcome`]), `Err` for a fault a retry may cure.
     async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError>;
 
     /// Runs `job` knowing when the invocation ends: both pipelines hand
@@ -104,7 +106,11 @@ impl JobRunner for VdrPipeline {
 /// One received queue message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
+    /// The queue's id of the message (SQS `messageId`): what
+    /// [`JobConsumer::handle_batch`] returns for a message to retry.
     pub message_id: String,
+    /// A [`PipelineJob`] as JSON; a body that does not parse is left on the
+    /// queue to reach the dead-letter queue.
     pub body: String,
     /// How many times the queue has delivered it, this time included.
     pub receive_count: u32,
@@ -125,7 +131,10 @@ pub enum Disposition {
 
 /// Runs queued jobs with at-least-once delivery in mind.
 pub struct JobConsumer {
+    /// The pipeline the queue's jobs run through.
     pub runner: Arc<dyn JobRunner>,
+    /// Read to skip stale and duplicate deliveries; written when a job still
+    /// fails on its last receive.
     pub status: Arc<dyn StatusStore>,
     /// The queue's `maxReceiveCount`: on that receive, a job that still
     /// fails has its run recorded as `failed` before the queue dead-letters it.

@@ -12,8 +12,13 @@ use crate::search::analyzer::Analyzer;
 /// pipeline knows it, where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageChunk {
+    /// 1-based page (or slide, or sheet) it came from; `None` for formats
+    /// without pages.
     pub page_num: Option<u32>,
+    /// The chunk's text: what is embedded, indexed for BM25 and returned.
     pub content: String,
+    /// Where it sits in its page's text, stored in the chunk's metadata as
+    /// `citation`; `None` when not known (chunks from the old system).
     pub citation: Option<Citation>,
 }
 

@@ -29,7 +29,13 @@ pub use vdr::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Indexed; `chunks` stored.
-    Completed { chunks: usize, pages: usize },
+    Completed {
+        /// Chunks this job stored (a page-range job counts only its own).
+        chunks: usize,
+        /// Pages this job stored (a page-range job counts only its own;
+        /// 0 for a re-embedding).
+        pages: usize,
+    },
     /// The document cannot be processed (corrupt, encrypted, empty,
     /// unsupported, too large, owned by someone else). Recorded as `failed`;
     /// retrying would not help.
@@ -38,7 +44,10 @@ pub enum RunOutcome {
     /// run (a PDF with no text layer is a scan: the VDR pipeline renders and
     /// OCRs it), or page-range jobs of a document split for its length.
     HandedOver {
+        /// The pipeline the work went on in: VDR for a scan, the job's own
+        /// for page ranges.
         to: crate::domain::classify::Pipeline,
+        /// Why, in plain words (logged; e.g. `split into 4 page-range jobs`).
         reason: String,
     },
     /// The document's owner cancelled the run (or deleted the document)
@@ -82,6 +91,7 @@ pub(crate) async fn withdraw_cancelled(
 #[derive(Debug, thiserror::Error)]
 #[error("{stage}: {message}")]
 pub struct TransientError {
+    /// The stage the fault happened in, for the logs (the error's message).
     pub stage: crate::domain::status::Stage,
     /// Which dependency failed.
     pub fault: Fault,

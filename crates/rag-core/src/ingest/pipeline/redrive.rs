@@ -67,23 +67,36 @@ pub async fn replay(
 /// Errors of [`Redrive::redrive`].
 #[derive(Debug, thiserror::Error)]
 pub enum RedriveError {
+    /// The body does not parse as a [`PipelineJob`]; holds the JSON error.
     #[error("the message is not a job: {0}")]
     NotAJob(String),
+    /// The document's status record belongs to a newer run than the dead
+    /// letter's.
     #[error("dead letter of a superseded run: the document was submitted again since")]
     Superseded,
+    /// The document has no status record any more (deleted after the job
+    /// was dead-lettered).
     #[error("the document was deleted since: its dead letter has nothing to process")]
     Deleted,
+    /// Reading the status record failed; holds the store's error.
     #[error("the document's status cannot be read or written now ({0}); try again")]
     Status(String),
+    /// The new run is not the one recorded after the replay: another run
+    /// took the record meanwhile, or the replay's status write failed.
     #[error("a run of the document is in progress: the dead letter is not replayed")]
     Busy,
+    /// Sending the new run to its pipeline's queue failed (its run is
+    /// already recorded as queued).
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
 /// `ragctl dlq redrive`: dead letters back to their pipeline as new runs.
 pub struct Redrive {
+    /// Read to check the dead letter's run is still the document's latest,
+    /// and where the new run is recorded as queued before it is sent.
     pub status: Arc<dyn StatusStore>,
+    /// Where the new run is sent: the queue of its pipeline.
     pub queue: Arc<dyn JobQueue>,
 }
 

@@ -193,9 +193,6 @@ impl RunReporter {
             .await
     }
 
-    /// Records a failure, with the code and reason shown to the user. The
-    /// reason is redacted once more ([`crate::api::error::redact_internals`]) in
-    /// case an adapter's words slipped into it.
     /// Ends the run as failed for good: logs why, records it, and gives the
     /// outcome a pipeline returns. The one way every stage of every
     /// pipeline fails a document.
@@ -205,7 +202,9 @@ impl RunReporter {
         Ok(RunOutcome::Failed(failure))
     }
 
-    /// Records `failed` with the failure's code and its redacted error.
+    /// Records `failed` with the code and reason shown to the user. The
+    /// reason is redacted once more ([`crate::api::error::redact_internals`])
+    /// in case an adapter's words slipped into it.
     pub async fn fail(&self, failure: &Failure) -> Option<StatusRecord> {
         let error = redact_internals(&failure.error);
         let update = StatusUpdate {

@@ -32,6 +32,8 @@ pub const MAX_REQUEUES: u64 = 1;
 
 /// Settles runs whose lease ran out.
 pub struct Sweeper {
+    /// Lists the runs whose lease ran out, and records what each became;
+    /// every write conditional on the lease still being out.
     pub status: Arc<dyn StatusStore>,
     /// Where jobs are sent again (both pipelines' queues).
     pub queue: Arc<dyn JobQueue>,

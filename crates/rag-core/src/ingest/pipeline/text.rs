@@ -97,13 +97,24 @@ pub(super) enum Flavor {
 
 /// Everything the text pipeline needs, wired once per process.
 pub struct TextPipeline {
+    /// Where the uploaded documents are read from (and, for VDR, rendered
+    /// page images written to).
     pub blobs: Arc<dyn BlobStore>,
+    /// Turns a document's bytes into the text of its pages.
     pub extractor: Arc<dyn Extractor>,
+    /// The text model: embeds chunks, and its id is recorded as the
+    /// document's `embedding_model`.
     pub embedder: Arc<dyn Embedder>,
+    /// Where whole documents are stored, each replacing its earlier version
+    /// atomically.
     pub index: Arc<dyn Index>,
+    /// Where every stage and the outcome of a run are reported.
     pub status: Arc<dyn StatusStore>,
+    /// Splits each page's text into chunks sized in the model's tokens.
     pub chunker: Arc<Chunker>,
+    /// Turns each chunk's text into the terms of its BM25 postings.
     pub analyzer: Arc<Analyzer>,
+    /// Limits, batch sizes and splitting of long documents.
     pub config: TextPipelineConfig,
     /// The vision model that transcribes a document's important images
     /// (`ENABLE_SELECTIVE_VISUALS`); `None` leaves the text as extracted.
@@ -117,6 +128,8 @@ pub struct TextPipeline {
 /// The queue follow-up jobs go to, and the index page ranges are stored in.
 #[derive(Clone)]
 pub struct FollowUp {
+    /// Receives the follow-up jobs: page ranges, their hand-backs, and
+    /// scans sent on to the VDR pipeline.
     pub jobs: Arc<dyn JobQueue>,
     /// Stores one page range's chunks without touching the others'.
     pub ranges: Arc<dyn PageIndex>,

@@ -79,9 +79,15 @@ impl Default for VdrConfig {
 
 /// What rendering pages takes, wired once per process.
 pub struct VisualPages {
+    /// Opens a document and renders its pages to PNG images, each with its
+    /// text (the text layer, or OCR of a scan).
     pub renderer: Arc<dyn PageRenderer>,
+    /// The page model: multi-vector embeddings of the rendered pages.
     pub embedder: Arc<dyn PageEmbedder>,
+    /// Stores a batch of pages and their text chunks in one transaction,
+    /// leaving the document's other pages alone.
     pub index: Arc<dyn PageIndex>,
+    /// Resolution, batch size and splitting of long documents.
     pub config: VdrConfig,
     /// The VDR queue, for page-range jobs and hand-backs; `None` runs every
     /// document in one job, however long (the CLI).
