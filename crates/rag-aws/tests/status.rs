@@ -276,68 +276,7 @@ async fn racing_writers_never_move_progress_backwards() {
 #[tokio::test]
 async fn users_list_their_own_records_newest_first() {
     let (store, _, _) = store().await;
-    for key in ["a", "b", "c"] {
-        applied(
-            store
-                .apply(&update(&format!("bkt#{key}"), "alice", "r1", Queued, 5))
-                .await
-                .unwrap(),
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    applied(
-        store
-            .apply(&update("bkt#z", "bob", "r1", Queued, 5))
-            .await
-            .unwrap(),
-    );
-    let ids =
-        |records: Vec<StatusRecord>| records.into_iter().map(|r| r.status_id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(store
-            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
-            .await
-            .unwrap()),
-        ["bkt#c", "bkt#b", "bkt#a"]
-    );
-    assert_eq!(
-        ids(store
-            .list_for_user("alice", &rag_core::ports::Listing::recent(2))
-            .await
-            .unwrap()),
-        ["bkt#c", "bkt#b"]
-    );
-    assert_eq!(
-        ids(store
-            .list_for_user("bob", &rag_core::ports::Listing::recent(10))
-            .await
-            .unwrap()),
-        ["bkt#z"]
-    );
-    assert!(store
-        .list_for_user("carol", &rag_core::ports::Listing::recent(10))
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .list_for_user("alice", &rag_core::ports::Listing::recent(0))
-        .await
-        .unwrap()
-        .is_empty());
-    // An update makes a record the newest.
-    applied(
-        store
-            .apply(&update("bkt#a", "alice", "r1", ProcessingStarted, 10))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        ids(store
-            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
-            .await
-            .unwrap()),
-        ["bkt#a", "bkt#c", "bkt#b"]
-    );
+    rag_core::testing::conformance::lists_each_users_records_newest_first(&store, "bkt").await;
 }
 
 #[tokio::test]

@@ -621,8 +621,8 @@ impl Reader {
                 return legacy::extract(kind, input, limits, soffice.as_deref());
             }
             Reader::Spreadsheet => return spreadsheet::extract(input, limits),
-            Reader::Eml => return email::extract_eml(input.bytes, limits, options),
-            Reader::Msg => return email::extract_msg(input.bytes, limits, options),
+            Reader::Eml => return email::extract(input.bytes, limits, options, "eml"),
+            Reader::Msg => return email::extract(input.bytes, limits, options, "msg"),
             Reader::Image => {
                 // Tesseract must stop when the document's budget ends.
                 let left = options.deadline.saturating_duration_since(Instant::now());

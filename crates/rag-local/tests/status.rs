@@ -149,50 +149,9 @@ async fn records_survive_a_reopen() {
 async fn listing_is_per_user_and_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStatusStore::open(dir.path()).unwrap();
-    for id in ["local#1", "local#2", "local#3"] {
-        store
-            .apply(&update(id, "r", Stage::Queued, 5))
-            .await
-            .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let mut bob = update("local#bob", "r", Stage::Queued, 5);
-    bob.user = "bob".into();
-    store.apply(&bob).await.unwrap();
-    // Touching the oldest makes it the newest.
-    store
-        .apply(&update("local#1", "r", Stage::ProcessingStarted, 10))
-        .await
-        .unwrap();
-    let ids = |records: Vec<rag_core::domain::status::StatusRecord>| {
-        records.into_iter().map(|r| r.status_id).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        ids(store
-            .list_for_user("alice", &rag_core::ports::Listing::recent(10))
-            .await
-            .unwrap()),
-        ["local#1", "local#3", "local#2"]
-    );
-    assert_eq!(
-        ids(store
-            .list_for_user("alice", &rag_core::ports::Listing::recent(2))
-            .await
-            .unwrap()),
-        ["local#1", "local#3"]
-    );
-    assert_eq!(
-        ids(store
-            .list_for_user("bob", &rag_core::ports::Listing::recent(10))
-            .await
-            .unwrap()),
-        ["local#bob"]
-    );
-    assert!(store
-        .list_for_user("carol", &rag_core::ports::Listing::recent(10))
-        .await
-        .unwrap()
-        .is_empty());
+    rag_core::testing::conformance::lists_each_users_records_newest_first(&store, "local").await;
+    let memory = rag_local::MemoryStatusStore::default();
+    rag_core::testing::conformance::lists_each_users_records_newest_first(&memory, "local").await;
 }
 
 #[tokio::test]

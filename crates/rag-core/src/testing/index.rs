@@ -56,6 +56,24 @@ impl MemoryIndex {
         )
     }
 
+    /// Changes the grantees of one of `owner`'s documents; `false` if they
+    /// own no such document.
+    fn with_grantees(
+        &self,
+        owner: &Caller,
+        document_id: &str,
+        change: impl FnOnce(&mut BTreeSet<String>),
+    ) -> Result<bool, IndexError> {
+        let mut state = self.lock()?;
+        match state.documents.get_mut(document_id) {
+            Some(d) if d.record.owner == owner.user => {
+                change(&mut d.grantees);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, State>, IndexError> {
         self.state
             .lock()
@@ -362,13 +380,8 @@ impl Index for MemoryIndex {
         document_id: &str,
         grantee: &str,
     ) -> Result<bool, IndexError> {
-        let mut state = self.lock()?;
-        Ok(match state.documents.get_mut(document_id) {
-            Some(d) if d.record.owner == owner.user => {
-                d.grantees.insert(grantee.to_owned());
-                true
-            }
-            _ => false,
+        self.with_grantees(owner, document_id, |g| {
+            g.insert(grantee.to_owned());
         })
     }
 
@@ -378,13 +391,8 @@ impl Index for MemoryIndex {
         document_id: &str,
         grantee: &str,
     ) -> Result<bool, IndexError> {
-        let mut state = self.lock()?;
-        Ok(match state.documents.get_mut(document_id) {
-            Some(d) if d.record.owner == owner.user => {
-                d.grantees.remove(grantee);
-                true
-            }
-            _ => false,
+        self.with_grantees(owner, document_id, |g| {
+            g.remove(grantee);
         })
     }
 

@@ -6,6 +6,7 @@
 //! fake. What they leave out is said on each; the adapters' own tests run on
 //! the real services (PostgreSQL, moto).
 
+pub mod conformance;
 mod fakes;
 mod index;
 mod status;

@@ -75,32 +75,20 @@ impl Attachment {
     }
 }
 
-/// Reads an `.eml` file (or an `.msg` uploaded under that name).
-pub(crate) fn extract_eml(
+/// Reads a message, MIME (`.eml`) or Outlook (`.msg`) by its content
+/// whatever its name says, reported as `format` (what it was routed as).
+pub(crate) fn extract(
     bytes: &[u8],
     limits: &Limits,
     options: Options,
+    format: &'static str,
 ) -> Result<Extraction, ExtractError> {
     let message = if crate::office::is_ole(bytes) {
         msg::parse(bytes, limits)?
     } else {
         eml::parse(bytes)?
     };
-    render(&message, limits, options, "eml")
-}
-
-/// Reads an Outlook `.msg` file (or a MIME message uploaded under that name).
-pub(crate) fn extract_msg(
-    bytes: &[u8],
-    limits: &Limits,
-    options: Options,
-) -> Result<Extraction, ExtractError> {
-    let message = if crate::office::is_ole(bytes) {
-        msg::parse(bytes, limits)?
-    } else {
-        eml::parse(bytes)?
-    };
-    render(&message, limits, options, "msg")
+    render(&message, limits, options, format)
 }
 
 /// The message as pages: its own, then one or more per attachment read.
