@@ -249,7 +249,6 @@ pub struct BertEmbedder {
     max_seq_length: usize,
     special_tokens: usize,
     batch_size: usize,
-    normalize_module: bool,
     scripts: ScriptCoverage,
 }
 
@@ -420,7 +419,6 @@ impl BertEmbedder {
             max_seq_length,
             special_tokens,
             batch_size: engine.default_batch_size(),
-            normalize_module,
             scripts: crate::model_card::script_coverage(dir),
         })
     }
@@ -468,12 +466,6 @@ impl BertEmbedder {
     /// The pooling the model was trained with.
     pub fn pooling(&self) -> Pooling {
         self.model.pooling
-    }
-
-    /// Whether `modules.json` lists a Normalize module. Informational only:
-    /// vectors are always normalized, since the index uses cosine.
-    pub fn has_normalize_module(&self) -> bool {
-        self.normalize_module
     }
 
     /// Embeds `texts` synchronously on the calling thread (CPU-bound: call it

@@ -230,15 +230,19 @@ mod tests {
     fn names_the_adapters_read_are_spelled_as_they_spell_them() {
         use rag_vision::env as vision;
         assert_eq!(RAG_EMBED_ENGINE, rag_embed::setup::ENGINE_VAR);
+        // Every variable the vision setup reads is named here, as it spells it.
+        let ours = [
+            VISION_PROVIDER,
+            VISION_MODEL,
+            VISION_API_BASE,
+            VISION_API_KEY,
+            VISION_MAX_TOKENS,
+            VISION_TIMEOUT_SECS,
+            VISUALS_MAX_IMAGES,
+            VISUALS_CONCURRENCY,
+        ];
+        assert_eq!(ours, vision::VARIABLES);
         for (ours, theirs) in [
-            (VISION_PROVIDER, vision::VISION_PROVIDER),
-            (VISION_MODEL, vision::VISION_MODEL),
-            (VISION_API_BASE, vision::VISION_API_BASE),
-            (VISION_API_KEY, vision::VISION_API_KEY),
-            (VISION_MAX_TOKENS, vision::VISION_MAX_TOKENS),
-            (VISION_TIMEOUT_SECS, vision::VISION_TIMEOUT_SECS),
-            (VISUALS_MAX_IMAGES, vision::VISUALS_MAX_IMAGES),
-            (VISUALS_CONCURRENCY, vision::VISUALS_CONCURRENCY),
             (RERANK_URL, rag_embed::rerank::URL_VAR),
             (RERANK_MODEL, rag_embed::rerank::MODEL_VAR),
             (RERANK_API_KEY, rag_embed::rerank::KEY_VAR),
