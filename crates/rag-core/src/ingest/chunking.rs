@@ -257,24 +257,11 @@ fn heading_marks(text: &str) -> Vec<(usize, usize, String)> {
 mod tests {
     use super::*;
 
-    /// One token per whitespace-separated word: easy to reason about.
-    struct Words;
-    impl TokenCounter for Words {
-        fn count(&self, text: &str) -> usize {
-            text.split_whitespace().count()
-        }
-    }
+    use crate::testing::{word_chunker, WordCounter};
 
     #[test]
     fn chunks_know_their_place_and_the_headings_above_them() {
-        let c = Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 12,
-                overlap_tokens: 0,
-            },
-        )
-        .unwrap();
+        let c = word_chunker(12, 0).unwrap();
         let page1 = "# Report\n\nIntro words here.\n\n## Method\n\nWe measured things carefully over many days.\n\n```\n# not a heading\n```\n";
         let page2 = "## Results\n\nThe results were good across every trial we ran this year.\n\n### Detail\n\nOne detail.";
         let mut headings = Headings::default();
@@ -325,21 +312,14 @@ mod tests {
 
     #[test]
     fn chunks_respect_the_token_budget_and_overlap() {
-        let c = Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 10,
-                overlap_tokens: 3,
-            },
-        )
-        .unwrap();
+        let c = word_chunker(10, 3).unwrap();
         let text = (0..100)
             .map(|i| format!("w{i}"))
             .collect::<Vec<_>>()
             .join(" ");
         let chunks = c.chunk(&text, TextKind::Plain);
         assert!(chunks.len() >= 10);
-        assert!(chunks.iter().all(|ch| Words.count(ch) <= 10));
+        assert!(chunks.iter().all(|ch| WordCounter.count(ch) <= 10));
         let first: Vec<&str> = chunks[0].split(' ').collect();
         assert!(
             chunks[1].starts_with(first[first.len() - 3]),
@@ -350,14 +330,7 @@ mod tests {
 
     #[test]
     fn markdown_splits_at_headings_first() {
-        let c = Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 12,
-                overlap_tokens: 0,
-            },
-        )
-        .unwrap();
+        let c = word_chunker(12, 0).unwrap();
         let md = "# Alpha\n\none two three four five\n\n# Beta\n\nsix seven eight nine ten";
         let chunks = c.chunk(md, TextKind::Markdown);
         assert_eq!(
@@ -371,22 +344,8 @@ mod tests {
 
     #[test]
     fn impossible_configs_are_refused() {
-        assert!(Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 10,
-                overlap_tokens: 10
-            }
-        )
-        .is_err());
-        assert!(Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 0,
-                overlap_tokens: 0
-            }
-        )
-        .is_err());
+        assert!(word_chunker(10, 10).is_err());
+        assert!(word_chunker(0, 0).is_err());
         let c = Chunker::new(Arc::new(ApproxTokenCounter), ChunkingConfig::default()).unwrap();
         assert!(c.chunk("  \n ", TextKind::Plain).is_empty());
     }

@@ -93,15 +93,8 @@ impl PageEmbedder for TextSpanPageEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::chunking::{ChunkingConfig, TokenCounter};
     use crate::ports::PageTextSource;
-
-    struct Words;
-    impl TokenCounter for Words {
-        fn count(&self, text: &str) -> usize {
-            text.split_whitespace().count()
-        }
-    }
+    use crate::testing::word_chunker;
 
     /// One-dimensional "embedding": the number of words.
     struct Counting;
@@ -137,14 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_page_gets_one_vector_per_span_and_a_blank_page_none() {
-        let spans = Chunker::new(
-            Arc::new(Words),
-            ChunkingConfig {
-                max_tokens: 3,
-                overlap_tokens: 0,
-            },
-        )
-        .unwrap();
+        let spans = word_chunker(3, 0).unwrap();
         let embedder = TextSpanPageEmbedder::new(Arc::new(Counting), spans);
         assert_eq!(embedder.model_id(), "text-spans/words");
         let out = embedder

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::ingest::chunking::{Chunker, ChunkingConfig, InvalidChunking, TokenCounter};
 use crate::ports::{
     BlobError, BlobMeta, BlobRef, BlobStore, EmbedError, Embedder, ExtractError, ExtractInput,
     ExtractedDocument, Extractor,
@@ -166,4 +167,27 @@ impl Embedder for BagOfWordsEmbedder {
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         Ok(self.vector(text))
     }
+}
+
+/// A [`TokenCounter`] of whitespace-separated words: chunk sizes a test can
+/// count by eye.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WordCounter;
+
+impl TokenCounter for WordCounter {
+    fn count(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+/// A chunker of at most `max_tokens` words per chunk, `overlap_tokens` of
+/// them shared with the chunk before.
+pub fn word_chunker(max_tokens: usize, overlap_tokens: usize) -> Result<Chunker, InvalidChunking> {
+    Chunker::new(
+        std::sync::Arc::new(WordCounter),
+        ChunkingConfig {
+            max_tokens,
+            overlap_tokens,
+        },
+    )
 }

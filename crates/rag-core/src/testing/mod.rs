@@ -11,6 +11,6 @@ mod fakes;
 mod index;
 mod status;
 
-pub use fakes::{BagOfWordsEmbedder, FixedExtractor, MemoryBlobStore};
+pub use fakes::{word_chunker, BagOfWordsEmbedder, FixedExtractor, MemoryBlobStore, WordCounter};
 pub use index::MemoryIndex;
 pub use status::RecordingStatusStore;
