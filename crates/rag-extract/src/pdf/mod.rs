@@ -43,7 +43,7 @@
 //! | pdflatex-4-pages.pdf p1: has "Hello, here is some text without a meaning." | yes | yes |
 //! | pdflatex-4-pages.pdf p2: has "“Huardest gefburn”? Kjift – not at all!" | yes | yes |
 //! | pdflatex-4-pages.pdf p4: has "the length of words" | yes | yes |
-//! | habibi.pdf p1: has "حَبيبي" | **no** | yes |
+//! | habibi.pdf p1: has "حَبيبي" | yes | yes |
 //! | multicolumn.pdf p1: has "This is a sample document with two columns filled⏎with Lorem Ipsum text." | yes | yes |
 //! | multicolumn.pdf p1: "Pellentesque cursus luctus mauris." before "Nulla malesuada porttitor diam." | yes | yes |
 //! | multicolumn.pdf p3: has "Czech Republic 10.7 78,866 Prague Czech" | yes | yes |
@@ -82,9 +82,10 @@
 //! HarfBuzz-based tools) comes out in reading order (pdf-extract gives it
 //! reversed). It also brings what the pure-Rust stack cannot do at all:
 //! embedded images, page rendering for the VDR pipeline, and opening files
-//! with a user password. Where it loses: WeasyPrint's `habibi.pdf` maps a
-//! whole Arabic word onto one glyph, and PDFium reverses that word (its
-//! letters are all there; pdf-extract keeps them in order). Neither engine
+//! with a user password. WeasyPrint's `habibi.pdf` maps a whole Arabic word
+//! onto one glyph, and PDFium reversed that word's letters with the run
+//! around it; the PDFium reader now puts each right-to-left glyph's letters
+//! back in the font's order (`pdfium_reader::glyph_order`). Neither engine
 //! reorders columns drawn row by row (left line, right line, ...): both
 //! follow the content stream, which is right for the column-by-column
 //! streams of pdfTeX, LibreOffice and Word.

@@ -195,14 +195,15 @@ pub(super) fn page_text(page: &PdfPage<'_>) -> Result<String, PdfiumError> {
 }
 
 fn layout(text: &PdfPageText) -> String {
-    let chars = text.chars();
+    let all = text.chars();
+    let chars = glyph_order(all.iter().collect());
     let mut out = String::with_capacity(chars.len() + 64);
     let mut pending_break = false;
     // The current line's last visible character, and the baseline (y,
     // upwards) of the previous line's.
     let mut last_visible: Option<PdfPageTextChar> = None;
     let mut previous_baseline: Option<f32> = None;
-    for ch in chars.iter() {
+    for ch in chars {
         let Some(c) = ch.unicode_char() else {
             continue;
         };
@@ -253,6 +254,44 @@ fn layout(text: &PdfPageText) -> String {
         last_visible = Some(ch);
     }
     out
+}
+
+/// The characters with each right-to-left glyph's own characters back in
+/// their order.
+///
+/// A font may draw a whole word as one glyph whose ToUnicode entry gives
+/// its letters in reading order (WeasyPrint's `habibi.pdf` draws "حَبيبي"
+/// so). PDFium turns a right-to-left run, drawn left to right, into reading
+/// order by reversing its characters, and so also reverses the letters of
+/// such a glyph, which then reads "يبيبَح" and matches no search. The
+/// characters of one glyph share its origin: a run of two or more at one
+/// origin holding right-to-left letters is put back as the font wrote it.
+fn glyph_order(mut chars: Vec<PdfPageTextChar<'_>>) -> Vec<PdfPageTextChar<'_>> {
+    let origin = |ch: &PdfPageTextChar<'_>| ch.origin().ok().map(|(x, y)| (x.value, y.value));
+    let mut start = 0;
+    while start < chars.len() {
+        let at = origin(&chars[start]);
+        let mut end = start + 1;
+        while end < chars.len() && at.is_some() && origin(&chars[end]) == at {
+            end += 1;
+        }
+        let right_to_left = chars[start..end]
+            .iter()
+            .filter_map(|ch| ch.unicode_char())
+            .any(is_right_to_left);
+        if end - start > 1 && right_to_left {
+            chars[start..end].reverse();
+        }
+        start = end;
+    }
+    chars
+}
+
+/// Letters of the right-to-left scripts (Hebrew, Arabic, Syriac, Thaana,
+/// N'Ko and their presentation forms).
+fn is_right_to_left(c: char) -> bool {
+    matches!(c,
+        '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
 }
 
 /// What is left of the document's image budget ([`Limits::max_image_bytes`]
