@@ -5,14 +5,12 @@
 //! database without seeing each other's documents or BM25 statistics.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use rag_core::domain::job::PipelineJob;
-use rag_core::domain::status::{StatusRecord, StatusUpdate};
 use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
 use rag_core::ingest::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
-use rag_core::ports::{BlobRef, Embedder, StatusStore, StatusStoreError, StatusWrite};
+use rag_core::ports::{BlobRef, Embedder};
 use rag_core::search::analyzer::Analyzer;
 use rag_core::search::query::{QueryConfig, QueryRequest, QueryResponse, QueryService, SearchMode};
 use rag_core::Caller;
@@ -103,88 +101,14 @@ pub async fn index() -> PgIndex {
     index
 }
 
-/// A status store that also keeps every applied record, to check sequences.
-#[derive(Default)]
-pub struct RecordingStatusStore {
-    inner: MemoryStatusStore,
-    pub history: Mutex<Vec<StatusRecord>>,
-    /// When a run reaches this stage, its owner cancels it right after
-    /// that write, as `POST /v2/documents/{id}/cancel` would.
-    pub cancel_at: Mutex<Option<rag_core::domain::status::Stage>>,
-}
+pub use rag_core::testing::RecordingStatusStore;
 
-impl RecordingStatusStore {
-    /// Cancels a run right after it reaches `stage`.
-    pub fn cancel_when(&self, stage: rag_core::domain::status::Stage) {
-        if let Ok(mut at) = self.cancel_at.lock() {
-            *at = Some(stage);
-        }
-    }
-
-    /// The applied records of one statusId, in order.
-    pub fn history_of(&self, status_id: &str) -> Vec<StatusRecord> {
-        self.history
-            .lock()
-            .map(|h| {
-                h.iter()
-                    .filter(|r| r.status_id == status_id)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl StatusStore for RecordingStatusStore {
-    async fn apply(&self, update: &StatusUpdate) -> Result<StatusWrite, StatusStoreError> {
-        let out = self.inner.apply(update).await?;
-        if let StatusWrite::Applied(r) = &out {
-            if let Ok(mut h) = self.history.lock() {
-                h.push(r.clone());
-            }
-            let cancel = self.cancel_at.lock().map(|at| *at == Some(r.status));
-            if cancel.unwrap_or(false) {
-                let cancel = StatusUpdate::new(
-                    &r.status_id,
-                    &r.user,
-                    &r.run_id,
-                    rag_core::domain::status::Stage::Cancelled,
-                    r.progress,
-                    "Cancelled by its owner",
-                );
-                if let StatusWrite::Applied(c) = self.inner.apply(&cancel).await? {
-                    if let Ok(mut h) = self.history.lock() {
-                        h.push(c);
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-    async fn record_part(
-        &self,
-        report: &rag_core::domain::status::PartReport,
-    ) -> Result<Option<rag_core::domain::status::PartProgress>, StatusStoreError> {
-        self.inner.record_part(report).await
-    }
-
-    async fn get(&self, status_id: &str) -> Result<Option<StatusRecord>, StatusStoreError> {
-        self.inner.get(status_id).await
-    }
-    async fn list_for_user(
-        &self,
-        user: &str,
-        listing: &rag_core::ports::Listing,
-    ) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.inner.list_for_user(user, listing).await
-    }
-    async fn delete(&self, status_id: &str) -> Result<bool, StatusStoreError> {
-        self.inner.delete(status_id).await
-    }
-    async fn expired(&self, now: i64, limit: usize) -> Result<Vec<StatusRecord>, StatusStoreError> {
-        self.inner.expired(now, limit).await
-    }
+/// A status store that keeps every applied record, over the local memory
+/// store (part counters and leases included), to check sequences.
+pub fn recording_status() -> Arc<RecordingStatusStore> {
+    Arc::new(RecordingStatusStore::over(Arc::new(
+        MemoryStatusStore::default(),
+    )))
 }
 
 /// A wired text pipeline over a temporary bucket directory.
@@ -204,7 +128,7 @@ impl Harness {
         let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
         let embedder = embedder().await;
         let index = index().await;
-        let status = Arc::new(RecordingStatusStore::default());
+        let status = recording_status();
         let analyzer = Arc::new(Analyzer::new());
         let chunker = Arc::new(
             Chunker::new(embedder.token_counter(), ChunkingConfig::default()).expect("chunker"),

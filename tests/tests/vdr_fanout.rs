@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use integration_tests::{
-    embedder, index, new_user, numbered_pdf, pdf_of_pages, RecordingStatusStore,
+    embedder, index, new_user, numbered_pdf, pdf_of_pages, recording_status, RecordingStatusStore,
 };
 use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::{PageRange, PipelineJob};
@@ -137,7 +137,7 @@ async fn fleet(setup: Setup) -> Fleet {
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
     let text = embedder().await;
     let index = index().await;
-    let status = Arc::new(RecordingStatusStore::default());
+    let status = recording_status();
     let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path().join("files")));
     let chunker = |max_tokens, overlap_tokens| {
         Chunker::new(
@@ -564,7 +564,7 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
     let text = embedder().await;
     let index = index().await;
-    let status = Arc::new(RecordingStatusStore::default());
+    let status = recording_status();
     let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path().join("files")));
     let queue_config = QueueConfig {
         visibility_timeout: Duration::from_secs(30),

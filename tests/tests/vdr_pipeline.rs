@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use integration_tests::{embedder, index, new_user, shared_pdf, workspace, RecordingStatusStore};
+use integration_tests::{
+    embedder, index, new_user, recording_status, shared_pdf, workspace, RecordingStatusStore,
+};
 use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::PipelineJob;
 use rag_core::domain::status::Stage;
@@ -56,7 +58,7 @@ async fn vdr() -> Vdr {
     let bucket = format!("bucket-{}", uuid::Uuid::new_v4());
     let text = embedder().await;
     let index = index().await;
-    let status = Arc::new(RecordingStatusStore::default());
+    let status = recording_status();
     let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path()));
     let analyzer = Arc::new(Analyzer::new());
     let chunker = |max_tokens, overlap_tokens| {
