@@ -8,7 +8,8 @@
 #   ROUNDS=9 scripts/compare-markitdown.sh
 #
 # Files: the sample PDFs in ../shared/data/docs/pdf, the committed fixtures
-# under crates/rag-extract/tests/fixtures (office/, email/, images/), and a
+# under crates/rag-extract/tests/fixtures (office/, email/, images/, and
+# markitdown/: markitdown's own test files), and a
 # few small files generated here for formats that have no committed fixture
 # (HTML, CSV, XLSX, Jupyter notebook, EPUB, RSS).
 #
@@ -148,8 +149,8 @@ pdf_dir = (repo / "../shared/data/docs/pdf").resolve()
 fixtures = repo / "crates/rag-extract/tests/fixtures"
 pdf_pages = {f["path"]: f["pages"] for f in json.loads((pdf_dir / "files.json").read_text())}
 files = [pdf_dir / p for p in sorted(pdf_pages)]
-for sub in ("office", "email", "images"):
-    files += sorted(p for p in (fixtures / sub).iterdir() if p.suffix not in (".py", ".fodt"))
+for sub in ("office", "email", "images", "markitdown"):
+    files += sorted(p for p in (fixtures / sub).iterdir() if p.suffix not in (".py", ".fodt", ".md"))
 files += sorted((out / "generated").iterdir())
 
 md = MarkItDown()

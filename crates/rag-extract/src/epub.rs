@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use rag_core::domain::job::PageRange;
 use rag_core::ports::{ExtractError, ExtractedPage};
 
 use crate::html;
@@ -28,9 +29,11 @@ const FONT_OBFUSCATION: &[&str] = &[
     "http://ns.adobe.com/pdf/enc#RC",
 ];
 
-/// The book's pages and notes about chapters that could not be read.
+/// The book's pages and notes about chapters that could not be read; only
+/// the `wanted` chapters are read (the others are empty pages).
 pub(crate) fn extract(
     bytes: &[u8],
+    wanted: Option<PageRange>,
     limits: &Limits,
 ) -> Result<(Vec<ExtractedPage>, Vec<String>), ExtractError> {
     let mut package = Package::open(bytes, FORMAT, limits)?;
@@ -107,18 +110,16 @@ pub(crate) fn extract(
     if spine.is_empty() {
         return Err(package.corrupt("the package document has an empty spine"));
     }
-    if spine.len() > limits.max_pages as usize {
-        return Err(ExtractError::LimitExceeded(format!(
-            "{} chapters, more than the {} allowed",
-            spine.len(),
-            limits.max_pages
-        )));
-    }
+    crate::check_page_count(spine.len(), wanted, limits, "chapters")?;
 
     let mut pages = Vec::new();
     let mut notes = Vec::new();
     for idref in &spine {
         let number = pages.len() as u32 + 1;
+        if let Some(skipped) = crate::unwanted(wanted, number) {
+            pages.push(skipped);
+            continue;
+        }
         let Some((href, media)) = manifest.get(idref) else {
             notes.push(format!(
                 "page {number}: the spine names '{idref}', which is not in the manifest"
@@ -150,7 +151,8 @@ pub(crate) fn extract(
             text,
         });
     }
-    if let Some(first) = pages.first_mut() {
+    let first_wanted = crate::unwanted(wanted, 1).is_none();
+    if let Some(first) = pages.first_mut().filter(|_| first_wanted) {
         let heading = (!title.is_empty()).then(|| format!("# {title}"));
         // The first chapter may already open with the same heading.
         let heading = heading.filter(|h| !first.text.starts_with(h.as_str()));

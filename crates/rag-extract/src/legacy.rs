@@ -146,7 +146,7 @@ pub(crate) fn extract(
 fn read_converted(kind: Legacy, bytes: &[u8], limits: &Limits) -> Result<Extraction, ExtractError> {
     match kind {
         Legacy::Word => office::docx::extract(bytes, limits),
-        Legacy::PowerPoint => office::pptx::extract(bytes, limits),
+        Legacy::PowerPoint => office::pptx::extract(bytes, None, limits),
     }
 }
 

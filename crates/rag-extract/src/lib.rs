@@ -314,6 +314,50 @@ pub(crate) fn read_nested(
     reader.read(input, limits, options)
 }
 
+/// The stand-in for page (slide, sheet) `number` when it is outside the
+/// `wanted` range ([`ExtractInput::pages`]): no text, so that the page count
+/// stays the document's; `None` for a page to read.
+pub(crate) fn unwanted(wanted: Option<PageRange>, number: u32) -> Option<ExtractedPage> {
+    wanted
+        .filter(|range| !range.contains(number))
+        .map(|_| ExtractedPage {
+            number: Some(number),
+            text: String::new(),
+        })
+}
+
+/// Refuses a document of `count` pages (`what`: "pages", "slides") with
+/// more to read than [`Limits::max_pages`] (all of them, or the `wanted`
+/// range's), or, read in ranges, more in all than
+/// [`Limits::max_document_pages`].
+pub(crate) fn check_page_count(
+    count: usize,
+    wanted: Option<PageRange>,
+    limits: &Limits,
+    what: &str,
+) -> Result<(), ExtractError> {
+    let too_many = |pages: usize, allowed: u32| {
+        Err(ExtractError::LimitExceeded(format!(
+            "{pages} {what}, more than the {allowed} allowed"
+        )))
+    };
+    let read = match wanted {
+        None => count,
+        Some(range) => {
+            if count > limits.max_document_pages as usize {
+                return too_many(count, limits.max_document_pages);
+            }
+            (range.last as usize)
+                .min(count)
+                .saturating_sub((range.first as usize).saturating_sub(1))
+        }
+    };
+    if read > limits.max_pages as usize {
+        return too_many(read, limits.max_pages);
+    }
+    Ok(())
+}
+
 pub(crate) fn too_many_chars(limits: &Limits) -> ExtractError {
     ExtractError::LimitExceeded(format!("more than {} characters of text", limits.max_chars))
 }
@@ -608,8 +652,13 @@ impl Reader {
         };
         let (kind, text) = match self {
             Reader::Pdf => return pdf::extract(input.bytes, input.password, input.pages, limits),
-            Reader::Epub => return paged(TextKind::Markdown, epub::extract(input.bytes, limits)?),
-            Reader::Pptx => return office::pptx::extract(input.bytes, limits),
+            Reader::Epub => {
+                return paged(
+                    TextKind::Markdown,
+                    epub::extract(input.bytes, input.pages, limits)?,
+                )
+            }
+            Reader::Pptx => return office::pptx::extract(input.bytes, input.pages, limits),
             Reader::Docx => return office::docx::extract(input.bytes, limits),
             Reader::Doc | Reader::Ppt => {
                 let kind = if self == Reader::Doc {

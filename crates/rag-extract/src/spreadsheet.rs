@@ -18,6 +18,7 @@ use calamine::{
     Xlsx,
 };
 use rag_core::domain::classify::extension;
+use rag_core::domain::job::PageRange;
 use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, ExtractedPage};
 use zip::ZipArchive;
@@ -95,8 +96,9 @@ macro_rules! stream_sheets {
     }};
 }
 
-/// Reads a workbook: one page per non-empty worksheet, numbered by the
-/// sheet's position in the workbook (from 1).
+/// Reads a workbook: one page per sheet, numbered by its position in the
+/// workbook (from 1), empty for a sheet without cells and for those outside
+/// the wanted range ([`ExtractInput::pages`]), which are not parsed.
 pub(crate) fn extract(
     input: ExtractInput<'_>,
     limits: &Limits,
@@ -114,6 +116,7 @@ pub(crate) fn extract(
     };
     let mut book = Book {
         limits,
+        wanted: input.pages,
         cells: 0,
         chars: 0,
         pages: Vec::new(),
@@ -162,6 +165,8 @@ pub(crate) fn extract(
             }
         }
     }
+    // Sheets without cells and outside the range were set down first.
+    book.pages.sort_by_key(|p| p.number);
     Ok(Extraction {
         document: ExtractedDocument {
             pages: book.pages,
@@ -210,9 +215,21 @@ fn check_archive(bytes: &[u8], claimed: Kind, limits: &Limits) -> Result<Kind, E
     })
 }
 
+/// The page of a sheet without cells (empty, a chart or macro sheet): no
+/// text, but there, so that pages are numbered 1..=sheets and a split
+/// workbook's page ranges cover every sheet.
+fn blank(number: u32) -> ExtractedPage {
+    ExtractedPage {
+        number: Some(number),
+        text: String::new(),
+    }
+}
+
 /// The pages read so far and what they count against the limits.
 struct Book<'l> {
     limits: &'l Limits,
+    /// The sheets to read ([`ExtractInput::pages`]), by position.
+    wanted: Option<PageRange>,
     cells: usize,
     chars: usize,
     pages: Vec<ExtractedPage>,
@@ -222,20 +239,20 @@ impl Book<'_> {
     /// The worksheets to read, with their positions from 1 (chart, dialog
     /// and macro sheets have no cells); refuses a workbook with more sheets
     /// than [`Limits::max_pages`].
-    fn sheets(&self, sheets: &[calamine::Sheet]) -> Result<Vec<(u32, String)>, ExtractError> {
-        if sheets.len() > self.limits.max_pages as usize {
-            return Err(ExtractError::LimitExceeded(format!(
-                "{} sheets, more than the {} allowed",
-                sheets.len(),
-                self.limits.max_pages
-            )));
+    /// Only those in the wanted range are returned: the others become
+    /// empty pages, so a page-range job of a split workbook parses just its
+    /// own sheets.
+    fn sheets(&mut self, sheets: &[calamine::Sheet]) -> Result<Vec<(u32, String)>, ExtractError> {
+        crate::check_page_count(sheets.len(), self.wanted, self.limits, "sheets")?;
+        let mut read = Vec::new();
+        for (sheet, number) in sheets.iter().zip(1u32..) {
+            match crate::unwanted(self.wanted, number) {
+                Some(skipped) => self.pages.push(skipped),
+                None if sheet.typ != SheetType::WorkSheet => self.pages.push(blank(number)),
+                None => read.push((number, sheet.name.clone())),
+            }
         }
-        Ok(sheets
-            .iter()
-            .zip(1u32..)
-            .filter(|(sheet, _)| sheet.typ == SheetType::WorkSheet)
-            .map(|(sheet, number)| (number, sheet.name.clone()))
-            .collect())
+        Ok(read)
     }
 
     /// Keeps a cell unless it is blank; refuses a workbook with more cells
@@ -270,6 +287,7 @@ impl Book<'_> {
     /// of the rows and columns that have any; nothing for an empty sheet.
     fn page(&mut self, number: u32, name: &str, mut cells: Vec<Cell>) -> Result<(), ExtractError> {
         if cells.is_empty() {
+            self.pages.push(blank(number));
             return Ok(());
         }
         cells.sort_unstable_by_key(|&(row, col, _)| (row, col));

@@ -402,3 +402,35 @@ fn corrupt_feeds_are_refused() {
         );
     }
 }
+
+/// A page-range job of a split e-book reads only its chapters; the book's
+/// front matter (title, authors) belongs to page 1's range.
+#[test]
+fn an_epub_page_range_reads_only_its_chapters() {
+    use rag_core::domain::job::PageRange;
+    use rag_core::ports::{ExtractInput, Extractor};
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/markitdown/test.epub"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let read = |first, last| {
+        rag_extract::FileExtractor::default()
+            .extract(ExtractInput {
+                pages: Some(PageRange { first, last }),
+                ..ExtractInput::new(&bytes, "book.epub", None)
+            })
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let middle = read(2, 2);
+    let texts: Vec<&str> = middle.pages.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!((texts[0], texts[2]), ("", ""));
+    assert!(
+        texts[1].starts_with("# Chapter 1: Test Content"),
+        "{texts:?}"
+    );
+    let first = read(1, 1);
+    assert!(first.pages[0].text.contains("**Authors:** Test Author"));
+    assert!(first.pages[1].text.is_empty());
+}

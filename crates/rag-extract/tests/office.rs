@@ -859,3 +859,47 @@ fn docx_charts_hyperlink_fields_and_footers_without_page_numbers() {
     );
     assert!(doc.images.is_empty());
 }
+
+/// A picture in a header (a letterhead's crest) is offered to the visuals
+/// step like one in the body, placed where the header's text is.
+#[test]
+fn docx_header_pictures_are_offered_too() {
+    let doc = ok(&fixture("letterhead.docx"), "letterhead.docx");
+    assert_eq!(doc.images.len(), 1, "{:?}", doc.images);
+    let crest = &doc.images[0];
+    assert_eq!(crest.alt.as_deref(), Some("Harbour Authority crest"));
+    assert!(crest.data.starts_with(PNG));
+    assert!(before(&doc, crest).ends_with("# Header\n\n![Harbour Authority crest](Picture1.png)"));
+}
+
+/// A page-range job of a split deck reads only its slides: the others are
+/// empty pages (the count stays the deck's) and their pictures are not
+/// loaded.
+#[test]
+fn a_pptx_page_range_reads_only_its_slides() {
+    use rag_core::domain::job::PageRange;
+    use rag_core::ports::{ExtractInput, Extractor};
+    let bytes = fixture("deck.pptx");
+    let read = |first, last| {
+        rag_extract::FileExtractor::default()
+            .extract(ExtractInput {
+                pages: Some(PageRange { first, last }),
+                ..ExtractInput::new(&bytes, "deck.pptx", None)
+            })
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let whole = ok(&bytes, "deck.pptx");
+    let two = read(2, 2);
+    assert_eq!(two.pages.len(), whole.pages.len());
+    for (page, full) in two.pages.iter().zip(&whole.pages) {
+        let expected = if page.number == Some(2) {
+            full.text.as_str()
+        } else {
+            ""
+        };
+        assert_eq!(page.text, expected, "page {:?}", page.number);
+    }
+    // The logo is on slide 3.
+    assert!(two.images.is_empty());
+    assert_eq!(read(3, 4).images.len(), 1);
+}

@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
+use rag_core::domain::job::PageRange;
 use rag_core::ingest::chunking::TextKind;
-use rag_core::ports::ExtractError;
+use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument, Extractor};
 use rag_extract::Limits;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 
@@ -58,8 +59,21 @@ fn xlsx_sheets_become_markdown_tables() {
     assert_eq!(doc.kind, TextKind::Markdown);
     assert_eq!(doc.format, "xlsx");
     let numbers: Vec<Option<u32>> = doc.pages.iter().map(|p| p.number).collect();
-    // The empty sheets (2 and 4) are skipped; the others keep their place.
-    assert_eq!(numbers, [Some(1), Some(3)]);
+    // Every sheet has its page, the empty ones (2 and 4) without text, so
+    // that page ranges of a split workbook cover every sheet.
+    assert_eq!(numbers, [Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(
+        (doc.pages[1].text.as_str(), doc.pages[3].text.as_str()),
+        ("", "")
+    );
+    let doc = ExtractedDocument {
+        pages: doc
+            .pages
+            .into_iter()
+            .filter(|p| !p.text.is_empty())
+            .collect(),
+        ..doc
+    };
     assert_eq!(
         doc.pages[0].text,
         "## Sales 2024\n\n\
@@ -82,7 +96,7 @@ fn spreadsheets_route_by_mime_type_too() {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(doc.pages.len(), 2);
+    assert_eq!(doc.pages.iter().filter(|p| !p.text.is_empty()).count(), 2);
 }
 
 #[test]
@@ -109,8 +123,13 @@ fn ods_sheets_become_markdown_tables() {
     );
     let doc = extract(&bytes, "budget.ods").unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(doc.format, "ods");
-    assert_eq!(doc.pages.len(), 1);
+    // The empty second sheet is a page without text.
+    assert_eq!(doc.pages.len(), 2);
     assert_eq!(doc.pages[0].number, Some(1));
+    assert_eq!(
+        (doc.pages[1].number, doc.pages[1].text.as_str()),
+        (Some(2), "")
+    );
     assert_eq!(
         doc.pages[0].text,
         "## Budget\n\n| Item | Cost |\n| --- | --- |\n| Rent | 1200 |"
@@ -195,7 +214,7 @@ fn sheet_and_cell_counts_are_limited() {
     };
     assert_eq!(
         with_limits(four, &sales(), "s.xlsx").map(|d| d.pages.len()),
-        Ok(2)
+        Ok(4)
     );
     let few_cells = Limits {
         max_cells: 10,
@@ -209,4 +228,40 @@ fn sheet_and_cell_counts_are_limited() {
         ..Limits::default()
     };
     assert!(limit_message(with_limits(few_chars, &sales(), "s.xlsx")).contains("characters"));
+}
+
+/// A page-range job of a split workbook: only its sheets are parsed, so
+/// the limits hold per range; the page count stays the workbook's.
+#[test]
+fn a_page_range_reads_only_its_sheets() {
+    let read = |first: u32, last: u32, limits: Limits| {
+        rag_extract::FileExtractor::new(limits).extract(ExtractInput {
+            pages: Some(PageRange { first, last }),
+            ..ExtractInput::new(&sales(), "s.xlsx", None)
+        })
+    };
+    let doc = read(3, 4, Limits::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let texts: Vec<(Option<u32>, bool)> = doc
+        .pages
+        .iter()
+        .map(|p| (p.number, p.text.is_empty()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (Some(1), true),
+            (Some(2), true),
+            (Some(3), false),
+            (Some(4), true)
+        ]
+    );
+    assert!(doc.pages[2].text.starts_with("## People"));
+    // Sheet 1 alone holds more than 10 cells: over the limit whole, and in
+    // the range that holds it; not in the range that does not.
+    let few_cells = || Limits {
+        max_cells: 10,
+        ..Limits::default()
+    };
+    assert!(limit_message(read(1, 2, few_cells())).contains("more than 10 cells"));
+    assert!(read(3, 4, few_cells()).is_ok());
 }

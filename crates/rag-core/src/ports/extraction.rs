@@ -140,8 +140,9 @@ pub struct ExtractInput<'a> {
     /// file; never logged.
     pub password: Option<&'a str>,
     /// The only pages wanted (one page-range job of a split document), so
-    /// that a reader of paged formats that can skip pages (PDF) reads just
-    /// these instead of the whole document once per range. Pages outside it
+    /// that a reader of paged formats that can skip pages (PDF, PPTX,
+    /// workbooks, EPUB) reads just these instead of the whole document once
+    /// per range. Pages outside it
     /// come back with no text, so the page count stays the document's;
     /// readers that cannot skip read every page. `None`: every page.
     pub pages: Option<PageRange>,

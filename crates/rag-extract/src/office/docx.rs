@@ -9,7 +9,8 @@
 //!   as Markdown links, charts as their title and data table.
 //! - Images as their descriptions (`![description](Picture1.png)`), and in
 //!   [`ExtractedDocument::images`](rag_core::ports::ExtractedDocument)
-//!   with their bytes and place in the text.
+//!   with their bytes and place in the text, those of footnotes, endnotes,
+//!   headers and footers too.
 //! - Footnotes and endnotes stay out of the running text: a marker where
 //!   they are referenced (`[^1]` for footnotes, `[^i]` for endnotes, Word's
 //!   default numbering) and their text in `# Footnotes` / `# Endnotes`
@@ -25,7 +26,7 @@ use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::chart::{self, Chart};
-use super::images::Images;
+use super::images::{unmarked, Images};
 use super::xml::{walk, Relationships, Xml};
 use super::{image, link, main_part, one_line, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
@@ -95,7 +96,7 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
             continue;
         }
         let part_name = part(kind, &format!("word/{kind}.xml"));
-        let texts = secondary(&mut package, &part_name, doc, &mut notes)?
+        let texts = secondary(&mut package, &part_name, doc, &mut notes, Some(&mut images))?
             .map(|b| b.captured)
             .unwrap_or_default();
         let definitions: Vec<String> = refs
@@ -120,7 +121,7 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
     // Comments, in the order the comments part lists them.
     let comments_part = part("comments", "word/comments.xml");
     if package.contains(&comments_part) {
-        let comments = secondary(&mut package, &comments_part, doc, &mut notes)?
+        let comments = secondary(&mut package, &comments_part, doc, &mut notes, None)?
             .map(|b| b.captured)
             .unwrap_or_default();
         let mut heading = false;
@@ -154,9 +155,14 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
             .filter(|(h, _)| *h == header)
             .map(|(_, t)| t)
         {
-            if let Some(read) = secondary(&mut package, target, doc, &mut notes)? {
+            if let Some(read) = secondary(&mut package, target, doc, &mut notes, Some(&mut images))?
+            {
                 let text = read.md.finish();
-                if !text.trim().is_empty() && !texts.contains(&text) {
+                // The same header in several sections (its pictures marked
+                // anew each time) is kept once; the copies' marks are never
+                // placed, so their pictures are offered once.
+                let seen = texts.iter().any(|t| unmarked(t) == unmarked(&text));
+                if !unmarked(&text).trim().is_empty() && !seen {
                     texts.push(text);
                 }
             }
@@ -182,19 +188,22 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
 
 /// Reads a part other than the main one (notes, comments, header, footer)
 /// with its own relationships: `None` when it is missing, or unreadable
-/// (noted; the document's text does not depend on it).
+/// (noted; the document's text does not depend on it). Its pictures are
+/// registered in `images` when given (footnotes, headers and footers: a
+/// logo or a figure in a note is offered to the visuals step too).
 fn secondary(
     package: &mut Package<'_>,
     part: &str,
     doc: Doc<'_>,
     notes: &mut Vec<String>,
+    images: Option<&mut Images>,
 ) -> Result<Option<Finished>, ExtractError> {
     let read = |package: &mut Package<'_>| -> Result<Option<Finished>, ExtractError> {
         let Some(xml) = package.read(part)? else {
             return Ok(None);
         };
         let rels = Relationships::of(package, part)?;
-        let mut body = Body::new(doc, &rels, package, None);
+        let mut body = Body::new(doc, &rels, package, images);
         walk(&xml, part, FORMAT, SKIP, |event| body.visit(event))?;
         body.finish().map(Some)
     };
@@ -611,7 +620,7 @@ struct Body<'a, 'b> {
     rels: &'a Relationships,
     /// For the charts drawings refer to.
     package: &'a mut Package<'b>,
-    /// Where images are registered (the main part only).
+    /// Where images are registered (not for comments).
     images: Option<&'a mut Images>,
     md: Markdown,
     /// Open paragraphs, innermost last (a text box's paragraphs sit inside

@@ -250,13 +250,7 @@ pub(crate) fn main_part(package: &mut Package<'_>, default: &str) -> Result<Stri
 
 /// Refuses a document with more pages (slides) than allowed, before reading them.
 pub(crate) fn check_page_count(count: usize, limits: &Limits) -> Result<(), ExtractError> {
-    if count > limits.max_pages as usize {
-        return Err(ExtractError::LimitExceeded(format!(
-            "{count} slides, more than the {} allowed",
-            limits.max_pages
-        )));
-    }
-    Ok(())
+    crate::check_page_count(count, None, limits, "slides")
 }
 
 // ---------------------------------------------------------------- Markdown

@@ -6,12 +6,13 @@
 //! the speaker notes under a `Notes:` line. Pictures go to
 //! [`ExtractedDocument::images`] with their place on the slide's page.
 
+use rag_core::domain::job::PageRange;
 use rag_core::ingest::chunking::TextKind;
 use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::images::Images;
 use super::xml::{walk, Relationships, Xml};
-use super::{chart, check_page_count, image, main_part, Markdown, Package, Tables};
+use super::{chart, image, main_part, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
 
 const FORMAT: &str = "PPTX";
@@ -20,8 +21,13 @@ const FORMAT: &str = "PPTX";
 const SKIP: &[&str] = &["Fallback"];
 
 /// The slides' pages and pictures, and notes about slides that could not
-/// be read.
-pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, ExtractError> {
+/// be read; only the `wanted` slides are read (the others are empty pages),
+/// so each page-range job of a split deck reads just its own.
+pub(crate) fn extract(
+    bytes: &[u8],
+    wanted: Option<PageRange>,
+    limits: &Limits,
+) -> Result<Extraction, ExtractError> {
     let mut package = Package::open(bytes, FORMAT, limits)?;
     let main = main_part(&mut package, "ppt/presentation.xml")?;
     let Some(presentation) = package.read(&main)? else {
@@ -39,13 +45,17 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
     if ids.is_empty() {
         return Err(ExtractError::Empty);
     }
-    check_page_count(ids.len(), limits)?;
+    crate::check_page_count(ids.len(), wanted, limits, "slides")?;
 
     let mut pages = Vec::with_capacity(ids.len());
     let mut notes = Vec::new();
     let mut images = Images::default();
     for (i, id) in ids.iter().enumerate() {
         let number = i + 1;
+        if let Some(skipped) = crate::unwanted(wanted, number as u32) {
+            pages.push(skipped);
+            continue;
+        }
         let part = rels.get(id).filter(|r| !r.external && r.kind == "slide");
         let read = part.map(|r| slide(&mut package, &r.target, &mut images, &mut notes));
         let text = match read {

@@ -103,7 +103,7 @@ use std::time::{Duration, Instant};
 
 use rag_core::domain::job::PageRange;
 use rag_core::ingest::chunking::TextKind;
-use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
+use rag_core::ports::{ExtractError, ExtractedDocument};
 
 pub use library::{exclusive_pdfium, pdfium_library, LIBRARY_PATH_VAR};
 pub use render::{PdfRenderer, RenderError, RenderedPage, MAX_DPI, MAX_PAGE_PIXELS};
@@ -281,48 +281,6 @@ pub(crate) fn corrupt(detail: impl Into<String>) -> ExtractError {
         format: "PDF",
         detail: detail.into(),
     }
-}
-
-/// The stand-in for page `number` when it is outside the `wanted` range: no
-/// text, so that the page count stays the document's; `None` for a page to
-/// read.
-pub(crate) fn unwanted(wanted: Option<PageRange>, number: u32) -> Option<ExtractedPage> {
-    wanted
-        .filter(|range| !range.contains(number))
-        .map(|_| ExtractedPage {
-            number: Some(number),
-            text: String::new(),
-        })
-}
-
-/// Refuses a PDF of `count` pages with more pages to read than
-/// [`Limits::max_pages`] (all of them, or the `wanted` range's), or, read in
-/// ranges, more pages in all than [`Limits::max_document_pages`].
-pub(crate) fn check_page_count(
-    count: usize,
-    wanted: Option<PageRange>,
-    limits: &Limits,
-) -> Result<(), ExtractError> {
-    let too_many = |pages: usize, allowed: u32| {
-        Err(ExtractError::LimitExceeded(format!(
-            "{pages} pages, more than the {allowed} allowed"
-        )))
-    };
-    let read = match wanted {
-        None => count,
-        Some(range) => {
-            if count > limits.max_document_pages as usize {
-                return too_many(count, limits.max_document_pages);
-            }
-            (range.last as usize)
-                .min(count)
-                .saturating_sub((range.first as usize).saturating_sub(1))
-        }
-    };
-    if read > limits.max_pages as usize {
-        return too_many(read, limits.max_pages);
-    }
-    Ok(())
 }
 
 /// The time budget of one document, checked before each page so that a

@@ -11,8 +11,9 @@ use rag_core::ports::{ExtractError, ExtractedImage, ExtractedPage};
 use super::bitmap::{to_png, Png};
 use super::clean::clean;
 use super::library::lock;
-use super::{check_page_count, corrupt, unwanted, Deadline};
+use super::{corrupt, Deadline};
 use crate::Limits;
+use crate::{check_page_count, unwanted};
 
 /// Images smaller than this on either side are icons, bullets and rules:
 /// nothing a vision model could transcribe.
@@ -78,7 +79,7 @@ pub(super) fn extract(
     if count == 0 {
         return Err(corrupt("the document has no pages"));
     }
-    check_page_count(count, wanted, limits)?;
+    check_page_count(count, wanted, limits, "pages")?;
 
     let mut read = Read {
         pages: Vec::with_capacity(count),

@@ -21,8 +21,9 @@ use rag_core::domain::job::PageRange;
 use rag_core::ports::{ExtractError, ExtractedPage};
 
 use super::clean::clean;
-use super::{check_page_count, corrupt, unwanted, Deadline};
+use super::{corrupt, Deadline};
 use crate::Limits;
+use crate::{check_page_count, unwanted};
 
 /// Levels of `Parent` above a page before the tree is considered broken.
 const MAX_TREE_DEPTH: usize = 64;
@@ -64,7 +65,7 @@ pub(super) fn extract(
     if pages.is_empty() {
         return Err(corrupt("the document has no pages"));
     }
-    check_page_count(pages.len(), wanted, limits)?;
+    check_page_count(pages.len(), wanted, limits, "pages")?;
 
     let mut out = Vec::with_capacity(pages.len());
     let mut chars = 0usize;
