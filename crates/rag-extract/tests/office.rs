@@ -230,8 +230,9 @@ fn odt_headings_lists_tables_and_links() {
     );
     assert_eq!(
         doc.pages[0].text,
-        "# Minutes\n\nAttendees: Ana, Bo and [Cy](https://example.com/cy).\n\n## Actions\n\n- Ship it\n\n\
-         | Owner | Due |\n| --- | --- |\n| Ana | Friday |\n\nLine one\nline two"
+        "# Minutes\n\nAttendees: Ana, Bo and [Cy](https://example.com/cy).[^1]\n\n## Actions\n\n- Ship it\n\n\
+         | Owner | Due |\n| --- | --- |\n| Ana | Friday |\n\nLine one\nline two\n\n\
+         # Footnotes\n\n[^1]: FOOTNOTE"
     );
 }
 
@@ -560,23 +561,24 @@ fn docx_from_python_docx_with_numbered_lists_comments_images_and_headers() {
     assert!(images[1].data.starts_with(JPEG));
 }
 
+/// notes.docx and notes.odt (the same LibreOffice document saved both
+/// ways) as Markdown: the Word and OpenDocument readers agree.
+const FIELD_NOTES: &str = "# Field notes\n\n\
+     The survey covered 40 sites[^1] and took three weeks[^i].\n\n\
+     Water levels rose by 12 cm during the survey[^2].\n\n\
+     Results are on the [project page](https://example.org/falcon).\n\n\
+     1. Collect samples\n2. Label jars\n   a. Use waterproof ink\n   b. Add the date\n3. Ship to the lab\n\n\
+     | Site | Depth |\n| --- | --- |\n| North | 3.2 m |\n| South | 4.8 m |\n\n\
+     Map: ![Map of the survey sites](Map.png) (north is up).\n\n\
+     # Footnotes\n\n[^1]: Sites in the northern region only.\n[^2]: Measured at noon.\n\n\
+     # Endnotes\n\n[^i]: Including travel days.\n\n\
+     # Comments\n\n- Bo Chen, on \"12 cm\": Needs a source.\n\n\
+     # Header\n\nProject Falcon\n\n# Footer\n\nField team";
+
 #[test]
 fn docx_from_libreoffice_with_footnotes_endnotes_comments_and_nested_numbering() {
     let doc = ok(&fixture("notes.docx"), "notes.docx");
-    assert_eq!(
-        doc.pages[0].text,
-        "# Field notes\n\n\
-         The survey covered 40 sites[^1] and took three weeks[^i].\n\n\
-         Water levels rose by 12 cm during the survey[^2].\n\n\
-         Results are on the [project page](https://example.org/falcon).\n\n\
-         1. Collect samples\n2. Label jars\n   a. Use waterproof ink\n   b. Add the date\n3. Ship to the lab\n\n\
-         | Site | Depth |\n| --- | --- |\n| North | 3.2 m |\n| South | 4.8 m |\n\n\
-         Map: ![Map of the survey sites](Map.png) (north is up).\n\n\
-         # Footnotes\n\n[^1]: Sites in the northern region only.\n[^2]: Measured at noon.\n\n\
-         # Endnotes\n\n[^i]: Including travel days.\n\n\
-         # Comments\n\n- Bo Chen, on \"12 cm\": Needs a source.\n\n\
-         # Header\n\nProject Falcon\n\n# Footer\n\nField team"
-    );
+    assert_eq!(doc.pages[0].text, FIELD_NOTES);
     assert_eq!(doc.images.len(), 1);
     let map = &doc.images[0];
     assert_eq!(
@@ -654,9 +656,161 @@ fn odt_and_odp_pictures_are_placed_too() {
         (logo.page_index, logo.alt.as_deref()),
         (2, Some("Falcon logo"))
     );
+    assert!(before(&odp, logo).ends_with("| Q3 | 6 | 4.25 |\n\n![Falcon logo](Picture3.png)"));
+}
+
+/// notes.odt is notes.docx as LibreOffice saves it in its own format: the
+/// same Markdown, numbered list, notes, comment, header and footer included.
+#[test]
+fn odt_from_libreoffice_reads_like_the_same_docx() {
+    let extraction =
+        extract_noted(&fixture("notes.odt"), "notes.odt").unwrap_or_else(|e| panic!("{e:?}"));
+    let doc = &extraction.document;
+    assert_eq!((doc.format, doc.pages.len()), ("odt", 1));
+    assert_eq!(doc.pages[0].text, FIELD_NOTES);
+    assert_eq!(extraction.notes, Vec::<String>::new());
+}
+
+#[test]
+fn odt_numbered_lists_follow_their_list_style() {
+    // "Numbered" (styles.xml): level 1 `1` + ".", level 2 `a` + "."; the
+    // nested level counts afresh under each item and is indented to its
+    // parent's text.
+    let doc = ok(&fixture("notes.odt"), "notes.odt");
+    assert!(
+        doc.pages[0].text.contains(
+            "\n\n1. Collect samples\n2. Label jars\n   a. Use waterproof ink\n   b. Add the date\n3. Ship to the lab\n\n"
+        ),
+        "{}",
+        doc.pages[0].text
+    );
+    // Lists without a known style stay bulleted (MINUTES, TALK above).
+}
+
+#[test]
+fn odt_footnotes_and_endnotes_are_marked_and_listed_at_the_end() {
+    let doc = ok(&fixture("notes.odt"), "notes.odt");
+    let text = &doc.pages[0].text;
+    for expected in [
+        "The survey covered 40 sites[^1] and took three weeks[^i].\n\n",
+        "Water levels rose by 12 cm during the survey[^2].\n\n",
+        "\n\n# Footnotes\n\n[^1]: Sites in the northern region only.\n[^2]: Measured at noon.\n\n\
+         # Endnotes\n\n[^i]: Including travel days.\n\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    // The notes' own text stays out of the running text.
+    assert_eq!(text.matches("Measured at noon").count(), 1);
+}
+
+#[test]
+fn odt_comments_with_their_author_and_anchored_text() {
+    let doc = ok(&fixture("notes.odt"), "notes.odt");
+    let text = &doc.pages[0].text;
+    assert!(
+        text.contains("\n\n# Comments\n\n- Bo Chen, on \"12 cm\": Needs a source.\n\n"),
+        "{text}"
+    );
+    // Neither the comment nor its date is in the running text.
+    assert_eq!(text.matches("Needs a source").count(), 1);
+    assert!(!text.contains("2024-05-01"), "{text}");
+}
+
+#[test]
+fn odp_charts_read_from_their_embedded_chart_documents() {
+    // deck.odp is deck.pptx converted by LibreOffice: each chart is an
+    // embedded "Object N/" chart document holding its data table.
+    let odp = extract_noted(&fixture("deck.odp"), "deck.odp").unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(odp.notes, Vec::<String>::new());
+    let pptx = ok(&fixture("deck.pptx"), "deck.pptx");
+    let texts = |doc: &ExtractedDocument| -> Vec<String> {
+        doc.pages.iter().map(|p| p.text.clone()).collect()
+    };
+    // Every page reads as the PPTX's: the column chart with two series on
+    // page 3, the pie chart after the table on page 4.
+    assert_eq!(texts(&odp.document), texts(&pptx));
+    assert!(odp.document.pages[2].text.contains(
+        "### Chart: Sales by region\n\n| Category | EMEA | APAC |\n| --- | --- | --- |\n\
+         | Q1 | 4.5 | 3 |\n| Q2 | 5.25 | 3.5 |\n| Q3 | 6 | 4.25 |"
+    ));
+    assert!(odp.document.pages[3].text.ends_with(
+        "### Chart: Transport mix\n\n| Category | Share |\n| --- | --- |\n| Boats | 0.6 |\n| Trucks | 0.4 |"
+    ));
+}
+
+#[test]
+fn odt_charts_follow_the_paragraph_they_are_drawn_in() {
+    // The chart document LibreOffice wrote into deck.odp, embedded in a
+    // text document's paragraph (as Writer anchors it): shown after the
+    // paragraph, as a Word document's chart is.
+    let chart = unzip(&fixture("deck.odp"))
+        .into_iter()
+        .find(|(name, _)| name == "Object 1/content.xml")
+        .map(|(_, data)| data)
+        .unwrap_or_else(|| panic!("no chart in deck.odp"));
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODF_NS} office:version="1.3"><office:body><office:text><text:p>Sales: <draw:frame draw:name="Object1"><draw:object xlink:href="./Object 1"/><draw:image xlink:href="./ObjectReplacements/Object 1"/></draw:frame>see below.</text:p><text:p>After.</text:p></office:text></office:body></office:document-content>"#
+    );
+    let bytes = zip_of(&[
+        ("mimetype", &b"application/vnd.oasis.opendocument.text"[..]),
+        ("content.xml", content.as_bytes()),
+        ("Object 1/content.xml", &chart),
+        ("ObjectReplacements/Object 1", &b"not a picture"[..]),
+    ]);
+    let doc = ok(&bytes, "chart.odt");
     assert_eq!(
-        before(&odp, logo),
-        "## Sales\n\n![Falcon logo](Picture3.png)"
+        doc.pages[0].text,
+        "Sales: see below.\n\nChart: Sales by region\n\n\
+         | Category | EMEA | APAC |\n| --- | --- | --- |\n\
+         | Q1 | 4.5 | 3 |\n| Q2 | 5.25 | 3.5 |\n| Q3 | 6 | 4.25 |\n\nAfter."
+    );
+    assert!(doc.images.is_empty());
+}
+
+#[test]
+fn odp_chart_objects_are_read_under_the_archive_limits() {
+    let bytes = fixture("deck.odp");
+    // A budget that holds the presentation but not its charts' parts.
+    let content = unzip(&bytes)
+        .into_iter()
+        .filter(|(name, _)| {
+            ["content.xml", "styles.xml", "META-INF/manifest.xml"].contains(&name.as_str())
+        })
+        .map(|(_, data)| data.len() as u64)
+        .sum::<u64>();
+    let tight = Limits {
+        max_archive_bytes: content + 1_000,
+        ..Limits::default()
+    };
+    assert!(
+        limit_message(with_limits(tight, &bytes, "deck.odp")).contains("bytes of unzipped content")
+    );
+    // A chart document that is not XML is left out with a note.
+    let files: Vec<(String, Vec<u8>)> = unzip(&bytes)
+        .into_iter()
+        .map(|(name, data)| {
+            let data = if name == "Object 1/content.xml" {
+                b"<a><b></a>".to_vec()
+            } else {
+                data
+            };
+            (name, data)
+        })
+        .collect();
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let broken = extract_noted(&zip_of(&files), "broken.odp").unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!broken.document.pages[2].text.contains("Sales by region"));
+    assert!(broken.document.pages[3]
+        .text
+        .contains("### Chart: Transport mix"));
+    assert_eq!(broken.notes.len(), 1, "{:?}", broken.notes);
+    assert!(
+        broken.notes[0].starts_with("chart left out: Object 1/content.xml: invalid XML"),
+        "{:?}",
+        broken.notes
     );
 }
 

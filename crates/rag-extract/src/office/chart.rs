@@ -2,6 +2,8 @@
 //! the data the chart was drawn from, as a Markdown table with a row per
 //! category and a column per series, from the values cached in the part
 //! (`c:strCache` / `c:numCache`). The embedded workbook is not opened.
+//! OpenDocument charts (ODT, ODP) are read from their embedded chart
+//! documents by the ODF reader into the same [`Chart`].
 
 use std::collections::BTreeMap;
 

@@ -27,6 +27,7 @@ use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::chart::{self, Chart};
 use super::images::{unmarked, Images};
+use super::marks::{definition, letters, quote, roman, ANCHOR_QUOTE};
 use super::xml::{walk, Relationships, Xml};
 use super::{image, link, main_part, one_line, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
@@ -46,9 +47,6 @@ const SKIP: &[&str] = &[
     "tcPrChange",
     "sdtPr",
 ];
-/// Longest quote of the text a comment is anchored to, in bytes.
-const ANCHOR_QUOTE: usize = 200;
-
 /// The document as one page of Markdown, with its images.
 pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, ExtractError> {
     let mut package = Package::open(bytes, FORMAT, limits)?;
@@ -214,34 +212,6 @@ fn secondary(
         }
         other => other,
     }
-}
-
-/// A footnote definition: `[^label]: text`, its further lines indented.
-fn definition(label: &str, text: &str) -> String {
-    let mut out = format!("[^{label}]: ");
-    for (i, line) in text.trim().lines().enumerate() {
-        if i > 0 {
-            out.push('\n');
-            if !line.is_empty() {
-                out.push_str("    ");
-            }
-        }
-        out.push_str(line);
-    }
-    out
-}
-
-/// The anchored text of a comment, shortened to a quote.
-fn quote(text: &str) -> String {
-    let text = one_line(text).replace('"', "'");
-    if text.len() <= ANCHOR_QUOTE {
-        return text;
-    }
-    let mut end = ANCHOR_QUOTE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", text[..end].trim_end())
 }
 
 // ---------------------------------------------------------------- styles
@@ -560,55 +530,12 @@ impl Numbering {
 /// A list number in a numbering format.
 fn number(n: u32, format: &str) -> String {
     match format {
-        "lowerLetter" => letters(n, false),
-        "upperLetter" => letters(n, true),
+        "lowerLetter" => letters(n, false, true),
+        "upperLetter" => letters(n, true, true),
         "lowerRoman" => roman(n, false),
         "upperRoman" => roman(n, true),
         "decimalZero" => format!("{n:02}"),
         _ => n.to_string(),
-    }
-}
-
-/// Word's letters: a..z, then aa..zz, and so on.
-fn letters(n: u32, upper: bool) -> String {
-    if n == 0 {
-        return "0".to_owned();
-    }
-    let base = if upper { b'A' } else { b'a' };
-    let letter = (base + ((n - 1) % 26) as u8) as char;
-    std::iter::repeat_n(letter, ((n - 1) / 26 + 1).min(10) as usize).collect()
-}
-
-fn roman(n: u32, upper: bool) -> String {
-    if n == 0 || n >= 4000 {
-        return n.to_string();
-    }
-    let mut n = n;
-    let mut out = String::new();
-    for (value, symbol) in [
-        (1000, "m"),
-        (900, "cm"),
-        (500, "d"),
-        (400, "cd"),
-        (100, "c"),
-        (90, "xc"),
-        (50, "l"),
-        (40, "xl"),
-        (10, "x"),
-        (9, "ix"),
-        (5, "v"),
-        (4, "iv"),
-        (1, "i"),
-    ] {
-        while n >= value {
-            out.push_str(symbol);
-            n -= value;
-        }
-    }
-    if upper {
-        out.to_ascii_uppercase()
-    } else {
-        out
     }
 }
 
@@ -1145,7 +1072,7 @@ mod tests {
             ["i", "iv", "ix", "xiv", "xl", "mcmxcix"]
         );
         assert_eq!(
-            [1, 26, 27, 53].map(|n| letters(n, true)),
+            [1, 26, 27, 53].map(|n| letters(n, true, true)),
             ["A", "Z", "AA", "AAA"]
         );
         assert_eq!(number(7, "decimalZero"), "07");

@@ -7,7 +7,10 @@
 //! limits allow; [`xml::walk`] streams a part's XML and refuses document type
 //! declarations (entity expansion bombs). The readers build Markdown with
 //! [`Markdown`]: headings, paragraphs, list items and tables; [`chart`]
-//! reads DrawingML charts (PPTX, DOCX) and [`images`] places embedded
+//! reads DrawingML charts (PPTX, DOCX; the ODF reader fills the same
+//! [`chart::Chart`] from OpenDocument charts), [`marks`] writes footnotes,
+//! comment anchors and list numbers for Word and OpenDocument alike, and
+//! [`images`] places embedded
 //! pictures in the text and loads them within [`Limits::max_image_bytes`].
 //!
 //! Password-protected OOXML files are OLE compound files rather than zips
@@ -19,6 +22,7 @@
 pub(crate) mod chart;
 pub(crate) mod docx;
 pub(crate) mod images;
+pub(crate) mod marks;
 pub(crate) mod odf;
 pub(crate) mod pptx;
 pub(crate) mod xml;
