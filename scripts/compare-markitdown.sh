@@ -200,9 +200,11 @@ srv.stdin.close(); srv.wait()
 
 def page_count(p):
     ext = p.suffix.lower()
-    if ext == ".pdf":
+    if ext == ".pdf" and p.name in pdf_pages:
         return pdf_pages[p.name]
-    if ext in (".pptx", ".odp", ".ppt", ".xlsx", ".xls", ".ods"):
+    # Other PDFs (markitdown's own) and decks and workbooks: as our
+    # extraction counts their pages.
+    if ext in (".pdf", ".pptx", ".odp", ".ppt", ".xlsx", ".xls", ".ods"):
         return max(info[p]["ours"][0], 1)
     return 1
 
