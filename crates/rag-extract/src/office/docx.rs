@@ -27,7 +27,7 @@ use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::chart::{self, Chart};
 use super::images::{unmarked, Images};
-use super::marks::{definition, letters, quote, roman, ANCHOR_QUOTE};
+use super::marks::{definition, letters, roman, ANCHOR_QUOTE};
 use super::xml::{walk, Relationships, Xml};
 use super::{image, link, main_part, one_line, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
@@ -122,26 +122,17 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extraction, Extra
         let comments = secondary(&mut package, &comments_part, doc, &mut notes, None)?
             .map(|b| b.captured)
             .unwrap_or_default();
-        let mut heading = false;
-        for comment in comments {
-            let text = one_line(&comment.text);
-            if text.is_empty() {
-                continue;
-            }
-            if !heading {
-                md.heading(1, "Comments");
-                heading = true;
-            }
-            let author = comment.author.as_deref().map(one_line).unwrap_or_default();
-            let anchor = main_body.anchors.get(&comment.id).map(|a| quote(a));
-            let who = match (author.is_empty(), anchor) {
-                (false, Some(anchor)) => format!("{author}, on \"{anchor}\": "),
-                (false, None) => format!("{author}: "),
-                (true, Some(anchor)) => format!("On \"{anchor}\": "),
-                (true, None) => String::new(),
-            };
-            md.item(0, &format!("{who}{text}"));
-        }
+        super::marks::comments(
+            &mut md,
+            comments.iter().map(|c| {
+                let anchor = main_body.anchors.get(&c.id).map(String::as_str);
+                (
+                    c.author.as_deref().unwrap_or_default(),
+                    anchor,
+                    c.text.as_str(),
+                )
+            }),
+        );
     }
 
     // Headers and footers: each distinct text once.

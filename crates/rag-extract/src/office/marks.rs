@@ -2,7 +2,7 @@
 //! definitions, comment anchors, and the letters and roman numerals of
 //! numbered lists and notes.
 
-use super::one_line;
+use super::{one_line, Markdown};
 
 /// Longest quote of the text a comment is anchored to, in bytes.
 pub(crate) const ANCHOR_QUOTE: usize = 200;
@@ -23,7 +23,7 @@ pub(crate) fn definition(label: &str, text: &str) -> String {
 }
 
 /// The anchored text of a comment, shortened to a quote.
-pub(crate) fn quote(text: &str) -> String {
+fn quote(text: &str) -> String {
     let text = one_line(text).replace('"', "'");
     if text.len() <= ANCHOR_QUOTE {
         return text;
@@ -33,6 +33,35 @@ pub(crate) fn quote(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", text[..end].trim_end())
+}
+
+/// A document's comments as a `# Comments` section: one item each,
+/// `Author, on "anchored text": comment`; comments without text are left
+/// out, and the section too when none is left.
+pub(crate) fn comments<'a>(
+    md: &mut Markdown,
+    comments: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a str)>,
+) {
+    let mut heading = false;
+    for (author, anchor, text) in comments {
+        let text = one_line(text);
+        if text.is_empty() {
+            continue;
+        }
+        if !heading {
+            md.heading(1, "Comments");
+            heading = true;
+        }
+        let author = one_line(author);
+        let anchor = anchor.map(quote).filter(|a| !a.is_empty());
+        let who = match (author.is_empty(), anchor) {
+            (false, Some(anchor)) => format!("{author}, on \"{anchor}\": "),
+            (false, None) => format!("{author}: "),
+            (true, Some(anchor)) => format!("On \"{anchor}\": "),
+            (true, None) => String::new(),
+        };
+        md.item(0, &format!("{who}{text}"));
+    }
 }
 
 /// Letters: a..z, then aa, ab, ... (spreadsheet columns); with `sync`

@@ -39,7 +39,7 @@ use rag_core::ports::{ExtractError, ExtractedDocument, ExtractedPage};
 
 use super::chart::{Chart, Series};
 use super::images::Images;
-use super::marks::{definition, letters, quote, roman, ANCHOR_QUOTE};
+use super::marks::{definition, letters, roman, ANCHOR_QUOTE};
 use super::xml::{resolve, walk, Xml};
 use super::{check_page_count, image, link, one_line, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
@@ -1147,30 +1147,17 @@ impl<'a, 'p> Content<'a, 'p> {
                 md.raw(&notes.join("\n"));
             }
         }
-        let mut heading = false;
-        for comment in self.comments {
-            let text = one_line(&comment.text);
-            if text.is_empty() {
-                continue;
-            }
-            if !heading {
-                md.heading(1, "Comments");
-                heading = true;
-            }
-            let author = one_line(&comment.author);
-            let anchor = comment
-                .name
-                .and_then(|name| self.anchors.get(&name))
-                .map(|a| quote(a))
-                .filter(|a| !a.is_empty());
-            let who = match (author.is_empty(), anchor) {
-                (false, Some(anchor)) => format!("{author}, on \"{anchor}\": "),
-                (false, None) => format!("{author}: "),
-                (true, Some(anchor)) => format!("On \"{anchor}\": "),
-                (true, None) => String::new(),
-            };
-            md.item(0, &format!("{who}{text}"));
-        }
+        super::marks::comments(
+            &mut md,
+            self.comments.iter().map(|c| {
+                let anchor = c.name.as_ref().and_then(|n| self.anchors.get(n));
+                (
+                    c.author.as_str(),
+                    anchor.map(String::as_str),
+                    c.text.as_str(),
+                )
+            }),
+        );
         for (texts, title) in [(sections.headers, "Header"), (sections.footers, "Footer")] {
             if !texts.is_empty() {
                 md.heading(1, title);

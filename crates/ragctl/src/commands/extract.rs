@@ -25,6 +25,10 @@ pub fn run(file: &Path) -> Result<ExitCode> {
         out.push_str(page.text.trim_end());
         out.push('\n');
     }
-    print!("{}", out.trim_start());
-    Ok(ExitCode::SUCCESS)
+    // A reader that stops early (`ragctl extract f | head`) is not an error.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(out.trim_start().as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
