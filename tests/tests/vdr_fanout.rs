@@ -28,6 +28,7 @@ use rag_core::ports::{
     PageIndex, PageQuery, PageRecord, QueueError,
 };
 use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
+use rag_core::ports::{PageRenderer, PageSource, RenderError};
 use rag_core::search::analyzer::Analyzer;
 use rag_extract::{FileExtractor, Limits, PdfPageRenderer};
 use rag_index_pg::PgIndex;
@@ -110,8 +111,27 @@ impl PageIndex for FailOnce {
     }
 }
 
+/// The real renderer, counting what it is asked to open: the uploaded
+/// files themselves, or a run's shared conversion.
+#[derive(Default)]
+struct CountingRenderer {
+    inner: PdfPageRenderer,
+    /// File names opened, in order.
+    opened: Mutex<Vec<String>>,
+}
+
+impl PageRenderer for CountingRenderer {
+    fn open(&self, input: ExtractInput<'_>) -> Result<Arc<dyn PageSource>, RenderError> {
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.push(input.file_name.to_owned());
+        }
+        self.inner.open(input)
+    }
+}
+
 struct Fleet {
     _dir: tempfile::TempDir,
+    renderer: Arc<CountingRenderer>,
     blobs: Arc<FsBlobStore>,
     bucket: String,
     status: Arc<RecordingStatusStore>,
@@ -174,6 +194,7 @@ async fn fleet(setup: Setup) -> Fleet {
         }),
         None => Arc::new(index.clone()),
     };
+    let renderer = Arc::new(CountingRenderer::default());
     let pipeline = VdrPipeline {
         text: TextPipeline {
             blobs: blobs.clone(),
@@ -188,7 +209,7 @@ async fn fleet(setup: Setup) -> Fleet {
             follow_up: None,
         },
         visual: Some(VisualPages {
-            renderer: Arc::new(PdfPageRenderer::default()),
+            renderer: renderer.clone(),
             embedder: Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8))),
             index: pages,
             config: setup.config,
@@ -213,6 +234,7 @@ async fn fleet(setup: Setup) -> Fleet {
     ));
     Fleet {
         _dir: dir,
+        renderer,
         blobs,
         bucket,
         status,
@@ -228,19 +250,26 @@ impl Fleet {
     /// Uploads a PDF of `pages` pages, queues it, and waits until its run
     /// ends; returns the job and the run's status history.
     async fn process(&self, pages: u32) -> (PipelineJob, Vec<StatusRecord>) {
+        let name = format!("long-{pages}.pdf");
+        self.process_file(&name, numbered_pdf(pages), "application/pdf")
+            .await
+    }
+
+    /// [`Fleet::process`] for any file.
+    async fn process_file(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> (PipelineJob, Vec<StatusRecord>) {
         let user = new_user("fanout");
         let blob = BlobRef {
             bucket: self.bucket.clone(),
-            key: format!("{}/long-{pages}.pdf", user.user),
+            key: format!("{}/{name}", user.user),
         };
-        BlobStore::put(
-            self.blobs.as_ref(),
-            &blob,
-            numbered_pdf(pages),
-            "application/pdf",
-        )
-        .await
-        .expect("put");
+        BlobStore::put(self.blobs.as_ref(), &blob, bytes, content_type)
+            .await
+            .expect("put");
         let meta = self.blobs.head(&blob).await.expect("head");
         let (mut job, _) = PipelineJob::for_object(
             &blob,
@@ -807,4 +836,55 @@ async fn a_document_is_split_by_its_estimated_work_over_the_workers() {
     assert_completed_once(&whole.history, 18);
     assert!(whole.parts.is_empty(), "{:?}", whole.parts);
     assert_eq!(whole.stored, (18, 18));
+}
+
+/// A split deck is converted by LibreOffice once: the splitting job shares
+/// its PDF with the page-range jobs, which render from it, and the last one
+/// removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_split_deck_is_converted_once_for_all_its_page_ranges() {
+    let fleet = fleet(Setup {
+        config: VdrConfig {
+            dpi: 36,
+            batch_pages: 1,
+            max_pages_per_job: 2,
+            ..VdrConfig::default()
+        },
+        fail_page: None,
+        job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
+        fail_send_after: None,
+    })
+    .await;
+    let deck = std::fs::read(
+        integration_tests::workspace().join("crates/rag-extract/tests/fixtures/office/deck.pptx"),
+    )
+    .expect("deck.pptx");
+    let (job, history) = fleet
+        .process_file(
+            "deck.pptx",
+            deck,
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        )
+        .await;
+    assert_completed_once(&history, 4);
+    assert_eq!(fleet.pages_stored(&job.status_id).await, (4, 4));
+    let opened = fleet.renderer.opened.lock().expect("opened").clone();
+    // The deck once (to count and split it), then each range from the PDF.
+    assert_eq!(
+        opened,
+        ["deck.pptx", "converted.pdf", "converted.pdf"],
+        "{opened:?}"
+    );
+    // The shared conversion is gone with the run; the page images stay.
+    let dir =
+        fleet
+            ._dir
+            .path()
+            .join("files")
+            .join(rag_core::ingest::pipeline::converted_pdf_prefix(
+                &job.key,
+                &job.run_id,
+            ));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    fleet.stop().await;
 }

@@ -129,6 +129,7 @@ impl PageRenderer for PdfPageRenderer {
         Ok(Arc::new(OpenPdf {
             renderer,
             ocr: self.ocr.clone(),
+            converted: converted.map(Arc::new),
         }))
     }
 }
@@ -138,11 +139,17 @@ impl PageRenderer for PdfPageRenderer {
 struct OpenPdf {
     renderer: PdfRenderer,
     ocr: Ocr,
+    /// LibreOffice's PDF of an Office document.
+    converted: Option<Arc<Vec<u8>>>,
 }
 
 impl PageSource for OpenPdf {
     fn page_count(&self) -> u32 {
         self.renderer.page_count()
+    }
+
+    fn converted_pdf(&self) -> Option<Arc<Vec<u8>>> {
+        self.converted.clone()
     }
 
     fn render(&self, page_num: u32, dpi: u32) -> Result<RenderedPage, RenderError> {

@@ -90,6 +90,13 @@ pub trait PageSource: Send + Sync {
     /// Renders page `page_num` (1-based) at `dpi`, with its text (the text
     /// layer, or OCR of the rendered page when it has none).
     fn render(&self, page_num: u32, dpi: u32) -> Result<RenderedPage, RenderError>;
+    /// The PDF an Office document was converted into to be rendered, when
+    /// it was: what the page-range jobs of a split deck open instead of
+    /// converting the whole deck again each. `None` for a document opened
+    /// as it is.
+    fn converted_pdf(&self) -> Option<Arc<Vec<u8>>> {
+        None
+    }
 }
 
 /// Multi-vector (late-interaction) embeddings of pages and queries: a

@@ -27,7 +27,10 @@ pub fn run(file: &Path) -> Result<ExitCode> {
     }
     // A reader that stops early (`ragctl extract f | head`) is not an error.
     use std::io::Write;
-    match std::io::stdout().lock().write_all(out.trim_start().as_bytes()) {
+    match std::io::stdout()
+        .lock()
+        .write_all(out.trim_start().as_bytes())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }

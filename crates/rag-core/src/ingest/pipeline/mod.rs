@@ -22,7 +22,8 @@ pub use reporter::RunReporter;
 pub use sweep::{SweepReport, Sweeper, MAX_REQUEUES};
 pub use text::{FollowUp, TextPipeline, TextPipelineConfig, DEFAULT_TEXT_PAGES_PER_JOB};
 pub use vdr::{
-    document_of_page_image, page_image_key, page_images_prefix, VdrConfig, VdrPipeline, VisualPages,
+    converted_pdf_prefix, document_of_page_image, page_image_key, page_images_prefix, VdrConfig,
+    VdrPipeline, VisualPages,
 };
 
 /// How a run ended when it ended because of the document.

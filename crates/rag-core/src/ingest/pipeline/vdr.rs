@@ -39,7 +39,7 @@ use crate::domain::status::{PartReport, Stage, MAX_COUNTED_PAGES};
 use crate::ingest::chunking::{Headings, TextKind};
 use crate::ports::ExtractInput;
 use crate::ports::{
-    BlobRef, ChunkRecord, DocumentRecord, JobQueue, PageEmbedder, PageIndex, PageRecord,
+    BlobError, BlobRef, ChunkRecord, DocumentRecord, JobQueue, PageEmbedder, PageIndex, PageRecord,
     PageRenderer, PageSource, PageTextSource, RenderError, RenderedPage,
 };
 
@@ -113,6 +113,14 @@ pub fn page_image_key(document_key: &str, page_num: u32) -> String {
 /// delete removes).
 pub fn page_images_prefix(document_key: &str) -> String {
     format!("{RENDERED_PAGES_PREFIX}{document_key}/")
+}
+
+/// Where the splitting job of run `run_id` keeps the PDF it converted an
+/// Office document into, for the run's page-range jobs: under the
+/// document's rendered pages (a delete removes it with them), in a folder
+/// of the run's own, which the run's last job removes.
+pub fn converted_pdf_prefix(document_key: &str, run_id: &str) -> String {
+    format!("{}converted/{run_id}/", page_images_prefix(document_key))
 }
 
 /// The document a rendered page belongs to (the inverse of
@@ -220,6 +228,7 @@ impl VdrPipeline {
         if total > per_job {
             match &visual.jobs {
                 Some(jobs) => {
+                    self.share_conversion(&source, job).await;
                     return super::parts::fan_out(
                         jobs.as_ref(),
                         self.text.status.clone(),
@@ -229,7 +238,7 @@ impl VdrPipeline {
                         Stage::ConvertingPages,
                         started,
                     )
-                    .await
+                    .await;
                 }
                 None => {
                     tracing::info!(statusId = %job.status_id, total, per_job, "no queue to split on; all pages in this job")
@@ -262,11 +271,17 @@ impl VdrPipeline {
     ) -> Result<RunOutcome, TransientError> {
         let report = RunReporter::new(self.text.status.clone(), job);
         tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, first = range.first, last = range.last, "page-range job started");
-        let bytes = match self.text.read_object(job).await? {
-            Object::Read(bytes) => bytes,
-            Object::Unreadable(error) => return report.failed(error).await,
+        let opened = match self.shared_conversion(job).await {
+            Some(pdf) => self.open_pdf(visual, pdf).await,
+            None => {
+                let bytes = match self.text.read_object(job).await? {
+                    Object::Read(bytes) => bytes,
+                    Object::Unreadable(error) => return report.failed(error).await,
+                };
+                self.open(visual, bytes, job).await
+            }
         };
-        let source = match self.open(visual, bytes, job).await {
+        let source = match opened {
             Ok(source) => source,
             Err(RenderError::Document(e)) => return report.failed(e.into()).await,
             // The document was rendered when it was split: a fault here.
@@ -466,6 +481,9 @@ impl VdrPipeline {
                     .is_some()
                 {
                     tracing::info!(statusId = %job.status_id, part = part.index, parts = part.total, "document completed by its last part");
+                    if part.total > 1 {
+                        self.drop_conversion(job).await;
+                    }
                 } else if report.cancelled() {
                     return super::withdraw_cancelled(base.index.as_ref(), job, true).await;
                 }
@@ -476,6 +494,79 @@ impl VdrPipeline {
             chunks: chunks_stored,
             pages: pages_stored,
         })
+    }
+
+    /// Stores the PDF the renderer converted the document into (an Office
+    /// deck), for the page-range jobs about to be sent: each then renders
+    /// its pages from it instead of converting the whole deck again. Best
+    /// effort: a job that finds none converts for itself.
+    async fn share_conversion(&self, source: &Arc<dyn PageSource>, job: &PipelineJob) {
+        let Some(pdf) = source.converted_pdf() else {
+            return;
+        };
+        let blob = BlobRef {
+            bucket: job.bucket.clone(),
+            key: format!(
+                "{}document.pdf",
+                converted_pdf_prefix(&job.key, &job.run_id)
+            ),
+        };
+        let bytes = pdf.as_ref().clone();
+        match self.text.blobs.put(&blob, bytes, "application/pdf").await {
+            Ok(()) => {
+                tracing::info!(statusId = %job.status_id, key = %blob.key, bytes = pdf.len(), "conversion shared with the page-range jobs")
+            }
+            Err(e) => {
+                tracing::warn!(statusId = %job.status_id, error = %e, "conversion not shared; each page-range job converts")
+            }
+        }
+    }
+
+    /// The PDF the run's splitting job converted the document into, if it
+    /// shared one ([`Self::share_conversion`]).
+    async fn shared_conversion(&self, job: &PipelineJob) -> Option<Vec<u8>> {
+        let blob = BlobRef {
+            bucket: job.bucket.clone(),
+            key: format!(
+                "{}document.pdf",
+                converted_pdf_prefix(&job.key, &job.run_id)
+            ),
+        };
+        let max = self.text.config.max_object_bytes;
+        match self.text.blobs.get(&blob, max).await {
+            Ok(pdf) => Some(pdf),
+            Err(BlobError::NotFound) => None,
+            Err(e) => {
+                tracing::warn!(statusId = %job.status_id, error = %e, "shared conversion unreadable; converting again");
+                None
+            }
+        }
+    }
+
+    /// Removes the run's shared conversion once its document is complete.
+    async fn drop_conversion(&self, job: &PipelineJob) {
+        let prefix = converted_pdf_prefix(&job.key, &job.run_id);
+        if let Err(e) = self.text.blobs.delete_prefix(&job.bucket, &prefix).await {
+            tracing::warn!(statusId = %job.status_id, error = %e, "shared conversion left in place");
+        }
+    }
+
+    /// Opens a PDF the run converted, on a blocking thread.
+    async fn open_pdf(
+        &self,
+        visual: &VisualPages,
+        pdf: Vec<u8>,
+    ) -> Result<Arc<dyn PageSource>, RenderError> {
+        let renderer = visual.renderer.clone();
+        tokio::task::spawn_blocking(move || {
+            renderer.open(ExtractInput::new(
+                &pdf,
+                "converted.pdf",
+                Some("application/pdf"),
+            ))
+        })
+        .await
+        .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
     }
 
     /// Opens the document for rendering, on a blocking thread.
