@@ -188,21 +188,8 @@ impl Harness {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
         };
-        let meta = self
-            .pipeline
-            .blobs
-            .head(&blob)
-            .await
-            .expect("object exists");
-        let job = match PipelineJob::for_object(
-            &blob,
-            &meta,
-            None,
-            &user.user,
-            uuid::Uuid::new_v4().to_string(),
-            true,
-        ) {
-            Ok((job, _)) => job,
+        let job = match started_job(self.pipeline.blobs.as_ref(), &self.status, &blob, user).await {
+            Ok(job) => job,
             Err(e) => {
                 return RunOutcome::Failed(rag_core::ingest::pipeline::Failure::new(
                     "unsupported_type",
@@ -210,9 +197,6 @@ impl Harness {
                 ))
             }
         };
-        RunReporter::new(self.status.clone(), &job)
-            .start_run(true, "queued")
-            .await;
         self.pipeline
             .run(&job)
             .await
@@ -230,6 +214,54 @@ impl Harness {
     pub async fn row_counts(&self, document_id: &str) -> Vec<(&'static str, i64)> {
         row_counts(&self.index, document_id).await
     }
+}
+
+/// A chunker sized in the local model's tokens.
+pub fn chunker(text: &BertEmbedder, max_tokens: usize, overlap_tokens: usize) -> Chunker {
+    Chunker::new(
+        text.token_counter(),
+        ChunkingConfig {
+            max_tokens,
+            overlap_tokens,
+        },
+    )
+    .expect("chunker")
+}
+
+/// The stages a text document's run goes through, in order, as status
+/// records and WebSocket pushes name them.
+pub const TEXT_RUN_STAGES: [&str; 7] = [
+    "queued",
+    "processing_started",
+    "extracting_text",
+    "chunking",
+    "embedding",
+    "storing",
+    "completed",
+];
+
+/// The job of a new run for a stored object of `user`'s, its run started
+/// (`queued`) as the API would before sending it; the object's type refused
+/// as the classifier refuses it.
+pub async fn started_job(
+    blobs: &dyn rag_core::ports::BlobStore,
+    status: &Arc<RecordingStatusStore>,
+    blob: &BlobRef,
+    user: &Caller,
+) -> Result<PipelineJob, rag_core::domain::classify::UnsupportedType> {
+    let meta = blobs.head(blob).await.expect("object exists");
+    let (job, _) = PipelineJob::for_object(
+        blob,
+        &meta,
+        None,
+        &user.user,
+        uuid::Uuid::new_v4().to_string(),
+        true,
+    )?;
+    RunReporter::new(status.clone(), &job)
+        .start_run(true, "queued")
+        .await;
+    Ok(job)
 }
 
 /// Drops a database a test made for itself on the test server.

@@ -317,19 +317,7 @@ async fn a_document_flows_from_s3_to_search_with_every_stage_pushed() {
     let stages: Vec<&str> = pushes.iter().filter_map(|m| m["status"].as_str()).collect();
     let mut distinct = stages.clone();
     distinct.dedup();
-    assert_eq!(
-        distinct,
-        [
-            "queued",
-            "processing_started",
-            "extracting_text",
-            "chunking",
-            "embedding",
-            "storing",
-            "completed"
-        ],
-        "{pushes:?}"
-    );
+    assert_eq!(distinct, integration_tests::TEXT_RUN_STAGES, "{pushes:?}");
     let progress: Vec<u64> = pushes
         .iter()
         .filter_map(|m| m["metadata"]["progress"].as_u64())
@@ -2011,28 +1999,6 @@ impl rag_core::ports::JobQueue for NeverAnswers {
     }
 }
 
-/// An embedder that never answers: the worker using it is killed first.
-struct EmbedsForever(std::sync::Arc<dyn rag_core::ports::Embedder>);
-
-#[async_trait::async_trait]
-impl rag_core::ports::Embedder for EmbedsForever {
-    fn model_id(&self) -> &str {
-        self.0.model_id()
-    }
-    fn dimensions(&self) -> usize {
-        self.0.dimensions()
-    }
-    async fn embed_documents(
-        &self,
-        _: &[String],
-    ) -> Result<Vec<Vec<f32>>, rag_core::ports::EmbedError> {
-        std::future::pending().await
-    }
-    async fn embed_query(&self, text: &str) -> Result<Vec<f32>, rag_core::ports::EmbedError> {
-        self.0.embed_query(text).await
-    }
-}
-
 /// Runs `work` until `reached` says the point to kill it at has come, then
 /// drops it there, as a process killed at that point. Panics if the work
 /// ends first, or the point never comes.
@@ -2185,7 +2151,12 @@ async fn a_worker_lost_on_its_last_delivery_leaves_a_failed_run_not_a_stuck_one(
     let parts = integration_tests::fleet::search_parts().await;
     let dying = rag_lambda::wiring::SearchParts {
         embedder: rag_embed::EmbedderSetup {
-            embedder: std::sync::Arc::new(EmbedsForever(parts.embedder.embedder.clone())),
+            // An embedder that never answers: the worker using it is killed first.
+            embedder: std::sync::Arc::new(rag_core::testing::FaultyEmbedder {
+                inner: parts.embedder.embedder.clone(),
+                documents: rag_core::testing::EmbedFault::Hang,
+                queries: rag_core::testing::EmbedFault::None,
+            }),
             ..parts.embedder
         },
         index: parts.index,

@@ -201,18 +201,7 @@ async fn a_document_goes_from_upload_to_search_with_live_status() {
             break;
         }
     }
-    assert_eq!(
-        stages,
-        [
-            "queued",
-            "processing_started",
-            "extracting_text",
-            "chunking",
-            "embedding",
-            "storing",
-            "completed"
-        ]
-    );
+    assert_eq!(stages, integration_tests::TEXT_RUN_STAGES);
     let (code, found) = client
         .post("/v2/query", json!({"query": "the crazy ones, the misfits"}))
         .await;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use integration_tests::{new_user, shared_pdf, Harness};
 use rag_core::domain::status::Stage;
 use rag_core::ingest::pipeline::RunOutcome;
-use rag_core::ports::{Embedder, Index};
+use rag_core::ports::Index;
 use rag_core::search::analyzer::Analyzer;
 use rag_core::search::query::{QueryRequest, QueryResponse, SearchMode};
 
@@ -553,31 +553,6 @@ async fn a_query_the_model_cannot_read_is_ranked_by_bm25_alone() {
     assert_ne!(ranking(&fused), ranking(&bm25));
 }
 
-/// The local model, except that it cannot embed a query (a hosted
-/// embedding API that is down answers this way).
-struct QueriesFail(std::sync::Arc<rag_embed::BertEmbedder>);
-
-#[async_trait::async_trait]
-impl Embedder for QueriesFail {
-    fn model_id(&self) -> &str {
-        self.0.model_id()
-    }
-    fn dimensions(&self) -> usize {
-        self.0.dimensions()
-    }
-    async fn embed_documents(
-        &self,
-        texts: &[String],
-    ) -> Result<Vec<Vec<f32>>, rag_core::ports::EmbedError> {
-        self.0.embed_documents(texts).await
-    }
-    async fn embed_query(&self, _: &str) -> Result<Vec<f32>, rag_core::ports::EmbedError> {
-        Err(rag_core::ports::EmbedError::Unavailable(
-            "connection refused by 10.0.0.7".into(),
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers() {
     let h = Harness::new().await;
@@ -585,7 +560,13 @@ async fn a_query_that_cannot_be_embedded_is_unavailable_but_bm25_still_answers()
     h.put("alice/solar.md", SOLAR.as_bytes());
     completed(h.ingest(&alice, "alice/solar.md").await);
     let query = rag_core::search::query::QueryService {
-        embedder: std::sync::Arc::new(QueriesFail(integration_tests::embedder().await)),
+        // The local model, except that it cannot embed a query (a hosted
+        // embedding API that is down answers this way).
+        embedder: std::sync::Arc::new(rag_core::testing::FaultyEmbedder {
+            inner: integration_tests::embedder().await,
+            documents: rag_core::testing::EmbedFault::None,
+            queries: rag_core::testing::EmbedFault::Unavailable,
+        }),
         index: std::sync::Arc::new(h.index.clone()),
         analyzer: std::sync::Arc::new(Analyzer::new()),
         config: rag_core::search::query::QueryConfig::default(),

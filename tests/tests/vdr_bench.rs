@@ -202,14 +202,7 @@ async fn vdr_stage_throughput() {
     let render_s = started.elapsed().as_secs_f64();
 
     let text = integration_tests::embedder().await;
-    let spans = rag_core::ingest::chunking::Chunker::new(
-        text.token_counter(),
-        rag_core::ingest::chunking::ChunkingConfig {
-            max_tokens: 48,
-            overlap_tokens: 8,
-        },
-    )
-    .expect("chunker");
+    let spans = integration_tests::chunker(&text, 48, 8);
     let model = TextSpanPageEmbedder::new(text.clone(), spans);
     let started = Instant::now();
     let vectors = model.embed_pages(&pages).await.expect("embed pages");

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use integration_tests::{
-    embedder, index, new_user, numbered_pdf, pdf_of_pages, recording_status, RecordingStatusStore,
+    embedder, index, new_user, numbered_pdf, pdf_of_pages, recording_status, started_job,
+    RecordingStatusStore,
 };
 use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::{PageRange, PipelineJob};
@@ -20,8 +21,7 @@ use rag_core::domain::status::{Stage, StatusRecord};
 use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
 use rag_core::ingest::page_spans::TextSpanPageEmbedder;
 use rag_core::ingest::pipeline::{
-    FollowUp, JobConsumer, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline,
-    VisualPages,
+    FollowUp, JobConsumer, TextPipeline, TextPipelineConfig, VdrConfig, VdrPipeline, VisualPages,
 };
 use rag_core::ports::{
     BlobRef, BlobStore, ChunkRecord, DocumentRecord, Extractor, IndexError, JobQueue, PageHit,
@@ -159,16 +159,7 @@ async fn fleet(setup: Setup) -> Fleet {
     let index = index().await;
     let status = recording_status();
     let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path().join("files")));
-    let chunker = |max_tokens, overlap_tokens| {
-        Chunker::new(
-            text.token_counter(),
-            ChunkingConfig {
-                max_tokens,
-                overlap_tokens,
-            },
-        )
-        .expect("chunker")
-    };
+    let chunker = |max, overlap| integration_tests::chunker(&text, max, overlap);
     let queue_config = QueueConfig {
         visibility_timeout: Duration::from_secs(2),
         max_receives: 5,
@@ -270,20 +261,10 @@ impl Fleet {
         BlobStore::put(self.blobs.as_ref(), &blob, bytes, content_type)
             .await
             .expect("put");
-        let meta = self.blobs.head(&blob).await.expect("head");
-        let (mut job, _) = PipelineJob::for_object(
-            &blob,
-            &meta,
-            None,
-            &user.user,
-            uuid::Uuid::new_v4().to_string(),
-            true,
-        )
-        .expect("job");
+        let mut job = started_job(self.blobs.as_ref(), &self.status, &blob, &user)
+            .await
+            .expect("job");
         job.pipeline = Pipeline::Vdr;
-        RunReporter::new(self.status.clone(), &job)
-            .start_run(true, "queued")
-            .await;
         self.queue.send(&job).await.expect("send");
         // Generous: a bound on a hang, not a timing assertion.
         let give_up = Instant::now() + Duration::from_secs(900);
@@ -660,13 +641,10 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
     BlobStore::put(blobs.as_ref(), &blob, pdf, "application/pdf")
         .await
         .expect("put");
-    let meta = blobs.head(&blob).await.expect("head");
-    let (job, _) =
-        PipelineJob::for_object(&blob, &meta, None, &user.user, "run-1".into(), true).expect("job");
+    let job = started_job(blobs.as_ref(), &status, &blob, &user)
+        .await
+        .expect("job");
     assert_eq!(job.pipeline, Pipeline::TextRag);
-    RunReporter::new(status.clone(), &job)
-        .start_run(true, "queued")
-        .await;
     queue.send(&job).await.expect("send");
     let give_up = Instant::now() + Duration::from_secs(600);
     while !status

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use integration_tests::{
-    embedder, index, new_user, recording_status, shared_pdf, workspace, RecordingStatusStore,
+    embedder, index, new_user, recording_status, shared_pdf, started_job, workspace,
+    RecordingStatusStore,
 };
 use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::PipelineJob;
 use rag_core::domain::status::Stage;
-use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
 use rag_core::ingest::page_spans::TextSpanPageEmbedder;
 use rag_core::ingest::pipeline::{
     page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
@@ -61,16 +61,7 @@ async fn vdr() -> Vdr {
     let status = recording_status();
     let blobs = Arc::new(FsBlobStore::new().with_bucket(bucket.clone(), dir.path()));
     let analyzer = Arc::new(Analyzer::new());
-    let chunker = |max_tokens, overlap_tokens| {
-        Chunker::new(
-            text.token_counter(),
-            ChunkingConfig {
-                max_tokens,
-                overlap_tokens,
-            },
-        )
-        .expect("chunker")
-    };
+    let chunker = |max, overlap| integration_tests::chunker(&text, max, overlap);
     let pages: Arc<dyn PageEmbedder> =
         Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8)));
     let handed = Arc::new(Handed::default());
@@ -153,20 +144,10 @@ impl Vdr {
         BlobStore::put(self.blobs.as_ref(), &blob, bytes, &content_type)
             .await
             .expect("put");
-        let meta = self.blobs.head(&blob).await.expect("head");
-        let (mut job, _) = PipelineJob::for_object(
-            &blob,
-            &meta,
-            None,
-            &user.user,
-            uuid::Uuid::new_v4().to_string(),
-            true,
-        )
-        .expect("job");
+        let mut job = started_job(self.blobs.as_ref(), &self.status, &blob, user)
+            .await
+            .expect("job");
         job.pipeline = Pipeline::Vdr;
-        RunReporter::new(self.status.clone(), &job)
-            .start_run(true, "queued")
-            .await;
         let outcome = self
             .pipeline
             .run(&job)

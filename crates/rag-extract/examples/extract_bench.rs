@@ -61,7 +61,7 @@ fn main() {
                 Ok(doc) => {
                     if let Some(dir) = &out {
                         let name = path.file_name().unwrap_or_default().to_string_lossy();
-                        let _ = std::fs::write(dir.join(format!("{name}.md")), render(doc));
+                        let _ = std::fs::write(dir.join(format!("{name}.md")), doc.marked_text());
                     }
                     format!("{}\tok", doc.pages.len())
                 }
@@ -103,18 +103,4 @@ fn time_one(extractor: &FileExtractor, path: &Path) -> (f64, Result<ExtractedDoc
     let result = extractor.extract(ExtractInput::new(&bytes, &name, None));
     let secs = start.elapsed().as_secs_f64();
     (secs, result.map_err(|e| e.to_string()))
-}
-
-/// The text as `ragctl extract` prints it: a marker line before each
-/// numbered page.
-fn render(doc: &ExtractedDocument) -> String {
-    let mut out = String::new();
-    for page in &doc.pages {
-        if let Some(n) = page.number {
-            out.push_str(&format!("\n<!-- page {n} -->\n\n"));
-        }
-        out.push_str(page.text.trim_end());
-        out.push('\n');
-    }
-    out.trim_start().to_owned()
 }

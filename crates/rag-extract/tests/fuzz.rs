@@ -279,13 +279,7 @@ fn deep_nesting_inside_compressed_streams_is_refused() {
     }
     let extraction =
         extract_noted(&save(&mut doc), "deep-content.pdf").unwrap_or_else(|e| panic!("{e:?}"));
-    let texts: Vec<&str> = extraction
-        .document
-        .pages
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect();
-    assert_eq!(texts, ["kept page", ""]);
+    assert_eq!(texts(&extraction), ["kept page", ""]);
     // PDFium reads the deep page safely as empty; the pure-Rust fallback
     // skips it and says why.
     let limits = rag_extract::Limits::default();

@@ -91,13 +91,7 @@ fn pptx_with_a_broken_slide_keeps_the_others() {
     let broken = "<p:sld><p:cSld></p:sld>".to_owned();
     let extraction =
         extract_noted(&pptx_of(&[kept, broken]), "broken.pptx").unwrap_or_else(|e| panic!("{e:?}"));
-    let texts: Vec<&str> = extraction
-        .document
-        .pages
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect();
-    assert_eq!(texts, ["kept", ""]);
+    assert_eq!(texts(&extraction), ["kept", ""]);
     assert_eq!(extraction.notes.len(), 1);
     assert!(
         extraction.notes[0].starts_with("slide 2: skipped, ppt/slides/slide2.xml: invalid XML"),
@@ -463,6 +457,15 @@ fn entity_bombs_and_external_entities_are_refused_without_expansion() {
 
 // ---------------------------------------------------------------- real producers
 
+/// One part of a committed fixture's zip.
+fn part_of(fixture_name: &str, part: &str) -> Vec<u8> {
+    unzip(&fixture(fixture_name))
+        .into_iter()
+        .find(|(name, _)| name == part)
+        .map(|(_, data)| data)
+        .unwrap_or_else(|| panic!("no {part} in {fixture_name}"))
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/tests/fixtures/office/{name}",
@@ -743,11 +746,7 @@ fn odt_charts_follow_the_paragraph_they_are_drawn_in() {
     // The chart document LibreOffice wrote into deck.odp, embedded in a
     // text document's paragraph (as Writer anchors it): shown after the
     // paragraph, as a Word document's chart is.
-    let chart = unzip(&fixture("deck.odp"))
-        .into_iter()
-        .find(|(name, _)| name == "Object 1/content.xml")
-        .map(|(_, data)| data)
-        .unwrap_or_else(|| panic!("no chart in deck.odp"));
+    let chart = part_of("deck.odp", "Object 1/content.xml");
     let content = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODF_NS} office:version="1.3"><office:body><office:text><text:p>Sales: <draw:frame draw:name="Object1"><draw:object xlink:href="./Object 1"/><draw:image xlink:href="./ObjectReplacements/Object 1"/></draw:frame>see below.</text:p><text:p>After.</text:p></office:text></office:body></office:document-content>"#
     );
@@ -972,11 +971,8 @@ fn password_protected_legacy_files_are_reported_as_encrypted() {
 #[test]
 fn docx_charts_hyperlink_fields_and_footers_without_page_numbers() {
     // The chart part python-pptx wrote, drawn in a Word paragraph.
-    let chart = unzip(&fixture("deck.pptx"))
-        .into_iter()
-        .find(|(name, _)| name == "ppt/charts/chart1.xml")
-        .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
-        .unwrap_or_else(|| panic!("no chart in deck.pptx"));
+    let chart =
+        String::from_utf8_lossy(&part_of("deck.pptx", "ppt/charts/chart1.xml")).into_owned();
     let drawing = r#"<w:p><w:r><w:drawing><wp:inline><wp:docPr id="1" name="Chart 1" descr="not an image"/><a:graphic xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/chart"><c:chart xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" r:id="rId2"/></a:graphicData></a:graphic></wp:inline></w:drawing></w:r></w:p>"#;
     let field = r#"<w:p><w:r><w:t xml:space="preserve">See </w:t></w:r><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> HYPERLINK "https://example.com/spec" \o "tip" </w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>the spec</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r><w:r><w:t>.</w:t></w:r></w:p>"#;
     let body = [

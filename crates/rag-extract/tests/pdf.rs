@@ -31,15 +31,6 @@ fn with_engine(
     extract_pdf(engine, bytes, password, None, &Limits::default())
 }
 
-fn texts(extraction: &Extraction) -> Vec<&str> {
-    extraction
-        .document
-        .pages
-        .iter()
-        .map(|p| p.text.as_str())
-        .collect()
-}
-
 #[test]
 fn pdfium_is_bound_for_the_tests() {
     // Without it every other test here would only exercise the fallback.

@@ -79,6 +79,21 @@ impl ExtractedDocument {
             .collect::<Vec<_>>()
             .join("\n\n")
     }
+
+    /// The text as `ragctl extract` prints it: a `<!-- page N -->` line
+    /// before each numbered page, so a reader (or a comparison with another
+    /// extractor) sees where pages start.
+    pub fn marked_text(&self) -> String {
+        let mut out = String::new();
+        for page in &self.pages {
+            if let Some(n) = page.number {
+                out.push_str(&format!("\n<!-- page {n} -->\n\n"));
+            }
+            out.push_str(page.text.trim_end());
+            out.push('\n');
+        }
+        out.trim_start().to_owned()
+    }
 }
 
 /// Why a document could not be read. Messages are shown to the user as the

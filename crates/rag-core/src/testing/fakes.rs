@@ -191,3 +191,59 @@ pub fn word_chunker(max_tokens: usize, overlap_tokens: usize) -> Result<Chunker,
         },
     )
 }
+
+/// What a [`FaultyEmbedder`] does instead of embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedFault {
+    /// Embeds as the wrapped model does.
+    None,
+    /// Never answers (a hung model server: the worker is killed first).
+    Hang,
+    /// Answers `Unavailable`, naming a private address (a hosted API that
+    /// is down; the words must never reach a user).
+    Unavailable,
+}
+
+/// A real embedder with a fault injected into its document or its query
+/// embedding.
+pub struct FaultyEmbedder {
+    /// The model that embeds where there is no fault.
+    pub inner: std::sync::Arc<dyn Embedder>,
+    /// What embedding documents does.
+    pub documents: EmbedFault,
+    /// What embedding a query does.
+    pub queries: EmbedFault,
+}
+
+impl FaultyEmbedder {
+    async fn fault(fault: EmbedFault) -> Result<(), EmbedError> {
+        match fault {
+            EmbedFault::None => Ok(()),
+            EmbedFault::Hang => std::future::pending().await,
+            EmbedFault::Unavailable => Err(EmbedError::Unavailable(
+                "connection refused by 10.0.0.7".into(),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Embedder for FaultyEmbedder {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Self::fault(self.documents).await?;
+        self.inner.embed_documents(texts).await
+    }
+
+    async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        Self::fault(self.queries).await?;
+        self.inner.embed_query(text).await
+    }
+}

@@ -11,6 +11,9 @@ mod fakes;
 mod index;
 mod status;
 
-pub use fakes::{word_chunker, BagOfWordsEmbedder, FixedExtractor, MemoryBlobStore, WordCounter};
+pub use fakes::{
+    word_chunker, BagOfWordsEmbedder, EmbedFault, FaultyEmbedder, FixedExtractor, MemoryBlobStore,
+    WordCounter,
+};
 pub use index::MemoryIndex;
 pub use status::RecordingStatusStore;

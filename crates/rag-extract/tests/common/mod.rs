@@ -44,6 +44,16 @@ pub fn extract_typed(
     FileExtractor::default().extract(ExtractInput::new(bytes, file_name, Some(content_type)))
 }
 
+/// Each page's text, in order.
+pub fn texts(extraction: &Extraction) -> Vec<&str> {
+    extraction
+        .document
+        .pages
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect()
+}
+
 pub fn extract_noted(bytes: &[u8], file_name: &str) -> Result<Extraction, ExtractError> {
     FileExtractor::default().extract_with_notes(ExtractInput::new(bytes, file_name, None))
 }

@@ -17,20 +17,10 @@ pub fn run(file: &Path) -> Result<ExitCode> {
     let doc = FileExtractor::default()
         .extract(ExtractInput::new(&bytes, &name, content_type.as_deref()))
         .with_context(|| format!("extracting {}", file.display()))?;
-    let mut out = String::new();
-    for page in &doc.pages {
-        if let Some(n) = page.number {
-            out.push_str(&format!("\n<!-- page {n} -->\n\n"));
-        }
-        out.push_str(page.text.trim_end());
-        out.push('\n');
-    }
+    let out = doc.marked_text();
     // A reader that stops early (`ragctl extract f | head`) is not an error.
     use std::io::Write;
-    match std::io::stdout()
-        .lock()
-        .write_all(out.trim_start().as_bytes())
-    {
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }
