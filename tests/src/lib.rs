@@ -216,6 +216,29 @@ impl Harness {
     }
 }
 
+/// A text pipeline over the local model, the real extractor and `index`:
+/// chunks of 200 tokens overlapping by 30, the default settings, no
+/// visuals, no follow-up queue (set what a test needs with `..`).
+pub fn text_pipeline(
+    blobs: Arc<dyn rag_core::ports::BlobStore>,
+    index: &PgIndex,
+    status: Arc<RecordingStatusStore>,
+    text: &Arc<BertEmbedder>,
+) -> TextPipeline {
+    TextPipeline {
+        blobs,
+        extractor: Arc::new(FileExtractor::default()),
+        embedder: text.clone(),
+        index: Arc::new(index.clone()),
+        status,
+        chunker: Arc::new(chunker(text, 200, 30)),
+        analyzer: Arc::new(Analyzer::new()),
+        config: TextPipelineConfig::default(),
+        visuals: None,
+        follow_up: None,
+    }
+}
+
 /// A chunker sized in the local model's tokens.
 pub fn chunker(text: &BertEmbedder, max_tokens: usize, overlap_tokens: usize) -> Chunker {
     Chunker::new(

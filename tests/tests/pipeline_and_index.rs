@@ -9,6 +9,8 @@ use rag_core::ports::Index;
 use rag_core::search::analyzer::Analyzer;
 use rag_core::search::query::{QueryRequest, QueryResponse, SearchMode};
 
+/// What SOLAR answers, in other words than its own.
+const SOLAR_QUESTION: &str = "how do solar panels make electricity";
 const SOLAR: &str = "# Solar power\n\nPhotovoltaic panels convert sunlight into electricity. \
 Inverters turn the panels' direct current into alternating current for the grid.";
 const BEES: &str =
@@ -35,9 +37,7 @@ async fn ingested_documents_are_found_in_every_mode() {
     completed(h.ingest(&alice, "alice/bees.txt").await);
 
     for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
-        let r = h
-            .search(&alice, "how do solar panels make electricity", mode)
-            .await;
+        let r = h.search(&alice, SOLAR_QUESTION, mode).await;
         assert_eq!(r.results[0].document_id, solar, "{mode:?}: {:?}", r.results);
         assert!(r.results[0].content.contains("Photovoltaic"));
         assert_eq!(r.search_mode, mode);
@@ -497,7 +497,7 @@ async fn with_hybrid_search_off_every_fused_mode_ranks_by_one_list() {
     h.put("alice/bees.txt", BEES.as_bytes());
     completed(h.ingest(&alice, "alice/solar.md").await);
     completed(h.ingest(&alice, "alice/bees.txt").await);
-    let question = "how do solar panels make electricity";
+    let question = SOLAR_QUESTION;
     let dense = h.search(&alice, question, SearchMode::Dense).await;
     h.query.config.hybrid = false;
     for mode in [SearchMode::Hybrid, SearchMode::HybridVdrText] {
@@ -547,7 +547,7 @@ async fn a_query_the_model_cannot_read_is_ranked_by_bm25_alone() {
     let dense = h.search(&alice, question, SearchMode::Dense).await;
     assert_eq!(dense.results.len(), 3, "dense ranks every chunk");
     // An English query is still fused.
-    let english = "how do solar panels make electricity";
+    let english = SOLAR_QUESTION;
     let fused = h.search(&alice, english, SearchMode::Hybrid).await;
     let bm25 = h.search(&alice, english, SearchMode::Sparse).await;
     assert_ne!(ranking(&fused), ranking(&bm25));
@@ -609,13 +609,7 @@ async fn a_run_cancelled_while_storing_withdraws_its_rows_and_never_completes() 
     for (table, rows) in h.row_counts(&solar).await {
         assert_eq!(rows, 0, "{table} still holds the cancelled run's rows");
     }
-    let r = h
-        .search(
-            &alice,
-            "how do solar panels make electricity",
-            SearchMode::Hybrid,
-        )
-        .await;
+    let r = h.search(&alice, SOLAR_QUESTION, SearchMode::Hybrid).await;
     assert!(r.results.is_empty(), "{:?}", r.results);
 }
 
@@ -645,13 +639,7 @@ async fn a_run_cancelled_before_embedding_stops_there_and_keeps_the_earlier_vers
         "{last_run:?}"
     );
     assert_eq!(last_run.last(), Some(&Stage::Cancelled));
-    let r = h
-        .search(
-            &alice,
-            "how do solar panels make electricity",
-            SearchMode::Hybrid,
-        )
-        .await;
+    let r = h.search(&alice, SOLAR_QUESTION, SearchMode::Hybrid).await;
     assert_eq!(r.results[0].document_id, solar);
 }
 

@@ -42,7 +42,7 @@ async fn rerank_reorders_the_best_candidates_by_the_hosted_model() {
     assert!(err.error.contains("no reranker"), "{}", err.error);
 
     let mut config = RerankConfig::new(server.url());
-    config.api_key = Some(RERANK_KEY.into());
+    config.api_key = Some(rag_embed::ApiKey::new(RERANK_KEY));
     config.model = "rerank-test".into();
     h.query.reranker = Some(Arc::new(HttpReranker::new(config).unwrap()));
     h.query.config = QueryConfig {

@@ -187,18 +187,7 @@ async fn fleet(setup: Setup) -> Fleet {
     };
     let renderer = Arc::new(CountingRenderer::default());
     let pipeline = VdrPipeline {
-        text: TextPipeline {
-            blobs: blobs.clone(),
-            extractor: Arc::new(FileExtractor::default()),
-            embedder: text.clone(),
-            index: Arc::new(index.clone()),
-            status: status.clone(),
-            chunker: Arc::new(chunker(200, 30)),
-            analyzer: Arc::new(Analyzer::new()),
-            config: TextPipelineConfig::default(),
-            visuals: None,
-            follow_up: None,
-        },
+        text: integration_tests::text_pipeline(blobs.clone(), &index, status.clone(), &text),
         visual: Some(VisualPages {
             renderer: renderer.clone(),
             embedder: Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8))),

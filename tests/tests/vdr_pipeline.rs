@@ -14,8 +14,8 @@ use rag_core::domain::job::PipelineJob;
 use rag_core::domain::status::Stage;
 use rag_core::ingest::page_spans::TextSpanPageEmbedder;
 use rag_core::ingest::pipeline::{
-    page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, TextPipelineConfig, VdrConfig,
-    VdrPipeline, VisualPages,
+    page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, VdrConfig, VdrPipeline,
+    VisualPages,
 };
 use rag_core::ports::{BlobRef, BlobStore, JobQueue, PageEmbedder, QueueError};
 use rag_core::search::analyzer::Analyzer;
@@ -23,7 +23,7 @@ use rag_core::search::query::{
     PageSearch, QueryConfig, QueryRequest, QueryResult, QueryService, SearchMode,
 };
 use rag_core::Caller;
-use rag_extract::{FileExtractor, PdfPageRenderer};
+use rag_extract::PdfPageRenderer;
 use rag_local::FsBlobStore;
 
 struct Vdr {
@@ -66,33 +66,14 @@ async fn vdr() -> Vdr {
         Arc::new(TextSpanPageEmbedder::new(text.clone(), chunker(48, 8)));
     let handed = Arc::new(Handed::default());
     let text_pipeline = TextPipeline {
-        blobs: blobs.clone(),
-        extractor: Arc::new(FileExtractor::default()),
-        embedder: text.clone(),
-        index: Arc::new(index.clone()),
-        status: status.clone(),
-        chunker: Arc::new(chunker(200, 30)),
-        analyzer: analyzer.clone(),
-        config: TextPipelineConfig::default(),
-        visuals: None,
         follow_up: Some(FollowUp {
             jobs: handed.clone(),
             ranges: Arc::new(index.clone()),
         }),
+        ..integration_tests::text_pipeline(blobs.clone(), &index, status.clone(), &text)
     };
     let pipeline = VdrPipeline {
-        text: TextPipeline {
-            blobs: blobs.clone(),
-            extractor: Arc::new(FileExtractor::default()),
-            embedder: text.clone(),
-            index: Arc::new(index.clone()),
-            status: status.clone(),
-            chunker: Arc::new(chunker(200, 30)),
-            analyzer: analyzer.clone(),
-            config: TextPipelineConfig::default(),
-            visuals: None,
-            follow_up: None,
-        },
+        text: integration_tests::text_pipeline(blobs.clone(), &index, status.clone(), &text),
         visual: Some(VisualPages {
             renderer: Arc::new(PdfPageRenderer::default()),
             embedder: pages.clone(),

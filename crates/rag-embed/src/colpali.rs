@@ -82,13 +82,13 @@ pub const DEFAULT_PAGE_MODEL: &str = "vidore/colpali-v1.2-merged";
 pub const DEFAULT_PAGE_DIMENSIONS: usize = 128;
 
 /// Where and how to call the page model.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ColPaliConfig {
     /// Server root (`http://gpu:7997`), a prefix (`.../v1`), or the full
     /// `.../embeddings` URL.
     pub url: String,
     /// Sent as `Authorization: Bearer <key>` when set.
-    pub api_key: Option<String>,
+    pub api_key: Option<rag_http::ApiKey>,
     /// The model name the server knows.
     pub model: String,
     /// Length every returned vector must have.
@@ -102,21 +102,6 @@ pub struct ColPaliConfig {
     pub max_attempts: u32,
     /// Wait before the first retry; doubled for each further one.
     pub retry_base_delay: Duration,
-}
-
-impl std::fmt::Debug for ColPaliConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ColPaliConfig")
-            .field("url", &self.url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("dimensions", &self.dimensions)
-            .field("batch_size", &self.batch_size)
-            .field("timeout", &self.timeout)
-            .field("max_attempts", &self.max_attempts)
-            .field("retry_base_delay", &self.retry_base_delay)
-            .finish()
-    }
 }
 
 impl ColPaliConfig {
@@ -162,7 +147,7 @@ impl ColPaliConfig {
             });
         }
         let mut config = Self::new(url);
-        config.api_key = var("PAGE_EMBEDDER_API_KEY");
+        config.api_key = var("PAGE_EMBEDDER_API_KEY").map(rag_http::ApiKey::new);
         if let Some(model) = var("PAGE_EMBEDDER_MODEL") {
             config.model = model;
         }
@@ -292,7 +277,7 @@ impl ColPaliEmbedder {
                 let bytes = post_json(
                     &self.client,
                     &self.endpoint,
-                    self.config.api_key.as_deref(),
+                    self.config.api_key.as_ref().map(rag_http::ApiKey::reveal),
                     &body,
                 )
                 .await
@@ -500,7 +485,7 @@ mod tests {
     #[test]
     fn api_key_is_not_printed() {
         let mut c = ColPaliConfig::new("http://gpu");
-        c.api_key = Some("sk-secret".into());
+        c.api_key = Some(rag_http::ApiKey::new("sk-secret"));
         assert!(!format!("{c:?}").contains("sk-secret"));
     }
 }

@@ -31,6 +31,8 @@ pub use colpali::{ColPaliConfig, ColPaliEmbedder};
 pub use deferred::DeferredBert;
 pub use onnx::Precision;
 pub use openai::{ConfigError, OpenAiConfig, OpenAiEmbedder};
+/// The API key type of the hosted models' configs (redacted in `Debug`).
+pub use rag_http::ApiKey;
 pub use rerank::{HttpReranker, RerankConfig};
 pub use setup::{embedder_from_env, page_embedder_from_env, EmbedderSetup};
 

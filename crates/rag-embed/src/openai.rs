@@ -19,12 +19,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 /// The model used when `RAG_EMBEDDING_MODEL` is not set.
 pub const DEFAULT_MODEL: &str = "text-embedding-3-small";
 /// Where and how to call the embeddings endpoint.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OpenAiConfig {
     /// Server root, with or without a trailing `/v1` (`https://api.openai.com`).
     pub base_url: String,
     /// Sent as `Authorization: Bearer <key>` when set.
-    pub api_key: Option<String>,
+    pub api_key: Option<rag_http::ApiKey>,
     /// The model name the server knows.
     pub model: String,
     /// Requested vector length (sent as `dimensions`, for models that can
@@ -38,21 +38,6 @@ pub struct OpenAiConfig {
     pub max_attempts: u32,
     /// Wait before the first retry; doubled for each further one.
     pub retry_base_delay: Duration,
-}
-
-impl std::fmt::Debug for OpenAiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("dimensions", &self.dimensions)
-            .field("batch_size", &self.batch_size)
-            .field("timeout", &self.timeout)
-            .field("max_attempts", &self.max_attempts)
-            .field("retry_base_delay", &self.retry_base_delay)
-            .finish()
-    }
 }
 
 impl Default for OpenAiConfig {
@@ -124,7 +109,7 @@ impl OpenAiConfig {
             }
             config.base_url = url;
         }
-        config.api_key = var("OPENAI_API_KEY");
+        config.api_key = var("OPENAI_API_KEY").map(rag_http::ApiKey::new);
         if let Some(model) = var("RAG_EMBEDDING_MODEL") {
             config.model = model;
         }
@@ -279,7 +264,7 @@ impl OpenAiEmbedder {
         let bytes = post_json(
             &self.client,
             &self.endpoint,
-            self.config.api_key.as_deref(),
+            self.config.api_key.as_ref().map(rag_http::ApiKey::reveal),
             body,
         )
         .await
@@ -424,7 +409,7 @@ mod tests {
     #[test]
     fn api_key_is_not_printed() {
         let c = OpenAiConfig {
-            api_key: Some("sk-secret".into()),
+            api_key: Some(rag_http::ApiKey::new("sk-secret")),
             ..Default::default()
         };
         assert!(!format!("{c:?}").contains("sk-secret"));

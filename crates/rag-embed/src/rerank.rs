@@ -27,12 +27,12 @@ pub const KEY_VAR: &str = "RERANK_API_KEY";
 pub const DEFAULT_MODEL: &str = "rerank-v3.5";
 
 /// Where and how to call the endpoint.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RerankConfig {
     /// The full URL of the rerank route.
     pub url: String,
     /// Sent as `Authorization: Bearer`, when the service needs it.
-    pub api_key: Option<String>,
+    pub api_key: Option<rag_http::ApiKey>,
     /// The `model` field of each request (`RERANK_MODEL`).
     pub model: String,
     /// Limit on one request, connection to last byte.
@@ -41,16 +41,6 @@ pub struct RerankConfig {
     pub max_attempts: u32,
     /// Wait before the first retry; doubled for each further one.
     pub retry_base_delay: Duration,
-}
-
-impl std::fmt::Debug for RerankConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RerankConfig")
-            .field("url", &self.url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .finish()
-    }
 }
 
 impl RerankConfig {
@@ -89,7 +79,7 @@ impl RerankConfig {
         if let Some(model) = get(MODEL_VAR) {
             config.model = model;
         }
-        config.api_key = get(KEY_VAR);
+        config.api_key = get(KEY_VAR).map(rag_http::ApiKey::new);
         Ok(Some(config))
     }
 }
@@ -115,7 +105,7 @@ impl HttpReranker {
         let bytes = post_json(
             &self.client,
             &self.config.url,
-            self.config.api_key.as_deref(),
+            self.config.api_key.as_ref().map(rag_http::ApiKey::reveal),
             body,
         )
         .await
@@ -229,7 +219,10 @@ mod tests {
         };
         let config = RerankConfig::from_lookup(vars).unwrap().unwrap();
         assert_eq!(
-            (config.model.as_str(), config.api_key.as_deref()),
+            (
+                config.model.as_str(),
+                config.api_key.as_ref().map(rag_http::ApiKey::reveal)
+            ),
             (DEFAULT_MODEL, Some("secret"))
         );
         assert!(!format!("{config:?}").contains("secret"));

@@ -231,7 +231,7 @@ async fn start(script: Vec<Canned>) -> (String, Arc<Server>) {
 
 fn config(url: String) -> ColPaliConfig {
     ColPaliConfig {
-        api_key: Some(KEY.to_owned()),
+        api_key: Some(rag_embed::ApiKey::new(KEY)),
         model: MODEL.to_owned(),
         dimensions: DIMS,
         batch_size: 4,
@@ -384,7 +384,7 @@ async fn a_400_fails_at_once_with_the_server_message() {
 async fn a_wrong_key_is_rejected_without_retry() {
     let (url, server) = start(vec![]).await;
     let mut c = config(url);
-    c.api_key = Some("wrong".to_owned());
+    c.api_key = Some(rag_embed::ApiKey::new("wrong"));
     let e = match ColPaliEmbedder::new(c) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
@@ -445,7 +445,7 @@ fn configuration_from_the_environment() -> Result<(), rag_embed::ConfigError> {
     };
     assert_eq!(c.endpoint(), "https://gpu.example/v1/embeddings");
     assert_eq!(c.model, "vidore/colqwen2-v1.0");
-    assert_eq!(c.api_key.as_deref(), Some("k"));
+    assert_eq!(c.api_key.as_ref().map(rag_embed::ApiKey::reveal), Some("k"));
     assert_eq!((c.dimensions, c.batch_size), (128, 8), "defaults");
 
     let custom = ColPaliConfig::from_lookup(vars(&[

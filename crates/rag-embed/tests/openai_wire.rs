@@ -157,7 +157,7 @@ async fn start(script: Vec<Canned>) -> (String, Arc<Server>) {
 fn config(base_url: String) -> OpenAiConfig {
     OpenAiConfig {
         base_url,
-        api_key: Some(KEY.to_owned()),
+        api_key: Some(rag_embed::ApiKey::new(KEY)),
         model: MODEL.to_owned(),
         dimensions: Some(DIMS),
         batch_size: 64,
@@ -275,7 +275,7 @@ async fn client_errors_fail_at_once_with_the_server_message() {
 async fn wrong_key_is_rejected_without_retry() {
     let (url, server) = start(vec![]).await;
     let mut c = config(url);
-    c.api_key = Some("wrong".to_owned());
+    c.api_key = Some(rag_embed::ApiKey::new("wrong"));
     let e = match OpenAiEmbedder::new(c) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),

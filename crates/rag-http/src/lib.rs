@@ -15,6 +15,30 @@ use serde::{Deserialize, Serialize};
 /// down rather than waited for.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// A model service's API key: `Debug` shows `<redacted>`, so a config
+/// logged or printed in a panic never leaks it, and a config holding one
+/// can derive `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key read from the environment or a secret store.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the request's header.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// What one failed attempt means for the next.
 #[derive(Debug)]
 pub enum Attempt<E> {

@@ -160,33 +160,7 @@ async fn expired_records_are_absent_and_cleaned_up() {
     let store = FileStatusStore::open(dir.path())
         .unwrap()
         .with_ttl_secs(-10);
-    store
-        .apply(&update("local#old", "r", Stage::Queued, 5))
-        .await
-        .unwrap();
-    assert_eq!(store.get("local#old").await.unwrap(), None);
-    assert!(store
-        .list_for_user("alice", &rag_core::ports::Listing::recent(10))
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        store
-            .apply(&update("local#old", "r", Stage::Embedding, 50))
-            .await
-            .unwrap(),
-        StatusWrite::Stale,
-        "an expired run is no run"
-    );
-    assert!(
-        applied(
-            store
-                .apply(&update("local#old", "r2", Stage::Queued, 5))
-                .await
-                .unwrap()
-        ),
-        "a new run may start where an expired one was"
-    );
+    rag_core::testing::conformance::expired_records_are_gone(&store, "local#old").await;
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     drop(store);
     let reopened = FileStatusStore::open(dir.path()).unwrap();

@@ -107,7 +107,7 @@ pub fn vision_from_lookup(
                 }
                 config.base_url = base;
             }
-            config.api_key = var(VISION_API_KEY);
+            config.api_key = var(VISION_API_KEY).map(rag_http::ApiKey::new);
             if let Some(n) = max_tokens {
                 config.max_tokens = n;
             }

@@ -18,6 +18,8 @@ pub mod openai;
 pub use bedrock::{BedrockVision, BedrockVisionConfig};
 pub use env::{vision_from_env, vision_from_lookup, VisionSetup};
 pub use openai::{OpenAiVision, OpenAiVisionConfig};
+/// The API key type of the vision configs (redacted in `Debug`).
+pub use rag_http::ApiKey;
 
 /// The vision model cannot be configured as asked.
 #[derive(Debug, thiserror::Error)]

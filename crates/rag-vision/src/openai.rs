@@ -29,12 +29,12 @@ use crate::ConfigError;
 /// The server used when no base URL is configured.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com";
 /// Where and how to call the chat completions endpoint.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OpenAiVisionConfig {
     /// Server root, with or without a trailing `/v1`.
     pub base_url: String,
     /// Sent as `Authorization: Bearer <key>` when set.
-    pub api_key: Option<String>,
+    pub api_key: Option<rag_http::ApiKey>,
     /// A vision-capable model the server knows (`gpt-4o-mini`, `llava`).
     pub model: String,
     /// Longest answer, in tokens: a dense table needs a few thousand.
@@ -48,22 +48,6 @@ pub struct OpenAiVisionConfig {
     pub max_attempts: u32,
     /// Wait before the first retry; doubled for each further one.
     pub retry_base_delay: Duration,
-}
-
-impl std::fmt::Debug for OpenAiVisionConfig {
-    /// Without the key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiVisionConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("max_tokens", &self.max_tokens)
-            .field("temperature", &self.temperature)
-            .field("timeout", &self.timeout)
-            .field("max_attempts", &self.max_attempts)
-            .field("retry_base_delay", &self.retry_base_delay)
-            .finish()
-    }
 }
 
 impl OpenAiVisionConfig {
@@ -224,7 +208,7 @@ impl OpenAiVision {
         let bytes = post_json(
             &self.client,
             &self.endpoint,
-            self.config.api_key.as_deref(),
+            self.config.api_key.as_ref().map(rag_http::ApiKey::reveal),
             body,
         )
         .await
@@ -351,7 +335,7 @@ mod tests {
     #[test]
     fn debug_hides_the_key() {
         let mut c = OpenAiVisionConfig::new("m");
-        c.api_key = Some("sk-secret".into());
+        c.api_key = Some(rag_http::ApiKey::new("sk-secret"));
         assert!(!format!("{c:?}").contains("sk-secret"));
     }
 }

@@ -37,7 +37,7 @@ fn completion(text: &str) -> Reply {
 fn client(server: &Server) -> OpenAiVision {
     let mut config = OpenAiVisionConfig::new("gpt-4o-mini");
     config.base_url = format!("{}/v1", server.url());
-    config.api_key = Some("sk-test".into());
+    config.api_key = Some(rag_vision::ApiKey::new("sk-test"));
     config.max_tokens = 777;
     config.retry_base_delay = Duration::from_millis(1);
     OpenAiVision::new(config).expect("client")

@@ -66,3 +66,45 @@ pub async fn lists_each_users_records_newest_first(store: &dyn StatusStore, pref
     );
     assert_eq!(listed("alice", 10).await, [id("a"), id("c"), id("b")]);
 }
+
+/// A store whose records expire at once (its time to live below zero):
+/// an expired record is gone (`get` and listings say so), an update of its
+/// expired run is stale, and a new run may start where it was. `id` is the
+/// statusId written, of user `alice`.
+///
+/// # Panics
+///
+/// When the store breaks the contract (this is a test).
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub async fn expired_records_are_gone(store: &dyn StatusStore, id: &str) {
+    let write = store
+        .apply(&update(id, "alice", Stage::Queued, 5))
+        .await
+        .unwrap();
+    assert!(matches!(write, StatusWrite::Applied(_)));
+    assert_eq!(store.get(id).await.unwrap(), None);
+    assert!(store
+        .list_for_user("alice", &Listing::recent(10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .apply(&update(id, "alice", Stage::Embedding, 50))
+            .await
+            .unwrap(),
+        StatusWrite::Stale,
+        "an expired run is no run"
+    );
+    let new_run = StatusUpdate {
+        run_id: "r2".into(),
+        ..update(id, "alice", Stage::Queued, 5)
+    };
+    assert!(
+        matches!(
+            store.apply(&new_run).await.unwrap(),
+            StatusWrite::Applied(_)
+        ),
+        "a new run may start where an expired one was"
+    );
+}
