@@ -41,24 +41,8 @@ struct Field {
 /// Whether the text is a feed: its root element is `<rss>`, `<rdf:RDF>` or
 /// an Atom `<feed>`. Only the start of the text is looked at.
 pub(crate) fn looks_like_feed(text: &str) -> bool {
-    let mut rest = text.trim_start_matches('\u{feff}');
-    // Skip the declaration, comments and processing instructions.
-    loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("<?") {
-            match after.find("?>") {
-                Some(end) => rest = &after[end + 2..],
-                None => return false,
-            }
-        } else if let Some(after) = rest.strip_prefix("<!--") {
-            match after.find("-->") {
-                Some(end) => rest = &after[end + 3..],
-                None => return false,
-            }
-        } else {
-            break;
-        }
-    }
+    // After the declaration, comments and processing instructions.
+    let rest = crate::sniff::after_prolog(text);
     let Some(tag) = rest.strip_prefix('<') else {
         return false;
     };

@@ -576,11 +576,8 @@ fn pick_reader(input: &ExtractInput<'_>) -> Result<Reader, ExtractError> {
         .map(|(exts, _)| *exts)
         .chain(OFFICE_REFUSED.iter().map(|(exts, _, _)| *exts))
         .any(|exts| exts.contains(&ext.as_str()));
-    let head = &input.bytes[..input.bytes.len().min(8 * 1024)];
     match route(input.file_name, input.content_type) {
-        Ok(Reader::Text) if says_xml => {
-            Ok(sniff::markup(&String::from_utf8_lossy(head)).unwrap_or(Reader::Text))
-        }
+        Ok(Reader::Text) if says_xml => Ok(sniff::markup_of(input.bytes).unwrap_or(Reader::Text)),
         Err(refused) if generic_type && !known_refused => {
             sniff::by_content(input.bytes).ok_or(refused)
         }

@@ -40,9 +40,15 @@ pub(crate) fn by_content(bytes: &[u8]) -> Option<Reader> {
     Some(markup(text).unwrap_or_else(|| plain_kind(bytes, text)))
 }
 
+/// [`markup`] of the start of `bytes` (an XML-named file: a feed or XHTML
+/// saved as `.xml`).
+pub(crate) fn markup_of(bytes: &[u8]) -> Option<Reader> {
+    markup(&String::from_utf8_lossy(&bytes[..bytes.len().min(HEAD)]))
+}
+
 /// The reader for XML or HTML text by its root element: a feed (RSS, Atom,
 /// RSS 1.0) or a web page; `None` for other text.
-pub(crate) fn markup(text: &str) -> Option<Reader> {
+fn markup(text: &str) -> Option<Reader> {
     if feed::looks_like_feed(text) {
         return Some(Reader::Feed);
     }
@@ -181,8 +187,9 @@ fn is_mail(text: &str) -> bool {
 }
 
 /// The text after a byte-order mark, the XML declaration, comments and
-/// processing instructions.
-fn after_prolog(text: &str) -> &str {
+/// processing instructions: where the root element starts. Empty when one
+/// of them is not closed.
+pub(crate) fn after_prolog(text: &str) -> &str {
     let mut rest = text.trim_start_matches('\u{feff}');
     loop {
         rest = rest.trim_start();
