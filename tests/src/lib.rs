@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rag_core::domain::job::PipelineJob;
 use rag_core::ingest::chunking::{Chunker, ChunkingConfig};
+use rag_core::ingest::pipeline::JobRunner as _;
 use rag_core::ingest::pipeline::{RunOutcome, RunReporter, TextPipeline, TextPipelineConfig};
 use rag_core::ports::{BlobRef, Embedder};
 use rag_core::search::analyzer::Analyzer;

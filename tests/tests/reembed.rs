@@ -4,6 +4,7 @@
 
 use integration_tests::{new_user, Harness};
 use rag_core::domain::job::PipelineJob;
+use rag_core::ingest::pipeline::JobRunner as _;
 use rag_core::ingest::pipeline::{RunOutcome, RunReporter};
 use rag_core::ingest::reembed::Reembedder;
 use rag_core::ports::{BlobRef, Index};

@@ -13,6 +13,7 @@ use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::PipelineJob;
 use rag_core::domain::status::Stage;
 use rag_core::ingest::page_spans::TextSpanPageEmbedder;
+use rag_core::ingest::pipeline::JobRunner as _;
 use rag_core::ingest::pipeline::{
     page_image_key, FollowUp, RunOutcome, RunReporter, TextPipeline, VdrConfig, VdrPipeline,
     VisualPages,

@@ -13,7 +13,7 @@ use rag_core::domain::classify::Pipeline;
 use rag_core::domain::job::PipelineJob;
 use rag_core::domain::status::Stage;
 use rag_core::ingest::pipeline::{
-    Fault, JobConsumer, JobRunner, RunOutcome, RunReporter, TransientError,
+    Deadline, Fault, JobConsumer, JobRunner, RunOutcome, RunReporter, TransientError,
 };
 use rag_core::ports::JobQueue;
 use rag_local::{
@@ -324,7 +324,11 @@ struct FakeRunner {
 
 #[async_trait]
 impl JobRunner for FakeRunner {
-    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+    async fn run_until(
+        &self,
+        job: &PipelineJob,
+        _: Deadline,
+    ) -> Result<RunOutcome, TransientError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         if job.key.starts_with("hang") {
             std::future::pending::<()>().await;

@@ -58,27 +58,24 @@ impl Deadline {
 /// A pipeline a consumer can drive.
 #[async_trait]
 pub trait JobRunner: Send + Sync {
-    /// Runs `job` with no deadline: `Ok` however the document fared
-    /// ([`RunOutcome`]), `Err` for a fault a retry may cure.
-    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError>;
-
     /// Runs `job` knowing when the invocation ends: both pipelines hand
     /// unfinished work back to the queue before it rather than be killed.
+    /// `Ok` however the document fared ([`RunOutcome`]), `Err` for a fault
+    /// a retry may cure.
     async fn run_until(
         &self,
         job: &PipelineJob,
-        _deadline: Deadline,
-    ) -> Result<RunOutcome, TransientError> {
-        self.run(job).await
+        deadline: Deadline,
+    ) -> Result<RunOutcome, TransientError>;
+
+    /// Runs `job` with no deadline (the CLI, tests).
+    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
+        self.run_until(job, Deadline::none()).await
     }
 }
 
 #[async_trait]
 impl JobRunner for TextPipeline {
-    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
-        TextPipeline::run(self, job).await
-    }
-
     async fn run_until(
         &self,
         job: &PipelineJob,
@@ -90,10 +87,6 @@ impl JobRunner for TextPipeline {
 
 #[async_trait]
 impl JobRunner for VdrPipeline {
-    async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
-        VdrPipeline::run(self, job).await
-    }
-
     async fn run_until(
         &self,
         job: &PipelineJob,

@@ -136,15 +136,12 @@ pub struct FollowUp {
 }
 
 impl TextPipeline {
-    /// Processes one job. Problems with the document end the run as
-    /// `failed` (and return [`RunOutcome::Failed`]); infrastructure faults
-    /// return [`TransientError`] and leave the run open for a retry.
-    pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
-        self.run_until(job, Deadline::none()).await
-    }
-
     /// Processes one job within an invocation ending at `deadline`
-    /// ([`TextPipelineConfig::deadline_margin`]).
+    /// ([`TextPipelineConfig::deadline_margin`]). Problems with the
+    /// document end the run as `failed` (and return
+    /// [`RunOutcome::Failed`]); infrastructure faults return
+    /// [`TransientError`] and leave the run open for a retry. Without a
+    /// deadline: [`JobRunner::run`](super::JobRunner::run).
     pub async fn run_until(
         &self,
         job: &PipelineJob,

@@ -135,13 +135,9 @@ pub fn document_of_page_image(key: &str) -> Option<(&str, u32)> {
 }
 
 impl VdrPipeline {
-    /// Processes one job; same contract as [`TextPipeline::run`].
-    pub async fn run(&self, job: &PipelineJob) -> Result<RunOutcome, TransientError> {
-        self.run_until(job, Deadline::none()).await
-    }
-
     /// Processes one job within an invocation ending at `deadline`: a whole
-    /// document (split when long), or one page range of a split document.
+    /// document (split when long), or one page range of a split document;
+    /// same contract as [`TextPipeline::run_until`].
     pub async fn run_until(
         &self,
         job: &PipelineJob,

@@ -388,7 +388,9 @@ mod tests {
                 .start_run(false, "queued")
                 .await
         );
-        let outcome = pipeline.run(&job).await.expect("no transient error");
+        let outcome = crate::ingest::pipeline::JobRunner::run(&pipeline, &job)
+            .await
+            .expect("no transient error");
         Run {
             outcome,
             text: index.text(&upload.status_id()).unwrap_or_default(),
