@@ -30,6 +30,7 @@ use rag_core::ports::{
 use rag_core::ports::{ExtractError, ExtractInput, ExtractedDocument};
 use rag_core::ports::{PageRenderer, PageSource, RenderError};
 use rag_core::search::analyzer::Analyzer;
+use rag_extract::sandbox::SandboxedRenderer;
 use rag_extract::{FileExtractor, Limits, PdfPageRenderer};
 use rag_index_pg::PgIndex;
 use rag_local::{
@@ -111,11 +112,10 @@ impl PageIndex for FailOnce {
     }
 }
 
-/// The real renderer, counting what it is asked to open: the uploaded
-/// files themselves, or a run's shared conversion.
-#[derive(Default)]
+/// A real renderer, counting what it is asked to open: the uploaded files
+/// themselves, or a run's shared conversion.
 struct CountingRenderer {
-    inner: PdfPageRenderer,
+    inner: Box<dyn PageRenderer>,
     /// File names opened, in order.
     opened: Mutex<Vec<String>>,
 }
@@ -150,6 +150,8 @@ struct Setup {
     job_time_limit: Duration,
     /// Sends (the first job's included) after which one send fails.
     fail_send_after: Option<usize>,
+    /// Renders in worker processes, as the Lambda processors do.
+    sandboxed: bool,
 }
 
 async fn fleet(setup: Setup) -> Fleet {
@@ -185,7 +187,18 @@ async fn fleet(setup: Setup) -> Fleet {
         }),
         None => Arc::new(index.clone()),
     };
-    let renderer = Arc::new(CountingRenderer::default());
+    let inner: Box<dyn PageRenderer> = if setup.sandboxed {
+        Box::new(SandboxedRenderer::new(
+            integration_tests::extract_worker(),
+            Limits::default(),
+        ))
+    } else {
+        Box::new(PdfPageRenderer::default())
+    };
+    let renderer = Arc::new(CountingRenderer {
+        inner,
+        opened: Mutex::default(),
+    });
     let pipeline = VdrPipeline {
         text: integration_tests::text_pipeline(blobs.clone(), &index, status.clone(), &text),
         visual: Some(VisualPages {
@@ -325,6 +338,7 @@ async fn a_300_page_pdf_fans_out_to_parallel_workers_and_completes_once() {
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: None,
+        sandboxed: false,
     })
     .await;
     let started = Instant::now();
@@ -401,6 +415,7 @@ async fn a_range_failing_mid_way_is_retried_alone_and_pages_count_once() {
         fail_page: Some(75),
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: None,
+        sandboxed: false,
     })
     .await;
     let (job, history) = fleet.process(120).await;
@@ -434,6 +449,7 @@ async fn a_job_near_its_deadline_hands_the_rest_back_and_the_document_completes(
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: None,
+        sandboxed: false,
     })
     .await;
     let (job, history) = fleet.process(60).await;
@@ -477,6 +493,7 @@ async fn a_worker_lost_while_splitting_leaves_a_document_that_completes_once() {
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: Some(3),
+        sandboxed: false,
     })
     .await;
     let (job, history) = fleet.process(20).await;
@@ -507,6 +524,7 @@ async fn a_document_over_the_page_limit_fails_before_any_job_is_sent() {
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: None,
+        sandboxed: false,
     })
     .await;
     let (job, history) = fleet.process(30).await;
@@ -806,8 +824,9 @@ async fn a_document_is_split_by_its_estimated_work_over_the_workers() {
 }
 
 /// A split deck is converted by LibreOffice once: the splitting job shares
-/// its PDF with the page-range jobs, which render from it, and the last one
-/// removes it.
+/// its PDF (sent back by the document worker, as in the Lambda processors)
+/// with the page-range jobs, which render from it, and the last one removes
+/// it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_split_deck_is_converted_once_for_all_its_page_ranges() {
     let fleet = fleet(Setup {
@@ -820,6 +839,7 @@ async fn a_split_deck_is_converted_once_for_all_its_page_ranges() {
         fail_page: None,
         job_time_limit: ConsumeOptions::DEFAULT_JOB_TIME_LIMIT,
         fail_send_after: None,
+        sandboxed: true,
     })
     .await;
     let deck = std::fs::read(

@@ -233,10 +233,11 @@ impl PageRenderer for SandboxedRenderer {
         };
         let budget = self.limits.max_duration.saturating_add(GRACE);
         match session.call(&request, input.bytes, budget) {
-            Ok((Reply::Opened { pages }, _)) => Ok(Arc::new(WorkerPages {
+            Ok((Reply::Opened { pages }, converted)) => Ok(Arc::new(WorkerPages {
                 session: Mutex::new(Some(session)),
                 pages,
                 page_time: self.page_time,
+                converted: (!converted.is_empty()).then(|| Arc::new(converted)),
             })),
             Ok((Reply::Failed(error), _)) => Err(error.into_render_error()),
             Ok((other, _)) => {
@@ -260,11 +261,17 @@ struct WorkerPages {
     session: Mutex<Option<Session>>,
     pages: u32,
     page_time: Duration,
+    /// The worker's PDF conversion of an Office document.
+    converted: Option<Arc<Vec<u8>>>,
 }
 
 impl PageSource for WorkerPages {
     fn page_count(&self) -> u32 {
         self.pages
+    }
+
+    fn converted_pdf(&self) -> Option<Arc<Vec<u8>>> {
+        self.converted.clone()
     }
 
     fn render(&self, page_num: u32, dpi: u32) -> Result<RenderedPage, RenderError> {

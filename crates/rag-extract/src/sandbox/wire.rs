@@ -101,7 +101,8 @@ pub(crate) enum Request {
     Render { page: u32, dpi: u32 },
 }
 
-/// What a worker answers; page images and embedded images are the payload.
+/// What a worker answers; page images, embedded images and an opened
+/// Office document's PDF conversion are the payload.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub(crate) enum Reply {

@@ -115,8 +115,12 @@ fn serve(input: &mut impl io::Read, output: &mut impl io::Write) -> io::Result<(
                 match renderer.open(input) {
                     Ok(source) => {
                         let pages = source.page_count();
+                        // The conversion goes back too: the pipeline shares
+                        // it with a split deck's page-range jobs.
+                        let converted = source.converted_pdf();
                         opened = Some(source);
-                        write_frame(output, &Reply::Opened { pages }, &[])?;
+                        let payload = converted.as_deref().map_or(&[][..], Vec::as_slice);
+                        write_frame(output, &Reply::Opened { pages }, payload)?;
                     }
                     Err(e) => write_frame(output, &Reply::Failed((&e).into()), &[])?,
                 }
