@@ -877,7 +877,7 @@ pub(super) fn changed_while_processed(pages: u32, expected: u32) -> Failure {
 }
 
 /// Whether the job's document is a PDF (by name or declared type).
-fn is_pdf(job: &PipelineJob) -> bool {
+pub(super) fn is_pdf(job: &PipelineJob) -> bool {
     extension(&job.file_name) == "pdf"
         || job
             .content_type

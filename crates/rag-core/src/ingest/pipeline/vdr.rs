@@ -29,7 +29,7 @@ use serde_json::{json, Map};
 
 use super::indexing::{chunk_records, document_record, PageChunk};
 use super::parts::{chunk_total, count_stored, hand_back, run_elapsed_ms, wall_clock_ms};
-use super::text::{changed_while_processed, refused_by_index, Flavor, Object};
+use super::text::{changed_while_processed, is_pdf, refused_by_index, Flavor, Object};
 use super::{
     meta, Deadline, Failure, Fault, RunOutcome, RunReporter, TextPipeline, TransientError,
 };
@@ -118,9 +118,26 @@ pub fn page_images_prefix(document_key: &str) -> String {
 /// Where the splitting job of run `run_id` keeps the PDF it converted an
 /// Office document into, for the run's page-range jobs: under the
 /// document's rendered pages (a delete removes it with them), in a folder
-/// of the run's own, which the run's last job removes.
+/// of the run's own, which the run's completing job removes; a later
+/// split of the document removes what runs that never completed left.
 pub fn converted_pdf_prefix(document_key: &str, run_id: &str) -> String {
-    format!("{}converted/{run_id}/", page_images_prefix(document_key))
+    format!("{}{run_id}/", conversions_prefix(document_key))
+}
+
+/// The folder of every run's shared conversion of a document.
+fn conversions_prefix(document_key: &str) -> String {
+    format!("{}converted/", page_images_prefix(document_key))
+}
+
+/// The shared conversion of the job's run ([`converted_pdf_prefix`]).
+fn conversion_blob(job: &PipelineJob) -> BlobRef {
+    BlobRef {
+        bucket: job.bucket.clone(),
+        key: format!(
+            "{}document.pdf",
+            converted_pdf_prefix(&job.key, &job.run_id)
+        ),
+    }
 }
 
 /// The document a rendered page belongs to (the inverse of
@@ -494,21 +511,29 @@ impl VdrPipeline {
 
     /// Stores the PDF the renderer converted the document into (an Office
     /// deck), for the page-range jobs about to be sent: each then renders
-    /// its pages from it instead of converting the whole deck again. Best
+    /// its pages from it instead of converting the whole deck again. What
+    /// earlier runs that never completed left is removed first. Best
     /// effort: a job that finds none converts for itself.
     async fn share_conversion(&self, source: &Arc<dyn PageSource>, job: &PipelineJob) {
         let Some(pdf) = source.converted_pdf() else {
             return;
         };
-        let blob = BlobRef {
-            bucket: job.bucket.clone(),
-            key: format!(
-                "{}document.pdf",
-                converted_pdf_prefix(&job.key, &job.run_id)
-            ),
-        };
-        let bytes = pdf.as_ref().clone();
-        match self.text.blobs.put(&blob, bytes, "application/pdf").await {
+        let blobs = &self.text.blobs;
+        // Parts read it under the upload limit: larger is not shared.
+        if pdf.len() as u64 > self.text.config.max_object_bytes {
+            return;
+        }
+        if let Err(e) = blobs
+            .delete_prefix(&job.bucket, &conversions_prefix(&job.key))
+            .await
+        {
+            tracing::warn!(statusId = %job.status_id, error = %e, "earlier conversions left in place");
+        }
+        let blob = conversion_blob(job);
+        match blobs
+            .put(&blob, pdf.as_ref().clone(), "application/pdf")
+            .await
+        {
             Ok(()) => {
                 tracing::info!(statusId = %job.status_id, key = %blob.key, bytes = pdf.len(), "conversion shared with the page-range jobs")
             }
@@ -519,17 +544,19 @@ impl VdrPipeline {
     }
 
     /// The PDF the run's splitting job converted the document into, if it
-    /// shared one ([`Self::share_conversion`]).
+    /// shared one ([`Self::share_conversion`]); never looked for when the
+    /// document is a PDF itself.
     async fn shared_conversion(&self, job: &PipelineJob) -> Option<Vec<u8>> {
-        let blob = BlobRef {
-            bucket: job.bucket.clone(),
-            key: format!(
-                "{}document.pdf",
-                converted_pdf_prefix(&job.key, &job.run_id)
-            ),
-        };
-        let max = self.text.config.max_object_bytes;
-        match self.text.blobs.get(&blob, max).await {
+        if is_pdf(job) {
+            return None;
+        }
+        let blob = conversion_blob(job);
+        match self
+            .text
+            .blobs
+            .get(&blob, self.text.config.max_object_bytes)
+            .await
+        {
             Ok(pdf) => Some(pdf),
             Err(BlobError::NotFound) => None,
             Err(e) => {
@@ -541,6 +568,9 @@ impl VdrPipeline {
 
     /// Removes the run's shared conversion once its document is complete.
     async fn drop_conversion(&self, job: &PipelineJob) {
+        if is_pdf(job) {
+            return;
+        }
         let prefix = converted_pdf_prefix(&job.key, &job.run_id);
         if let Err(e) = self.text.blobs.delete_prefix(&job.bucket, &prefix).await {
             tracing::warn!(statusId = %job.status_id, error = %e, "shared conversion left in place");
