@@ -579,7 +579,12 @@ fn pick_reader(input: &ExtractInput<'_>) -> Result<Reader, ExtractError> {
     match route(input.file_name, input.content_type) {
         Ok(Reader::Text) if says_xml => Ok(sniff::markup_of(input.bytes).unwrap_or(Reader::Text)),
         Err(refused) if generic_type && !known_refused => {
-            sniff::by_content(input.bytes).ok_or(refused)
+            // Parses untrusted containers before the reader's isolation: a
+            // panic in a parser is the file's refusal, not the caller's.
+            std::panic::catch_unwind(|| sniff::by_content(input.bytes))
+                .ok()
+                .flatten()
+                .ok_or(refused)
         }
         routed => routed,
     }

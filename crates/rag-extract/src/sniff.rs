@@ -30,14 +30,24 @@ pub(crate) fn by_content(bytes: &[u8]) -> Option<Reader> {
     if let Some(reader) = by_signature(head) {
         return Some(reader);
     }
-    let text = std::str::from_utf8(head)
-        .or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
-        .ok()?;
-    // A cut multi-byte character at the end is not binary; a NUL is.
-    if text.contains('\0') || text.len() + 4 < head.len() {
+    // Text in any encoding the text reader takes (UTF-8, UTF-16, legacy
+    // code pages); binary (NUL bytes that are not UTF-16, control bytes) is
+    // no format read here.
+    // UTF-16 without a BOM is half NUL bytes; a few NULs are binary.
+    let nuls = head.iter().filter(|&&b| b == 0).count();
+    let bom = encoding_rs::Encoding::for_bom(head).is_some();
+    if nuls > 0 && !bom && nuls * 4 < head.len() {
         return None;
     }
-    Some(markup(text).unwrap_or_else(|| plain_kind(bytes, text)))
+    let text = crate::decode::decode_text(head, None, "").ok()?;
+    let controls = text
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}'))
+        .count();
+    if controls * 20 > text.chars().count() {
+        return None;
+    }
+    Some(markup(&text).unwrap_or_else(|| plain_kind(bytes, &text)))
 }
 
 /// [`markup`] of the start of `bytes` (an XML-named file: a feed or XHTML
@@ -61,7 +71,13 @@ fn markup(text: &str) -> Option<Reader> {
 }
 
 fn by_signature(head: &[u8]) -> Option<Reader> {
-    let pdf = head.windows(5).take(1024).any(|w| w == b"%PDF-");
+    // PDF readers accept the header within the first 1024 bytes, after
+    // junk; not after text (a note that mentions "%PDF-1.7").
+    let pdf = head
+        .windows(5)
+        .take(1024)
+        .position(|w| w == b"%PDF-")
+        .is_some_and(|at| !head[..at].iter().any(u8::is_ascii_alphabetic));
     if pdf {
         return Some(Reader::Pdf);
     }
@@ -71,12 +87,20 @@ fn by_signature(head: &[u8]) -> Option<Reader> {
         || head.starts_with(b"GIF89a")
         || head.starts_with(b"II*\0")
         || head.starts_with(b"MM\0*")
-        || head.starts_with(b"BM")
+        || is_bmp(head)
         || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP"));
     if image {
         return Some(Reader::Image);
     }
     None
+}
+
+/// "BM" and a DIB header size a BMP has (text may start with "BM" too).
+fn is_bmp(head: &[u8]) -> bool {
+    let dib = head
+        .get(14..18)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    head.starts_with(b"BM") && matches!(dib, Some(12 | 40 | 52 | 56 | 64 | 108 | 124))
 }
 
 /// An Office, OpenDocument or EPUB package by its entries.
@@ -140,8 +164,15 @@ fn ole_kind(bytes: &[u8]) -> Option<Reader> {
 fn plain_kind(bytes: &[u8], head: &str) -> Reader {
     let start = head.trim_start_matches('\u{feff}').trim_start();
     if start.starts_with('{') || start.starts_with('[') {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            let notebook = value.get("nbformat").is_some() && value.get("cells").is_some();
+        // Checked without building a tree (the JSON reader streams it
+        // again); Jupyter writes its keys sorted: "cells" first, "nbformat"
+        // last.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            let tail = &bytes[bytes.len().saturating_sub(HEAD)..];
+            let has = |part: &[u8], key: &[u8]| part.windows(key.len()).any(|w| w == key);
+            let notebook = start.starts_with('{')
+                && has(head.as_bytes(), b"\"cells\"")
+                && has(tail, b"\"nbformat\"");
             return if notebook {
                 Reader::Notebook
             } else {
@@ -239,10 +270,21 @@ mod tests {
             ("Dear team: the plan\n\nis ready.", Some(Reader::Text)),
             ("Subject: no sender\n\nbody", Some(Reader::Text)),
             ("binary\0data", None),
+            // Text that starts like a signature is text.
+            ("BMW annual report 2024", Some(Reader::Text)),
+            ("To make one: %PDF-1.7 then objects.", Some(Reader::Text)),
         ];
         for (text, reader) in cases {
             assert_eq!(by_content(text.as_bytes()), *reader, "{text:?}");
         }
+        // Text in a legacy code page or UTF-16 is text too.
+        let latin1: &[u8] = b"Caf\xe9 cr\xe8me \xe0 Z\xfcrich, un r\xe9sum\xe9.";
+        assert_eq!(by_content(latin1), Some(Reader::Text));
+        let utf16: Vec<u8> = "\u{feff}Dear team, the plan is ready."
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(by_content(&utf16), Some(Reader::Text));
     }
 
     #[test]
