@@ -150,24 +150,6 @@ fn read_converted(kind: Legacy, bytes: &[u8], limits: &Limits) -> Result<Extract
     }
 }
 
-/// Starts `command`, again after a moment if its program file is busy
-/// (ETXTBSY): a program written by this process (a wrapper script) stays
-/// busy while another of its threads forks, until that child execs. Seen
-/// in this crate's tests, whose threads fork concurrently: 1 run in 5 of
-/// the library tests failed to start the fake soffice; 0 in 25 with this.
-fn spawn(command: &mut Command) -> std::io::Result<std::process::Child> {
-    let mut tries = 0;
-    loop {
-        match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 5 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
 fn unavailable(kind: Legacy, key: &str, why: Option<String>) -> ExtractError {
     let name = file_name(key);
     let ext = extension(key);
@@ -312,7 +294,7 @@ pub(crate) fn convert_with(
         // first process would leave running.
         command.process_group(0);
     }
-    let mut child = match spawn(&mut command) {
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             tracing::error!(program = %soffice.display(), error = %e, "LibreOffice could not be started");
@@ -454,12 +436,23 @@ mod tests {
     }
 
     #[cfg(unix)]
+    /// A fake soffice, written by a `sh` child rather than this process: a
+    /// file this process held open for writing would stay busy (ETXTBSY,
+    /// "could not be started") while another test thread forks, until that
+    /// child execs; it failed 1 run in 5 so.
     fn script(dir: &Path, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join("fake-soffice");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        let written = Command::new("sh")
+            .args([
+                "-c",
+                "printf '%s\\n' \"$1\" > \"$2\" && chmod 755 \"$2\"",
+                "sh",
+            ])
+            .arg(format!("#!/bin/sh\n{body}"))
+            .arg(&path)
+            .status()
             .unwrap_or_else(|e| panic!("{e}"));
+        assert!(written.success());
         path
     }
 

@@ -10,6 +10,8 @@
 
 use base64::Engine;
 use htmd::Element;
+
+use crate::office::one_line;
 use url::Url;
 
 /// Renders `<a>` as htmd's inline style does (`[text](href "title")`),
@@ -62,10 +64,6 @@ fn destination(target: &str, title: Option<&str>) -> String {
     } else {
         format!("{target}{title}")
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn attr(e: &Element, name: &str) -> Option<String> {
