@@ -189,7 +189,15 @@ impl Harness {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
         };
-        let job = match started_job(self.pipeline.blobs.as_ref(), &self.status, &blob, user).await {
+        let job = match started_job(
+            self.pipeline.blobs.as_ref(),
+            &self.status,
+            &blob,
+            user,
+            None,
+        )
+        .await
+        {
             Ok(job) => job,
             Err(e) => {
                 return RunOutcome::Failed(rag_core::ingest::pipeline::Failure::new(
@@ -266,15 +274,17 @@ pub const TEXT_RUN_STAGES: [&str; 7] = [
 
 /// The job of a new run for a stored object of `user`'s, its run started
 /// (`queued`) as the API would before sending it; the object's type refused
-/// as the classifier refuses it.
+/// as the classifier refuses it. `pipeline` overrides the classifier's
+/// choice (a PDF sent to VDR), in the job and its queued record alike.
 pub async fn started_job(
     blobs: &dyn rag_core::ports::BlobStore,
     status: &Arc<RecordingStatusStore>,
     blob: &BlobRef,
     user: &Caller,
+    pipeline: Option<rag_core::domain::classify::Pipeline>,
 ) -> Result<PipelineJob, rag_core::domain::classify::UnsupportedType> {
     let meta = blobs.head(blob).await.expect("object exists");
-    let (job, _) = PipelineJob::for_object(
+    let (mut job, _) = PipelineJob::for_object(
         blob,
         &meta,
         None,
@@ -282,6 +292,9 @@ pub async fn started_job(
         uuid::Uuid::new_v4().to_string(),
         true,
     )?;
+    if let Some(pipeline) = pipeline {
+        job.pipeline = pipeline;
+    }
     RunReporter::new(status.clone(), &job)
         .start_run(true, "queued")
         .await;

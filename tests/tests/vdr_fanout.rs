@@ -263,10 +263,15 @@ impl Fleet {
         BlobStore::put(self.blobs.as_ref(), &blob, bytes, content_type)
             .await
             .expect("put");
-        let mut job = started_job(self.blobs.as_ref(), &self.status, &blob, &user)
-            .await
-            .expect("job");
-        job.pipeline = Pipeline::Vdr;
+        let job = started_job(
+            self.blobs.as_ref(),
+            &self.status,
+            &blob,
+            &user,
+            Some(Pipeline::Vdr),
+        )
+        .await
+        .expect("job");
         self.queue.send(&job).await.expect("send");
         // Generous: a bound on a hang, not a timing assertion.
         let give_up = Instant::now() + Duration::from_secs(900);
@@ -648,7 +653,7 @@ async fn split_with(pdf: Vec<u8>, config: TextPipelineConfig) -> TextSplit {
     BlobStore::put(blobs.as_ref(), &blob, pdf, "application/pdf")
         .await
         .expect("put");
-    let job = started_job(blobs.as_ref(), &status, &blob, &user)
+    let job = started_job(blobs.as_ref(), &status, &blob, &user, None)
         .await
         .expect("job");
     assert_eq!(job.pipeline, Pipeline::TextRag);

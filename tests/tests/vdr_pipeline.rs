@@ -126,10 +126,15 @@ impl Vdr {
         BlobStore::put(self.blobs.as_ref(), &blob, bytes, &content_type)
             .await
             .expect("put");
-        let mut job = started_job(self.blobs.as_ref(), &self.status, &blob, user)
-            .await
-            .expect("job");
-        job.pipeline = Pipeline::Vdr;
+        let job = started_job(
+            self.blobs.as_ref(),
+            &self.status,
+            &blob,
+            user,
+            Some(Pipeline::Vdr),
+        )
+        .await
+        .expect("job");
         let outcome = self
             .pipeline
             .run(&job)

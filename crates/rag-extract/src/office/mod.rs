@@ -252,11 +252,6 @@ pub(crate) fn main_part(package: &mut Package<'_>, default: &str) -> Result<Stri
         .map_or_else(|| default.to_owned(), |r| r.target.clone()))
 }
 
-/// Refuses a document with more pages (slides) than allowed, before reading them.
-pub(crate) fn check_page_count(count: usize, limits: &Limits) -> Result<(), ExtractError> {
-    crate::check_page_count(count, None, limits, "slides")
-}
-
 // ---------------------------------------------------------------- Markdown
 
 /// Builds a page's Markdown from blocks: headings, paragraphs and tables

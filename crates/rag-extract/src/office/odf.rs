@@ -41,7 +41,7 @@ use super::chart::{Chart, Series};
 use super::images::Images;
 use super::marks::{definition, letters, roman, ANCHOR_QUOTE};
 use super::xml::{resolve, walk, Xml};
-use super::{check_page_count, image, link, one_line, Markdown, Package, Tables};
+use super::{image, link, one_line, Markdown, Package, Tables};
 use crate::{Extraction, Limits};
 
 /// Elements left out with their content in text documents: tracked
@@ -129,7 +129,7 @@ pub(crate) fn extract(
             text: images.place(0, text),
         }]
     } else {
-        check_page_count(content.pages.len(), limits)?;
+        crate::check_page_count(content.pages.len(), None, limits, "slides")?;
         content
             .pages
             .into_iter()
