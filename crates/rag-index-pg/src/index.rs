@@ -8,6 +8,7 @@ use rag_core::ports::{
     IndexQuery, IndexResults, Neighbours, OtherModelDocument, SearchScope, SparseQuery,
     StoredChunk,
 };
+use rag_core::search::bm25;
 use rag_core::Caller;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -20,7 +21,6 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 
 use crate::credentials::{Connections, PasswordSource};
 
-use crate::bm25;
 use crate::search_sql::SearchSql;
 use crate::SetupError;
 

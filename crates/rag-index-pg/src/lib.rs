@@ -17,7 +17,7 @@
 //!   document's one more; BM25 stays exact: one statement returns the
 //!   scope's postings of the query terms with the scope's N and average
 //!   length (summed from per-document statistics kept at write time), and
-//!   `bm25.rs` scores them;
+//!   `rag_core::search::bm25` scores them;
 //! - a scope smaller than `sqrt(ef_search x table size)` chunks (14,000 in
 //!   a million) gets an exact dense scan of its own vectors, read by
 //!   document; a larger one reads HNSW with the scope as a filter, with
@@ -81,7 +81,6 @@
 //! HNSW graph read from the OS cache on every insert. Migrating the
 //! million-chunk index to this layout took 62 s.
 
-mod bm25;
 mod bulk;
 mod config;
 mod credentials;

@@ -5,6 +5,7 @@
 //! that measure all of it ([`eval`]).
 
 pub mod analyzer;
+pub mod bm25;
 pub mod eval;
 pub mod fusion;
 pub mod language;

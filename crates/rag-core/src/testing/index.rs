@@ -11,12 +11,16 @@ use crate::ports::{
     IndexResults, OtherModelDocument, PageHit, PageIndex, PageQuery, PageRecord, SearchScope,
     SparseQuery, StoredChunk,
 };
+use crate::search::bm25::{score, Posting};
 
 /// [`Index`] and [`PageIndex`] over maps, for unit tests of what runs on top
 /// of an index (pipelines, the query service): ownership, grants, scopes,
-/// exact cosine, BM25 and MaxSim as the PostgreSQL index has them, without
-/// its HNSW approximation or attribute filters (a filter is refused, as
-/// the port's default does). Tests of the index itself run on PostgreSQL.
+/// exact cosine, the index's own BM25 scorer, and MaxSim. Unlike
+/// PostgreSQL's: no attribute filters (refused, as the port's default
+/// does); the dense and BM25 lists are each the best `limit`, not the
+/// union of both with both scores; ties are ordered by insertion; pages
+/// and vectors are not checked against the range and the dimensions. Tests
+/// of the index itself run on PostgreSQL.
 #[derive(Debug, Default)]
 pub struct MemoryIndex {
     state: Mutex<State>,
@@ -185,39 +189,34 @@ fn ranked<T>(mut scored: Vec<(T, f64, u64)>, limit: usize) -> Vec<(T, f64)> {
         .collect()
 }
 
-/// BM25 (Lucene's idf) of each visible chunk holding a query term.
+/// BM25 of each visible chunk holding a query term, scored by the index's
+/// own scorer ([`crate::search::bm25::score`]) over the scope's postings.
 fn bm25(chunks: &[(&Stored, u64, &ChunkRecord)], query: &SparseQuery) -> Vec<(ChunkHit, f64)> {
     let n = chunks.len() as f64;
-    let avgdl = chunks
+    let total: f64 = chunks.iter().map(|(_, _, c)| f64::from(c.term_count)).sum();
+    let mut postings = Vec::new();
+    for (d, id, c) in chunks {
+        for (term, tf) in &c.terms {
+            if query.terms.iter().any(|(t, _)| t == term) {
+                postings.push(Posting {
+                    term: term.clone(),
+                    chunk_id: *id as i64,
+                    document_id: d.record.document_id.clone(),
+                    tf: *tf as i32,
+                    chunk_len: c.term_count as i32,
+                });
+            }
+        }
+    }
+    let hits: HashMap<i64, ChunkHit> = chunks
         .iter()
-        .map(|(_, _, c)| f64::from(c.term_count))
-        .sum::<f64>()
-        / n.max(1.0);
-    let tf = |c: &ChunkRecord, term: &str| {
-        c.terms
-            .iter()
-            .find(|(t, _)| t == term)
-            .map_or(0.0, |(_, f)| f64::from(*f))
-    };
-    let (k1, b) = (query.params.k1, query.params.b);
-    let scored = chunks
-        .iter()
-        .filter_map(|(d, id, c)| {
-            let score: f64 = query
-                .terms
-                .iter()
-                .map(|(term, qf)| {
-                    let df = chunks.iter().filter(|(_, _, o)| tf(o, term) > 0.0).count() as f64;
-                    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                    let f = tf(c, term);
-                    let dl = f64::from(c.term_count) / avgdl.max(f64::MIN_POSITIVE);
-                    f64::from(*qf) * idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * dl))
-                })
-                .sum();
-            (score > 0.0).then(|| (hit(d, *id, c), score, *id))
-        })
+        .map(|(d, id, c)| (*id as i64, hit(d, *id, c)))
         .collect();
-    ranked(scored, query.limit)
+    score(&postings, &query.terms, n, total / n.max(1.0), query.params)
+        .into_iter()
+        .take(query.limit)
+        .filter_map(|s| Some((hits.get(&s.chunk_id)?.clone(), s.score)))
+        .collect()
 }
 
 #[async_trait]

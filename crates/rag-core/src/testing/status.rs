@@ -130,8 +130,9 @@ impl StatusStore for RecordingStatusStore {
     }
 }
 
-/// The status rules over a map: current records only, no part counters,
-/// leases or expiry (the ports' defaults refuse those).
+/// The status rules over a map: current records, listed with their
+/// cursor; no part counters, leases or expiry (the ports' defaults refuse
+/// those; rag-local's MemoryStatusStore has them).
 #[derive(Default)]
 struct RulesOnly(Mutex<HashMap<String, StatusRecord>>);
 
@@ -162,6 +163,7 @@ impl StatusStore for RulesOnly {
         let mut mine: Vec<StatusRecord> = records
             .values()
             .filter(|r| r.user == user && listing.admits(r))
+            .filter(|r| listing.after.as_ref().is_none_or(|after| after.precedes(r)))
             .cloned()
             .collect();
         mine.sort_by(StatusRecord::newest_first);

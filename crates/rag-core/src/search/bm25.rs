@@ -1,7 +1,8 @@
-//! Okapi BM25 over the postings a search read from the caller's scope.
+//! Okapi BM25 over the postings a search read from the caller's scope: one
+//! scorer for every index (PostgreSQL's, the in-memory one of the tests).
 //!
-//! The statement reads the scope's postings of the query terms and the
-//! scope's N and average length; the scores are summed here. Summing them in
+//! PostgreSQL's statement reads the scope's postings of the query terms and
+//! the scope's N and average length; the scores are summed here. Summing them in
 //! SQL (df per term, a join back, a sort and a grouping over every posting)
 //! took 25 of the 36 ms of a search over a 100,000-chunk scope in the
 //! million-chunk benchmark (`ragctl bench`, auto_explain), for 16,000
@@ -9,23 +10,31 @@
 
 use std::collections::HashMap;
 
-use rag_core::ports::Bm25Params;
+use crate::ports::Bm25Params;
 
 /// One posting of a query term in a chunk of the scope.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Posting {
+pub struct Posting {
+    /// The query term.
     pub term: String,
+    /// The chunk it occurs in (ties are broken by it).
     pub chunk_id: i64,
+    /// The chunk's document (ties are broken by it first).
     pub document_id: String,
+    /// How often the term occurs in the chunk.
     pub tf: i32,
+    /// The chunk's length in terms (BM25's document length).
     pub chunk_len: i32,
 }
 
 /// A chunk's BM25 score.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Scored {
+pub struct Scored {
+    /// The chunk.
     pub chunk_id: i64,
+    /// Its document.
     pub document_id: String,
+    /// Its BM25 score, rounded to 1e-9.
     pub score: f64,
 }
 
@@ -35,7 +44,7 @@ pub(crate) struct Scored {
 /// length; df is counted from `postings`, which hold all of the scope's
 /// postings of the query terms. IDF is Lucene's
 /// `ln(1 + (N - df + 0.5) / (df + 0.5))`, never negative.
-pub(crate) fn score(
+pub fn score(
     postings: &[Posting],
     query: &[(String, u32)],
     n: f64,
