@@ -98,7 +98,10 @@ macro_rules! stream_sheets {
 
 /// Reads a workbook: one page per sheet, numbered by its position in the
 /// workbook (from 1), empty for a sheet without cells and for those outside
-/// the wanted range ([`ExtractInput::pages`]), which are not parsed.
+/// the wanted range ([`ExtractInput::pages`]), whose cells are not read (so
+/// the cell and text limits hold per range). The archive check still
+/// inflates every part, and calamine's XLS and ODS readers parse every
+/// sheet when the file is opened; XLSX and XLSB stream only the sheets read.
 pub(crate) fn extract(
     input: ExtractInput<'_>,
     limits: &Limits,
@@ -240,8 +243,7 @@ impl Book<'_> {
     /// and macro sheets have no cells); refuses a workbook with more sheets
     /// than [`Limits::max_pages`].
     /// Only those in the wanted range are returned: the others become
-    /// empty pages, so a page-range job of a split workbook parses just its
-    /// own sheets.
+    /// empty pages, so a page-range job reads the cells of its own sheets.
     fn sheets(&mut self, sheets: &[calamine::Sheet]) -> Result<Vec<(u32, String)>, ExtractError> {
         crate::check_page_count(sheets.len(), self.wanted, self.limits, "sheets")?;
         let mut read = Vec::new();
