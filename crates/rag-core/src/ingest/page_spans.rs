@@ -69,16 +69,9 @@ impl PageEmbedder for TextSpanPageEmbedder {
         let mut vectors = if all.is_empty() {
             Vec::new()
         } else {
-            self.embedder.embed_documents(&all).await?
+            self.embedder.embed_each(&all).await?
         }
         .into_iter();
-        if vectors.len() != all.len() {
-            return Err(EmbedError::InvalidResponse(format!(
-                "{} vectors for {} spans",
-                vectors.len(),
-                all.len()
-            )));
-        }
         Ok(spans
             .iter()
             .map(|s| vectors.by_ref().take(s.len()).collect())

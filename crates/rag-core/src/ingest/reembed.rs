@@ -72,16 +72,8 @@ impl Reembedder {
         let mut vectors = Vec::with_capacity(chunks.len());
         for batch in chunks.chunks(self.batch.max(1)) {
             let texts: Vec<String> = batch.iter().map(|c| c.content.clone()).collect();
-            let embedded = self.embedder.embed_documents(&texts).await?;
-            if embedded.len() != batch.len() {
-                // A short answer would leave chunks with their old vectors.
-                return Err(EmbedError::InvalidResponse(format!(
-                    "{} vectors for {} texts",
-                    embedded.len(),
-                    batch.len()
-                ))
-                .into());
-            }
+            // A short answer would leave chunks with their old vectors.
+            let embedded = self.embedder.embed_each(&texts).await?;
             vectors.extend(batch.iter().map(|c| c.chunk_index).zip(embedded));
             progress(batch.len());
         }

@@ -31,6 +31,20 @@ pub trait Embedder: Send + Sync {
     async fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
     /// A unit-length vector for a search query.
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+    /// [`Embedder::embed_documents`], refusing an answer with another
+    /// number of vectors than texts ([`EmbedError::InvalidResponse`]): what
+    /// every caller that pairs vectors with its texts calls.
+    async fn embed_each(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let vectors = self.embed_documents(texts).await?;
+        if vectors.len() != texts.len() {
+            return Err(EmbedError::InvalidResponse(format!(
+                "{} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        Ok(vectors)
+    }
     /// The scripts the model was trained to read: a query in any other is
     /// searched without its vector, which would only add noise. Any script
     /// unless the model says otherwise.

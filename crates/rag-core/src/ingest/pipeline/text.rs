@@ -512,17 +512,10 @@ impl TextPipeline {
             let embedding = Instant::now();
             let embedded = self
                 .embedder
-                .embed_documents(&texts)
+                .embed_each(&texts)
                 .await
                 .map_err(|e| transient(e.to_string()))?;
             super::work::record_embedding(texts.len(), embedding.elapsed());
-            if embedded.len() != texts.len() {
-                return Err(transient(format!(
-                    "embedder returned {} vectors for {} texts",
-                    embedded.len(),
-                    texts.len()
-                )));
-            }
             vectors.extend(embedded);
         }
         Ok(Embedded::Vectors(vectors))

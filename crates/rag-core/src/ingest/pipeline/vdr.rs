@@ -584,7 +584,7 @@ impl VdrPipeline {
         pdf: Vec<u8>,
     ) -> Result<Arc<dyn PageSource>, RenderError> {
         let renderer = visual.renderer.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             renderer.open(ExtractInput::new(
                 &pdf,
                 "converted.pdf",
@@ -592,7 +592,6 @@ impl VdrPipeline {
             ))
         })
         .await
-        .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
     }
 
     /// Opens the document for rendering, on a blocking thread.
@@ -604,9 +603,7 @@ impl VdrPipeline {
     ) -> Result<Arc<dyn PageSource>, RenderError> {
         let renderer = visual.renderer.clone();
         let job = job.clone();
-        tokio::task::spawn_blocking(move || renderer.open(input(&bytes, &job)))
-            .await
-            .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
+        blocking(move || renderer.open(input(&bytes, &job))).await
     }
 
     /// The pages' text as chunks for the text index (hybrid and
@@ -636,16 +633,9 @@ impl VdrPipeline {
             return Ok(Vec::new());
         }
         let plain: Vec<String> = texts.iter().map(|c| c.content.clone()).collect();
-        let vectors = base.embedder.embed_documents(&plain).await.map_err(|e| {
+        let vectors = base.embedder.embed_each(&plain).await.map_err(|e| {
             TransientError::new(Stage::EmbeddingPages, Fault::Embedding, e.to_string())
         })?;
-        if vectors.len() != plain.len() {
-            return Err(TransientError::new(
-                Stage::EmbeddingPages,
-                Fault::Embedding,
-                format!("{} vectors for {} chunks", vectors.len(), plain.len()),
-            ));
-        }
         let mut records = chunk_records(
             &base.analyzer,
             texts,
@@ -666,7 +656,15 @@ async fn render(
     dpi: u32,
 ) -> Result<RenderedPage, RenderError> {
     let source = source.clone();
-    tokio::task::spawn_blocking(move || source.render(page_num, dpi))
+    blocking(move || source.render(page_num, dpi)).await
+}
+
+/// Runs renderer work (PDFium, LibreOffice, a worker process) on a
+/// blocking thread; a panic there is the renderer's failure.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RenderError> + Send + 'static,
+) -> Result<T, RenderError> {
+    tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|e| Err(RenderError::Unavailable(format!("renderer crashed: {e}"))))
 }
